@@ -1,0 +1,309 @@
+"""Job facts on the `JOBS` stream and object announcements on the `MINIO` stream.
+
+Every fact is a `msgspec.Struct` tagged by `type` and carries `v`, the schema
+version (bumped on an incompatible change; decoders accept every version they
+know). Subjects (DESIGN.md): `jobs.<job_id>.<event>[.<task>]`; announcements
+of objects that exist in the bucket: `minio.announce.<origin>` (MinIO's own
+bucket notifications arrive on `minio.events`, see `contracts.s3`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "JOB_ID_NAMESPACE",
+    "Origin",
+    "ObjectRef",
+    "ObjectAnnounced",
+    "VideoInfo",
+    "AudioInfo",
+    "Probe",
+    "JobOptions",
+    "PlannedTask",
+    "OutputInfo",
+    "JobEvent",
+    "Received",
+    "Ingested",
+    "Rejected",
+    "TaskStarted",
+    "TaskProgress",
+    "TaskCompleted",
+    "TaskFailed",
+    "AnyJobEvent",
+    "JOB_EVENT_TYPES",
+    "job_id_for",
+    "subject_for",
+    "msg_id_for",
+    "announce_subject",
+    "encode",
+    "decode_job_event",
+    "decode_announcement",
+    "utcnow",
+]
+
+SCHEMA_VERSION = 1
+
+#: Namespace of the UUIDv5 job ids (fixed forever: changing it changes every id).
+JOB_ID_NAMESPACE = uuid.UUID("6f1c0f4e-3b7a-5d2e-9a51-7c0b8e2d4f10")
+
+#: Where an object announcement came from.
+Origin = Literal["bucket", "inbox", "sweep", "api"]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (every fact's `at`)."""
+    return datetime.now(UTC)
+
+
+class ObjectRef(msgspec.Struct, frozen=True, kw_only=True):
+    """An object in the store: bucket, key (decoded, e.g. `raw/My clip.mp4`), ETag, size in bytes."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    version_id: str | None = None
+
+
+class ObjectAnnounced(msgspec.Struct, kw_only=True, tag="object_announced", tag_field="type"):
+    """"This object exists in the bucket": published by the drop folder, the sweep and the API."""
+
+    v: int = SCHEMA_VERSION
+    object: ObjectRef
+    origin: Origin
+    at: datetime
+
+
+class VideoInfo(msgspec.Struct, kw_only=True):
+    """The first video stream. Sizes in pixels, `fps` in frames/s, `bitrate` in bits/s.
+
+    `rotation` is the clockwise rotation (0/90/180/270 degrees) a player applies for
+    display (the legacy `rotate` tag; the display matrix negated). `display_width` /
+    `display_height` are the upright, square-pixel size after that rotation.
+    """
+
+    codec: str
+    profile: str | None = None
+    width: int
+    height: int
+    display_width: int
+    display_height: int
+    fps: float
+    bitrate: int | None = None
+    pixel_format: str | None = None
+    bit_depth: int | None = None
+    sample_aspect_ratio: str | None = None
+    rotation: int = 0
+    interlaced: bool | None = None
+
+
+class AudioInfo(msgspec.Struct, kw_only=True):
+    """The first audio stream: `bitrate` in bits/s, `sample_rate` in Hz."""
+
+    codec: str
+    bitrate: int | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+
+
+class Probe(msgspec.Struct, kw_only=True):
+    """What ingest read of a source: container (FFmpeg demuxer name), duration in seconds,
+    size in bytes, overall bitrate in bits/s, first video and audio stream."""
+
+    container: str
+    duration_seconds: float
+    size_bytes: int
+    bitrate: int | None = None
+    video: VideoInfo
+    audio: AudioInfo | None = None
+    subtitle_streams: int = 0
+
+
+class JobOptions(msgspec.Struct, kw_only=True):
+    """What the submitter asked for (PRD: priority 1..10, webhook, transcription overrides)."""
+
+    priority: int = 5
+    webhook_url: str | None = None
+    transcription_language: str | None = None
+    whisper_model: str | None = None
+    thumbnail_key: str | None = None
+    api_key_id: str | None = None
+
+
+class PlannedTask(msgspec.Struct, frozen=True, kw_only=True):
+    """One task of a job's plan. `name` is unique in the job and is the subject detail
+    (`jobs.<id>.task_completed.<name>`); `kind` says which service does it."""
+
+    name: str
+    kind: Literal["transcode", "package", "audio", "thumbnails", "transcription"]
+    rendition: str | None = None
+
+
+class OutputInfo(msgspec.Struct, kw_only=True):
+    """One object a task wrote: key, size in bytes, and what is known of it
+    (pixels, bits/s, seconds, compression ratio = source size / output size)."""
+
+    key: str
+    size_bytes: int
+    kind: str
+    width: int | None = None
+    height: int | None = None
+    bitrate: int | None = None
+    duration_seconds: float | None = None
+    encode_seconds: float | None = None
+    compression_ratio: float | None = None
+
+
+class JobEvent(msgspec.Struct, kw_only=True, tag_field="type"):
+    """Base of every job fact: schema version, job id (UUID text), time of the fact (UTC)."""
+
+    v: int = SCHEMA_VERSION
+    job_id: str
+    at: datetime
+
+
+class Received(JobEvent, tag="received"):
+    """Ingest took an object announcement and is validating it (job status `validating`)."""
+
+    source: ObjectRef
+    origin: Origin
+
+
+class Ingested(JobEvent, tag="ingested"):
+    """The source is valid: its probe data, the submitter's metadata/options and the task plan."""
+
+    source: ObjectRef
+    origin: Origin
+    probe: Probe
+    user_metadata: dict[str, Any] = {}
+    options: JobOptions = msgspec.field(default_factory=JobOptions)
+    plan: list[PlannedTask] = []
+
+
+class Rejected(JobEvent, tag="rejected"):
+    """The source cannot be processed: a machine reason `code` and a human `message`.
+    The original stays in the bucket untouched."""
+
+    source: ObjectRef
+    origin: Origin
+    code: str
+    message: str
+
+
+class TaskStarted(JobEvent, tag="task_started"):
+    """A worker began task `task` (attempt = JetStream delivery count)."""
+
+    task: str
+    attempt: int = 1
+    worker: str = ""
+
+
+class TaskProgress(JobEvent, tag="task_progress"):
+    """Task progress: percent 0..100, speed (x real time), ETA in seconds."""
+
+    task: str
+    percent: float
+    speed: float | None = None
+    eta_seconds: float | None = None
+
+
+class TaskCompleted(JobEvent, tag="task_completed"):
+    """Task done; the objects it wrote and free-form `details` (e.g. language, word count)."""
+
+    task: str
+    outputs: list[OutputInfo] = []
+    details: dict[str, Any] = {}
+    seconds: float | None = None
+
+
+class TaskFailed(JobEvent, tag="task_failed"):
+    """Task failed. `permanent`: it will not be retried and the job fails."""
+
+    task: str
+    code: str
+    message: str
+    permanent: bool = True
+    attempt: int = 1
+
+
+AnyJobEvent = Received | Ingested | Rejected | TaskStarted | TaskProgress | TaskCompleted | TaskFailed
+
+#: Event type tag -> struct.
+JOB_EVENT_TYPES: dict[str, type[JobEvent]] = {
+    t.__struct_config__.tag: t for t in (Received, Ingested, Rejected, TaskStarted, TaskProgress, TaskCompleted, TaskFailed)
+}
+
+_job_decoder = msgspec.json.Decoder(AnyJobEvent)
+_announce_decoder = msgspec.json.Decoder(ObjectAnnounced)
+_encoder = msgspec.json.Encoder()
+
+
+def job_id_for(ref: ObjectRef) -> str:
+    """Deterministic job id: UUIDv5 of `bucket/key/ETag` (DESIGN: idempotent everywhere).
+
+    The ETag, not the version id, is used because every announcer (MinIO's
+    notification, the sweep's listing, the drop folder's upload) sees it, so the
+    same object yields the same job whoever reports it.
+    """
+    return str(uuid.uuid5(JOB_ID_NAMESPACE, f"{ref.bucket}/{ref.key}/{ref.etag.strip(chr(34))}"))
+
+
+def _task_of(event: JobEvent) -> str | None:
+    return getattr(event, "task", None)
+
+
+def subject_for(event: JobEvent) -> str:
+    """`jobs.<job_id>.<type>` or `jobs.<job_id>.<type>.<task>` for task facts (DESIGN.md)."""
+    tag = type(event).__struct_config__.tag
+    task = _task_of(event)
+    return f"jobs.{event.job_id}.{tag}" + (f".{task}" if task else "")
+
+
+def msg_id_for(event: JobEvent) -> str | None:
+    """The `Nats-Msg-Id` that makes a republished fact a duplicate, or None for progress
+    (every progress fact is new). Lifecycle facts: one per job; task facts: one per attempt."""
+    tag = type(event).__struct_config__.tag
+    if isinstance(event, TaskProgress):
+        return None
+    if isinstance(event, (TaskStarted, TaskFailed)):
+        return f"{event.job_id}.{tag}.{event.task}.{event.attempt}"
+    if isinstance(event, TaskCompleted):
+        return f"{event.job_id}.{tag}.{event.task}"
+    return f"{event.job_id}.{tag}"
+
+
+def announce_subject(origin: Origin) -> str:
+    """Subject of an object announcement from `origin`: `minio.announce.<origin>`."""
+    return f"minio.announce.{origin}"
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    """JSON bytes of any contract struct (tag included)."""
+    return _encoder.encode(message)
+
+
+def decode_job_event(data: bytes) -> AnyJobEvent:
+    """Decode a JOBS fact. Raises `msgspec.ValidationError` / `msgspec.DecodeError` on bad input."""
+    return _job_decoder.decode(data)
+
+
+def decode_announcement(data: bytes) -> ObjectAnnounced:
+    """Decode an `ObjectAnnounced`. Raises `msgspec.ValidationError` / `msgspec.DecodeError`."""
+    return _announce_decoder.decode(data)
+
+
+class Submission(msgspec.Struct, kw_only=True):
+    """The sidecar object `meta/<raw key>.json` a submitter writes *before* the object:
+    user metadata (stored and returned as given) and job options."""
+
+    user_metadata: dict[str, Any] = {}
+    options: JobOptions = msgspec.field(default_factory=JobOptions)
+
+
+__all__.append("Submission")

@@ -1,0 +1,1 @@
+"""api: the REST API over the projected read model (FastAPI + asyncpg)."""

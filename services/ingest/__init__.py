@@ -1,0 +1,1 @@
+"""ingest: object announcements (MinIO notifications, drop folder, sweep, API) -> validated jobs."""

@@ -1,0 +1,196 @@
+"""The drop folder (`TFLOW_INBOX`, default `./data/inbox`), watched with watchfiles.
+
+A file is taken once its size and mtime have held for `inbox_settle_seconds`. It is
+uploaded to `raw/<name>` (an existing different object of that name is never
+overwritten: the upload goes to `raw/<stem>-<sha256[:12]><ext>`), announced, and
+after ingest's verdict moved to `done/` or, rejected, to `failed/` with
+`<name>.error.txt` saying why. An optional sidecar `<name>.json` (or `<stem>.json`)
+holds the user metadata. Nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import msgspec
+from minio import Minio
+from nats.js import JetStreamContext
+from watchfiles import awatch
+
+from contracts import JobOptions, ObjectRef, Rejected, Submission, job_id_for
+from tflow import store
+from tflow.natsio import announce_object, wait_for_verdict
+from tflow.settings import Settings
+from tflow.submission import MetadataError, options_from_metadata, parse_metadata
+
+log = logging.getLogger(__name__)
+
+#: Names never taken: partial downloads/copies and our own notes.
+SKIP_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".json", ".error.txt")
+#: Seconds to wait for ingest's verdict before filing the file under done/ anyway.
+VERDICT_TIMEOUT = 120.0
+
+
+class NotIngestable(Exception):
+    """The file cannot be submitted (bad sidecar, unreadable): it goes to `failed/`."""
+
+
+def sidecar_for(path: Path) -> Path | None:
+    """The metadata sidecar of a dropped file: `<name>.json`, else `<stem>.json`, else None."""
+    for cand in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
+        if cand != path and cand.is_file():
+            return cand
+    return None
+
+
+def candidates(inbox: Path) -> list[Path]:
+    """Regular files directly in `inbox` that may be media drops (not hidden, partial, notes)."""
+    out = []
+    with contextlib.suppress(FileNotFoundError):
+        for p in inbox.iterdir():
+            if p.name.startswith(".") or p.name.lower().endswith(SKIP_SUFFIXES) or not p.is_file() or p.is_symlink():
+                continue
+            out.append(p)
+    return sorted(out)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_away(path: Path, folder: Path) -> Path:
+    """Move `path` into `folder` without overwriting (suffix `.1`, `.2`, ... on clashes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dest, n = folder / path.name, 0
+    while dest.exists():
+        n += 1
+        dest = folder / f"{path.name}.{n}"
+    shutil.move(str(path), dest)
+    return dest
+
+
+class DropFolder:
+    """Watches the inbox; `run(stop)` until stop is set."""
+
+    def __init__(self, settings: Settings, js: JetStreamContext, client: Minio):
+        self.s, self.js, self.client = settings, js, client
+        self.inbox = settings.inbox_dir
+        self.done, self.failed = self.inbox / "done", self.inbox / "failed"
+        self._seen: dict[Path, tuple[int, int, float]] = {}
+        self._busy: set[Path] = set()
+        self._tasks: set[asyncio.Task] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Scan at start, on every change, and every half second (settle checks)."""
+        for d in (self.inbox, self.done, self.failed):
+            d.mkdir(parents=True, exist_ok=True)
+        self.scan()
+        async for _ in awatch(self.inbox, stop_event=stop, recursive=False, yield_on_timeout=True,
+                              rust_timeout=500, debounce=100, step=50):
+            self.scan()
+        for t in list(self._tasks):
+            t.cancel()
+
+    def scan(self) -> None:
+        """Start taking every candidate whose size and mtime held for the settle time."""
+        now = time.monotonic()
+        present = set()
+        for path in candidates(self.inbox):
+            present.add(path)
+            if path in self._busy:
+                continue
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            prev = self._seen.get(path)
+            if prev is None or prev[:2] != (st.st_size, st.st_mtime_ns):
+                self._seen[path] = (st.st_size, st.st_mtime_ns, now)
+            elif now - prev[2] >= self.s.inbox_settle_seconds:
+                self._busy.add(path)
+                task = asyncio.create_task(self._take(path))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        for gone in set(self._seen) - present:
+            self._seen.pop(gone, None)
+
+    async def _take(self, path: Path) -> None:
+        try:
+            ref = await self.submit(path)
+            verdict = await wait_for_verdict(self.js, job_id_for(ref), VERDICT_TIMEOUT)
+            if isinstance(verdict, Rejected):
+                self._fail(path, f"{verdict.code}: {verdict.message}\njob {verdict.job_id}, kept as {ref.key}\n")
+            else:
+                self._file(path, self.done)
+        except NotIngestable as e:
+            self._fail(path, f"{e}\n")
+        except Exception as e:  # store/NATS down: leave it, try again after the settle time
+            log.warning("could not submit %s (will retry): %s", path.name, e)
+            self._seen.pop(path, None)
+            await asyncio.sleep(min(30.0, max(1.0, self.s.inbox_settle_seconds)))
+        finally:
+            self._busy.discard(path)
+
+    def _file(self, path: Path, folder: Path) -> Path:
+        side = sidecar_for(path)
+        dest = file_away(path, folder)
+        if side is not None:
+            file_away(side, folder)
+        return dest
+
+    def _fail(self, path: Path, why: str) -> None:
+        dest = self._file(path, self.failed)
+        dest.with_name(dest.name + ".error.txt").write_text(why)
+        log.info("inbox: %s -> failed/: %s", path.name, why.splitlines()[0])
+
+    async def submit(self, path: Path) -> ObjectRef:
+        """Upload `path` (and its sidecar's submission) to `raw/` and announce it.
+        Raises `NotIngestable` for a file that can never be submitted."""
+        submission = self._submission(path)
+        ref = await asyncio.to_thread(self._upload, path, submission)
+        await announce_object(self.js, ref, "inbox")
+        log.info("inbox: %s -> %s (job %s)", path.name, ref.key, job_id_for(ref))
+        return ref
+
+    def _submission(self, path: Path) -> Submission | None:
+        side = sidecar_for(path)
+        if side is None:
+            return None
+        try:
+            meta = parse_metadata(side.read_bytes(), self.s.max_metadata_bytes)
+            return Submission(user_metadata=meta, options=options_from_metadata(meta, JobOptions()))
+        except MetadataError as e:
+            raise NotIngestable(f"invalid_metadata: sidecar {side.name}: {e}") from e
+
+    def _upload(self, path: Path, submission: Submission | None) -> ObjectRef:
+        """Blocking: hash, choose a key that overwrites nothing, write sidecar, upload."""
+        try:
+            digest = file_sha256(path)
+        except OSError as e:
+            raise NotIngestable(f"unreadable: {e}") from e
+        bucket = self.s.bucket
+        key = store.RAW_PREFIX + path.name
+        for candidate in (key, f"{store.RAW_PREFIX}{path.stem}-{digest[:12]}{path.suffix}"):
+            existing = store.stat(self.client, bucket, candidate)
+            if existing is None:
+                key = candidate
+                break
+            if store.object_sha256(self.client, bucket, candidate) == digest:
+                return existing  # the same file again: the same job
+        else:
+            raise NotIngestable(f"name_clash: {key} and its hashed alternative both hold other content")
+        if submission is not None:
+            store.put_json(self.client, bucket, store.meta_key(key), msgspec.to_builtins(submission))
+        return store.upload_file(self.client, bucket, key, path, metadata={"sha256": digest})
+

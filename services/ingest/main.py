@@ -1,0 +1,39 @@
+"""ingest process: the MINIO-stream consumer, the drop folder and the reconcile sweep."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.ingest.inbox import DropFolder
+from services.ingest.service import SERVICE, Ingest
+from services.ingest.sweep import run_sweeps
+from tflow import store
+from tflow.natsio import ConsumerLoop, apply_definitions, connect
+from tflow.service import require, run_service
+from tflow.settings import Settings
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run until `stop`: consumer `MINIO/ingest`, drop folder, sweep."""
+    nc = await connect(require(settings.nats_url, "TFLOW_NATS_URL"), SERVICE)
+    js = nc.jetstream()
+    await apply_definitions(js)
+    client = store.make_client(settings)
+    await asyncio.to_thread(store.ensure_bucket, client, settings.bucket)
+    ingest = Ingest(settings, js, client)
+    loop = ConsumerLoop(js, "MINIO", "ingest", SERVICE, ingest.handle, ingest.on_failure,
+                        fetch_timeout=settings.fetch_timeout_seconds,
+                        rebind_after_timeouts=settings.rebind_after_timeouts)
+    try:
+        await asyncio.gather(
+            loop.run(stop),
+            DropFolder(settings, js, client).run(stop),
+            run_sweeps(settings, js, client, stop),
+        )
+    finally:
+        await nc.drain()
+
+
+def main() -> None:
+    """Entry point of `tflow run ingest` / `python -m services.ingest`."""
+    run_service(SERVICE, serve)

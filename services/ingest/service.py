@@ -1,0 +1,129 @@
+"""ingest's consumer: announcements on the MINIO stream -> `received`, then `ingested` or
+`rejected` on JOBS.
+
+Dedupe: the job id is UUIDv5(bucket/key/ETag); an object whose job already has an
+`ingested` or `rejected` fact is skipped (MinIO sets no `Nats-Msg-Id`, and the sweep
+may announce an object long after its notification), and every fact carries a
+`Nats-Msg-Id` so concurrent replicas publish it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+import msgspec
+from minio import Minio
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from contracts import (
+    ACCEPTED_EVENTS,
+    Ingested,
+    ObjectRef,
+    Origin,
+    Received,
+    Rejected,
+    Submission,
+    decode_announcement,
+    decode_s3_notification,
+    created_objects,
+    job_id_for,
+    utcnow,
+)
+from services.ingest.probe import read_media
+from services.ingest.validate import Rejection, check_size, plan_tasks, validate
+from tflow import store
+from tflow.metrics import MESSAGES
+from tflow.natsio import Permanent, last_event, publish_event
+from tflow.settings import Settings
+
+log = logging.getLogger(__name__)
+SERVICE = "ingest"
+
+
+def announced_objects(subject: str, data: bytes, bucket: str) -> tuple[list[tuple[Origin, ObjectRef]], int]:
+    """`(origin, ref)` of every object in a MINIO-stream message that should become a job,
+    and how many records were ignored (other bucket, prefix or event type).
+    Raises `Permanent` for an undecodable message."""
+    try:
+        if subject.startswith("minio.announce."):
+            a = decode_announcement(data)
+            found = [(a.origin, a.object, "s3:ObjectCreated:Put")]
+        else:
+            found = [("bucket", ref, name) for name, ref in created_objects(decode_s3_notification(data))]
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise Permanent(f"undecodable announcement on {subject}: {e}") from e
+    keep = [(o, r) for o, r, name in found
+            if name in ACCEPTED_EVENTS and r.bucket == bucket and r.key.startswith(store.RAW_PREFIX)
+            and not r.key.endswith("/")]
+    return keep, len(found) - len(keep)
+
+
+class Ingest:
+    """The ingest handler; `examine` is blocking (store + PyAV) and runs in a thread."""
+
+    def __init__(self, settings: Settings, js: JetStreamContext, client: Minio):
+        self.s, self.js, self.client = settings, js, client
+        self.worker = f"{SERVICE}@{socket.gethostname()}"
+
+    async def handle(self, msg: Msg) -> None:
+        """Consumer callback: one MINIO-stream message, any number of records."""
+        refs, ignored = announced_objects(msg.subject, msg.data, self.s.bucket)
+        if ignored:
+            MESSAGES.labels(SERVICE, "ignored").inc(ignored)
+        for origin, ref in refs:
+            await self.ingest(origin, ref)
+
+    async def on_failure(self, msg: Msg, error: BaseException) -> None:
+        """Last delivery failed: a `rejected` fact for every object of the message."""
+        try:
+            refs, _ = announced_objects(msg.subject, msg.data, self.s.bucket)
+        except Permanent:
+            MESSAGES.labels(SERVICE, "undecodable").inc()
+            log.error("dropping undecodable message on %s: %s", msg.subject, error)
+            return
+        for origin, ref in refs:
+            await publish_event(self.js, Rejected(job_id=job_id_for(ref), at=utcnow(), source=ref, origin=origin,
+                                                  code="ingest_failed", message=f"ingest gave up: {error}"), SERVICE)
+
+    async def ingest(self, origin: Origin, ref: ObjectRef) -> None:
+        """Turn one object into `received` + `ingested`/`rejected` (skips known jobs)."""
+        job_id = job_id_for(ref)
+        for verdict in ("ingested", "rejected"):
+            if await last_event(self.js, f"jobs.{job_id}.{verdict}") is not None:
+                MESSAGES.labels(SERVICE, "duplicate").inc()
+                return
+        await publish_event(self.js, Received(job_id=job_id, at=utcnow(), source=ref, origin=origin), SERVICE)
+        fact = await asyncio.to_thread(self.examine, job_id, origin, ref)
+        ack = await publish_event(self.js, fact, SERVICE)
+        log.info("%s %s (%s)%s", type(fact).__struct_config__.tag, ref.key, job_id,
+                 f": {fact.code}: {fact.message}" if isinstance(fact, Rejected) else "")
+        if ack.duplicate:
+            MESSAGES.labels(SERVICE, "duplicate").inc()
+
+    def examine(self, job_id: str, origin: Origin, ref: ObjectRef) -> Ingested | Rejected:
+        """Stat, read the submission sidecar, probe in place (presigned URL), validate.
+        Store errors propagate (retried); bad input becomes `Rejected`."""
+
+        def reject(code: str, message: str) -> Rejected:
+            return Rejected(job_id=job_id, at=utcnow(), source=ref, origin=origin, code=code, message=message)
+
+        current = store.stat(self.client, ref.bucket, ref.key)
+        if current is None:
+            return reject("source_missing", f"{ref.key} is no longer in bucket {ref.bucket}")
+        try:
+            raw = store.get_json(self.client, ref.bucket, store.meta_key(ref.key), self.s.max_metadata_bytes * 2)
+            submission = msgspec.convert(raw, Submission) if raw is not None else Submission()
+        except (ValueError, msgspec.ValidationError) as e:
+            return reject("invalid_metadata", f"submission sidecar {store.meta_key(ref.key)}: {e}")
+        try:
+            check_size(current.size, self.s)
+            reading = read_media(store.presigned_url(self.client, ref), timeout=self.s.probe_timeout_seconds)
+            probe = validate(reading, current.size, self.s)
+        except Rejection as r:
+            return reject(r.code, r.message)
+        return Ingested(job_id=job_id, at=utcnow(), source=ref, origin=origin, probe=probe,
+                        user_metadata=submission.user_metadata, options=submission.options, plan=plan_tasks(probe))
+

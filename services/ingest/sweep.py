@@ -1,0 +1,50 @@
+"""The reconcile sweep: objects in `raw/` with no job yet are announced (origin `sweep`).
+
+Catches objects written straight into an S3 store without notifications (SeaweedFS,
+AWS without an event rule) and notifications lost while NATS was down. "No job yet"
+is read from the JOBS stream itself (no `received` fact for the job id), so ingest
+needs no database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from minio import Minio
+from nats.js import JetStreamContext
+
+from contracts import job_id_for
+from tflow import store
+from tflow.natsio import announce_object, last_event
+from tflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def sweep_once(settings: Settings, js: JetStreamContext, client: Minio) -> int:
+    """One pass over `raw/`; returns how many objects were announced."""
+    refs = await asyncio.to_thread(lambda: list(store.list_objects(client, settings.bucket, store.RAW_PREFIX)))
+    announced = 0
+    for ref in refs:
+        if await last_event(js, f"jobs.{job_id_for(ref)}.received") is None:
+            await announce_object(js, ref, "sweep")
+            announced += 1
+    if announced:
+        log.info("sweep: announced %d of %d objects in %s", announced, len(refs), store.RAW_PREFIX)
+    return announced
+
+
+async def run_sweeps(settings: Settings, js: JetStreamContext, client: Minio, stop: asyncio.Event) -> None:
+    """Sweep at start and every `sweep_interval_seconds` until `stop` (0 = never)."""
+    if settings.sweep_interval_seconds <= 0:
+        return
+    while not stop.is_set():
+        try:
+            await sweep_once(settings, js, client)
+        except Exception as e:
+            log.warning("sweep failed (next in %.0fs): %s", settings.sweep_interval_seconds, e)
+        try:
+            await asyncio.wait_for(stop.wait(), settings.sweep_interval_seconds)
+        except TimeoutError:
+            pass

@@ -1,0 +1,258 @@
+"""The projection as a pure fold: (job state, fact) -> job state. No I/O here.
+
+Rules (DESIGN.md, PRD job statuses):
+- `received` -> job `validating`; `ingested` -> `pending` with one `pending` task per
+  planned task; `rejected` -> `failed` with the reason.
+- first `task_started` -> job `processing`; every planned task `completed` -> job
+  `completed`; a permanent `task_failed` -> job `failed` naming the task and reason.
+- job progress = mean of the planned tasks' progress; `current_task` = first task
+  of the plan that is processing.
+- every timestamp is the fact's `at`, so replaying the stream reproduces the rows.
+- a terminal job (completed/failed/cancelled) keeps its status; late task facts
+  still update their task rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from contracts import (
+    AnyJobEvent,
+    Ingested,
+    Received,
+    Rejected,
+    TaskCompleted,
+    TaskFailed,
+    TaskProgress,
+    TaskStarted,
+)
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+class JobRow(msgspec.Struct, kw_only=True):
+    """One row of `jobs` (column names = field names)."""
+
+    id: str
+    status: str
+    origin: str
+    source_bucket: str
+    source_key: str
+    source_etag: str
+    source_version_id: str | None = None
+    original_filename: str
+    file_size_bytes: int
+    container: str | None = None
+    duration_seconds: float | None = None
+    bitrate: int | None = None
+    video_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    display_width: int | None = None
+    display_height: int | None = None
+    fps: float | None = None
+    video_bitrate: int | None = None
+    pixel_format: str | None = None
+    rotation: int | None = None
+    audio_codec: str | None = None
+    audio_bitrate: int | None = None
+    audio_sample_rate: int | None = None
+    audio_channels: int | None = None
+    probe: dict[str, Any] | None = None
+    plan: list[dict[str, Any]] = []
+    user_metadata: dict[str, Any] = {}
+    priority: int = 5
+    webhook_url: str | None = None
+    api_key_id: str | None = None
+    transcription_language: str | None = None
+    whisper_model: str | None = None
+    word_count: int | None = None
+    progress_percent: float = 0.0
+    current_task: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    outputs: dict[str, Any] = {}
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    last_seq: int = 0
+
+
+class TaskRow(msgspec.Struct, kw_only=True):
+    """One row of `tasks` (column names = field names)."""
+
+    job_id: str
+    name: str
+    kind: str
+    rendition: str | None = None
+    status: str = "pending"
+    progress_percent: float = 0.0
+    speed: float | None = None
+    eta_seconds: float | None = None
+    attempts: int = 0
+    worker: str | None = None
+    outputs: list[dict[str, Any]] = []
+    details: dict[str, Any] = {}
+    error_code: str | None = None
+    error_message: str | None = None
+    processing_seconds: float | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    updated_at: datetime
+
+
+JOB_COLUMNS: tuple[str, ...] = JobRow.__struct_fields__
+TASK_COLUMNS: tuple[str, ...] = TaskRow.__struct_fields__
+
+
+class JobState(msgspec.Struct):
+    """A job and its tasks by name, as the fold sees them."""
+
+    job: JobRow
+    tasks: dict[str, TaskRow]
+
+
+def _new_job(event: Received | Ingested | Rejected, status: str) -> JobRow:
+    src = event.source
+    return JobRow(
+        id=event.job_id,
+        status=status,
+        origin=event.origin,
+        source_bucket=src.bucket,
+        source_key=src.key,
+        source_etag=src.etag,
+        source_version_id=src.version_id,
+        original_filename=src.key.rsplit("/", 1)[-1],
+        file_size_bytes=src.size,
+        created_at=event.at,
+        updated_at=event.at,
+    )
+
+
+def _apply_ingested(state: JobState | None, e: Ingested) -> JobState:
+    if state is None:
+        state = JobState(_new_job(e, "validating"), {})
+    job = state.job
+    if job.status not in ("validating", "pending"):
+        return state
+    p, v, a = e.probe, e.probe.video, e.probe.audio
+    job.container = p.container
+    job.duration_seconds = p.duration_seconds
+    job.bitrate = p.bitrate
+    job.video_codec, job.width, job.height = v.codec, v.width, v.height
+    job.display_width, job.display_height = v.display_width, v.display_height
+    job.fps, job.video_bitrate, job.pixel_format, job.rotation = v.fps, v.bitrate, v.pixel_format, v.rotation
+    if a is not None:
+        job.audio_codec, job.audio_bitrate = a.codec, a.bitrate
+        job.audio_sample_rate, job.audio_channels = a.sample_rate, a.channels
+    job.probe = msgspec.to_builtins(p)
+    job.plan = msgspec.to_builtins(e.plan)
+    job.user_metadata = e.user_metadata
+    o = e.options
+    job.priority, job.webhook_url, job.api_key_id = o.priority, o.webhook_url, o.api_key_id
+    job.transcription_language, job.whisper_model = o.transcription_language, o.whisper_model
+    job.status = "pending" if e.plan else "completed"
+    if not e.plan:
+        job.completed_at, job.progress_percent = e.at, 100.0
+    for t in e.plan:
+        state.tasks.setdefault(
+            t.name, TaskRow(job_id=job.id, name=t.name, kind=t.kind, rendition=t.rendition, updated_at=e.at)
+        )
+    return state
+
+
+def _task(state: JobState, name: str, at: datetime) -> TaskRow:
+    if name not in state.tasks:
+        state.tasks[name] = TaskRow(job_id=state.job.id, name=name, kind="unplanned", updated_at=at)
+    return state.tasks[name]
+
+
+def _planned(state: JobState) -> list[TaskRow]:
+    names = [t["name"] for t in state.job.plan]
+    return [state.tasks[n] for n in names if n in state.tasks]
+
+
+def _roll_up(state: JobState, at: datetime) -> None:
+    job = state.job
+    planned = _planned(state)
+    if planned:
+        job.progress_percent = round(sum(t.progress_percent for t in planned) / len(planned), 2)
+        job.current_task = next((t.name for t in planned if t.status == "processing"), None)
+    if job.status in TERMINAL:
+        job.current_task = None
+        return
+    if planned and all(t.status == "completed" for t in planned):
+        job.status, job.completed_at, job.progress_percent = "completed", at, 100.0
+
+
+def _apply_task(state: JobState, e: TaskStarted | TaskProgress | TaskCompleted | TaskFailed) -> JobState:
+    job, task = state.job, _task(state, e.task, e.at)
+    task.updated_at = e.at
+    if isinstance(e, TaskStarted):
+        if task.status not in ("completed",):
+            task.status = "processing"
+        task.attempts = max(task.attempts, e.attempt)
+        task.worker = e.worker or task.worker
+        task.started_at = task.started_at or e.at
+        if job.status in ("pending", "validating"):
+            job.status = "processing"
+        job.started_at = job.started_at or e.at
+    elif isinstance(e, TaskProgress):
+        if task.status in ("pending", "processing"):
+            task.status = "processing"
+            task.progress_percent = max(0.0, min(100.0, e.percent))
+            task.speed, task.eta_seconds = e.speed, e.eta_seconds
+    elif isinstance(e, TaskCompleted):
+        task.status, task.progress_percent, task.eta_seconds = "completed", 100.0, 0.0
+        task.outputs = [msgspec.to_builtins(o) for o in e.outputs]
+        task.details = e.details
+        task.processing_seconds = e.seconds
+        task.completed_at = e.at
+        task.error_code = task.error_message = None
+        job.outputs = {**job.outputs, e.task: task.outputs}
+        d = e.details
+        if "language" in d:
+            job.transcription_language = d["language"]
+        if "word_count" in d:
+            job.word_count = d["word_count"]
+        if "model" in d:
+            job.whisper_model = d["model"]
+    elif isinstance(e, TaskFailed):
+        task.error_code, task.error_message = e.code, e.message
+        task.attempts = max(task.attempts, e.attempt)
+        if e.permanent:
+            task.status, task.completed_at = "failed", e.at
+            if job.status not in TERMINAL:
+                job.status, job.completed_at = "failed", e.at
+                job.error_code, job.error_message = e.code, f"task {e.task} failed: {e.message}"
+        elif task.status != "completed":
+            task.status = "pending"
+    _roll_up(state, e.at)
+    return state
+
+
+def apply(state: JobState | None, event: AnyJobEvent, seq: int) -> JobState | None:
+    """Fold one fact (stream sequence `seq`) into a job's state; None stays None for task
+    facts of an unknown job (nothing to attach them to)."""
+    if isinstance(event, Received):
+        if state is None:
+            state = JobState(_new_job(event, "validating"), {})
+    elif isinstance(event, Ingested):
+        state = _apply_ingested(state, event)
+    elif isinstance(event, Rejected):
+        if state is None:
+            state = JobState(_new_job(event, "validating"), {})
+        if state.job.status not in TERMINAL:
+            job = state.job
+            job.status, job.error_code, job.error_message, job.completed_at = "failed", event.code, event.message, event.at
+    else:
+        if state is None:
+            return None
+        state = _apply_task(state, event)
+    state.job.updated_at = max(state.job.updated_at, event.at)
+    state.job.last_seq = seq
+    return state

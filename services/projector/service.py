@@ -1,0 +1,132 @@
+"""projector: folds `jobs.>` into Postgres in stream order, in batches.
+
+It reads JOBS with an *ordered* consumer that starts at the checkpoint stored in
+Postgres (`projector_checkpoint.last_seq + 1`), not with a durable: the read model
+itself remembers how far it got, in the same transaction as the rows, so a restart
+resumes exactly and a rewound checkpoint (rebuild) replays. Several projector
+replicas are safe: each batch locks the checkpoint row and applies only facts
+after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+import msgspec
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from contracts import decode_job_event
+from services.projector import fold
+from services.projector import store as pstore
+from tflow.metrics import MESSAGES
+
+log = logging.getLogger(__name__)
+SERVICE = "projector"
+BATCH = 512
+
+
+class Rewound(Exception):
+    """The checkpoint went backwards under us (a rebuild): re-subscribe from it."""
+
+
+async def apply_batch(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -> int:
+    """Apply a batch of JOBS messages (stream order) in one transaction; returns the checkpoint.
+
+    `fresh`: the first batch of a consumer started at checkpoint+1, where a gap in
+    sequences means missing (expired/deleted) facts rather than a rewind.
+    Raises `Rewound` when the stored checkpoint is behind the batch and the batch is not fresh.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        last = await pstore.lock_checkpoint(conn)
+        todo = [m for m in msgs if m.metadata.sequence.stream > last]
+        if not todo:
+            return last
+        if todo[0].metadata.sequence.stream > last + 1 and not fresh:
+            raise Rewound(f"checkpoint {last}, batch starts at {todo[0].metadata.sequence.stream}")
+        decoded = []
+        for m in todo:
+            try:
+                decoded.append((m.metadata.sequence.stream, decode_job_event(m.data)))
+            except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                MESSAGES.labels(SERVICE, "undecodable").inc()
+                log.error("skipping undecodable fact seq=%s subject=%s: %s", m.metadata.sequence.stream, m.subject, e)
+        job_ids = sorted({e.job_id for _, e in decoded})
+        states: dict[str, fold.JobState | None] = dict(await pstore.load_states(conn, job_ids))
+        for seq, event in decoded:
+            states[event.job_id] = fold.apply(states.get(event.job_id), event, seq)
+        new_last = todo[-1].metadata.sequence.stream
+        await pstore.save_states(conn, [s for s in states.values() if s is not None], new_last)
+        MESSAGES.labels(SERVICE, "applied").inc(len(todo))
+        return new_last
+
+
+async def _subscribe(js: JetStreamContext, start_seq: int):
+    if start_seq <= 1:
+        cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+    else:
+        cfg = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start_seq)
+    return await js.subscribe("jobs.>", stream="JOBS", ordered_consumer=True, config=cfg,
+                              pending_msgs_limit=65536)
+
+
+async def _next_batch(sub, timeout: float) -> list[Msg]:
+    try:
+        first = await sub.next_msg(timeout=timeout)
+    except TimeoutError:
+        return []
+    batch = [first]
+    while len(batch) < BATCH and sub.pending_msgs > 0:
+        batch.append(await sub.next_msg(timeout=1.0))
+    return batch
+
+
+async def project(js: JetStreamContext, pool: asyncpg.Pool, stop: asyncio.Event,
+                  until_seq: int | None = None) -> int:
+    """Fold the stream into Postgres until `stop` is set (or, when `until_seq` is given,
+    until the checkpoint reaches it). Returns the final checkpoint."""
+    last = await pstore.read_checkpoint(pool)
+    while not stop.is_set() and (until_seq is None or last < until_seq):
+        sub = await _subscribe(js, last + 1)
+        fresh, seen = True, last
+        try:
+            while not stop.is_set() and (until_seq is None or last < until_seq):
+                batch = await _next_batch(sub, timeout=1.0)
+                if not batch:
+                    last = await pstore.read_checkpoint(pool)
+                    if last < seen:  # rewound while idle: our consumer is past it
+                        break
+                    continue
+                seen = batch[-1].metadata.sequence.stream
+                last = await apply_batch(pool, batch, fresh=fresh)
+                fresh = False
+        except Rewound as e:
+            log.info("re-subscribing: %s", e)
+            last = await pstore.read_checkpoint(pool)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+    return last
+
+
+async def stream_last_seq(js: JetStreamContext) -> int:
+    """The JOBS stream's last sequence now."""
+    info = await js.stream_info("JOBS")
+    return info.state.last_seq
+
+
+async def rebuild(js: JetStreamContext, pool: asyncpg.Pool) -> int:
+    """Drop the read model and replay JOBS from the start up to its current last sequence.
+
+    A running projector notices the rewound checkpoint and helps; both apply each fact
+    once (the checkpoint row is locked per batch). Returns the final checkpoint.
+    """
+    target = await stream_last_seq(js)
+    async with pool.acquire() as conn:
+        await pstore.reset(conn)
+    return await project(js, pool, asyncio.Event(), until_seq=target)

