@@ -24,7 +24,7 @@ log = logging.getLogger("tflow")
 
 def cmd_up(_: argparse.Namespace) -> int:
     """Start servers (what settings leave unset), bootstrap, run services until Ctrl-C."""
-    from tflow.stack import DataDirBusy, EmbeddedStack, Supervisor, bootstrap, service_env
+    from tflow.stack import DataDirBusy, running_stack
 
     started = time.monotonic()
     settings = get_settings()
@@ -37,37 +37,27 @@ def cmd_up(_: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    stack = EmbeddedStack(settings)
-    sup: Supervisor | None = None
     try:
-        resolved = stack.start()
-        asyncio.run(bootstrap(resolved))
-        resolved.inbox_dir.mkdir(parents=True, exist_ok=True)
-        sup = Supervisor(service_env(resolved))
-        sup.start()
-        _wait_api(resolved, sup, lambda: stopping)
-        key_where = "TFLOW_ADMIN_KEY" if resolved.admin_key else str(resolved.data_dir / "admin.key")
-        print(
-            f"\nTranscode Flow is up ({time.monotonic() - started:.1f}s)\n"
-            f"  API        http://{resolved.api_host}:{resolved.api_port}  (docs: /docs)\n"
-            f"  admin key  {key_where}\n"
-            f"  drop videos into {resolved.inbox_dir.resolve()}\n"
-            f"  S3         http://{resolved.s3_endpoint}/{resolved.bucket}/raw/\n"
-            f"  NATS       {resolved.nats_url}\n"
-            "Ctrl-C stops everything.\n",
-            flush=True,
-        )
-        while not stopping:
-            sup.check()
-            time.sleep(0.5)
+        with running_stack(settings) as (resolved, sup, _):
+            _wait_api(resolved, sup, lambda: stopping)
+            key_where = "TFLOW_ADMIN_KEY" if resolved.admin_key else str(resolved.data_dir / "admin.key")
+            print(
+                f"\nTranscode Flow is up ({time.monotonic() - started:.1f}s)\n"
+                f"  API        http://{resolved.api_host}:{resolved.api_port}  (docs: /docs)\n"
+                f"  admin key  {key_where}\n"
+                f"  drop videos into {resolved.inbox_dir.resolve()}\n"
+                f"  S3         http://{resolved.s3_endpoint}/{resolved.bucket}/raw/\n"
+                f"  NATS       {resolved.nats_url}\n"
+                "Ctrl-C stops everything.\n",
+                flush=True,
+            )
+            while not stopping:
+                sup.check()
+                time.sleep(0.5)
+            print("stopping...", flush=True)
     except DataDirBusy as e:
         print(f"tflow up: {e}", file=sys.stderr)
         return 1
-    finally:
-        print("stopping...", flush=True)
-        if sup is not None:
-            sup.stop()
-        stack.stop()
     return 0
 
 

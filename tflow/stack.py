@@ -307,3 +307,23 @@ class Supervisor:
                 proc.terminate()
         for name, proc in self.procs.items():
             stop_process(proc, name)
+
+
+@contextlib.contextmanager
+def running_stack(settings: Settings, services: tuple[str, ...] = SERVICES, extra_env: dict[str, str] | None = None,
+                  service_logs: Path | None = None):
+    """Start servers, bootstrap, start `services`; yield `(resolved settings, supervisor, stack)`;
+    stop everything on exit. The one way `tflow up`, the tests and the benchmarks run it."""
+    stack = EmbeddedStack(settings)
+    sup: Supervisor | None = None
+    try:
+        resolved = stack.start()
+        asyncio.run(bootstrap(resolved))
+        resolved.inbox_dir.mkdir(parents=True, exist_ok=True)
+        sup = Supervisor(service_env(resolved, extra_env), services, log_dir=service_logs)
+        sup.start()
+        yield resolved, sup, stack
+    finally:
+        if sup is not None:
+            sup.stop()
+        stack.stop()

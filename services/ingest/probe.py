@@ -13,8 +13,8 @@ import msgspec
 
 #: Video packets read to measure the real frame rate when the container's is unusable.
 FPS_SAMPLE_PACKETS = 90
-#: Packets read after a seek, looking for a decodable frame near the end.
-END_SAMPLE_PACKETS = 240
+#: Packets read after the seek near the end, at most (all streams).
+END_SAMPLE_PACKETS = 5000
 
 
 class StreamReading(msgspec.Struct, kw_only=True):
@@ -113,7 +113,7 @@ def read_media(url: str, timeout: float = 30.0) -> MediaReading:
         )
         _read_start(container, v, reading)
         if reading.first_frame_error is None and reading.duration_seconds:
-            _read_end(container, v, reading)
+            _read_end(container, stated_duration(reading.duration_seconds, v.frames, _rate(v.average_rate)), reading)
         return reading
 
 
@@ -143,20 +143,40 @@ def _read_start(container, v, reading: MediaReading) -> None:
         reading.video.width, reading.video.height = frame.width, frame.height
 
 
-def _read_end(container, v, reading: MediaReading) -> None:
-    """Seek to one second before the stated end and decode a frame: a file cut short fails."""
-    assert reading.duration_seconds is not None
-    target = max(0.0, reading.duration_seconds - 1.0)
+def stated_duration(duration: float, frames: int | None, average_rate: float | None) -> float:
+    """The duration the file claims: the demuxer's, or the header's frame count over the
+    average rate when that is longer (AVI: FFmpeg shortens a cut file's duration to what
+    is there, but `avih`/`strh` still count every frame)."""
+    if frames and average_rate and 0 < average_rate <= 240:
+        return max(duration, frames / average_rate)
+    return duration
+
+
+def end_tolerance(duration: float) -> float:
+    """Seconds the last packet may fall short of the stated duration: 10 % of it,
+    between 0.5 s and 2 s (last-frame duration, audio priming, container rounding)."""
+    return max(0.5, min(2.0, 0.1 * duration))
+
+
+def _read_end(container, duration: float, reading: MediaReading) -> None:
+    """Seek to 3 s before the stated end and demux every stream: the furthest packet
+    time must reach the stated duration (within `end_tolerance`). A file cut short
+    ends before it, wherever the demuxer's seek lands."""
+    start = container.start_time / 1_000_000 if container.start_time else 0.0
+    wanted = start + duration - end_tolerance(duration)
+    reach = None
     try:
-        start = float(v.start_time * v.time_base) if v.start_time is not None else 0.0
-        container.seek(int((target + start) / v.time_base), stream=v, backward=True)
-        n = 0
-        for packet in container.demux(v):
-            n += 1
-            for _ in packet.decode():
-                return
+        container.seek(int(max(0.0, start + duration - 3.0) * 1_000_000), backward=True)
+        for n, packet in enumerate(container.demux()):
+            if packet.pts is not None and packet.time_base is not None:
+                t = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                reach = t if reach is None else max(reach, t)
+                if reach >= wanted:
+                    return
             if n >= END_SAMPLE_PACKETS:
                 break
-        reading.end_error = f"no frame decodes near the stated end ({reading.duration_seconds:.2f} s): file truncated"
     except av.FFmpegError as e:
-        reading.end_error = f"decoding near the stated end ({reading.duration_seconds:.2f} s) failed: {e}"
+        reading.end_error = f"reading near the stated end ({duration:.2f} s) failed: {e}"
+        return
+    got = "no packet" if reach is None else f"data ends at {reach - start:.2f} s"
+    reading.end_error = f"{got}, but the stated duration is {duration:.2f} s: the file is truncated"

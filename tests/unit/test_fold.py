@@ -1,0 +1,94 @@
+from datetime import UTC, datetime, timedelta
+
+from contracts import (
+    Ingested,
+    ObjectRef,
+    OutputInfo,
+    PlannedTask,
+    Probe,
+    Received,
+    Rejected,
+    TaskCompleted,
+    TaskFailed,
+    TaskProgress,
+    TaskStarted,
+    VideoInfo,
+)
+from services.projector.fold import apply
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+REF = ObjectRef(bucket="videos", key="raw/a.mp4", etag="e", size=100)
+PLAN = [PlannedTask(name="video_360p", kind="transcode", rendition="360p"),
+        PlannedTask(name="transcription", kind="transcription")]
+PROBE = Probe(container="mov,mp4,m4a,3gp,3g2,mj2", duration_seconds=6.0, size_bytes=100,
+              video=VideoInfo(codec="h264", width=640, height=480, display_width=640, display_height=480, fps=30.0))
+
+
+def at(s: float) -> datetime:
+    return T0 + timedelta(seconds=s)
+
+
+def fold(events):
+    state = None
+    for seq, e in enumerate(events, 1):
+        state = apply(state, e, seq)
+    return state
+
+
+def ingested(plan=PLAN):
+    return [Received(job_id="J", at=at(0), source=REF, origin="inbox"),
+            Ingested(job_id="J", at=at(1), source=REF, origin="inbox", probe=PROBE, plan=plan,
+                     user_metadata={"k": "v"})]
+
+
+def test_received_then_ingested_is_pending_with_planned_tasks():
+    s = fold(ingested())
+    assert s.job.status == "pending" and s.job.width == 640 and s.job.user_metadata == {"k": "v"}
+    assert s.job.created_at == at(0) and s.job.updated_at == at(1) and s.job.last_seq == 2
+    assert {n: t.status for n, t in s.tasks.items()} == {"video_360p": "pending", "transcription": "pending"}
+
+
+def test_rejected_fails_the_job_with_the_reason():
+    s = fold([Received(job_id="J", at=at(0), source=REF, origin="bucket"),
+              Rejected(job_id="J", at=at(1), source=REF, origin="bucket", code="too_short", message="0.3 s")])
+    assert (s.job.status, s.job.error_code, s.job.error_message, s.job.completed_at) == \
+        ("failed", "too_short", "0.3 s", at(1))
+
+
+def test_tasks_drive_progress_and_completion():
+    s = fold([*ingested(),
+              TaskStarted(job_id="J", at=at(2), task="video_360p"),
+              TaskProgress(job_id="J", at=at(3), task="video_360p", percent=50, speed=2.0, eta_seconds=1.5)])
+    assert s.job.status == "processing" and s.job.started_at == at(2)
+    assert s.job.progress_percent == 25.0 and s.job.current_task == "video_360p"
+    assert s.tasks["video_360p"].eta_seconds == 1.5
+    s = apply(s, TaskCompleted(job_id="J", at=at(4), task="video_360p",
+                               outputs=[OutputInfo(key="processed/J/360p/video_360p.mp4", size_bytes=10, kind="mp4")]),
+              5)
+    assert s.job.status == "processing" and s.job.progress_percent == 50.0
+    assert s.job.outputs["video_360p"][0]["key"].endswith("video_360p.mp4")
+    s = apply(s, TaskCompleted(job_id="J", at=at(5), task="transcription",
+                               details={"language": "en", "word_count": 12, "model": "base"}), 6)
+    assert (s.job.status, s.job.progress_percent, s.job.completed_at) == ("completed", 100.0, at(5))
+    assert (s.job.transcription_language, s.job.word_count, s.job.whisper_model) == ("en", 12, "base")
+
+
+def test_retryable_failure_keeps_job_running_permanent_fails_it():
+    s = fold([*ingested(), TaskStarted(job_id="J", at=at(2), task="video_360p"),
+              TaskFailed(job_id="J", at=at(3), task="video_360p", code="io", message="store down", permanent=False)])
+    assert s.job.status == "processing" and s.tasks["video_360p"].status == "pending"
+    s = apply(s, TaskFailed(job_id="J", at=at(4), task="video_360p", code="ffmpeg", message="exit 1", attempt=2), 6)
+    assert s.job.status == "failed" and s.job.error_message == "task video_360p failed: exit 1"
+    # a late completion of another task does not revive the job
+    s = apply(s, TaskCompleted(job_id="J", at=at(5), task="transcription"), 7)
+    assert s.job.status == "failed" and s.tasks["transcription"].status == "completed"
+
+
+def test_task_fact_for_unknown_job_is_dropped_and_no_plan_completes():
+    assert apply(None, TaskStarted(job_id="X", at=at(0), task="t"), 1) is None
+    assert fold(ingested(plan=[])).job.status == "completed"
+
+
+def test_fold_is_deterministic():
+    events = [*ingested(), TaskStarted(job_id="J", at=at(2), task="video_360p")]
+    assert fold(events) == fold(events)

@@ -1,0 +1,67 @@
+"""`read_media` + `validate` on the real files, read locally with PyAV (no servers)."""
+
+import av
+import pytest
+
+from services.ingest.probe import read_media
+from services.ingest.validate import Rejection, validate
+from tests.media import media, media_files
+from tflow.settings import Settings
+
+S = Settings(_env_file=None)
+
+
+def verdict(path):
+    try:
+        return validate(read_media(str(path)), path.stat().st_size, S)
+    except Rejection as r:
+        return r
+
+
+@pytest.mark.parametrize("name", media_files("valid"))
+def test_valid_files_probe_like_pyav_reads_them(name):
+    path = media(f"valid/{name}")
+    probe = verdict(path)
+    assert not isinstance(probe, Rejection), f"{name}: {probe}"
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        assert (probe.video.codec, probe.video.width, probe.video.height) == (v.codec_context.name, v.width, v.height)
+        assert probe.duration_seconds == pytest.approx(c.duration / 1e6, abs=1e-3)
+        assert (probe.audio is None) == (not c.streams.audio)
+
+
+def test_real_frame_rate_and_rotation():
+    assert verdict(media("valid/h264_1080x720_aac.flv")).video.fps == pytest.approx(30, abs=0.1)
+    phone = verdict(media("valid/phone_1280x720_rot180_vfr.mp4")).video
+    assert phone.rotation == 180 and 10 < phone.fps < 11
+    hdr = verdict(media("valid/hevc_main10_hdr10_1920x1080.mp4")).video
+    assert hdr.bit_depth == 10 and hdr.pixel_format == "yuv420p10le"
+
+
+@pytest.mark.parametrize("name,code", [
+    ("bad/truncated_audio_only.m4b", "no_video_stream"),
+    ("bad/vp6_112x80_too_small.flv", "resolution_too_low"),
+    ("bad/portrait_3840x2160_0.3s_too_short.mp4", "too_short"),
+    ("edge/mpeg2_1920x1080_mp2.ts", "unsupported_container"),
+])
+def test_bad_files_rejected_with_reason(name, code):
+    r = verdict(media(name))
+    assert isinstance(r, Rejection) and r.code == code, r
+
+
+def test_classic_bad_inputs(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    assert verdict(empty).code == "empty_file"
+    assert verdict(text).code == "unreadable"
+
+
+@pytest.mark.parametrize("name", media_files("valid"))
+def test_every_valid_file_cut_in_half_is_rejected(name, tmp_path):
+    src = media(f"valid/{name}").read_bytes()
+    half = tmp_path / name
+    half.write_bytes(src[: len(src) // 2])
+    r = verdict(half)
+    assert isinstance(r, Rejection) and r.code in ("truncated", "unreadable"), r
