@@ -102,6 +102,6 @@ def test_plan_has_audio_tasks_only_with_audio():
 
 def test_stated_duration_uses_header_frame_count_when_longer():
     assert stated_duration(2.04, 98, 23.976) == pytest.approx(4.087, abs=1e-3)  # cut AVI
-    assert stated_duration(2.38, 25, 10.5) == 2.38
+    assert stated_duration(2.38, 25, 10.505) == 2.38
     assert stated_duration(1.1, 0, 1000.0) == 1.1
     assert (end_tolerance(1.0), end_tolerance(10.0), end_tolerance(600.0)) == (0.5, 1.0, 2.0)
