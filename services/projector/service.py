@@ -107,11 +107,26 @@ async def project(js: JetStreamContext, pool: asyncpg.Pool, stop: asyncio.Event,
                 fresh = False
         except Rewound as e:
             log.info("re-subscribing: %s", e)
-            last = await pstore.read_checkpoint(pool)
+            last = await _checkpoint_when_reachable(pool, stop)
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+            log.warning("database unavailable (%s); resuming from the checkpoint when it is back", e)
+            last = await _checkpoint_when_reachable(pool, stop)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
     return last
+
+
+async def _checkpoint_when_reachable(pool: asyncpg.Pool, stop: asyncio.Event) -> int:
+    """The checkpoint, retrying every second while the database is unreachable."""
+    while True:
+        try:
+            return await pstore.read_checkpoint(pool)
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+            if stop.is_set():
+                raise
+            log.warning("waiting for the database: %s", e)
+            await asyncio.sleep(1.0)
 
 
 async def stream_last_seq(js: JetStreamContext) -> int:

