@@ -122,3 +122,18 @@ def get_json(client: Minio, bucket: str, key: str, max_bytes: int) -> object | N
     if len(data) > max_bytes:
         raise ValueError(f"{key} is larger than {max_bytes} bytes")
     return json.loads(data)
+
+
+#: ARN of MinIO's NATS notification target with identifier PRIMARY.
+MINIO_NATS_ARN = "arn:minio:sqs::PRIMARY:nats"
+
+
+def configure_notifications(client: Minio, bucket: str, arn: str = MINIO_NATS_ARN, prefix: str = RAW_PREFIX) -> None:
+    """Event rule on `bucket`: every object creation under `prefix` goes to target `arn`
+    (MinIO; ingest keeps only Put/Post/CompleteMultipartUpload/Copy)."""
+    from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
+
+    client.set_bucket_notification(bucket, NotificationConfig(queue_config_list=[
+        QueueConfig(queue=arn, events=["s3:ObjectCreated:*"], config_id="tflow-raw",
+                    prefix_filter_rule=PrefixFilterRule(prefix))
+    ]))
