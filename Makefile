@@ -34,8 +34,8 @@ test: $(STAMP) minio
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -ra -m 'not slow and not minio'
 
-bench: $(STAMP)
-	$(PY) bench/ingest_latency.py
+bench: $(STAMP) minio
+	TFLOW_MINIO_BINARY=$(MINIO) $(PY) bench/ingest_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
