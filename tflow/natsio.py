@@ -171,9 +171,17 @@ class ConsumerLoop:
         """Fetch and handle until `stop` is set; re-binds after repeated fetch timeouts or errors."""
         sub, cfg = await self._bind()
         timeouts = 0
+        stopping = asyncio.ensure_future(stop.wait())
         while not stop.is_set():
+            fetch = asyncio.ensure_future(sub.fetch(self.batch, timeout=self.fetch_timeout))
+            await asyncio.wait([fetch, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set():
+                fetch.cancel()
+                with contextlib.suppress(BaseException):
+                    await fetch
+                break
             try:
-                msgs = await sub.fetch(self.batch, timeout=self.fetch_timeout)
+                msgs = fetch.result()
             except nats.errors.TimeoutError:
                 timeouts += 1
                 if timeouts >= self.rebind_after_timeouts:
@@ -189,6 +197,7 @@ class ConsumerLoop:
             timeouts = 0
             for msg in msgs:
                 await self._process(msg, cfg)
+        stopping.cancel()
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
 
