@@ -83,6 +83,7 @@ class ObjectAnnounced(msgspec.Struct, kw_only=True, tag="object_announced", tag_
 class VideoInfo(msgspec.Struct, kw_only=True):
     """The first video stream. Sizes in pixels, `fps` in frames/s, `bitrate` in bits/s.
 
+    `hdr`: the transfer is PQ (SMPTE ST 2084) or HLG (ARIB STD-B67).
     `rotation` is the clockwise rotation (0/90/180/270 degrees) a player applies for
     display (the legacy `rotate` tag; the display matrix negated). `display_width` /
     `display_height` are the upright, square-pixel size after that rotation.
@@ -101,6 +102,8 @@ class VideoInfo(msgspec.Struct, kw_only=True):
     sample_aspect_ratio: str | None = None
     rotation: int = 0
     interlaced: bool | None = None
+    color_transfer: str | None = None
+    hdr: bool = False
 
 
 class AudioInfo(msgspec.Struct, kw_only=True):
@@ -138,11 +141,13 @@ class JobOptions(msgspec.Struct, kw_only=True):
 
 class PlannedTask(msgspec.Struct, frozen=True, kw_only=True):
     """One task of a job's plan. `name` is unique in the job and is the subject detail
-    (`jobs.<id>.task_completed.<name>`); `kind` says which service does it."""
+    (`jobs.<id>.task_completed.<name>`); `kind` says which service does it. An
+    `optional` task's failure is recorded but does not fail the job."""
 
     name: str
-    kind: Literal["transcode", "package", "audio", "thumbnails", "transcription"]
+    kind: Literal["transcode", "package", "audio", "thumbnails", "transcription", "metadata"]
     rendition: str | None = None
+    optional: bool = False
 
 
 class OutputInfo(msgspec.Struct, kw_only=True):

@@ -57,11 +57,35 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(60.0, description="Period of the raw/ reconcile sweep; 0 = off.")
     probe_timeout_seconds: float = 30.0
 
+    # --- media work ----------------------------------------------------------
+    ffmpeg: str | None = Field(None, description="ffmpeg binary; default the imageio-ffmpeg one.")
+    work_dir: Path | None = Field(None, description="Parent of per-job temp directories; default the system temp.")
+    transcription: bool = Field(False, description="Plan a transcription task for sources with audio "
+                                "(needs the transcriber service).")
+    quality_metrics: bool = Field(True, description="PSNR/SSIM per rendition (sources shorter than the limit).")
+    quality_max_duration_seconds: float = 600.0
+    public_base_url: str | None = Field(None, description="Base URL outputs are served under (NGINX); "
+                                        "default http://<s3_endpoint>/<bucket>.")
+    progress_interval_seconds: float = Field(1.0, description="At most one progress fact per task this often.")
+
     # --- consumers ----------------------------------------------------------
     fetch_timeout_seconds: float = 5.0
     rebind_after_timeouts: int = 12
 
     log_level: str = "INFO"
+
+    def ffmpeg_binary(self) -> str:
+        """`TFLOW_FFMPEG`, else the ffmpeg shipped by the imageio-ffmpeg wheel."""
+        if self.ffmpeg:
+            return self.ffmpeg
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+
+    def public_url(self, key: str) -> str:
+        """URL of an output object for players: `<public_base_url>/<key>`."""
+        base = self.public_base_url or f"{'https' if self.s3_secure else 'http'}://{self.s3_endpoint}/{self.bucket}"
+        return f"{base.rstrip('/')}/{key}"
 
     @property
     def inbox_dir(self) -> Path:

@@ -75,6 +75,11 @@ def presigned_url(client: Minio, ref: ObjectRef, expires: timedelta = timedelta(
     return client.presigned_get_object(ref.bucket, ref.key, expires=expires)
 
 
+def presigned_key_url(client: Minio, bucket: str, key: str, expires: timedelta = timedelta(hours=6)) -> str:
+    """A presigned GET URL of `bucket/key`."""
+    return client.presigned_get_object(bucket, key, expires=expires)
+
+
 def list_objects(client: Minio, bucket: str, prefix: str) -> Iterator[ObjectRef]:
     """Every object under `prefix`, recursively, as `ObjectRef`."""
     for o in client.list_objects(bucket, prefix=prefix, recursive=True):
@@ -84,9 +89,25 @@ def list_objects(client: Minio, bucket: str, prefix: str) -> Iterator[ObjectRef]
                         version_id=o.version_id)
 
 
+#: Content types players and NGINX need (RFC 8216 §4 for playlists).
+CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".mp4": "video/mp4",
+                 ".mp3": "audio/mpeg", ".jpg": "image/jpeg", ".vtt": "text/vtt; charset=utf-8",
+                 ".srt": "application/x-subrip; charset=utf-8", ".txt": "text/plain; charset=utf-8",
+                 ".json": "application/json"}
+
+
+def content_type_for(key: str) -> str:
+    """The Content-Type stored with an object, by its extension."""
+    import mimetypes
+
+    ext = Path(key).suffix.lower()
+    return CONTENT_TYPES.get(ext) or mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
 def upload_file(client: Minio, bucket: str, key: str, path: Path, metadata: dict[str, str] | None = None) -> ObjectRef:
-    """Upload a local file (streamed, multipart when large) and return its `ObjectRef`."""
-    res = client.fput_object(bucket, key, str(path), metadata=metadata)
+    """Upload a local file (streamed, multipart when large) with its content type and
+    return its `ObjectRef`."""
+    res = client.fput_object(bucket, key, str(path), metadata=metadata, content_type=content_type_for(key))
     st = stat(client, bucket, key)
     assert st is not None, f"{key} vanished right after upload"
     return ObjectRef(bucket=bucket, key=key, etag=(res.etag or st.etag).strip('"'), size=st.size,
@@ -98,12 +119,17 @@ def meta_key(raw_key: str) -> str:
     return f"{META_PREFIX}{raw_key}.json"
 
 
-def put_json(client: Minio, bucket: str, key: str, value: object) -> None:
-    """Write `value` as a JSON object at `key`."""
+def put_json(client: Minio, bucket: str, key: str, value: object, indent: int | None = None) -> None:
+    """Write `value` as JSON at `key`."""
+    data = json.dumps(value, indent=indent, separators=None if indent else (",", ":")).encode()
+    put_bytes(client, bucket, key, data)
+
+
+def put_bytes(client: Minio, bucket: str, key: str, data: bytes) -> None:
+    """Write `data` at `key` with the content type of its extension."""
     import io
 
-    data = json.dumps(value, separators=(",", ":")).encode()
-    client.put_object(bucket, key, io.BytesIO(data), len(data), content_type="application/json")
+    client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type_for(key))
 
 
 def get_json(client: Minio, bucket: str, key: str, max_bytes: int) -> object | None:

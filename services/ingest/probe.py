@@ -31,6 +31,7 @@ class StreamReading(msgspec.Struct, kw_only=True):
     bitrate: int | None = None
     rotation: int = 0
     interlaced: bool | None = None
+    color_transfer: str | None = None
     sample_rate: int | None = None
     channels: int | None = None
 
@@ -48,6 +49,11 @@ class MediaReading(msgspec.Struct, kw_only=True):
     subtitle_streams: int = 0
     first_frame_error: str | None = None
     end_error: str | None = None
+
+
+#: FFmpeg AVColorTransferCharacteristic values that matter here (libavutil/pixfmt.h).
+TRANSFERS = {1: "bt709", 6: "smpte170m", 13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12",
+             16: "smpte2084", 18: "arib-std-b67"}
 
 
 def _rate(r: Fraction | None) -> float | None:
@@ -110,6 +116,7 @@ def read_media(url: str, timeout: float = 30.0) -> MediaReading:
             bit_depth=_bit_depth(cc.format.name if cc.format else None),
             sample_aspect_ratio=f"{sar.numerator}:{sar.denominator}" if sar else None,
             bitrate=cc.bit_rate or None,
+            color_transfer=TRANSFERS.get(getattr(cc, "color_trc", None) or 0),
         )
         _read_start(container, v, reading)
         if reading.first_frame_error is None and reading.duration_seconds:

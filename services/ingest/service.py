@@ -125,5 +125,6 @@ class Ingest:
         except Rejection as r:
             return reject(r.code, r.message)
         return Ingested(job_id=job_id, at=utcnow(), source=ref, origin=origin, probe=probe,
-                        user_metadata=submission.user_metadata, options=submission.options, plan=plan_tasks(probe))
+                        user_metadata=submission.user_metadata, options=submission.options,
+                        plan=plan_tasks(probe, submission.options, self.s.transcription))
 

@@ -3,8 +3,9 @@ or a rejection (code, message); and the PRD ladder plan of a valid source."""
 
 from __future__ import annotations
 
-from contracts import AudioInfo, PlannedTask, Probe, VideoInfo
+from contracts import AudioInfo, JobOptions, PlannedTask, Probe, VideoInfo
 from services.ingest.probe import MediaReading
+from tflow.ladder import LADDER
 from tflow.settings import Settings
 
 #: FFmpeg demuxer name -> container names of the allowlist it serves.
@@ -18,8 +19,8 @@ DEMUXER_CONTAINERS: dict[str, frozenset[str]] = {
     "mpeg": frozenset({"mpg"}),
 }
 
-#: PRD ladder: rendition name -> its height in pixels, smallest first.
-LADDER: dict[str, int] = {"360p": 360, "720p": 720}
+#: Transfer characteristics of HDR video (PQ, HLG): tone-mapped to SDR BT.709 on encode.
+HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
 
 
 class Rejection(Exception):
@@ -98,6 +99,7 @@ def validate(reading: MediaReading, size_bytes: int, s: Settings) -> Probe:
             codec=v.codec, profile=v.profile, width=v.width, height=v.height, display_width=dw, display_height=dh,
             fps=round(v.fps or 0.0, 6), bitrate=v.bitrate, pixel_format=v.pixel_format, bit_depth=v.bit_depth,
             sample_aspect_ratio=v.sample_aspect_ratio, rotation=v.rotation, interlaced=v.interlaced,
+            color_transfer=v.color_transfer, hdr=v.color_transfer in HDR_TRANSFERS,
         ),
         audio=AudioInfo(codec=a.codec, bitrate=a.bitrate, sample_rate=a.sample_rate, channels=a.channels) if a else None,
         subtitle_streams=reading.subtitle_streams,
@@ -107,18 +109,24 @@ def validate(reading: MediaReading, size_bytes: int, s: Settings) -> Probe:
 def ladder_for(probe: Probe) -> list[str]:
     """PRD ladder by the upright short side: >= 720 -> 360p + 720p; >= 360 -> 360p."""
     short = min(probe.video.display_width, probe.video.display_height)
-    return [name for name, height in LADDER.items() if short >= height] or ["360p"]
+    return [name for name, r in LADDER.items() if short >= r.height] or ["360p"]
 
 
-def plan_tasks(probe: Probe) -> list[PlannedTask]:
+def plan_tasks(probe: Probe, options: JobOptions | None = None, transcription: bool = True) -> list[PlannedTask]:
     """The tasks a valid source needs: per rendition an MP4 (`video_<r>`) and its HLS
-    packaging (`hls_<r>`); thumbnails; with an audio stream, the MP3 and the transcript."""
+    packaging (`hls_<r>`); thumbnails (and `thumbnail_custom`, optional, when the job
+    brings one); with an audio stream the MP3 and, when `transcription` is on, the
+    transcript; last `metadata` (metadata.json, written once all others completed)."""
     tasks: list[PlannedTask] = []
     for r in ladder_for(probe):
         tasks.append(PlannedTask(name=f"video_{r}", kind="transcode", rendition=r))
         tasks.append(PlannedTask(name=f"hls_{r}", kind="package", rendition=r))
     tasks.append(PlannedTask(name="thumbnails", kind="thumbnails"))
+    if options is not None and options.thumbnail_key:
+        tasks.append(PlannedTask(name="thumbnail_custom", kind="thumbnails", optional=True))
     if probe.audio is not None:
         tasks.append(PlannedTask(name="audio_mp3", kind="audio"))
-        tasks.append(PlannedTask(name="transcription", kind="transcription"))
+        if transcription:
+            tasks.append(PlannedTask(name="transcription", kind="transcription"))
+    tasks.append(PlannedTask(name="metadata", kind="metadata"))
     return tasks

@@ -5,6 +5,7 @@ Rules (DESIGN.md, PRD job statuses):
   planned task; `rejected` -> `failed` with the reason.
 - first `task_started` -> job `processing`; every planned task `completed` -> job
   `completed`; a permanent `task_failed` -> job `failed` naming the task and reason.
+- an `optional` task's permanent failure is recorded on the task only.
 - job progress = mean of the planned tasks' progress; `current_task` = first task
   of the plan that is processing.
 - every timestamp is the fact's `at`, so replaying the stream reproduces the rows.
@@ -185,7 +186,8 @@ def _roll_up(state: JobState, at: datetime) -> None:
     if job.status in TERMINAL:
         job.current_task = None
         return
-    if planned and all(t.status == "completed" for t in planned):
+    optional = {t["name"] for t in job.plan if t.get("optional")}
+    if planned and all(t.status == "completed" or (t.name in optional and t.status == "failed") for t in planned):
         job.status, job.completed_at, job.progress_percent = "completed", at, 100.0
 
 
@@ -224,9 +226,10 @@ def _apply_task(state: JobState, e: TaskStarted | TaskProgress | TaskCompleted |
     elif isinstance(e, TaskFailed):
         task.error_code, task.error_message = e.code, e.message
         task.attempts = max(task.attempts, e.attempt)
+        optional = any(t["name"] == e.task and t.get("optional") for t in job.plan)
         if e.permanent:
             task.status, task.completed_at = "failed", e.at
-            if job.status not in TERMINAL:
+            if job.status not in TERMINAL and not optional:
                 job.status, job.completed_at = "failed", e.at
                 job.error_code, job.error_message = e.code, f"task {e.task} failed: {e.message}"
         elif task.status != "completed":

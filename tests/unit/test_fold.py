@@ -92,3 +92,13 @@ def test_task_fact_for_unknown_job_is_dropped_and_no_plan_completes():
 def test_fold_is_deterministic():
     events = [*ingested(), TaskStarted(job_id="J", at=at(2), task="video_360p")]
     assert fold(events) == fold(events)
+
+
+def test_optional_task_failure_does_not_fail_the_job():
+    plan = [PlannedTask(name="video_360p", kind="transcode", rendition="360p"),
+            PlannedTask(name="thumbnail_custom", kind="thumbnails", optional=True)]
+    s = fold([*ingested(plan), TaskFailed(job_id="J", at=at(2), task="thumbnail_custom", code="invalid_thumbnail",
+                                          message="not an image")])
+    assert s.job.status == "pending" and s.tasks["thumbnail_custom"].status == "failed"
+    s = apply(s, TaskCompleted(job_id="J", at=at(3), task="video_360p"), 4)
+    assert s.job.status == "completed"

@@ -95,7 +95,7 @@ def test_prd_ladder(w, h, ladder):
 def test_plan_has_audio_tasks_only_with_audio():
     with_audio = [t.name for t in plan_tasks(validate(reading(), 10, S))]
     assert with_audio == ["video_360p", "hls_360p", "video_720p", "hls_720p", "thumbnails", "audio_mp3",
-                          "transcription"]
+                          "transcription", "metadata"]
     silent = [t.name for t in plan_tasks(validate(reading(audio=None), 10, S))]
     assert "audio_mp3" not in silent and "transcription" not in silent and "thumbnails" in silent
 
@@ -105,3 +105,12 @@ def test_stated_duration_uses_header_frame_count_when_longer():
     assert stated_duration(2.38, 25, 10.505) == 2.38
     assert stated_duration(1.1, 0, 1000.0) == 1.1
     assert (end_tolerance(1.0), end_tolerance(10.0), end_tolerance(600.0)) == (0.5, 1.0, 2.0)
+
+
+def test_plan_custom_thumbnail_is_optional_and_transcription_a_setting():
+    from contracts import JobOptions
+
+    plan = plan_tasks(validate(reading(), 10, S), JobOptions(thumbnail_key="meta/raw/x.jpg"), transcription=False)
+    custom = [t for t in plan if t.name == "thumbnail_custom"]
+    assert custom and custom[0].optional
+    assert "transcription" not in [t.name for t in plan] and plan[-1].name == "metadata"

@@ -1,0 +1,3 @@
+from services.packager.main import main
+
+main()

@@ -1,0 +1,3 @@
+from services.thumbnailer.main import main
+
+main()

@@ -1,0 +1,43 @@
+"""ffmpeg command lines of the thumbnailer (pure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ffmpeg
+
+from contracts import Probe
+from services.transcoder.commands import _video_chain, output_size, source_input
+
+#: Positions in percent of the duration (PRD).
+POSITIONS = (0, 25, 50, 75, 100)
+#: Thumbnails are at most this tall on their short side (pixels).
+THUMB_SHORT_SIDE = 720
+#: Custom thumbnails: image codecs accepted and the size limit in bytes (PRD: JPG/PNG/WebP, 5 MB).
+CUSTOM_CODECS = frozenset({"mjpeg", "png", "webp"})
+CUSTOM_MAX_BYTES = 5 * 1024 * 1024
+
+
+def thumbnail_times(duration: float, last_frame: float | None) -> dict[int, float]:
+    """Seconds of each position: p % of `duration`; 100 % is the last decodable frame
+    (never past the end)."""
+    end = last_frame if last_frame is not None else max(0.0, duration - 0.1)
+    return {p: (end if p == 100 else min(end, duration * p / 100)) for p in POSITIONS}
+
+
+def thumbnail_command(ffmpeg_bin: str, source: str, probe: Probe, at: float, out: Path) -> list[str]:
+    """ffmpeg argv writing the frame at `at` seconds (accurate input seek) as a JPEG
+    (quality 2), upright, SDR, square pixels, short side at most `THUMB_SHORT_SIDE`."""
+    short = min(probe.video.display_width, probe.video.display_height, THUMB_SHORT_SIDE)
+    w, h = output_size(probe.video.display_width, probe.video.display_height, short - short % 2)
+    v = _video_chain(source_input(source, ss=f"{at:.3f}")["v:0"], probe)
+    v = v.filter("scale", w, h).filter("setsar", 1)
+    return (ffmpeg.output(v, str(out), vframes=1, **{"q:v": 2, "update": 1})
+            .global_args("-hide_banner", "-nostats", "-loglevel", "error").overwrite_output().compile(cmd=ffmpeg_bin))
+
+
+def custom_thumbnail_command(ffmpeg_bin: str, source: str, out: Path) -> list[str]:
+    """ffmpeg argv converting an uploaded image (JPG/PNG/WebP) to JPEG quality 2."""
+    v = source_input(source)["v:0"]
+    return (ffmpeg.output(v, str(out), vframes=1, **{"q:v": 2, "update": 1})
+            .global_args("-hide_banner", "-nostats", "-loglevel", "error").overwrite_output().compile(cmd=ffmpeg_bin))

@@ -1,0 +1,3 @@
+from services.transcoder.main import main
+
+main()

@@ -1,0 +1,119 @@
+"""ffmpeg command lines of the transcoder, built with ffmpeg-python (pure functions).
+
+One ffmpeg process decodes the source once and encodes every rendition and the MP3
+(`split` in the filter graph): on this 2-core machine that beat one process per
+rendition (see bench/transcode.py and the README).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import ffmpeg
+
+from contracts import Probe
+from tflow.ladder import GOP_SECONDS, MP3_BITRATE, MP3_SAMPLE_RATE, Rendition
+
+#: ffmpeg global options for machine-read progress and terse errors.
+PROGRESS_ARGS = ("-hide_banner", "-nostats", "-loglevel", "error", "-progress", "pipe:1")
+#: Input options for a presigned HTTP(S) URL: reconnect on drops.
+HTTP_INPUT = {"reconnect": 1, "reconnect_streamed": 1, "reconnect_on_network_error": 1, "reconnect_delay_max": 10}
+
+
+def source_input(source: str, **extra: object):
+    """`ffmpeg.input` of a path or presigned URL (HTTP gets reconnect options)."""
+    opts = dict(HTTP_INPUT) if source.startswith(("http://", "https://")) else {}
+    opts.update(extra)
+    return ffmpeg.input(source, **opts)
+
+
+def output_size(display_width: int, display_height: int, target: int) -> tuple[int, int]:
+    """Output (width, height) in square pixels: the upright short side becomes `target`,
+    the long side keeps the display aspect ratio, both even (H.264 4:2:0)."""
+    short, long_ = sorted((display_width, display_height))
+    scaled_long = max(2, round(long_ * target / short / 2) * 2)
+    return (scaled_long, target) if display_width >= display_height else (target, scaled_long)
+
+
+def gop_frames(fps: float) -> int:
+    """Frames between keyframes for `GOP_SECONDS` at `fps` (at least 1)."""
+    return max(1, math.ceil(GOP_SECONDS * (fps or 25.0)))
+
+
+def _video_chain(stream, probe: Probe):
+    """Normalise the decoded video: deinterlace interlaced sources, tone-map HDR
+    (PQ/HLG) to SDR BT.709; rotation is applied by ffmpeg's autorotate before this."""
+    if probe.video.interlaced:
+        stream = stream.filter("bwdif", mode="send_frame", deint="interlaced")
+    if probe.video.hdr:
+        stream = (stream.filter("zscale", t="linear", npl=100).filter("format", "gbrpf32le")
+                  .filter("zscale", p="bt709").filter("tonemap", tonemap="hable", desat=0)
+                  .filter("zscale", t="bt709", m="bt709", r="tv"))
+    return stream
+
+
+def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: list[Rendition],
+                      outputs: dict[str, Path], mp3: Path | None) -> list[str]:
+    """The ffmpeg argv encoding every rendition in `renditions` to `outputs[r.name]` and,
+    when `mp3` is given (source has audio), the MP3 — from one decode of `source`.
+
+    Per rendition (PRD + HLS): scale to `output_size`, square pixels, 8-bit yuv420p,
+    libx264 preset medium with the rendition's CRF/profile/level, keyframe every
+    `GOP_SECONDS` forced and aligned (`-force_key_frames`, no scene-cut keyframes),
+    AAC stereo at the rendition's bitrate/rate, `+faststart`. No audio stream: `-an`.
+    """
+    inp = source_input(source)
+    video = _video_chain(inp["v:0"], probe)
+    branches = video.filter_multi_output("split", len(renditions)) if len(renditions) > 1 else None
+    has_audio = probe.audio is not None
+    gop = gop_frames(probe.video.fps)
+    outs = []
+    for i, r in enumerate(renditions):
+        w, h = output_size(probe.video.display_width, probe.video.display_height, r.height)
+        v = (branches[i] if branches is not None else video)
+        v = v.filter("scale", w, h).filter("setsar", 1).filter("format", "yuv420p")
+        opts: dict[str, object] = {
+            "c:v": "libx264", "preset": "medium", "crf": r.crf, "profile:v": r.profile, "level:v": r.level,
+            "g": gop, "keyint_min": gop, "sc_threshold": 0,
+            "force_key_frames": f"expr:gte(t,n_forced*{GOP_SECONDS:g})",
+            "fps_mode": "passthrough", "enc_time_base": "demux",
+            "movflags": "+faststart",
+        }
+        streams = [v]
+        if has_audio:
+            streams.append(inp["a:0"])
+            opts.update({"c:a": "aac", "b:a": r.audio_bitrate, "ar": r.audio_sample_rate, "ac": 2})
+        else:
+            opts["an"] = None
+        outs.append(ffmpeg.output(*streams, str(outputs[r.name]), **opts))
+    if mp3 is not None and has_audio:
+        outs.append(ffmpeg.output(inp["a:0"], str(mp3), **{"c:a": "libmp3lame", "b:a": MP3_BITRATE,
+                                                           "ar": MP3_SAMPLE_RATE, "vn": None}))
+    return ffmpeg.merge_outputs(*outs).global_args(*PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
+
+
+def quality_command(ffmpeg_bin: str, rendition: Path, source: str, probe: Probe, width: int, height: int) -> list[str]:
+    """ffmpeg argv measuring PSNR and SSIM of `rendition` against the source scaled to
+    the rendition's size (same normalisation as the encode); results on stderr."""
+    dist = ffmpeg.input(str(rendition))["v:0"].filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB")
+    ref = _video_chain(source_input(source)["v:0"], probe)
+    ref = ref.filter("scale", width, height).filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB")
+    d = dist.filter_multi_output("split", 2)
+    r = ref.filter_multi_output("split", 2)
+    psnr = ffmpeg.filter([d[0], r[0]], "psnr")
+    ssim = ffmpeg.filter([d[1], r[1]], "ssim")
+    return (ffmpeg.merge_outputs(ffmpeg.output(psnr, "-", format="null"), ffmpeg.output(ssim, "-", format="null"))
+            .global_args("-hide_banner", "-nostats", "-loglevel", "info").compile(cmd=ffmpeg_bin))
+
+
+_PSNR = re.compile(r"PSNR .*?average:([0-9.]+|inf)")
+_SSIM = re.compile(r"SSIM .*?All:([0-9.]+)")
+
+
+def parse_quality(stderr: str) -> dict[str, float | None]:
+    """`{"psnr_db": average PSNR in dB, "ssim": SSIM All}` from the filters' summary lines."""
+    p, s = _PSNR.search(stderr), _SSIM.search(stderr)
+    psnr = None if p is None else (float("inf") if p.group(1) == "inf" else float(p.group(1)))
+    return {"psnr_db": psnr, "ssim": float(s.group(1)) if s else None}

@@ -1,0 +1,12 @@
+"""transcoder process."""
+
+from __future__ import annotations
+
+from services.transcoder.service import SERVICE, Transcoder
+from tflow.runner import serve_consumers
+from tflow.service import run_service
+
+
+def main() -> None:
+    """Entry point of `tflow run transcoder` / `python -m services.transcoder`."""
+    run_service(SERVICE, lambda s, stop: serve_consumers(SERVICE, [("JOBS", "transcoder", Transcoder)], s, stop))

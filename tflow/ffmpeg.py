@@ -1,0 +1,101 @@
+"""Running ffmpeg at the edge: `-progress pipe:1` parsing (pure) and an async runner
+that reports progress at most once per interval and raises with ffmpeg's own words."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+
+class FfmpegError(RuntimeError):
+    """ffmpeg exited non-zero; `stderr` holds the tail of what it said."""
+
+    def __init__(self, returncode: int, stderr: str):
+        super().__init__(f"ffmpeg exited with {returncode}: {stderr.strip()[-800:]}")
+        self.returncode, self.stderr = returncode, stderr
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One `-progress` block: media position in seconds, speed (x real time), ended."""
+
+    position_seconds: float
+    speed: float | None
+    done: bool
+
+    def percent(self, duration: float) -> float:
+        """Position over `duration` seconds, 0..100 (100 once ended)."""
+        if self.done:
+            return 100.0
+        return max(0.0, min(99.9, 100.0 * self.position_seconds / duration)) if duration > 0 else 0.0
+
+    def eta_seconds(self, duration: float) -> float | None:
+        """Seconds left at the current speed, or None when the speed is unknown."""
+        if self.done:
+            return 0.0
+        if not self.speed or self.speed <= 0:
+            return None
+        return max(0.0, (duration - self.position_seconds) / self.speed)
+
+
+def parse_progress_block(lines: list[str]) -> Progress:
+    """Parse the `key=value` lines of one `-progress` block (ending with `progress=`).
+
+    `out_time_us` (microseconds; older builds misname it `out_time_ms`) gives the
+    position; `speed=1.5x` the speed; `progress=end` the end. `N/A` values are None.
+    """
+    kv = dict(line.strip().split("=", 1) for line in lines if "=" in line)
+    us = kv.get("out_time_us") or kv.get("out_time_ms") or "N/A"
+    position = int(us) / 1e6 if us.lstrip("-").isdigit() and int(us) > 0 else 0.0
+    speed_text = kv.get("speed", "N/A").strip().rstrip("x")
+    try:
+        speed = float(speed_text)
+    except ValueError:
+        speed = None
+    return Progress(position, speed, kv.get("progress") == "end")
+
+
+ProgressCallback = Callable[[Progress], Awaitable[None]]
+
+
+async def run_ffmpeg(cmd: list[str], on_progress: ProgressCallback | None = None,
+                     interval: float = 1.0) -> str:
+    """Run `cmd` (which should carry `-progress pipe:1 -nostats`); call `on_progress` at
+    most every `interval` seconds and once at the end. Returns stderr; raises
+    `FfmpegError` on a non-zero exit. Cancelling the caller kills ffmpeg."""
+    proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    stderr_task = asyncio.ensure_future(proc.stderr.read())
+    last_sent = 0.0
+    block: list[str] = []
+    try:
+        async for raw in proc.stdout:
+            line = raw.decode(errors="replace")
+            block.append(line)
+            if not line.startswith("progress="):
+                continue
+            p = parse_progress_block(block)
+            block = []
+            now = time.monotonic()
+            if on_progress is not None and (p.done or now - last_sent >= interval):
+                last_sent = now
+                await on_progress(p)
+        returncode = await proc.wait()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        stderr_task.cancel()
+        raise
+    stderr = (await stderr_task).decode(errors="replace")
+    if returncode != 0:
+        raise FfmpegError(returncode, stderr)
+    return stderr
+
+
+async def run_quiet(cmd: list[str]) -> str:
+    """Run a short ffmpeg command without progress; returns stderr, raises `FfmpegError`."""
+    return await run_ffmpeg(cmd, None)

@@ -1,0 +1,57 @@
+"""The PRD ladder: H.264 renditions and their encoder settings, and the MP3.
+
+Source: PRD §transcoding (360p: CRF 23, main@3.1, AAC 96 kb/s 44.1 kHz; 720p: CRF 22,
+high@4.0, AAC 128 kb/s 48 kHz; libx264 preset medium; faststart), plus what HLS needs
+and the PRD left out: a keyframe every `GOP_SECONDS`, aligned across renditions, no
+scene-cut keyframes (so packaging is a stream copy and variants switch cleanly).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Seconds between forced keyframes, identical in every rendition.
+GOP_SECONDS = 2.0
+#: HLS target segment duration in seconds (PRD `-hls_time 10`); a multiple of the GOP.
+HLS_SEGMENT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One rung: `height` in pixels, x264 CRF/profile/level, AAC bitrate (bits/s) and
+    sample rate (Hz), and the RFC 6381 CODECS string of its HLS variant."""
+
+    name: str
+    height: int
+    crf: int
+    profile: str
+    level: str
+    audio_bitrate: int
+    audio_sample_rate: int
+    codecs_video: str
+
+    @property
+    def codecs(self) -> str:
+        """CODECS for the multivariant playlist with AAC-LC audio (RFC 8216 §4.3.4.2)."""
+        return f"{self.codecs_video},mp4a.40.2"
+
+
+#: PRD ladder, smallest first. avc1.4d401f = Main@3.1, avc1.640028 = High@4.0.
+LADDER: dict[str, Rendition] = {
+    "360p": Rendition("360p", 360, 23, "main", "3.1", 96_000, 44_100, "avc1.4d401f"),
+    "720p": Rendition("720p", 720, 22, "high", "4.0", 128_000, 48_000, "avc1.640028"),
+}
+
+#: MP3: libmp3lame 192 kb/s 48 kHz (PRD).
+MP3_BITRATE = 192_000
+MP3_SAMPLE_RATE = 48_000
+
+
+def rendition_key(job_id: str, name: str) -> str:
+    """Object key of a rendition MP4: `processed/<job>/<r>/video_<r>.mp4` (DESIGN.md)."""
+    return f"processed/{job_id}/{name}/video_{name}.mp4"
+
+
+def processed_prefix(job_id: str) -> str:
+    """`processed/<job>/`: every output of a job lives below it."""
+    return f"processed/{job_id}/"
