@@ -276,8 +276,10 @@ def msg_id_for(event: JobEvent) -> str | None:
     tag = type(event).__struct_config__.tag
     if isinstance(event, TaskProgress):
         return None
-    if isinstance(event, (TaskStarted, TaskFailed)):
+    if isinstance(event, TaskStarted):
         return f"{event.job_id}.{tag}.{event.task}.{event.attempt}"
+    if isinstance(event, TaskFailed):  # a retry and the final failure of one attempt are two facts
+        return f"{event.job_id}.{tag}.{event.task}.{event.attempt}.{'final' if event.permanent else 'retry'}"
     if isinstance(event, TaskCompleted):
         return f"{event.job_id}.{tag}.{event.task}"
     return f"{event.job_id}.{tag}"

@@ -76,7 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
         if row is None:
             raise ApiError(404, "not_found", f"job {job_id} does not exist")
         tasks = await db.fetch("SELECT * FROM tasks WHERE job_id = $1 ORDER BY started_at NULLS LAST, name", job_id)
-        return job_view(dict(row), [dict(t) for t in tasks])
+        return job_view(dict(row), [dict(t) for t in tasks], settings.public_url)
 
     @app.get("/api/v1/jobs", tags=["jobs"], summary="Jobs, newest first")
     async def list_jobs(db: Annotated[asyncpg.Pool, Depends(pool)], _: Annotated[str, Depends(api_key)],

@@ -25,14 +25,19 @@ def thumbnail_times(duration: float, last_frame: float | None) -> dict[int, floa
     return {p: (end if p == 100 else min(end, duration * p / 100)) for p in POSITIONS}
 
 
-def thumbnail_command(ffmpeg_bin: str, source: str, probe: Probe, at: float, out: Path) -> list[str]:
+def thumbnail_command(ffmpeg_bin: str, source: str, probe: Probe, at: float, out: Path, last: bool = False) -> list[str]:
     """ffmpeg argv writing the frame at `at` seconds (accurate input seek) as a JPEG
-    (quality 2), upright, SDR, square pixels, short side at most `THUMB_SHORT_SIDE`."""
+    (quality 2), upright, SDR, square pixels, short side at most `THUMB_SHORT_SIDE`.
+    `last`: the last decodable frame — decode from one second before `at` to the end,
+    `-update 1` keeping only the final frame (a seek onto the very last timestamp of
+    a VFR stream can land past it)."""
     short = min(probe.video.display_width, probe.video.display_height, THUMB_SHORT_SIDE)
     w, h = output_size(probe.video.display_width, probe.video.display_height, short - short % 2)
-    v = _video_chain(source_input(source, ss=f"{at:.3f}")["v:0"], probe)
-    v = v.filter("scale", w, h).filter("setsar", 1)
-    return (ffmpeg.output(v, str(out), vframes=1, **{"q:v": 2, "update": 1})
+    start = max(0.0, at - 1.0) if last else at
+    v = _video_chain(source_input(source, ss=f"{start:.3f}")["v:0"], probe)
+    v = v.filter("scale", w, h, out_range="full").filter("setsar", 1).filter("format", "yuvj420p")
+    frames = {} if last else {"vframes": 1}
+    return (ffmpeg.output(v, str(out), **frames, **{"q:v": 2, "update": 1})
             .global_args("-hide_banner", "-nostats", "-loglevel", "error").overwrite_output().compile(cmd=ffmpeg_bin))
 
 

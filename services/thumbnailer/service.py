@@ -73,7 +73,7 @@ class Thumbnailer:
         with job_workdir(self.s, ev.job_id, SERVICE) as wd:
             for p, at in thumbnail_times(ev.probe.duration_seconds, last).items():
                 out = wd / f"thumb_{p:02d}.jpg"
-                await run_quiet(thumbnail_command(self.s.ffmpeg_binary(), url, ev.probe, at, out))
+                await run_quiet(thumbnail_command(self.s.ffmpeg_binary(), url, ev.probe, at, out, last=p == 100))
                 if not out.exists() or out.stat().st_size == 0:
                     raise RuntimeError(f"no frame at {at:.3f} s for thumb_{p:02d}")
                 codec, w, h = image_codec(str(out))

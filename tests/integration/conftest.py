@@ -44,6 +44,10 @@ class Stack:
         return key
 
     @property
+    def work_dir(self) -> Path:
+        return self.logs.parent / "work"
+
+    @property
     def inbox(self) -> Path:
         return self.settings.inbox_dir
 
@@ -88,7 +92,8 @@ def stack(tmp_path_factory) -> Stack:
     root = tmp_path_factory.mktemp("stack")
     settings = Settings(_env_file=None, data_dir=root / "data", nats_port=0, s3_port=0, api_port=free_port())
     logs = root / "service-logs"
-    with running_stack(settings, extra_env=TEST_ENV, service_logs=logs) as (resolved, sup, servers):
+    env = {**TEST_ENV, "TFLOW_WORK_DIR": str(root / "work")}
+    with running_stack(settings, extra_env=env, service_logs=logs) as (resolved, sup, servers):
         _wait_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60)
         yield Stack(resolved, sup, servers, logs)
 

@@ -102,7 +102,10 @@ def test_subjects_follow_design():
 def test_msg_ids_dedupe_lifecycle_and_attempts_but_not_progress():
     assert msg_id_for(Rejected(job_id="J", at=AT, source=REF, origin="api", code="c", message="m")) == "J.rejected"
     assert msg_id_for(TaskStarted(job_id="J", at=AT, task="t", attempt=2)) == "J.task_started.t.2"
-    assert msg_id_for(TaskFailed(job_id="J", at=AT, task="t", code="c", message="m", attempt=3)) == "J.task_failed.t.3"
+    assert msg_id_for(TaskFailed(job_id="J", at=AT, task="t", code="c", message="m", attempt=3)) == \
+        "J.task_failed.t.3.final"
+    assert msg_id_for(TaskFailed(job_id="J", at=AT, task="t", code="c", message="m", attempt=3, permanent=False)) \
+        == "J.task_failed.t.3.retry"
     assert msg_id_for(TaskCompleted(job_id="J", at=AT, task="t")) == "J.task_completed.t"
     assert msg_id_for(TaskProgress(job_id="J", at=AT, task="t", percent=1)) is None
 

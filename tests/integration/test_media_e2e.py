@@ -1,0 +1,149 @@
+"""Media workers end to end on real clips: ladder MP4s, HLS, MP3, thumbnails, metadata.json."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import httpx
+import m3u8
+import pytest
+
+from tests.integration.conftest import job_by_key
+from tests.media import media
+
+pytestmark = pytest.mark.integration
+
+
+def get(stack, key: str) -> bytes:
+    return stack.client().get_object(stack.settings.bucket, key).read()
+
+
+def decode_all(path_or_url: str) -> tuple[int, float | None]:
+    """Decode every video (or audio) frame to the end: (frames, last frame end time)."""
+    with av.open(path_or_url) as c:
+        s = c.streams.video[0] if c.streams.video else c.streams.audio[0]
+        n, end = 0, None
+        for frame in c.decode(s):
+            n += 1
+            if frame.time is not None:
+                end = float(frame.time) + (float(frame.duration * frame.time_base) if frame.duration else 0.0)
+        return n, end
+
+
+async def completed_job(stack, pool, src_name: str, as_name: str, timeout: float = 240):
+    stack.drop(media(src_name), as_name)
+    job = await job_by_key(pool, f"raw/{as_name}", ("completed", "failed"), timeout=timeout)
+    assert job["status"] == "completed", (job["error_code"], job["error_message"])
+    return job
+
+
+async def test_1080p_clip_gives_ladder_hls_mp3_thumbnails_and_metadata(stack, pool, tmp_path):
+    src = media("valid/h264_1920x1080_50fps_pcm.mov")
+    job = await completed_job(stack, pool, "valid/h264_1920x1080_50fps_pcm.mov", "media-1080p.mov")
+    jid = str(job["id"])
+    base = f"processed/{jid}"
+    with av.open(str(src)) as c:
+        src_duration = c.duration / 1e6
+    # MP4 renditions: heights, even widths, duration within 0.1 s, decodable to the end
+    for r, height in (("360p", 360), ("720p", 720)):
+        path = tmp_path / f"{r}.mp4"
+        path.write_bytes(get(stack, f"{base}/{r}/video_{r}.mp4"))
+        with av.open(str(path)) as c:
+            v = c.streams.video[0]
+            assert (v.codec_context.name, v.height, v.width % 2, v.codec_context.format.name) == \
+                ("h264", height, 0, "yuv420p")
+            assert abs(c.duration / 1e6 - src_duration) <= 0.1
+            assert c.streams.audio[0].codec_context.name == "aac"
+        frames, end = decode_all(str(path))
+        assert frames >= 99 and end == pytest.approx(src_duration, abs=0.1)
+    # HLS: media playlists parse, every segment decodes; multivariant lists both variants
+    master = m3u8.loads(get(stack, f"{base}/master.m3u8").decode())
+    assert master.is_variant and {p.uri for p in master.playlists} == {"360p/segments/playlist.m3u8",
+                                                                         "720p/segments/playlist.m3u8"}
+    for p in master.playlists:
+        si = p.stream_info
+        assert si.bandwidth >= si.average_bandwidth > 0 and si.frame_rate == 50.0
+        assert si.codecs.startswith("avc1.") and si.codecs.endswith("mp4a.40.2")
+        media_pl = m3u8.loads(get(stack, f"{base}/{p.uri}").decode())
+        assert media_pl.is_endlist and media_pl.playlist_type == "vod" and media_pl.target_duration <= 10
+        assert sum(s.duration for s in media_pl.segments) == pytest.approx(src_duration, abs=0.1)
+        for seg in media_pl.segments:
+            assert seg.uri.startswith("segment_") and seg.uri.endswith(".ts")
+            seg_path = tmp_path / seg.uri
+            seg_path.write_bytes(get(stack, f"{base}/{p.uri.rsplit('/', 1)[0]}/{seg.uri}"))
+            assert decode_all(str(seg_path))[0] > 0
+    # MP3 decodes with the source's duration
+    mp3 = tmp_path / "audio.mp3"
+    mp3.write_bytes(get(stack, f"{base}/audio/audio.mp3"))
+    with av.open(str(mp3)) as c:
+        a = c.streams.audio[0].codec_context
+        assert (a.name, a.sample_rate) == ("mp3float", 48000) or (a.name, a.sample_rate) == ("mp3", 48000)
+    assert decode_all(str(mp3))[1] == pytest.approx(src_duration, abs=0.1)
+    # five thumbnails decode as JPEG, timestamps recorded, 100 % is inside the media
+    for p in ("00", "25", "50", "75", "100"):
+        jpg = tmp_path / f"thumb_{p}.jpg"
+        jpg.write_bytes(get(stack, f"{base}/thumbnails/thumb_{p}.jpg"))
+        with av.open(str(jpg)) as c:
+            assert c.streams.video[0].codec_context.name == "mjpeg" and decode_all(str(jpg))[0] == 1
+    # metadata.json matches what is in the bucket
+    meta = json.loads(get(stack, f"{base}/metadata.json"))
+    assert meta["job_id"] == jid and meta["master_playlist"] == f"{base}/master.m3u8"
+    client = stack.client()
+    for r in ("360p", "720p"):
+        e = meta["renditions"][r]
+        st = client.stat_object(stack.settings.bucket, e["mp4"]["key"])
+        assert st.size == e["mp4"]["size_bytes"] and e["mp4"]["compression_ratio"] > 1
+        assert e["hls"]["segment_count"] == len(m3u8.loads(get(stack, e["hls"]["playlist_key"]).decode()).segments)
+        assert e["quality"]["psnr_db"] > 30 and e["quality"]["ssim"] > 0.9
+    assert client.stat_object(stack.settings.bucket, meta["audio"]["key"]).size == meta["audio"]["size_bytes"]
+    times = [t["timestamp_seconds"] for t in meta["thumbnails"]]
+    assert times == sorted(times) and times[0] == 0.0 and times[-1] < src_duration
+    assert all(client.stat_object(stack.settings.bucket, t["key"]) for t in meta["thumbnails"])
+    assert set(meta["processing_seconds"]) >= {"video_360p", "video_720p", "hls_360p", "hls_720p", "audio_mp3"}
+    # the API's completed shape: every output with its object path and a URL that serves it
+    doc = stack.api().get(f"/api/v1/jobs/{jid}").json()
+    assert doc["status"] == "completed" and doc["progress_percent"] == 100.0
+    out = doc["outputs"]
+    assert out["master_playlist"]["key"] == f"{base}/master.m3u8"
+    assert set(out["renditions"]) == {"360p", "720p"} and len(out["thumbnails"]) == 5
+    for url in (out["master_playlist"]["url"], out["renditions"]["720p"]["hls"]["url"], out["audio"]["url"],
+                out["metadata"]["url"]):
+        assert httpx.get(url, timeout=10).status_code == 200
+    assert httpx.head(out["master_playlist"]["url"]).headers["content-type"] == "application/vnd.apple.mpegurl"
+    # no temp directory of the job is left behind
+    assert not [p for p in stack.work_dir.glob(f"*{jid}*")]
+
+
+async def test_sub_720p_source_gives_360p_only(stack, pool):
+    job = await completed_job(stack, pool, "valid/friday_640x480_speech_h264_aac.mp4", "media-friday.mp4")
+    tasks = {r["name"] for r in await pool.fetch("SELECT name FROM tasks WHERE job_id = $1", job["id"])}
+    assert "video_720p" not in tasks and "video_360p" in tasks
+    master = m3u8.loads(get(stack, f"processed/{job['id']}/master.m3u8").decode())
+    assert [p.stream_info.resolution for p in master.playlists] == [(480, 360)]
+
+
+async def test_source_without_audio_completes_without_mp3_or_transcription(stack, pool):
+    job = await completed_job(stack, pool, "valid/msmpeg4v2_640x360_noaudio.avi", "media-noaudio.avi")
+    tasks = {r["name"] for r in await pool.fetch("SELECT name FROM tasks WHERE job_id = $1", job["id"])}
+    assert not tasks & {"audio_mp3", "transcription"}
+    from tflow import store
+    assert store.stat(stack.client(), stack.settings.bucket, f"processed/{job['id']}/audio/audio.mp3") is None
+    master = m3u8.loads(get(stack, f"processed/{job['id']}/master.m3u8").decode())
+    assert master.playlists[0].stream_info.codecs == "avc1.4d401f"
+
+
+async def test_rotated_phone_and_hdr_sources_come_out_upright_8bit(stack, pool, tmp_path):
+    phone = await completed_job(stack, pool, "valid/phone_1280x720_rot180_vfr.mp4", "media-phone.mp4")
+    hdr = await completed_job(stack, pool, "valid/hevc_main10_hdr10_1920x1080.mp4", "media-hdr.mp4")
+    for job in (phone, hdr):
+        path = tmp_path / f"{job['id']}.mp4"
+        path.write_bytes(get(stack, f"processed/{job['id']}/720p/video_720p.mp4"))
+        with av.open(str(path)) as c:
+            v = c.streams.video[0]
+            assert (v.width, v.height, v.codec_context.format.name) == (1280, 720, "yuv420p")
+            frame = next(c.decode(v))
+            assert not frame.rotation  # upright pixels, no display matrix left to apply
+        task = await pool.fetchrow("SELECT details FROM tasks WHERE job_id = $1 AND name = 'video_720p'", job["id"])
+        # PSNR against the upright (and for HDR tone-mapped) source: a flipped frame would score ~10 dB
+        assert task["details"]["psnr_db"] > 30

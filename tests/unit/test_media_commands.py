@@ -1,0 +1,175 @@
+"""ffmpeg argument lists, progress parsing, playlists and metadata: pure, no ffmpeg run."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import m3u8
+import pytest
+
+from contracts import AudioInfo, Ingested, ObjectRef, OutputInfo, PlannedTask, Probe, TaskCompleted, VideoInfo
+from services.packager.metadata import build_metadata
+from services.packager.playlists import Subtitles, Variant, bandwidths, hls_command, multivariant_playlist, \
+    subtitles_playlist
+from services.thumbnailer.commands import thumbnail_command, thumbnail_times
+from services.transcoder.commands import gop_frames, output_size, parse_quality, quality_command, transcode_command
+from tflow.ffmpeg import parse_progress_block
+from tflow.ladder import LADDER
+
+AT = datetime(2026, 11, 22, tzinfo=UTC)
+
+
+def probe(w=1920, h=1080, fps=50.0, audio=True, hdr=False, interlaced=False, dw=None, dh=None) -> Probe:
+    return Probe(container="mov,mp4,m4a,3gp,3g2,mj2", duration_seconds=2.0, size_bytes=1000,
+                 video=VideoInfo(codec="h264", width=w, height=h, display_width=dw or w, display_height=dh or h,
+                                 fps=fps, hdr=hdr, interlaced=interlaced),
+                 audio=AudioInfo(codec="aac") if audio else None)
+
+
+def args_after(cmd: list[str], output: str) -> list[str]:
+    """The options between the previous output (or -filter_complex) and `output`."""
+    end = cmd.index(output)
+    start = max(i for i, a in enumerate(cmd[:end]) if a.startswith("[") and a.endswith("]") and cmd[i - 1] == "-map")
+    return cmd[start - 1:end]
+
+
+def opt(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+OUTS = {"360p": Path("/w/video_360p.mp4"), "720p": Path("/w/video_720p.mp4")}
+
+
+def test_ladder_command_follows_prd_and_aligns_gops():
+    cmd = transcode_command("ffmpeg", "http://s3/x.mov", probe(), list(LADDER.values()), OUTS, Path("/w/audio.mp3"))
+    assert cmd[0] == "ffmpeg" and cmd.count("-i") == 1, "one decode for every output"
+    assert "-reconnect" in cmd and "-progress" in cmd and cmd[cmd.index("-progress") + 1] == "pipe:1"
+    graph = opt(cmd, "-filter_complex")
+    assert "split=2" in graph and "scale=640:360" in graph and "scale=1280:720" in graph
+    assert graph.count("setsar=1") == 2 and graph.count("format=yuv420p") == 2
+    assert "zscale" not in graph and "bwdif" not in graph
+    a360, a720 = args_after(cmd, "/w/video_360p.mp4"), args_after(cmd, "/w/video_720p.mp4")
+    for a, crf, prof, lvl, abr, ar in ((a360, "23", "main", "3.1", "96000", "44100"),
+                                      (a720, "22", "high", "4.0", "128000", "48000")):
+        assert (opt(a, "-c:v"), opt(a, "-preset"), opt(a, "-crf")) == ("libx264", "medium", crf)
+        assert (opt(a, "-profile:v"), opt(a, "-level:v")) == (prof, lvl)
+        assert (opt(a, "-c:a"), opt(a, "-b:a"), opt(a, "-ar"), opt(a, "-ac")) == ("aac", abr, ar, "2")
+        assert (opt(a, "-g"), opt(a, "-keyint_min"), opt(a, "-sc_threshold")) == ("100", "100", "0")
+        assert opt(a, "-force_key_frames") == "expr:gte(t,n_forced*2)"
+        assert opt(a, "-movflags") == "+faststart" and opt(a, "-fps_mode") == "passthrough"
+    mp3 = cmd[cmd.index("/w/video_720p.mp4") + 1: cmd.index("/w/audio.mp3")]
+    assert (opt(mp3, "-c:a"), opt(mp3, "-b:a"), opt(mp3, "-ar")) == ("libmp3lame", "192000", "48000")
+    assert "-vn" in mp3 and opt(mp3, "-map") == "0:a:0"
+
+
+def test_no_audio_source_has_no_audio_and_no_mp3():
+    cmd = transcode_command("ffmpeg", "/src.avi", probe(640, 360, 30.0, audio=False), [LADDER["360p"]],
+                            {"360p": OUTS["360p"]}, Path("/w/audio.mp3"))
+    assert "-an" in cmd and "0:a:0" not in cmd and "/w/audio.mp3" not in cmd and "-reconnect" not in cmd
+    assert "split" not in opt(cmd, "-filter_complex")
+
+
+def test_hdr_is_tone_mapped_and_interlaced_deinterlaced():
+    graph = opt(transcode_command("ffmpeg", "/s", probe(hdr=True, interlaced=True), [LADDER["360p"]],
+                                  {"360p": OUTS["360p"]}, None), "-filter_complex")
+    assert graph.index("bwdif") < graph.index("zscale") < graph.index("tonemap=desat=0:tonemap=hable")
+    assert graph.index("tonemap") < graph.index("scale=640:360")
+
+
+@pytest.mark.parametrize("dw,dh,target,size", [
+    (1920, 1080, 360, (640, 360)), (1080, 720, 360, (540, 360)), (1440, 1074, 360, (482, 360)),
+    (1440, 1074, 720, (966, 720)), (720, 1280, 720, (720, 1280)), (1047, 576, 360, (654, 360)),
+    (640, 480, 360, (480, 360)),
+])
+def test_output_size_keeps_display_aspect_with_even_sides(dw, dh, target, size):
+    assert output_size(dw, dh, target) == size
+    assert all(v % 2 == 0 for v in size)
+
+
+def test_gop_is_two_seconds_of_frames():
+    assert (gop_frames(50.0), gop_frames(29.97), gop_frames(10.5), gop_frames(0)) == (100, 60, 21, 50)
+
+
+def test_quality_command_and_parse():
+    cmd = quality_command("ffmpeg", Path("/w/v.mp4"), "/src.mov", probe(), 640, 360)
+    graph = opt(cmd, "-filter_complex")
+    assert cmd.count("-i") == 2 and "psnr" in graph and "ssim" in graph and "scale=640:360" in graph
+    err = ("[Parsed_ssim_1 @ 0x1] SSIM Y:0.990 (20.0) U:0.98 (19.0) V:0.98 (19.6) All:0.989410 (19.75)\n"
+           "[Parsed_psnr_0 @ 0x2] PSNR y:43.01 u:48.13 v:48.82 average:44.196784 min:43.34 max:45.22\n")
+    assert parse_quality(err) == {"psnr_db": 44.196784, "ssim": 0.98941}
+    assert parse_quality("nothing") == {"psnr_db": None, "ssim": None}
+
+
+def test_progress_blocks():
+    p = parse_progress_block(["frame=50\n", "out_time_us=1500000\n", "speed=0.75x\n", "progress=continue\n"])
+    assert (p.position_seconds, p.speed, p.done) == (1.5, 0.75, False)
+    assert p.percent(3.0) == 50.0 and p.eta_seconds(3.0) == 2.0
+    end = parse_progress_block(["out_time_us=N/A\n", "speed=N/A\n", "progress=end\n"])
+    assert (end.position_seconds, end.speed, end.done, end.percent(3.0), end.eta_seconds(3.0)) == \
+        (0.0, None, True, 100.0, 0.0)
+    assert parse_progress_block(["out_time_us=9000000\n", "progress=continue\n"]).percent(3.0) == 99.9
+
+
+def test_hls_command_is_a_stream_copy_with_prd_options():
+    cmd = hls_command("ffmpeg", "http://s3/v.mp4", Path("/w/playlist.m3u8"))
+    assert (opt(cmd, "-c"), opt(cmd, "-f"), opt(cmd, "-hls_time"), opt(cmd, "-hls_list_size")) == \
+        ("copy", "hls", "10", "0")
+    assert opt(cmd, "-hls_playlist_type") == "vod" and opt(cmd, "-hls_segment_filename") == "/w/segment_%03d.ts"
+
+
+def test_bandwidths_peak_and_average():
+    assert bandwidths([(10.0, 1_000_000), (10.0, 2_000_000), (5.0, 250_000)]) == (1_600_000, 1_040_000)
+    assert bandwidths([]) == (0, 0)
+
+
+def test_multivariant_playlist_parses_with_rfc_attributes():
+    v360 = Variant("360p/segments/playlist.m3u8", 900_000, 800_000, 640, 360, "avc1.4d401f,mp4a.40.2", 29.97)
+    v720 = Variant("720p/segments/playlist.m3u8", 2_500_000, 2_000_000, 1280, 720, "avc1.640028,mp4a.40.2", 29.97)
+    text = multivariant_playlist([v720, v360], Subtitles("subtitles/playlist.m3u8", "en", "English"))
+    pl = m3u8.loads(text)
+    assert pl.is_variant and [p.uri for p in pl.playlists] == [v360.uri, v720.uri]
+    si = pl.playlists[1].stream_info
+    assert (si.bandwidth, si.average_bandwidth, si.resolution, si.codecs, si.frame_rate, si.subtitles) == \
+        (2_500_000, 2_000_000, (1280, 720), "avc1.640028,mp4a.40.2", 29.97, "subs")
+    [media] = pl.media
+    assert (media.type, media.group_id, media.language, media.uri) == ("SUBTITLES", "subs", "en", "subtitles/playlist.m3u8")
+    assert "SUBTITLES" not in multivariant_playlist([v360])
+    sub = m3u8.loads(subtitles_playlist("../transcription/transcript.vtt", 6.166))
+    assert sub.is_endlist and sub.segments[0].uri == "../transcription/transcript.vtt" and sub.target_duration == 7
+
+
+def test_thumbnail_times_end_at_the_last_frame():
+    assert thumbnail_times(10.0, 9.96) == {0: 0.0, 25: 2.5, 50: 5.0, 75: 7.5, 100: 9.96}
+    assert thumbnail_times(1.0, 0.5)[75] == 0.5  # never past the last frame
+    cmd = thumbnail_command("ffmpeg", "/s.mp4", probe(), 5.0, Path("/w/thumb_50.jpg"))
+    assert opt(cmd, "-ss") == "5.000" and cmd.index("-ss") < cmd.index("-i")
+    assert "scale=1280:720" in opt(cmd, "-filter_complex") and opt(cmd, "-q:v") == "2"
+    assert opt(cmd, "-vframes") == "1" and "format=yuvj420p" in opt(cmd, "-filter_complex")
+    last = thumbnail_command("ffmpeg", "/s.mp4", probe(), 9.96, Path("/w/thumb_100.jpg"), last=True)
+    assert opt(last, "-ss") == "8.960" and "-vframes" not in last and opt(last, "-update") == "1"
+
+
+def test_metadata_document_lists_every_output():
+    src = ObjectRef(bucket="videos", key="raw/a.mov", etag="e", size=1000)
+    plan = [PlannedTask(name="video_360p", kind="transcode", rendition="360p"),
+            PlannedTask(name="hls_360p", kind="package", rendition="360p"),
+            PlannedTask(name="thumbnails", kind="thumbnails"), PlannedTask(name="metadata", kind="metadata")]
+    ing = Ingested(job_id="J", at=AT, source=src, origin="inbox", probe=probe(), plan=plan, user_metadata={"k": 1})
+    mp4 = OutputInfo(key="processed/J/360p/video_360p.mp4", size_bytes=100, kind="mp4", compression_ratio=10.0)
+    done = {
+        "video_360p": TaskCompleted(job_id="J", at=AT, task="video_360p", outputs=[mp4],
+                                    details={"psnr_db": 40.0, "ssim": 0.98, "codecs": "avc1.4d401f,mp4a.40.2"},
+                                    seconds=3.0),
+        "hls_360p": TaskCompleted(job_id="J", at=AT, task="hls_360p", details={
+            "playlist_key": "processed/J/360p/segments/playlist.m3u8", "segment_count": 1,
+            "segment_durations": [2.0], "bandwidth": 5, "average_bandwidth": 4}, seconds=0.5),
+        "thumbnails": TaskCompleted(job_id="J", at=AT, task="thumbnails", details={
+            "thumbnails": [{"key": "processed/J/thumbnails/thumb_50.jpg"}], "primary": "processed/J/thumbnails/thumb_50.jpg"}),
+        "metadata": None,
+    }
+    doc = build_metadata(ing, done, "processed/J/master.m3u8", "2026-11-22T00:00:10+00:00")
+    r = doc["renditions"]["360p"]
+    assert r["mp4"]["key"] == mp4.key and r["quality"] == {"psnr_db": 40.0, "ssim": 0.98}
+    assert r["hls"]["segment_count"] == 1 and r["hls"]["segment_durations_seconds"] == [2.0]
+    assert doc["compression_ratios"] == {"360p": 10.0} and doc["processing_seconds"]["video_360p"] == 3.0
+    assert doc["thumbnail_primary"].endswith("thumb_50.jpg") and doc["user_metadata"] == {"k": 1}
+    assert doc["audio"] is None and doc["transcription"] is None
