@@ -36,6 +36,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP) minio
 	TFLOW_MINIO_BINARY=$(MINIO) $(PY) bench/ingest_latency.py
+	$(PY) bench/transcode.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -60,8 +60,11 @@ class Settings(BaseSettings):
     # --- media work ----------------------------------------------------------
     ffmpeg: str | None = Field(None, description="ffmpeg binary; default the imageio-ffmpeg one.")
     work_dir: Path | None = Field(None, description="Parent of per-job temp directories; default the system temp.")
-    transcription: bool = Field(False, description="Plan a transcription task for sources with audio "
-                                "(needs the transcriber service).")
+    transcription: bool = Field(True, description="Plan a transcription task for sources with audio.")
+    whisper_model_dir: Path | None = Field(None, description="A CTranslate2 Whisper model used for every job.")
+    whisper_compute_type: str = Field("int8", description="CTranslate2 compute type on CPU (int8, float32).")
+    whisper_threads: int = Field(0, description="CPU threads for Whisper; 0 = all cores.")
+    whisper_beam_size: int = 5
     quality_metrics: bool = Field(True, description="PSNR/SSIM per rendition (sources shorter than the limit).")
     quality_max_duration_seconds: float = 600.0
     public_base_url: str | None = Field(None, description="Base URL outputs are served under (NGINX); "

@@ -260,7 +260,7 @@ def service_env(settings: Settings, extra: dict[str, str] | None = None) -> dict
     return env
 
 
-SERVICES = ("projector", "ingest", "transcoder", "packager", "thumbnailer", "api")
+SERVICES = ("projector", "ingest", "transcoder", "packager", "thumbnailer", "transcriber", "api")
 
 
 @dataclass

@@ -31,8 +31,11 @@ from tflow.submission import MetadataError, options_from_metadata, parse_metadat
 
 log = logging.getLogger(__name__)
 
-#: Names never taken: partial downloads/copies and our own notes.
-SKIP_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".json", ".error.txt")
+#: Custom thumbnail sidecars: `<name>.thumb.<ext>` (PRD: JPG, PNG, WebP).
+THUMB_EXTS = (".jpg", ".jpeg", ".png", ".webp")
+#: Names never taken: partial downloads/copies, sidecars and our own notes.
+SKIP_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".json", ".error.txt",
+                 *(f".thumb{e}" for e in THUMB_EXTS))
 #: Seconds to wait for ingest's verdict before filing the file under done/ anyway.
 VERDICT_TIMEOUT = 120.0
 
@@ -46,6 +49,17 @@ def sidecar_for(path: Path) -> Path | None:
     for cand in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
         if cand != path and cand.is_file():
             return cand
+    return None
+
+
+def thumbnail_for(path: Path) -> Path | None:
+    """The custom thumbnail sidecar of a dropped file: `<name>.thumb.<ext>` or
+    `<stem>.thumb.<ext>` with ext jpg/jpeg/png/webp, else None."""
+    for base in (path.name, path.stem):
+        for ext in THUMB_EXTS:
+            cand = path.with_name(f"{base}.thumb{ext}")
+            if cand.is_file():
+                return cand
     return None
 
 
@@ -143,10 +157,11 @@ class DropFolder:
             self._busy.discard(path)
 
     def _file(self, path: Path, folder: Path) -> Path:
-        side = sidecar_for(path)
+        sides = [sidecar_for(path), thumbnail_for(path)]
         dest = file_away(path, folder)
-        if side is not None:
-            file_away(side, folder)
+        for side in sides:
+            if side is not None:
+                file_away(side, folder)
         return dest
 
     def _fail(self, path: Path, why: str) -> None:
@@ -165,13 +180,21 @@ class DropFolder:
 
     def _submission(self, path: Path) -> Submission | None:
         side = sidecar_for(path)
-        if side is None:
+        meta: dict = {}
+        if side is not None:
+            try:
+                meta = parse_metadata(side.read_bytes(), self.s.max_metadata_bytes)
+                options = options_from_metadata(meta, JobOptions())
+            except MetadataError as e:
+                raise NotIngestable(f"invalid_metadata: sidecar {side.name}: {e}") from e
+        else:
+            options = JobOptions()
+        thumb = thumbnail_for(path)
+        if side is None and thumb is None:
             return None
-        try:
-            meta = parse_metadata(side.read_bytes(), self.s.max_metadata_bytes)
-            return Submission(user_metadata=meta, options=options_from_metadata(meta, JobOptions()))
-        except MetadataError as e:
-            raise NotIngestable(f"invalid_metadata: sidecar {side.name}: {e}") from e
+        if thumb is not None:
+            options = msgspec.structs.replace(options, thumbnail_key=thumb.name)  # made a key at upload
+        return Submission(user_metadata=meta, options=options)
 
     def _upload(self, path: Path, submission: Submission | None) -> ObjectRef:
         """Blocking: hash, choose a key that overwrites nothing, write sidecar, upload."""
@@ -191,6 +214,12 @@ class DropFolder:
         else:
             raise NotIngestable(f"name_clash: {key} and its hashed alternative both hold other content")
         if submission is not None:
+            if submission.options.thumbnail_key:
+                thumb = path.with_name(submission.options.thumbnail_key)
+                thumb_key = f"{store.META_PREFIX}{key}.thumb{thumb.suffix.lower()}"
+                store.upload_file(self.client, bucket, thumb_key, thumb)
+                submission = msgspec.structs.replace(
+                    submission, options=msgspec.structs.replace(submission.options, thumbnail_key=thumb_key))
             store.put_json(self.client, bucket, store.meta_key(key), msgspec.to_builtins(submission))
         return store.upload_file(self.client, bucket, key, path, metadata={"sha256": digest})
 

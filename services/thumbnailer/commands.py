@@ -34,7 +34,9 @@ def thumbnail_command(ffmpeg_bin: str, source: str, probe: Probe, at: float, out
     short = min(probe.video.display_width, probe.video.display_height, THUMB_SHORT_SIDE)
     w, h = output_size(probe.video.display_width, probe.video.display_height, short - short % 2)
     start = max(0.0, at - 1.0) if last else at
-    v = _video_chain(source_input(source, ss=f"{start:.3f}")["v:0"], probe)
+    # no -ss at all for the start: `-ss 0` yields no frame on some FLVs (first pts 0.067)
+    seek = {"ss": f"{start:.3f}"} if start > 0 else {}
+    v = _video_chain(source_input(source, **seek)["v:0"], probe)
     v = v.filter("scale", w, h, out_range="full").filter("setsar", 1).filter("format", "yuvj420p")
     frames = {} if last else {"vframes": 1}
     return (ffmpeg.output(v, str(out), **frames, **{"q:v": 2, "update": 1})

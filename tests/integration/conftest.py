@@ -126,7 +126,13 @@ async def wait_for(probe: Callable[[], Awaitable[object]], timeout: float = 30, 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-async def job_by_key(pool: asyncpg.Pool, key: str, statuses: tuple[str, ...] = ("pending", "failed", "completed"),
+#: Every status after validation: the job was ingested (or rejected).
+PAST_INGEST = ("pending", "processing", "completed", "failed")
+#: Accepted by ingest (whatever the workers have done since).
+ACCEPTED = ("pending", "processing", "completed")
+
+
+async def job_by_key(pool: asyncpg.Pool, key: str, statuses: tuple[str, ...] = PAST_INGEST,
                      timeout: float = 30) -> asyncpg.Record:
     """The job row of `raw/<key>` once it reaches one of `statuses`."""
     async def probe():

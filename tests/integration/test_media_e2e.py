@@ -147,3 +147,28 @@ async def test_rotated_phone_and_hdr_sources_come_out_upright_8bit(stack, pool, 
         task = await pool.fetchrow("SELECT details FROM tasks WHERE job_id = $1 AND name = 'video_720p'", job["id"])
         # PSNR against the upright (and for HDR tone-mapped) source: a flipped frame would score ~10 dB
         assert task["details"]["psnr_db"] > 30
+
+
+async def test_custom_thumbnail_is_stored_as_primary_and_an_invalid_one_fails_only_its_task(stack, pool, tmp_path):
+    import subprocess
+
+    png = stack.inbox / "media-custom.flv.thumb.png"
+    out = tmp_path / "custom.png"
+    subprocess.run([stack.settings.ffmpeg_binary(), "-v", "error", "-y", "-i",
+                    str(media("valid/bbb_1280x720_30s_vp8_vorbis.webm")), "-frames:v", "1", str(out)], check=True)
+    png.write_bytes(out.read_bytes())
+    (stack.inbox / "media-badthumb.flv.thumb.jpg").write_text("this is not a JPEG\n" * 20)
+    good = await completed_job(stack, pool, "valid/h264_1080x720_aac.flv", "media-custom.flv")
+    bad = await completed_job(stack, pool, "valid/h264_1080x720_aac.flv", "media-badthumb.flv")
+    key = f"processed/{good['id']}/thumbnails/thumb_custom.jpg"
+    jpg = tmp_path / "thumb_custom.jpg"
+    jpg.write_bytes(get(stack, key))
+    with av.open(str(jpg)) as c:
+        assert c.streams.video[0].codec_context.name == "mjpeg" and c.streams.video[0].width == 1280
+    doc = stack.api().get(f"/api/v1/jobs/{good['id']}").json()
+    assert doc["outputs"]["thumbnail_primary"]["key"] == key
+    assert json.loads(get(stack, f"processed/{good['id']}/metadata.json"))["thumbnail_primary"] == key
+    task = await pool.fetchrow("SELECT * FROM tasks WHERE job_id = $1 AND name = 'thumbnail_custom'", bad["id"])
+    assert (task["status"], task["error_code"]) == ("failed", "InvalidThumbnail")
+    assert "does not decode as an image" in task["error_message"]
+    assert (stack.inbox / "done" / "media-badthumb.flv.thumb.jpg").exists()

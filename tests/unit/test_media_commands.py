@@ -146,6 +146,7 @@ def test_thumbnail_times_end_at_the_last_frame():
     assert opt(cmd, "-vframes") == "1" and "format=yuvj420p" in opt(cmd, "-filter_complex")
     last = thumbnail_command("ffmpeg", "/s.mp4", probe(), 9.96, Path("/w/thumb_100.jpg"), last=True)
     assert opt(last, "-ss") == "8.960" and "-vframes" not in last and opt(last, "-update") == "1"
+    assert "-ss" not in thumbnail_command("ffmpeg", "/s.flv", probe(), 0.0, Path("/w/thumb_00.jpg"))
 
 
 def test_metadata_document_lists_every_output():

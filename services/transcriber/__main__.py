@@ -1,0 +1,3 @@
+from services.transcriber.main import main
+
+main()

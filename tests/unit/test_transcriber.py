@@ -1,0 +1,95 @@
+"""Transcript formatting and Whisper model selection/assembly: pure, no model run."""
+
+from pathlib import Path
+
+import pytest
+import srt
+import webvtt
+
+from services.transcriber.formats import Segment, Word, cues, to_json, to_srt, to_txt, to_vtt, word_count
+from services.transcriber.models import (
+    BASE_MODEL_BIN_SIZE,
+    Model,
+    ModelError,
+    assemble_base,
+    choose_model,
+    prd_size,
+)
+
+SEGS = [
+    Segment(0.0, 2.5, " Hello there.", [Word(0.0, 0.5, " Hello", 0.9), Word(0.6, 1.0, " there.", 0.8)]),
+    Segment(2.0, 4.0, " Overlapping start."),  # starts before the previous ends
+    Segment(4.2, 9.9, " Runs past the end."),  # ends after the media
+    Segment(5.0, 5.0, "   "),  # empty
+]
+
+
+def test_cues_never_overlap_and_stay_inside_the_duration():
+    cs = cues(SEGS, 8.0)
+    assert cs == [(0.0, 2.5, "Hello there."), (2.5, 4.0, "Overlapping start."), (4.2, 8.0, "Runs past the end.")]
+
+
+def test_srt_and_vtt_parse_with_standard_libraries(tmp_path):
+    subs = list(srt.parse(to_srt(SEGS, 8.0)))
+    assert [s.content for s in subs] == ["Hello there.", "Overlapping start.", "Runs past the end."]
+    assert subs[2].end.total_seconds() == 8.0 and subs[1].start.total_seconds() == 2.5
+    vtt = tmp_path / "t.vtt"
+    vtt.write_text(to_vtt(SEGS, 8.0))
+    captions = webvtt.read(str(vtt))
+    assert [c.text for c in captions] == ["Hello there.", "Overlapping start.", "Runs past the end."]
+    assert captions[0].start == "00:00:00.000" and captions[2].end == "00:00:08.000"
+
+
+def test_timestamps_over_an_hour():
+    long = [Segment(3725.0004, 3726.5, "late")]
+    assert "01:02:05,000 --> 01:02:06,500" in to_srt(long, 4000)
+    assert "01:02:05.000 --> 01:02:06.500" in to_vtt(long, 4000)
+
+
+def test_no_speech_gives_empty_transcripts(tmp_path):
+    assert to_srt([], 30.0) == "" and to_txt([]) == "" and word_count([]) == 0
+    (tmp_path / "e.vtt").write_text(to_vtt([], 30.0))
+    assert len(webvtt.read(str(tmp_path / "e.vtt"))) == 0
+    import json
+    doc = json.loads(to_json([], language="en", language_probability=0.5, model="base", duration=30.0))
+    assert doc["segments"] == [] and doc["word_count"] == 0
+
+
+def test_json_carries_words_and_scores():
+    import json
+    doc = json.loads(to_json(SEGS[:1], language="en", language_probability=0.99, model="base", duration=8.0))
+    assert doc["segments"][0]["words"][1] == {"start": 0.6, "end": 1.0, "word": " there.", "probability": 0.8}
+    assert doc["word_count"] == 2 and doc["model"] == "base"
+
+
+@pytest.mark.parametrize("seconds,size", [(10, "tiny"), (299, "tiny"), (300, "base"), (1799, "base"),
+                                          (1800, "small"), (3599, "small"), (3600, "base"), (90000, "base")])
+def test_prd_model_rule(seconds, size):
+    assert prd_size(seconds) == size
+
+
+BASE = Model("base", "base", Path("/m/base"), False)
+TINY_EN = Model("tiny.en", "tiny", Path("/m/tiny.en"), True)
+
+
+def test_nearest_installed_model_and_english_only_rule():
+    assert choose_model(60, None, None, [BASE, TINY_EN]) == (BASE, "tiny")  # tiny.en cannot detect
+    assert choose_model(60, None, "en", [BASE, TINY_EN]) == (TINY_EN, "tiny")
+    assert choose_model(60, None, "EN", [BASE, TINY_EN])[0] == TINY_EN
+    assert choose_model(2000, None, "en", [BASE, TINY_EN]) == (BASE, "small")  # small not installed -> base
+    assert choose_model(60, "base", "en", [BASE, TINY_EN])[0] == BASE  # the job's choice wins
+    assert choose_model(60, "large-v3", None, [BASE])[0] == BASE
+    with pytest.raises(ModelError, match="auto"):
+        choose_model(60, None, None, [TINY_EN])
+
+
+def test_base_assembly_checks_size_and_hash(tmp_path):
+    p1, p2 = tmp_path / "p1", tmp_path / "p2"
+    p1.mkdir(), p2.mkdir()
+    for n in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (p1 / n).write_text("{}")
+    (p1 / "model.bin.part1").write_bytes(b"a" * 10)
+    (p2 / "model.bin.part2").write_bytes(b"b" * 10)
+    with pytest.raises(ModelError, match=str(BASE_MODEL_BIN_SIZE)):
+        assemble_base(tmp_path / "out", p1, p2)
+    assert not (tmp_path / "out" / "model.bin").exists() and not (tmp_path / "out" / "model.bin.tmp").exists()
