@@ -37,6 +37,7 @@ test-fast: $(STAMP)
 bench: $(STAMP) minio
 	TFLOW_MINIO_BINARY=$(MINIO) $(PY) bench/ingest_latency.py
 	$(PY) bench/transcode.py
+	$(PY) bench/whisper.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

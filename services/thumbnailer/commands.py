@@ -18,24 +18,25 @@ CUSTOM_CODECS = frozenset({"mjpeg", "png", "webp"})
 CUSTOM_MAX_BYTES = 5 * 1024 * 1024
 
 
-def thumbnail_times(duration: float, last_frame: float | None) -> dict[int, float]:
-    """Seconds of each position: p % of `duration`; 100 % is the last decodable frame
-    (never past the end)."""
-    end = last_frame if last_frame is not None else max(0.0, duration - 0.1)
-    return {p: (end if p == 100 else min(end, duration * p / 100)) for p in POSITIONS}
+def thumbnail_times(duration: float, last_frame: float | None, first_frame: float = 0.0) -> dict[int, float]:
+    """Seconds of each position: 0 % is the first frame, 100 % the last decodable frame,
+    p % in between at p % of the span (never past the end)."""
+    end = last_frame if last_frame is not None else max(first_frame, duration - 0.1)
+    return {p: round(first_frame + (end - first_frame) * p / 100, 6) for p in POSITIONS}
 
 
-def thumbnail_command(ffmpeg_bin: str, source: str, probe: Probe, at: float, out: Path, last: bool = False) -> list[str]:
+def thumbnail_command(ffmpeg_bin: str, source: str, probe: Probe, at: float, out: Path, last: bool = False,
+                      first_frame: float = 0.0) -> list[str]:
     """ffmpeg argv writing the frame at `at` seconds (accurate input seek) as a JPEG
     (quality 2), upright, SDR, square pixels, short side at most `THUMB_SHORT_SIDE`.
     `last`: the last decodable frame — decode from one second before `at` to the end,
     `-update 1` keeping only the final frame (a seek onto the very last timestamp of
-    a VFR stream can land past it)."""
+    a VFR stream can land past it). No `-ss` at or before `first_frame`: seeking to a
+    time before a stream's first frame yields no frame on some FLVs."""
     short = min(probe.video.display_width, probe.video.display_height, THUMB_SHORT_SIDE)
     w, h = output_size(probe.video.display_width, probe.video.display_height, short - short % 2)
-    start = max(0.0, at - 1.0) if last else at
-    # no -ss at all for the start: `-ss 0` yields no frame on some FLVs (first pts 0.067)
-    seek = {"ss": f"{start:.3f}"} if start > 0 else {}
+    start = max(first_frame, at - 1.0) if last else at
+    seek = {"ss": f"{start:.3f}"} if start > first_frame + 1e-3 else {}
     v = _video_chain(source_input(source, **seek)["v:0"], probe)
     v = v.filter("scale", w, h, out_range="full").filter("setsar", 1).filter("format", "yuvj420p")
     frames = {} if last else {"vframes": 1}

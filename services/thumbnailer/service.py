@@ -24,7 +24,7 @@ from services.thumbnailer.commands import (
 from tflow import store
 from tflow.ffmpeg import run_quiet
 from tflow.ladder import processed_prefix
-from tflow.media import image_codec, last_frame_time
+from tflow.media import frame_span, image_codec
 from tflow.natsio import decode_or_permanent, publish_event
 from tflow.settings import Settings
 from tflow.worker import TaskReporter, completed, job_id_of, job_workdir
@@ -67,13 +67,14 @@ class Thumbnailer:
     async def _positions(self, ev: Ingested) -> None:
         started = time.monotonic()
         url = store.presigned_url(self.client, ev.source)
-        last = await asyncio.to_thread(last_frame_time, url, ev.probe.duration_seconds)
+        first, last = await asyncio.to_thread(frame_span, url, ev.probe.duration_seconds)
         prefix = f"{processed_prefix(ev.job_id)}thumbnails/"
         thumbs, outputs = [], []
         with job_workdir(self.s, ev.job_id, SERVICE) as wd:
-            for p, at in thumbnail_times(ev.probe.duration_seconds, last).items():
+            for p, at in thumbnail_times(ev.probe.duration_seconds, last, first).items():
                 out = wd / f"thumb_{p:02d}.jpg"
-                await run_quiet(thumbnail_command(self.s.ffmpeg_binary(), url, ev.probe, at, out, last=p == 100))
+                await run_quiet(thumbnail_command(self.s.ffmpeg_binary(), url, ev.probe, at, out, last=p == 100,
+                                                  first_frame=first))
                 if not out.exists() or out.stat().st_size == 0:
                     raise RuntimeError(f"no frame at {at:.3f} s for thumb_{p:02d}")
                 codec, w, h = image_codec(str(out))

@@ -138,8 +138,9 @@ def test_multivariant_playlist_parses_with_rfc_attributes():
 
 
 def test_thumbnail_times_end_at_the_last_frame():
-    assert thumbnail_times(10.0, 9.96) == {0: 0.0, 25: 2.5, 50: 5.0, 75: 7.5, 100: 9.96}
-    assert thumbnail_times(1.0, 0.5)[75] == 0.5  # never past the last frame
+    assert thumbnail_times(10.0, 9.96) == {0: 0.0, 25: 2.49, 50: 4.98, 75: 7.47, 100: 9.96}
+    flv = thumbnail_times(1.136, 1.034, first_frame=0.067)  # FLV starts at 0.067 s
+    assert flv[0] == 0.067 and flv[100] == 1.034 and all(0.067 <= t <= 1.034 for t in flv.values())
     cmd = thumbnail_command("ffmpeg", "/s.mp4", probe(), 5.0, Path("/w/thumb_50.jpg"))
     assert opt(cmd, "-ss") == "5.000" and cmd.index("-ss") < cmd.index("-i")
     assert "scale=1280:720" in opt(cmd, "-filter_complex") and opt(cmd, "-q:v") == "2"
@@ -147,6 +148,10 @@ def test_thumbnail_times_end_at_the_last_frame():
     last = thumbnail_command("ffmpeg", "/s.mp4", probe(), 9.96, Path("/w/thumb_100.jpg"), last=True)
     assert opt(last, "-ss") == "8.960" and "-vframes" not in last and opt(last, "-update") == "1"
     assert "-ss" not in thumbnail_command("ffmpeg", "/s.flv", probe(), 0.0, Path("/w/thumb_00.jpg"))
+    # never seek at or before the first frame (FLV: first frame 0.067 s, last 1.034 s)
+    assert "-ss" not in thumbnail_command("ffmpeg", "/s.flv", probe(), 0.067, Path("/w/t.jpg"), first_frame=0.067)
+    assert "-ss" not in thumbnail_command("ffmpeg", "/s.flv", probe(), 1.034, Path("/w/t.jpg"), last=True,
+                                          first_frame=0.067)
 
 
 def test_metadata_document_lists_every_output():

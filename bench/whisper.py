@@ -1,0 +1,85 @@
+"""Whisper benchmark (issue: transcriber): real-time factor (audio seconds / wall seconds)
+and peak memory on this machine, for every installed model, int8 vs float32, VAD on vs
+off, on the same clip: the five LibriVox recordings of ../shared/media/speech joined.
+
+Each configuration runs in its own process (so peak RSS is its own: model load
+included). Ratios are against the production configuration (base, int8, VAD on) of
+the same run. JSON to bench/results/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SPEECH = ROOT.parent / "shared" / "media" / "speech"
+
+
+def clip() -> "object":
+    import numpy as np
+    from faster_whisper import decode_audio
+
+    parts = [decode_audio(str(p), sampling_rate=16000) for p in sorted(SPEECH.glob("*.wav"))]
+    return np.concatenate(parts)
+
+
+def one(model_name: str, compute_type: str, vad: bool) -> dict:
+    from faster_whisper import WhisperModel
+
+    from services.transcriber.models import installed_models
+
+    model = next(m for m in installed_models(ROOT / "data" / "models") if m.name == model_name)
+    audio = clip()
+    t0 = time.monotonic()
+    wm = WhisperModel(str(model.path), device="cpu", compute_type=compute_type, cpu_threads=os.cpu_count() or 1,
+                      local_files_only=True)
+    load = time.monotonic() - t0
+    t1 = time.monotonic()
+    segments, info = wm.transcribe(audio, vad_filter=vad, word_timestamps=True, beam_size=5,
+                                   language="en" if model.english_only else None)
+    text = " ".join(s.text.strip() for s in segments)
+    wall = time.monotonic() - t1
+    seconds = len(audio) / 16000
+    return {"model": model_name, "compute_type": compute_type, "vad": vad, "audio_seconds": round(seconds, 2),
+            "load_seconds": round(load, 2), "transcribe_seconds": round(wall, 2),
+            "real_time_factor": round(seconds / wall, 2),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "language": info.language, "words": len(text.split())}
+
+
+def main() -> None:
+    if len(sys.argv) == 4:
+        print(json.dumps(one(sys.argv[1], sys.argv[2], sys.argv[3] == "vad")))
+        return
+    from services.transcriber.models import installed_models
+
+    models = [m.name for m in installed_models(ROOT / "data" / "models")]
+    runs = []
+    for name in models:
+        for ct in ("int8", "float32"):
+            for vad in (True, False):
+                out = subprocess.run([sys.executable, __file__, name, ct, "vad" if vad else "novad"],
+                                     capture_output=True, text=True, check=True)
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                print(r, flush=True)
+                runs.append(r)
+    base = next(r for r in runs if (r["model"], r["compute_type"], r["vad"]) == ("base", "int8", True))
+    for r in runs:
+        r["rtf_vs_base_int8_vad"] = round(r["real_time_factor"] / base["real_time_factor"], 2)
+        r["memory_vs_base_int8_vad"] = round(r["peak_rss_mib"] / base["peak_rss_mib"], 2)
+    res = {"cpus": os.cpu_count(), "clip": "5 LibriVox clips joined (16 kHz mono)", "runs": runs}
+    out = ROOT / "bench" / "results" / f"whisper-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
