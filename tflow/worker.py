@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from minio import Minio
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
@@ -96,6 +97,21 @@ def job_workdir(settings: Settings, job_id: str, service: str) -> Iterator[Path]
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+class JobHandler:
+    """Base of the media workers' handlers: settings, JetStream, store client; and the
+    permanent failure of named tasks when a message's last delivery failed."""
+
+    service = "worker"
+
+    def __init__(self, settings: Settings, js: JetStreamContext, client: Minio):
+        self.s, self.js, self.client = settings, js, client
+
+    async def fail_final(self, msg: Msg, tasks: list[str], error: BaseException) -> None:
+        """`task_failed` (permanent) for `tasks` of the message's job."""
+        rep = TaskReporter(self.js, self.service, job_id_of(msg), tasks, msg.metadata.num_delivered, 0.0)
+        await rep.failed(error, permanent=True)
 
 
 def job_id_of(msg: Msg) -> str:

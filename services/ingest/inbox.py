@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import shutil
 import time
@@ -25,6 +24,7 @@ from watchfiles import awatch
 
 from contracts import JobOptions, ObjectRef, Rejected, Submission, job_id_for
 from tflow import store
+from tflow.files import file_sha256
 from tflow.natsio import announce_object, wait_for_verdict
 from tflow.settings import Settings
 from tflow.submission import MetadataError, options_from_metadata, parse_metadata
@@ -72,15 +72,6 @@ def candidates(inbox: Path) -> list[Path]:
                 continue
             out.append(p)
     return sorted(out)
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 hex digest of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def file_away(path: Path, folder: Path) -> Path:

@@ -16,9 +16,7 @@ import logging
 import time
 
 import m3u8
-from minio import Minio
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
 from contracts import Ingested, OutputInfo, TaskCompleted, TaskFailed, decode_job_event, utcnow
 from services.packager.metadata import build_metadata
@@ -34,8 +32,7 @@ from tflow import store
 from tflow.ffmpeg import run_ffmpeg
 from tflow.ladder import processed_prefix
 from tflow.natsio import decode_or_permanent, last_event, publish_event
-from tflow.settings import Settings
-from tflow.worker import TaskReporter, completed, job_id_of, job_ingested, job_workdir
+from tflow.worker import JobHandler, TaskReporter, completed, job_ingested, job_workdir
 
 log = logging.getLogger(__name__)
 SERVICE = "packager"
@@ -48,11 +45,10 @@ def master_key(job_id: str) -> str:
     return f"{processed_prefix(job_id)}master.m3u8"
 
 
-class Packager:
+class Packager(JobHandler):
     """HLS per rendition."""
 
-    def __init__(self, settings: Settings, js: JetStreamContext, client: Minio):
-        self.s, self.js, self.client = settings, js, client
+    service = SERVICE
 
     async def handle(self, msg: Msg) -> None:
         ev = decode_or_permanent(decode_job_event, msg.data)
@@ -75,9 +71,7 @@ class Packager:
     async def on_failure(self, msg: Msg, error: BaseException) -> None:
         ev = decode_job_event(msg.data)
         if isinstance(ev, TaskCompleted) and ev.task.startswith("video_"):
-            rep = TaskReporter(self.js, SERVICE, ev.job_id, [f"hls_{ev.task.removeprefix('video_')}"],
-                               msg.metadata.num_delivered, 0.0)
-            await rep.failed(error, permanent=True)
+            await self.fail_final(msg, [f"hls_{ev.task.removeprefix('video_')}"], error)
 
     async def _package(self, ev: TaskCompleted, rendition: str, task: str, rep: TaskReporter) -> None:
         video = ev.outputs[0]
@@ -106,11 +100,10 @@ class Packager:
                             SERVICE)
 
 
-class Finalizer:
+class Finalizer(JobHandler):
     """Multivariant playlist and metadata.json."""
 
-    def __init__(self, settings: Settings, js: JetStreamContext, client: Minio):
-        self.s, self.js, self.client = settings, js, client
+    service = SERVICE
 
     async def handle(self, msg: Msg) -> None:
         ev = decode_or_permanent(decode_job_event, msg.data)
@@ -132,9 +125,7 @@ class Finalizer:
         await self._finish(ing, done)
 
     async def on_failure(self, msg: Msg, error: BaseException) -> None:
-        job_id = job_id_of(msg)
-        rep = TaskReporter(self.js, SERVICE, job_id, ["metadata"], msg.metadata.num_delivered, 0.0)
-        await rep.failed(error, permanent=True)
+        await self.fail_final(msg, ["metadata"], error)
 
     async def _failed_permanently(self, job_id: str, task: str) -> bool:
         """Whether the task's last failure fact is permanent."""

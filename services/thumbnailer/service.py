@@ -9,9 +9,7 @@ import logging
 import time
 
 import av
-from minio import Minio
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
 from contracts import Ingested, OutputInfo, TaskCompleted, decode_job_event, utcnow
 from services.thumbnailer.commands import (
@@ -26,8 +24,7 @@ from tflow.ffmpeg import run_quiet
 from tflow.ladder import processed_prefix
 from tflow.media import frame_span, image_codec
 from tflow.natsio import decode_or_permanent, publish_event
-from tflow.settings import Settings
-from tflow.worker import TaskReporter, completed, job_id_of, job_workdir
+from tflow.worker import JobHandler, TaskReporter, completed, job_workdir
 
 log = logging.getLogger(__name__)
 SERVICE = "thumbnailer"
@@ -37,11 +34,10 @@ class InvalidThumbnail(Exception):
     """The submitted custom thumbnail is not a JPG/PNG/WebP image within the size limit."""
 
 
-class Thumbnailer:
+class Thumbnailer(JobHandler):
     """The thumbnailer's handler."""
 
-    def __init__(self, settings: Settings, js: JetStreamContext, client: Minio):
-        self.s, self.js, self.client = settings, js, client
+    service = SERVICE
 
     async def handle(self, msg: Msg) -> None:
         ev = decode_or_permanent(decode_job_event, msg.data)
@@ -61,8 +57,7 @@ class Thumbnailer:
                 raise
 
     async def on_failure(self, msg: Msg, error: BaseException) -> None:
-        rep = TaskReporter(self.js, SERVICE, job_id_of(msg), ["thumbnails"], msg.metadata.num_delivered, 0.0)
-        await rep.failed(error, permanent=True)
+        await self.fail_final(msg, ["thumbnails"], error)
 
     async def _positions(self, ev: Ingested) -> None:
         started = time.monotonic()

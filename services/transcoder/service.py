@@ -8,9 +8,7 @@ import asyncio
 import logging
 import time
 
-from minio import Minio
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
 from contracts import Ingested, TaskCompleted, decode_job_event, utcnow
 from services.transcoder.commands import parse_quality, quality_command, transcode_command
@@ -19,8 +17,7 @@ from tflow.ffmpeg import run_ffmpeg, run_quiet
 from tflow.ladder import LADDER, rendition_key
 from tflow.media import describe_output
 from tflow.natsio import decode_or_permanent, publish_event
-from tflow.settings import Settings
-from tflow.worker import TaskReporter, job_id_of, job_workdir, pending_tasks
+from tflow.worker import JobHandler, TaskReporter, job_id_of, job_workdir, pending_tasks
 
 log = logging.getLogger(__name__)
 SERVICE = "transcoder"
@@ -32,11 +29,10 @@ def mp3_key(job_id: str) -> str:
     return f"processed/{job_id}/audio/audio.mp3"
 
 
-class Transcoder:
+class Transcoder(JobHandler):
     """The transcoder's handler."""
 
-    def __init__(self, settings: Settings, js: JetStreamContext, client: Minio):
-        self.s, self.js, self.client = settings, js, client
+    service = SERVICE
 
     async def handle(self, msg: Msg) -> None:
         """One `ingested` fact: encode what is still pending."""
@@ -63,9 +59,7 @@ class Transcoder:
             log.error("undecodable message on %s: %s", msg.subject, error)
             return
         todo = await pending_tasks(self.js, job_id_of(msg), [t for t in getattr(ev, "plan", []) if t.kind in KINDS])
-        rep = TaskReporter(self.js, SERVICE, job_id_of(msg), [t.name for t in todo], msg.metadata.num_delivered,
-                           getattr(getattr(ev, "probe", None), "duration_seconds", 0.0))
-        await rep.failed(error, permanent=True)
+        await self.fail_final(msg, [t.name for t in todo], error)
 
     async def _encode(self, ev: Ingested, todo, rep: TaskReporter) -> None:
         renditions = [LADDER[t.rendition] for t in todo if t.kind == "transcode" and t.rendition in LADDER]

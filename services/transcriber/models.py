@@ -15,12 +15,13 @@ language to English (they cannot detect a language); the model actually used is 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from tflow.files import file_sha256
 
 #: Model sizes from smallest to largest (Whisper family).
 SIZES = ("tiny", "base", "small", "medium", "large")
@@ -49,15 +50,6 @@ def _package_dir(package: str) -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(next(iter(spec.submodule_search_locations)))
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 hex digest of a file (1 MiB reads)."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def assemble_base(dest: Path, part1: Path, part2: Path) -> Path:

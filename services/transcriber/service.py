@@ -23,18 +23,20 @@ from tflow import store
 from tflow.ladder import processed_prefix
 from tflow.natsio import decode_or_permanent, publish_event
 from tflow.settings import Settings
-from tflow.worker import TaskReporter, completed, job_id_of, job_workdir
+from tflow.worker import JobHandler, TaskReporter, completed, job_workdir
 
 log = logging.getLogger(__name__)
 SERVICE = "transcriber"
 SAMPLE_RATE = 16_000
 
 
-class Transcriber:
+class Transcriber(JobHandler):
     """The transcriber's handler; models are loaded once per process and kept."""
 
+    service = SERVICE
+
     def __init__(self, settings: Settings, js: JetStreamContext, client: Minio):
-        self.s, self.js, self.client = settings, js, client
+        super().__init__(settings, js, client)
         self.installed = installed_models(settings.data_dir / "models", settings.whisper_model_dir)
         self._loaded: dict[str, object] = {}
         self._lock = threading.Lock()
@@ -67,8 +69,7 @@ class Transcriber:
             raise
 
     async def on_failure(self, msg: Msg, error: BaseException) -> None:
-        rep = TaskReporter(self.js, SERVICE, job_id_of(msg), ["transcription"], msg.metadata.num_delivered, 0.0)
-        await rep.failed(error, permanent=True)
+        await self.fail_final(msg, ["transcription"], error)
 
     async def _transcribe(self, ev: Ingested) -> None:
         started = time.monotonic()
