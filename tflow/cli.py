@@ -4,6 +4,7 @@
   tflow run <service>          run one service in the foreground (ingest, projector, api)
   tflow projector rebuild      drop the read model and replay the JOBS stream into it
   tflow migrate                apply database migrations
+  tflow keys create|list|revoke  API keys
 """
 
 from __future__ import annotations
@@ -110,6 +111,39 @@ def cmd_rebuild(_: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """`tflow keys create NAME [--rate N] [--scope S ...]`, `list`, `revoke ID`."""
+    import uuid
+
+    from services.api import keys
+    from tflow.db import create_pool
+
+    settings = get_settings()
+
+    async def main() -> int:
+        pool = await create_pool(settings.database_url or "")
+        try:
+            if args.action == "create":
+                row, secret = await keys.create(pool, args.name, args.rate, tuple(args.scope or keys.DEFAULT_SCOPES))
+                print(f"id     {row['id']}\nname   {row['name']}\nscopes {' '.join(row['scopes'])}\n"
+                      f"rate   {row['rate_limit_per_hour']}/hour\nkey    {secret}\n(shown once: store it now)")
+            elif args.action == "list":
+                for r in await keys.list_all(pool):
+                    state = "active" if r["is_active"] else "revoked"
+                    print(f"{r['id']}  {r['key_prefix']}…  {state:7}  {r['rate_limit_per_hour']:>6}/h  "
+                          f"{','.join(r['scopes']):28}  {r['name']}")
+            elif args.action == "revoke":
+                if not await keys.revoke(pool, uuid.UUID(args.id)):
+                    print(f"no API key {args.id}", file=sys.stderr)
+                    return 1
+                print(f"revoked {args.id}")
+        finally:
+            await pool.close()
+        return 0
+
+    return asyncio.run(main())
+
+
 def cmd_migrate(_: argparse.Namespace) -> int:
     """Apply pending migrations to TFLOW_DATABASE_URL."""
     from tflow.db import migrate
@@ -130,6 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     proj_sub = proj.add_subparsers(dest="action", required=True)
     proj_sub.add_parser("rebuild", help="drop the read model and replay the JOBS stream").set_defaults(fn=cmd_rebuild)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    k = sub.add_parser("keys", help="API keys (stored hashed; a secret is shown once)")
+    k_sub = k.add_subparsers(dest="action", required=True)
+    kc = k_sub.add_parser("create", help="create a key")
+    kc.add_argument("name")
+    kc.add_argument("--rate", type=int, default=100, help="requests per hour (default 100)")
+    kc.add_argument("--scope", action="append", choices=["jobs:read", "jobs:write", "admin"])
+    k_sub.add_parser("list", help="list keys")
+    kr = k_sub.add_parser("revoke", help="revoke a key")
+    kr.add_argument("id")
+    k.set_defaults(fn=cmd_keys)
     args = p.parse_args(argv)
     return args.fn(args)
 

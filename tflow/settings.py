@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     fetch_timeout_seconds: float = 5.0
     rebind_after_timeouts: int = 12
 
+    # --- API ----------------------------------------------------------------
+    fs_roots: list[Path] = Field(default_factory=list, description="Roots POST /jobs/filesystem may read "
+                                 "(JSON list); empty = that route is refused.")
+    allow_private_webhooks: bool = Field(False, description="Allow webhook URLs resolving to loopback, "
+                                         "private or link-local addresses (SSRF guard off).")
+
     log_level: str = "INFO"
 
     def ffmpeg_binary(self) -> str:

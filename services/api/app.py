@@ -1,93 +1,111 @@
-"""The REST API app: reads only the projected tables (`jobs`, `tasks`)."""
+"""The REST API app: reads the projected tables; submits through the object store and
+the event stream like every other source (it never runs media work itself)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import asyncio
 import uuid
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
-import asyncpg
-from fastapi import Depends, FastAPI, Query, Request
-from fastapi.security import APIKeyHeader
+from fastapi import FastAPI, Query, Request
 
-from services.api import errors
+from services.api import admin, errors, ops, submit
+from services.api.auth import Reader
 from services.api.errors import ApiError
+from services.api.keys import Principal, key_hash
 from services.api.views import job_view
+from tflow import store
 from tflow.db import create_pool
+from tflow.natsio import connect
 from tflow.settings import Settings
+from tflow.submission import MetadataError, parse_metadata
 
 JobStatus = Literal["pending", "validating", "processing", "completed", "failed", "cancelled"]
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key (the admin key for now)")
+SORTS = {"created_at": "created_at", "completed_at": "completed_at", "priority": "priority"}
 
 
-def sha256_hex(text: str) -> str:
-    """SHA-256 hex digest of a key (keys are stored and compared hashed, PRD §8.1)."""
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def pool(request: Request) -> asyncpg.Pool:
-    """Dependency: the app's database pool."""
-    return request.app.state.pool
-
-
-async def api_key(request: Request, key: Annotated[str | None, Depends(_api_key_header)]) -> str:
-    """Dependency: the caller's identity from `X-API-Key`; 401 when missing or unknown."""
-    if not key:
-        raise ApiError(401, "unauthorized", "missing X-API-Key header")
-    if not hmac.compare_digest(sha256_hex(key), request.app.state.admin_key_hash):
-        raise ApiError(401, "unauthorized", "invalid API key")
-    return "admin"
+def owner_clause(who: Principal, arg: int) -> tuple[str, list]:
+    """SQL condition limiting rows to the caller's jobs (none for the admin key)."""
+    return ("", []) if who.is_admin else (f"api_key_id = ${arg}", [who.id])
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The FastAPI app; its lifespan opens the database pool from `settings.database_url`.
+    """The FastAPI app; its lifespan opens the database pool, NATS and the store client.
     Raises `ValueError` at startup if there is no admin key."""
-    admin = settings.admin_key_value()
-    if not admin:
+    admin_key = settings.admin_key_value()
+    if not admin_key:
         raise ValueError("no admin key: set TFLOW_ADMIN_KEY or create <data_dir>/admin.key (tflow up does)")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        app.state.settings = settings
+        app.state.admin_key_hash = key_hash(admin_key)
         app.state.pool = await create_pool(settings.database_url or "")
-        app.state.admin_key_hash = sha256_hex(admin)
+        app.state.nc = await connect(settings.nats_url or "", "api")
+        app.state.js = app.state.nc.jetstream()
+        app.state.client = store.make_client(settings)
         try:
             yield
         finally:
             await app.state.pool.close()
+            await app.state.nc.drain()
 
-    app = FastAPI(title="Transcode Flow", version="0.1.0", lifespan=lifespan,
-                  description="Jobs of the Transcode Flow video pipeline.")
+    app = FastAPI(title="Transcode Flow", version="0.2.0", lifespan=lifespan,
+                  description="Jobs of the Transcode Flow video pipeline. Every /api/v1 route takes `X-API-Key`.")
     errors.install(app)
 
-    @app.get("/health", tags=["health"], summary="Liveness and database reachability")
-    async def health(db: Annotated[asyncpg.Pool, Depends(pool)]) -> dict:
-        try:
-            await db.fetchval("SELECT 1")
-            return {"status": "ok", "database": "ok"}
-        except Exception as e:
-            raise ApiError(503, "unavailable", f"database unreachable: {e}") from e
+    @app.middleware("http")
+    async def add_rate_headers(request: Request, call_next):
+        response = await call_next(request)
+        for k, v in getattr(request.state, "rate_headers", {}).items():
+            response.headers[k] = v
+        return response
 
-    @app.get("/api/v1/jobs/{job_id}", tags=["jobs"], summary="One job with its tasks and probe data")
-    async def get_job(job_id: uuid.UUID, db: Annotated[asyncpg.Pool, Depends(pool)],
-                      _: Annotated[str, Depends(api_key)]) -> dict:
-        row = await db.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+    @app.get("/api/v1/jobs/{job_id}", tags=["jobs"], summary="One job: state, progress, tasks, probe data, outputs")
+    async def get_job(job_id: uuid.UUID, request: Request, who: Reader) -> dict:
+        pool = request.app.state.pool
+        cond, args = owner_clause(who, 2)
+        row = await pool.fetchrow(f"SELECT * FROM jobs WHERE id = $1 {'AND ' + cond if cond else ''}", job_id, *args)
         if row is None:
             raise ApiError(404, "not_found", f"job {job_id} does not exist")
-        tasks = await db.fetch("SELECT * FROM tasks WHERE job_id = $1 ORDER BY started_at NULLS LAST, name", job_id)
+        tasks = await pool.fetch("SELECT * FROM tasks WHERE job_id = $1 ORDER BY started_at NULLS LAST, name", job_id)
         return job_view(dict(row), [dict(t) for t in tasks], settings.public_url)
 
-    @app.get("/api/v1/jobs", tags=["jobs"], summary="Jobs, newest first")
-    async def list_jobs(db: Annotated[asyncpg.Pool, Depends(pool)], _: Annotated[str, Depends(api_key)],
+    @app.get("/api/v1/jobs", tags=["jobs"], summary="Jobs, filtered, sorted and paged")
+    async def list_jobs(request: Request, who: Reader,
                         status: JobStatus | None = None,
                         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                        offset: Annotated[int, Query(ge=0)] = 0) -> dict:
-        where, args = ("WHERE status = $1", [status]) if status else ("", [])
-        total = await db.fetchval(f"SELECT count(*) FROM jobs {where}", *args)
-        rows = await db.fetch(
-            f"SELECT * FROM jobs {where} ORDER BY created_at DESC, id LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
-            *args, limit, offset)
+                        offset: Annotated[int, Query(ge=0)] = 0,
+                        sort: Literal["created_at", "completed_at", "priority"] = "created_at",
+                        order: Literal["asc", "desc"] = "desc",
+                        metadata: Annotated[str | None, Query(description='JSON object the user metadata must '
+                                                              'contain, e.g. {"category":"education"}')] = None
+                        ) -> dict:
+        conds, args = [], []
+        if status:
+            args.append(status)
+            conds.append(f"status = ${len(args)}")
+        cond, extra = owner_clause(who, len(args) + 1)
+        if cond:
+            conds.append(cond)
+            args += extra
+        if metadata is not None:
+            try:
+                args.append(parse_metadata(metadata, settings.max_metadata_bytes))
+            except MetadataError as e:
+                raise ApiError(400, "invalid_metadata_filter", str(e)) from e
+            conds.append(f"user_metadata @> ${len(args)}::jsonb")
+        where = f"WHERE {' AND '.join(conds)}" if conds else ""
+        pool = request.app.state.pool
+        total, rows = await asyncio.gather(
+            pool.fetchval(f"SELECT count(*) FROM jobs {where}", *args),
+            pool.fetch(f"SELECT * FROM jobs {where} ORDER BY {SORTS[sort]} {order.upper()} NULLS LAST, id "
+                       f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}", *args, limit, offset))
         return {"total": total, "limit": limit, "offset": offset, "jobs": [job_view(dict(r)) for r in rows]}
 
+    app.include_router(submit.router)
+    app.include_router(admin.router)
+    app.include_router(ops.router)
+    ops.mount_metrics(app)
     return app

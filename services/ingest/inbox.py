@@ -17,14 +17,12 @@ import shutil
 import time
 from pathlib import Path
 
-import msgspec
 from minio import Minio
 from nats.js import JetStreamContext
 from watchfiles import awatch
 
 from contracts import JobOptions, ObjectRef, Rejected, Submission, job_id_for
-from tflow import store
-from tflow.files import file_sha256
+from tflow.submit import NotSubmittable, submit_file
 from tflow.natsio import announce_object, wait_for_verdict
 from tflow.settings import Settings
 from tflow.submission import MetadataError, options_from_metadata, parse_metadata
@@ -164,7 +162,11 @@ class DropFolder:
         """Upload `path` (and its sidecar's submission) to `raw/` and announce it.
         Raises `NotIngestable` for a file that can never be submitted."""
         submission = self._submission(path)
-        ref = await asyncio.to_thread(self._upload, path, submission)
+        try:
+            ref = await asyncio.to_thread(submit_file, self.client, self.s.bucket, path, path.name, submission,
+                                          thumbnail_for(path))
+        except NotSubmittable as e:
+            raise NotIngestable(str(e)) from e
         await announce_object(self.js, ref, "inbox")
         log.info("inbox: %s -> %s (job %s)", path.name, ref.key, job_id_for(ref))
         return ref
@@ -180,37 +182,6 @@ class DropFolder:
                 raise NotIngestable(f"invalid_metadata: sidecar {side.name}: {e}") from e
         else:
             options = JobOptions()
-        thumb = thumbnail_for(path)
-        if side is None and thumb is None:
+        if side is None:
             return None
-        if thumb is not None:
-            options = msgspec.structs.replace(options, thumbnail_key=thumb.name)  # made a key at upload
         return Submission(user_metadata=meta, options=options)
-
-    def _upload(self, path: Path, submission: Submission | None) -> ObjectRef:
-        """Blocking: hash, choose a key that overwrites nothing, write sidecar, upload."""
-        try:
-            digest = file_sha256(path)
-        except OSError as e:
-            raise NotIngestable(f"unreadable: {e}") from e
-        bucket = self.s.bucket
-        key = store.RAW_PREFIX + path.name
-        for candidate in (key, f"{store.RAW_PREFIX}{path.stem}-{digest[:12]}{path.suffix}"):
-            existing = store.stat(self.client, bucket, candidate)
-            if existing is None:
-                key = candidate
-                break
-            if store.object_sha256(self.client, bucket, candidate) == digest:
-                return existing  # the same file again: the same job
-        else:
-            raise NotIngestable(f"name_clash: {key} and its hashed alternative both hold other content")
-        if submission is not None:
-            if submission.options.thumbnail_key:
-                thumb = path.with_name(submission.options.thumbnail_key)
-                thumb_key = f"{store.META_PREFIX}{key}.thumb{thumb.suffix.lower()}"
-                store.upload_file(self.client, bucket, thumb_key, thumb)
-                submission = msgspec.structs.replace(
-                    submission, options=msgspec.structs.replace(submission.options, thumbnail_key=thumb_key))
-            store.put_json(self.client, bucket, store.meta_key(key), msgspec.to_builtins(submission))
-        return store.upload_file(self.client, bucket, key, path, metadata={"sha256": digest})
-

@@ -44,6 +44,10 @@ class Stack:
         return key
 
     @property
+    def fs_root(self) -> Path:
+        return self.logs.parent / "fsroot"
+
+    @property
     def work_dir(self) -> Path:
         return self.logs.parent / "work"
 
@@ -92,7 +96,8 @@ def stack(tmp_path_factory) -> Stack:
     root = tmp_path_factory.mktemp("stack")
     settings = Settings(_env_file=None, data_dir=root / "data", nats_port=0, s3_port=0, api_port=free_port())
     logs = root / "service-logs"
-    env = {**TEST_ENV, "TFLOW_WORK_DIR": str(root / "work")}
+    (root / "fsroot").mkdir()
+    env = {**TEST_ENV, "TFLOW_WORK_DIR": str(root / "work"), "TFLOW_FS_ROOTS": f'["{root / "fsroot"}"]'}
     with running_stack(settings, extra_env=env, service_logs=logs) as (resolved, sup, servers):
         _wait_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60)
         yield Stack(resolved, sup, servers, logs)

@@ -1,0 +1,60 @@
+"""Admin routes: API keys (create, list, revoke, rotate)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from services.api import keys
+from services.api.auth import Admin
+from services.api.errors import ApiError
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+class KeyCreate(BaseModel):
+    """A new key: its name, hourly request limit (PRD default 100) and scopes."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200, examples=["encoder-farm"])]
+    rate_limit_per_hour: Annotated[int, Field(ge=1, le=1_000_000, examples=[100])] = 100
+    scopes: list[keys.Scope] = Field(default_factory=lambda: list(keys.DEFAULT_SCOPES),
+                                     examples=[["jobs:read", "jobs:write"]])
+
+
+def key_view(row) -> dict:
+    """A key without its secret."""
+    return {"id": str(row["id"]), "name": row["name"], "key_prefix": row["key_prefix"], "scopes": list(row["scopes"]),
+            "rate_limit_per_hour": row["rate_limit_per_hour"], "is_active": row["is_active"],
+            "created_at": row["created_at"].isoformat(),
+            "last_used_at": row["last_used_at"].isoformat() if row["last_used_at"] else None,
+            "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None}
+
+
+@router.post("/api-keys", status_code=201, summary="Create an API key (the secret is shown once)")
+async def create_key(body: KeyCreate, request: Request, _: Admin) -> dict:
+    row, secret = await keys.create(request.app.state.pool, body.name, body.rate_limit_per_hour,
+                                    tuple(dict.fromkeys(body.scopes)))
+    return {**key_view(row), "key": secret}
+
+
+@router.get("/api-keys", summary="List API keys")
+async def list_keys(request: Request, _: Admin) -> dict:
+    return {"api_keys": [key_view(r) for r in await keys.list_all(request.app.state.pool)]}
+
+
+@router.delete("/api-keys/{key_id}", status_code=204, summary="Revoke an API key")
+async def revoke_key(key_id: uuid.UUID, request: Request, _: Admin) -> Response:
+    if not await keys.revoke(request.app.state.pool, key_id):
+        raise ApiError(404, "not_found", f"API key {key_id} does not exist")
+    return Response(status_code=204)
+
+
+@router.post("/api-keys/{key_id}/rotate", summary="Rotate: a new secret; the old one stops working")
+async def rotate_key(key_id: uuid.UUID, request: Request, _: Admin) -> dict:
+    secret = await keys.rotate(request.app.state.pool, key_id)
+    if secret is None:
+        raise ApiError(404, "not_found", f"no active API key {key_id}")
+    return {"id": str(key_id), "key": secret, "key_prefix": secret[:8]}

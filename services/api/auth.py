@@ -1,0 +1,66 @@
+"""Authentication (`X-API-Key`), scopes and the per-key rate limit, as FastAPI dependencies."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+
+from services.api import keys
+from services.api.errors import ApiError
+from services.api.keys import ADMIN, Principal
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="An API key (`tf_…`) or the admin key")
+
+
+def rate_headers(state: keys.RateState) -> dict[str, str]:
+    """`X-RateLimit-Limit/Remaining/Reset` (reset as Unix seconds)."""
+    return {"X-RateLimit-Limit": str(state.limit), "X-RateLimit-Remaining": str(state.remaining),
+            "X-RateLimit-Reset": str(int(state.reset_at.timestamp()))}
+
+
+async def principal(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
+    """The caller. 401: no key, unknown key, revoked key. 429 (with `Retry-After`) past the
+    key's hourly limit, counted in Postgres so every API process shares it."""
+    if not key:
+        raise ApiError(401, "unauthorized", "missing X-API-Key header")
+    if hmac.compare_digest(keys.key_hash(key), request.app.state.admin_key_hash):
+        return ADMIN
+    pool = request.app.state.pool
+    row = await keys.find(pool, key)
+    if row is None:
+        raise ApiError(401, "unauthorized", "invalid API key")
+    if not row["is_active"]:
+        raise ApiError(401, "unauthorized", "this API key has been revoked")
+    who = Principal(row["id"], row["name"], tuple(row["scopes"]), row["rate_limit_per_hour"])
+    state = await keys.count_request(pool, row["id"], row["rate_limit_per_hour"])
+    headers = rate_headers(state)
+    if state.exceeded:
+        import datetime as dt
+
+        retry = max(1, int((state.reset_at - dt.datetime.now(dt.UTC)).total_seconds()))
+        raise ApiError(429, "rate_limited", f"rate limit of {state.limit} requests per hour exceeded",
+                       {"limit": state.limit, "reset_at": state.reset_at.isoformat()},
+                       headers={**headers, "Retry-After": str(retry)})
+    request.state.rate_headers = headers
+    return who
+
+
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """Dependency: the caller must hold `scope` (403 otherwise); the admin key holds all."""
+
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if who.id is not None and scope not in who.scopes:
+            raise ApiError(403, "forbidden", f"this API key lacks the '{scope}' scope")
+        return who
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(require("jobs:read"))]
+Writer = Annotated[Principal, Depends(require("jobs:write"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

@@ -1,0 +1,201 @@
+"""API keys, scopes, shared rate limits, isolation, submissions, stats, health, metrics."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.integration.conftest import job_by_key
+from tests.media import media
+from tflow.stack import free_port, service_env
+
+pytestmark = pytest.mark.integration
+
+
+def new_key(stack, name="k", rate=1000, scopes=None) -> dict:
+    body = {"name": name, "rate_limit_per_hour": rate}
+    if scopes is not None:
+        body["scopes"] = scopes
+    r = stack.api().post("/api/v1/admin/api-keys", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_key_lifecycle_hashed_shown_once_revoke_rotate(stack, pool):
+    k = new_key(stack, "lifecycle")
+    assert k["key"].startswith("tf_") and len(k["key"]) > 40 and k["key_prefix"] == k["key"][:8]
+    listed = stack.api().get("/api/v1/admin/api-keys").json()["api_keys"]
+    mine = next(x for x in listed if x["id"] == k["id"])
+    assert "key" not in mine and mine["is_active"]
+    user = stack.api(k["key"])
+    assert user.get("/api/v1/jobs").status_code == 200
+    rot = stack.api().post(f"/api/v1/admin/api-keys/{k['id']}/rotate").json()
+    assert rot["key"] != k["key"]
+    assert stack.api(k["key"]).get("/api/v1/jobs").status_code == 401
+    assert stack.api(rot["key"]).get("/api/v1/jobs").status_code == 200
+    assert stack.api().delete(f"/api/v1/admin/api-keys/{k['id']}").status_code == 204
+    r = stack.api(rot["key"]).get("/api/v1/jobs")
+    assert r.status_code == 401 and r.json()["error"]["message"] == "this API key has been revoked"
+    assert stack.api().delete(f"/api/v1/admin/api-keys/{uuid.uuid4()}").status_code == 404
+    last_used = next(x for x in stack.api().get("/api/v1/admin/api-keys").json()["api_keys"] if x["id"] == k["id"])
+    assert last_used["last_used_at"] is not None and last_used["revoked_at"] is not None
+
+
+async def test_keys_are_stored_only_as_sha256(stack, pool):
+    import hashlib
+    k = new_key(stack, "hash-check")
+    row = await pool.fetchrow("SELECT * FROM api_keys WHERE id = $1", uuid.UUID(k["id"]))
+    assert row["key_hash"] == hashlib.sha256(k["key"].encode()).hexdigest()
+    assert k["key"] not in json.dumps({c: str(v) for c, v in dict(row).items()})
+
+
+def test_scopes_are_enforced(stack):
+    reader = new_key(stack, "reader", scopes=["jobs:read"])
+    api = stack.api(reader["key"])
+    assert api.get("/api/v1/jobs").status_code == 200
+    r = api.post("/api/v1/jobs/minio", json={"bucket": "videos", "object_key": "raw/x.mp4"})
+    assert r.status_code == 403 and "jobs:write" in r.json()["error"]["message"]
+    assert api.get("/api/v1/admin/api-keys").status_code == 403
+    assert stack.api("tf_" + "x" * 43).get("/api/v1/stats").status_code == 401
+
+
+async def test_upload_becomes_a_job_seen_only_by_its_key(stack, pool):
+    a, b = new_key(stack, "owner-a"), new_key(stack, "owner-b")
+    src = media("valid/h264_1080x720_aac.flv")
+    with src.open("rb") as f:
+        r = stack.api(a["key"]).post("/api/v1/jobs/upload", files={"file": ("api-upload.flv", f, "video/x-flv")},
+                                     data={"priority": "7", "metadata": json.dumps({"course": "cs101"})})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["source"]["key"] == "raw/api-upload.flv" and body["status_url"].endswith(body["job_id"])
+    job = await job_by_key(pool, "raw/api-upload.flv")
+    assert str(job["id"]) == body["job_id"] and str(job["api_key_id"]) == a["id"]
+    assert (job["priority"], job["user_metadata"], job["origin"]) == (7, {"course": "cs101"}, "api")
+    assert stack.api(a["key"]).get(f"/api/v1/jobs/{body['job_id']}").status_code == 200
+    assert stack.api(b["key"]).get(f"/api/v1/jobs/{body['job_id']}").status_code == 404
+    listed_b = stack.api(b["key"]).get("/api/v1/jobs").json()
+    assert listed_b["total"] == 0
+    listed_a = stack.api(a["key"]).get("/api/v1/jobs", params={"metadata": json.dumps({"course": "cs101"})}).json()
+    assert [j["job_id"] for j in listed_a["jobs"]] == [body["job_id"]]
+    assert stack.api().get(f"/api/v1/jobs/{body['job_id']}").status_code == 200  # admin sees all
+    usage = await pool.fetchrow("SELECT * FROM usage_stats WHERE api_key_id = $1", uuid.UUID(a["id"]))
+    assert usage["jobs_submitted"] == 1 and usage["bytes_uploaded"] == src.stat().st_size and usage["requests"] >= 3
+
+
+def test_bad_submissions_get_precise_4xx(stack, tmp_path):
+    api = stack.api()
+    video = media("valid/h264_1080x720_aac.flv").read_bytes()
+    big = json.dumps({"x": "y" * 20000})
+    r = api.post("/api/v1/jobs/upload", files={"file": ("v.flv", video)}, data={"metadata": big})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "invalid_metadata"
+    r = api.post("/api/v1/jobs/upload", files={"file": ("v.flv", video)}, data={"metadata": "[1,2]"})
+    assert r.status_code == 422 and "JSON object" in r.json()["error"]["message"]
+    r = api.post("/api/v1/jobs/upload", files={"file": ("v.flv", video), "thumbnail": ("t.jpg", b"not an image")})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_thumbnail"
+    r = api.post("/api/v1/jobs/upload", files={"file": ("v.flv", video)}, data={"priority": "11"})
+    assert r.status_code == 422
+    r = api.post("/api/v1/jobs/upload", files={"file": ("v.flv", video)},
+                 data={"webhook_url": "http://127.0.0.1:9/hook"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "webhook_refused"
+    r = api.post("/api/v1/jobs/minio", json={"bucket": "videos", "object_key": "nope/missing.mp4"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+async def test_minio_object_submission_copies_into_raw(stack, pool):
+    from tflow import store
+    store.upload_file(stack.client(), stack.settings.bucket, "incoming/lecture.avi",
+                      media("valid/mpeg4asp_960x400_mp3.avi"))
+    r = stack.api().post("/api/v1/jobs/minio", json={"bucket": "videos", "object_key": "incoming/lecture.avi",
+                                                     "metadata": {"room": "b12"}})
+    assert r.status_code == 202, r.text
+    job = await job_by_key(pool, "raw/lecture.avi")
+    assert str(job["id"]) == r.json()["job_id"] and job["user_metadata"] == {"room": "b12"}
+    assert store.stat(stack.client(), stack.settings.bucket, "incoming/lecture.avi") is not None  # original kept
+
+
+async def test_filesystem_submission_is_confined_to_the_roots(stack, pool, tmp_path):
+    root = stack.fs_root
+    (root / "sub").mkdir(exist_ok=True)
+    good = root / "sub" / "fs-clip.flv"
+    good.write_bytes(media("valid/h264_1080x720_aac.flv").read_bytes())
+    outside = tmp_path / "secret.mp4"
+    outside.write_bytes(b"secret")
+    (root / "escape.mp4").symlink_to(outside)
+    api = stack.api()
+    cases = [
+        (f"{root}/../{tmp_path.name}/secret.mp4", 400, "invalid_path"),
+        ("relative/path.mp4", 400, "invalid_path"),
+        (str(outside), 403, "forbidden"),
+        (str(root / "escape.mp4"), 403, "forbidden"),
+        (str(root / "sub"), 400, "not_a_file"),
+        (str(root / "missing.mp4"), 404, "not_found"),
+        ("/dev/null", 403, "forbidden"),
+    ]
+    for path, status, code in cases:
+        r = api.post("/api/v1/jobs/filesystem", json={"file_path": path})
+        assert (r.status_code, r.json()["error"]["code"]) == (status, code), path
+    r = api.post("/api/v1/jobs/filesystem", json={"file_path": str(good)})
+    assert r.status_code == 202, r.text
+    assert str((await job_by_key(pool, "raw/fs-clip.flv"))["id"]) == r.json()["job_id"]
+
+
+def test_rate_limit_is_shared_by_two_api_processes(stack):
+    port = free_port()
+    env = service_env(stack.settings, {"TFLOW_API_PORT": str(port)})
+    proc = subprocess.Popen([sys.executable, "-m", "services.api"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        k = new_key(stack, "limited", rate=5)
+        apis = [stack.api(k["key"]), httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                                                  headers={"X-API-Key": k["key"]})]
+        codes = []
+        for i in range(7):
+            r = apis[i % 2].get("/api/v1/jobs")
+            codes.append(r.status_code)
+            if r.status_code == 200:
+                assert r.headers["X-RateLimit-Limit"] == "5"
+                assert r.headers["X-RateLimit-Remaining"] == str(4 - i)
+        assert codes == [200] * 5 + [429] * 2
+        assert 0 < int(r.headers["Retry-After"]) <= 3600 and r.headers["X-RateLimit-Remaining"] == "0"
+        assert r.json()["error"]["code"] == "rate_limited"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def test_stats_health_and_metrics(stack, pool):
+    stack.drop(media("bad/vp6_112x80_too_small.flv"), "stats-bad.flv")
+    await job_by_key(pool, "raw/stats-bad.flv")
+    api = stack.api()
+    s = api.get("/api/v1/stats").json()
+    assert s["by_status"]["failed"] >= 1
+    assert s["total_jobs"] == sum(s["by_status"].values()) >= 1
+    for component in ("db", "nats", "storage"):
+        assert api.get(f"/api/v1/health/{component}").json()["status"] == "ok"
+    workers = api.get("/api/v1/health/workers").json()["consumers"]
+    assert set(workers) >= {"ingest", "transcoder", "packager", "finalizer", "thumbnailer", "transcriber"}
+    assert all(w["alive"] for w in workers.values())
+    assert api.get("/api/v1/health/everything").status_code == 404
+    text = httpx.get(f"{stack.api_url}/metrics").text
+    assert "tflow_api_requests_total" in text and 'route="/api/v1/stats"' in text
+    assert stack.api(key=None).get("/api/v1/health/db").status_code == 401
+
+
+def test_openapi_documents_every_route(stack):
+    spec = httpx.get(f"{stack.api_url}/openapi.json").json()
+    assert {"/api/v1/jobs/upload", "/api/v1/jobs/minio", "/api/v1/jobs/filesystem", "/api/v1/admin/api-keys",
+            "/api/v1/stats", "/api/v1/health/{component}"} <= set(spec["paths"])
+    assert httpx.get(f"{stack.api_url}/docs").status_code == 200

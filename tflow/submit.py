@@ -1,0 +1,79 @@
+"""Putting a local file into `raw/` as a new source — the one way the drop folder and the
+API do it: hash it, pick a key that overwrites nothing, write the submission sidecar
+(and custom thumbnail) under `meta/` first, then upload the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+from minio import Minio
+
+from contracts import ObjectRef, Submission
+from tflow import store
+from tflow.files import file_sha256
+
+
+class NotSubmittable(Exception):
+    """The file can never be submitted (unreadable, name clash); the message says why."""
+
+
+def submit_file(client: Minio, bucket: str, path: Path, name: str, submission: Submission | None,
+                thumbnail: Path | None = None, prefix: str = store.RAW_PREFIX) -> ObjectRef:
+    """Upload `path` as `<prefix><name>` (blocking) and return its `ObjectRef`.
+
+    An existing object of that name with other content is never overwritten: the file
+    goes to `<prefix><stem>-<sha256[:12]><ext>`; the same content already there (by its
+    stored `x-amz-meta-sha256`) is returned as is — the same job. `thumbnail`, when
+    given, is stored as `meta/<key>.thumb<ext>` and named in the sidecar.
+    Raises `NotSubmittable`."""
+    try:
+        digest = file_sha256(path)
+    except OSError as e:
+        raise NotSubmittable(f"unreadable: {e}") from e
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for key in (f"{prefix}{name}", f"{prefix}{stem}-{digest[:12]}{suffix}"):
+        existing = store.stat(client, bucket, key)
+        if existing is None:
+            break
+        if store.object_sha256(client, bucket, key) == digest:
+            return existing  # the same file again: the same job
+    else:
+        raise NotSubmittable(f"name_clash: {prefix}{name} and its hashed alternative both hold other content")
+    if thumbnail is not None:
+        thumb_key = f"{store.META_PREFIX}{key}.thumb{thumbnail.suffix.lower()}"
+        store.upload_file(client, bucket, thumb_key, thumbnail)
+        base = submission or Submission()
+        submission = msgspec.structs.replace(base, options=msgspec.structs.replace(base.options,
+                                                                                   thumbnail_key=thumb_key))
+    if submission is not None:
+        store.put_json(client, bucket, store.meta_key(key), msgspec.to_builtins(submission))
+    return store.upload_file(client, bucket, key, path, metadata={"sha256": digest})
+
+
+def submit_object(client: Minio, bucket: str, src_bucket: str, src_key: str,
+                  submission: Submission | None) -> ObjectRef:
+    """Server-side copy of `src_bucket/src_key` into `raw/<name>` (never overwriting: an
+    existing key with another ETag sends it to `raw/<stem>-<etag[:12]><ext>`; the same
+    ETag already there is returned as is), sidecar first. Raises `NotSubmittable`."""
+    from minio.commonconfig import CopySource
+
+    src = store.stat(client, src_bucket, src_key)
+    if src is None:
+        raise NotSubmittable(f"{src_bucket}/{src_key} does not exist")
+    name = Path(src_key).name
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for key in (f"{store.RAW_PREFIX}{name}", f"{store.RAW_PREFIX}{stem}-{src.etag[:12]}{suffix}"):
+        existing = store.stat(client, bucket, key)
+        if existing is None:
+            break
+        if existing.etag == src.etag:
+            return existing
+    else:
+        raise NotSubmittable(f"name_clash: raw/{name} and its alternative both hold other content")
+    if submission is not None:
+        store.put_json(client, bucket, store.meta_key(key), msgspec.to_builtins(submission))
+    client.copy_object(bucket, key, CopySource(src_bucket, src_key))
+    ref = store.stat(client, bucket, key)
+    assert ref is not None
+    return ref
