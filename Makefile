@@ -38,6 +38,8 @@ bench: $(STAMP) minio
 	TFLOW_MINIO_BINARY=$(MINIO) $(PY) bench/ingest_latency.py
 	$(PY) bench/transcode.py
 	$(PY) bench/whisper.py
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) bench/api_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

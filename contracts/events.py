@@ -35,6 +35,7 @@ __all__ = [
     "TaskProgress",
     "TaskCompleted",
     "TaskFailed",
+    "Cancelled",
     "AnyJobEvent",
     "JOB_EVENT_TYPES",
     "job_id_for",
@@ -237,11 +238,20 @@ class TaskFailed(JobEvent, tag="task_failed"):
     attempt: int = 1
 
 
-AnyJobEvent = Received | Ingested | Rejected | TaskStarted | TaskProgress | TaskCompleted | TaskFailed
+class Cancelled(JobEvent, tag="cancelled"):
+    """The job was cancelled (API `DELETE`): workers stop its work and remove its temp
+    files; the job ends `cancelled`."""
+
+    reason: str = ""
+    by: str | None = None
+
+
+AnyJobEvent = Received | Ingested | Rejected | TaskStarted | TaskProgress | TaskCompleted | TaskFailed | Cancelled
 
 #: Event type tag -> struct.
 JOB_EVENT_TYPES: dict[str, type[JobEvent]] = {
-    t.__struct_config__.tag: t for t in (Received, Ingested, Rejected, TaskStarted, TaskProgress, TaskCompleted, TaskFailed)
+    t.__struct_config__.tag: t for t in (Received, Ingested, Rejected, TaskStarted, TaskProgress, TaskCompleted,
+                                         TaskFailed, Cancelled)
 }
 
 _job_decoder = msgspec.json.Decoder(AnyJobEvent)

@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start the embedded stack and all services").set_defaults(fn=cmd_up)
     run = sub.add_parser("run", help="run one service")
-    run.add_argument("service", choices=["ingest", "projector", "transcoder", "packager", "thumbnailer", "transcriber", "api"])
+    run.add_argument("service", choices=["ingest", "projector", "transcoder", "packager", "thumbnailer", "transcriber", "notifier", "api"])
     run.set_defaults(fn=cmd_run)
     proj = sub.add_parser("projector", help="projector maintenance")
     proj_sub = proj.add_subparsers(dest="action", required=True)

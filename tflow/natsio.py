@@ -136,6 +136,29 @@ async def last_event(js: JetStreamContext, subject: str) -> bytes | None:
     return msg.data
 
 
+class Cancellations:
+    """Jobs cancelled while this process works on them: a live subscription to
+    `jobs.*.cancelled` cancels the handler task of that job (ffmpeg is killed, temp
+    files removed by the handler's own cleanup)."""
+
+    def __init__(self) -> None:
+        self.cancelled: set[str] = set()
+        self.running: dict[str, set[asyncio.Task]] = {}
+
+    async def start(self, nc: NATS) -> None:
+        """Subscribe (core NATS; the facts are also on JOBS)."""
+        async def on_cancel(msg: Msg) -> None:
+            job_id = msg.subject.split(".")[1]
+            self.cancelled.add(job_id)
+            for task in list(self.running.get(job_id, ())):
+                task.cancel()
+        await nc.subscribe("jobs.*.cancelled", cb=on_cancel)
+
+    def track(self, job_id: str, task: asyncio.Task) -> None:
+        self.running.setdefault(job_id, set()).add(task)
+        task.add_done_callback(lambda t: self.running.get(job_id, set()).discard(t))
+
+
 class Permanent(Exception):
     """Raised by a handler: the message can never succeed (bad input). It is `term`ed
     after the service's failure callback published a failure fact."""
@@ -160,6 +183,7 @@ class ConsumerLoop:
     fetch_timeout: float = 5.0
     rebind_after_timeouts: int = 12
     batch: int = 1
+    cancellations: Cancellations | None = None
 
     async def _bind(self) -> tuple[JetStreamContext.PullSubscription, ConsumerConfig]:
         cfg = consumer_config(self.stream, self.durable)
@@ -206,6 +230,25 @@ class ConsumerLoop:
             await sub.unsubscribe()
         return await self._bind()
 
+    async def _handle_cancellable(self, msg: Msg, job_id: str | None) -> None:
+        """Run the handler; a job cancelled before or during it is acked as done."""
+        if self.cancellations is None or job_id is None:
+            await self.handle(msg)
+            return
+        if job_id in self.cancellations.cancelled or await last_event(self.js, f"jobs.{job_id}.cancelled"):
+            self.cancellations.cancelled.add(job_id)
+            MESSAGES.labels(self.service, "cancelled").inc()
+            return
+        task = asyncio.ensure_future(self.handle(msg))
+        self.cancellations.track(job_id, task)
+        try:
+            await task
+        except asyncio.CancelledError:
+            if job_id not in self.cancellations.cancelled:
+                raise  # we are being stopped, not the job
+            log.info("%s: job %s cancelled; its work stopped", self.durable, job_id)
+            MESSAGES.labels(self.service, "cancelled").inc()
+
     async def _heartbeat(self, msg: Msg, every: float) -> None:
         while True:
             await asyncio.sleep(every)
@@ -216,8 +259,9 @@ class ConsumerLoop:
         every = max(0.5, (cfg.ack_wait or 30.0) / 3)
         beat = asyncio.create_task(self._heartbeat(msg, every))
         started = time.perf_counter()
+        job_id = msg.subject.split(".")[1] if msg.subject.startswith("jobs.") else None
         try:
-            await self.handle(msg)
+            await self._handle_cancellable(msg, job_id)
             outcome = "ack"
         except Permanent as e:
             outcome = "term"

@@ -9,7 +9,7 @@ from minio import Minio
 from nats.js import JetStreamContext
 
 from tflow import store
-from tflow.natsio import ConsumerLoop, apply_definitions, connect
+from tflow.natsio import Cancellations, ConsumerLoop, apply_definitions, connect
 from tflow.service import require
 from tflow.settings import Settings
 
@@ -23,12 +23,15 @@ async def serve_consumers(service: str, consumers: list[Consumer], settings: Set
     js = nc.jetstream()
     await apply_definitions(js)
     client = store.make_client(settings)
+    cancellations = Cancellations()
+    await cancellations.start(nc)
     loops = []
     for stream, durable, factory in consumers:
         h = factory(settings, js, client)
         loops.append(ConsumerLoop(js, stream, durable, service, h.handle, h.on_failure,
                                   fetch_timeout=settings.fetch_timeout_seconds,
-                                  rebind_after_timeouts=settings.rebind_after_timeouts).run(stop))
+                                  rebind_after_timeouts=settings.rebind_after_timeouts,
+                                  cancellations=cancellations).run(stop))
     try:
         await asyncio.gather(*loops)
     finally:

@@ -81,7 +81,22 @@ class Settings(BaseSettings):
     allow_private_webhooks: bool = Field(False, description="Allow webhook URLs resolving to loopback, "
                                          "private or link-local addresses (SSRF guard off).")
 
+    webhook_allowed_hosts: list[str] = Field(default_factory=list, description="host:port webhook targets "
+                                             "allowed even when private (JSON list).")
+    webhook_secret: SecretStr | None = Field(None, description="Signs webhooks of jobs without an API key; "
+                                             "else <data_dir>/webhook.key (0600).")
+    webhook_max_attempts: int = 6
+    webhook_backoff_seconds: float = Field(10.0, description="First retry delay; doubles per attempt.")
+    webhook_timeout_seconds: float = 10.0
+
     log_level: str = "INFO"
+
+    def webhook_secret_value(self) -> str | None:
+        """`TFLOW_WEBHOOK_SECRET`, else the content of `<data_dir>/webhook.key`, else None."""
+        if self.webhook_secret is not None:
+            return self.webhook_secret.get_secret_value()
+        path = self.data_dir / "webhook.key"
+        return path.read_text().strip() if path.exists() else None
 
     def ffmpeg_binary(self) -> str:
         """`TFLOW_FFMPEG`, else the ffmpeg shipped by the imageio-ffmpeg wheel."""

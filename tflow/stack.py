@@ -206,12 +206,7 @@ def ensure_admin_key(settings: Settings) -> Path | None:
     if settings.admin_key is not None:
         return None
     path = settings.data_dir / "admin.key"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write("tf_admin_" + secrets.token_urlsafe(32) + "\n")
-    elif stat.S_IMODE(path.stat().st_mode) != 0o600:
-        path.chmod(0o600)
+    ensure_secret_file(path, "tf_admin_", False)
     return path
 
 
@@ -239,6 +234,19 @@ async def bootstrap(settings: Settings) -> None:
         await nc.close()
     await asyncio.to_thread(migrate, settings.database_url or "")
     ensure_admin_key(settings)
+    ensure_secret_file(settings.data_dir / "webhook.key", "whsec_", settings.webhook_secret is not None)
+
+
+def ensure_secret_file(path: Path, prefix: str, from_env: bool) -> None:
+    """Generate a 0600 secret file once (unless the secret comes from the environment)."""
+    if from_env:
+        return
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(prefix + secrets.token_urlsafe(32) + "\n")
+    elif stat.S_IMODE(path.stat().st_mode) != 0o600:
+        path.chmod(0o600)
 
 
 def service_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -260,7 +268,7 @@ def service_env(settings: Settings, extra: dict[str, str] | None = None) -> dict
     return env
 
 
-SERVICES = ("projector", "ingest", "transcoder", "packager", "thumbnailer", "transcriber", "api")
+SERVICES = ("projector", "ingest", "transcoder", "packager", "thumbnailer", "transcriber", "notifier", "api")
 
 
 @dataclass

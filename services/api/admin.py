@@ -37,7 +37,7 @@ def key_view(row) -> dict:
 async def create_key(body: KeyCreate, request: Request, _: Admin) -> dict:
     row, secret = await keys.create(request.app.state.pool, body.name, body.rate_limit_per_hour,
                                     tuple(dict.fromkeys(body.scopes)))
-    return {**key_view(row), "key": secret}
+    return {**key_view(row), "key": secret, "webhook_secret": row["webhook_secret"]}
 
 
 @router.get("/api-keys", summary="List API keys")

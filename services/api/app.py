@@ -4,23 +4,30 @@ the event stream like every other source (it never runs media work itself)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 import uuid
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, Query, Request
+from fastapi.responses import StreamingResponse
 
 from services.api import admin, errors, ops, submit
-from services.api.auth import Reader
+from contracts import Cancelled, utcnow
+from services.api.auth import Reader, Writer
 from services.api.errors import ApiError
 from services.api.keys import Principal, key_hash
 from services.api.views import job_view
 from tflow import store
 from tflow.db import create_pool
-from tflow.natsio import connect
+from tflow.natsio import connect, publish_event
 from tflow.settings import Settings
 from tflow.submission import MetadataError, parse_metadata
 
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+EVENTS_POLL_SECONDS = 0.5
+EVENTS_MAX_SECONDS = 3600.0
 JobStatus = Literal["pending", "validating", "processing", "completed", "failed", "cancelled"]
 SORTS = {"created_at": "created_at", "completed_at": "completed_at", "priority": "priority"}
 
@@ -103,6 +110,58 @@ def create_app(settings: Settings) -> FastAPI:
             pool.fetch(f"SELECT * FROM jobs {where} ORDER BY {SORTS[sort]} {order.upper()} NULLS LAST, id "
                        f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}", *args, limit, offset))
         return {"total": total, "limit": limit, "offset": offset, "jobs": [job_view(dict(r)) for r in rows]}
+
+    async def owned_job(request: Request, job_id: uuid.UUID, who: Principal):
+        cond, args = owner_clause(who, 2)
+        row = await request.app.state.pool.fetchrow(
+            f"SELECT * FROM jobs WHERE id = $1 {'AND ' + cond if cond else ''}", job_id, *args)
+        if row is None:
+            raise ApiError(404, "not_found", f"job {job_id} does not exist")
+        return row
+
+    @app.delete("/api/v1/jobs/{job_id}", status_code=202, tags=["jobs"],
+                summary="Cancel a job: workers stop its ffmpeg/Whisper work within seconds")
+    async def cancel_job(job_id: uuid.UUID, request: Request, who: Writer) -> dict:
+        row = await owned_job(request, job_id, who)
+        if row["status"] in TERMINAL:
+            raise ApiError(409, "conflict", f"job {job_id} is already {row['status']}")
+        await publish_event(request.app.state.js, Cancelled(job_id=str(job_id), at=utcnow(),
+                                                            reason="cancelled by request", by=who.name), "api")
+        return {"job_id": str(job_id), "status": "cancelled", "status_url": f"/api/v1/jobs/{job_id}"}
+
+    @app.get("/api/v1/jobs/{job_id}/events", tags=["jobs"], response_class=StreamingResponse,
+             summary="Server-Sent Events: progress and state changes, ending with the terminal state")
+    async def job_events(job_id: uuid.UUID, request: Request, who: Reader) -> StreamingResponse:
+        await owned_job(request, job_id, who)
+        pool = request.app.state.pool
+
+        async def stream():
+            last, idle = None, 0.0
+            deadline = time.monotonic() + EVENTS_MAX_SECONDS
+            while time.monotonic() < deadline:
+                row = await pool.fetchrow("SELECT status, progress_percent, current_task, error_code, error_message "
+                                          "FROM jobs WHERE id = $1", job_id)
+                tasks = await pool.fetch("SELECT name, status, progress_percent, eta_seconds FROM tasks "
+                                         "WHERE job_id = $1 ORDER BY name", job_id)
+                doc = {"job_id": str(job_id), **{k: row[k] for k in ("status", "progress_percent", "current_task")},
+                       "error": {"code": row["error_code"], "message": row["error_message"]} if row["error_code"]
+                       else None, "tasks": [dict(t) for t in tasks]}
+                if doc != last:
+                    terminal = row["status"] in TERMINAL
+                    yield f"event: {'end' if terminal else 'progress'}\ndata: {json.dumps(doc)}\n\n"
+                    if terminal:
+                        return
+                    last, idle = doc, 0.0
+                elif idle >= 15:
+                    yield ": keep-alive\n\n"
+                    idle = 0.0
+                if await request.is_disconnected():
+                    return
+                await asyncio.sleep(EVENTS_POLL_SECONDS)
+                idle += EVENTS_POLL_SECONDS
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     app.include_router(submit.router)
     app.include_router(admin.router)

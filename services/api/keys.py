@@ -52,9 +52,10 @@ async def create(db: asyncpg.Pool | asyncpg.Connection, name: str, rate_limit_pe
     """Insert a key; returns its row and the secret (never stored, shown once)."""
     secret = new_secret()
     row = await db.fetchrow(
-        "INSERT INTO api_keys (id, name, key_prefix, key_hash, scopes, rate_limit_per_hour) "
-        "VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
-        uuid.uuid4(), name, secret[:8], key_hash(secret), list(scopes), rate_limit_per_hour)
+        "INSERT INTO api_keys (id, name, key_prefix, key_hash, scopes, rate_limit_per_hour, webhook_secret) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+        uuid.uuid4(), name, secret[:8], key_hash(secret), list(scopes), rate_limit_per_hour,
+        "whsec_" + secrets.token_urlsafe(32))
     return row, secret
 
 

@@ -54,7 +54,7 @@ def build_submission(s: Settings, who: Principal, metadata: Any, priority: int |
         raise ApiError(413 if "above the limit" in str(e) else 422, "invalid_metadata", str(e)) from e
     if webhook_url:
         try:
-            check_webhook_url(webhook_url, s.allow_private_webhooks)
+            check_webhook_url(webhook_url, s.allow_private_webhooks, allowed_hosts=s.webhook_allowed_hosts)
         except WebhookRefused as e:
             raise ApiError(400, "webhook_refused", str(e)) from e
     return Submission(user_metadata=meta, options=JobOptions(

@@ -12,7 +12,8 @@ class WebhookRefused(ValueError):
     """The webhook URL is not acceptable; the message says why."""
 
 
-def check_webhook_url(url: str, allow_private: bool = False, resolve=socket.getaddrinfo) -> str:
+def check_webhook_url(url: str, allow_private: bool = False, resolve=socket.getaddrinfo,
+                      allowed_hosts: list[str] | tuple[str, ...] = ()) -> str:
     """Return `url` if acceptable; raise `WebhookRefused` otherwise. Every address the host
     resolves to is checked (a name resolving to 127.0.0.1 is refused like the literal)."""
     if len(url) > 2048:
@@ -20,11 +21,11 @@ def check_webhook_url(url: str, allow_private: bool = False, resolve=socket.geta
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookRefused("webhook_url must be an http(s) URL with a host")
-    if allow_private:
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if allow_private or f"{parts.hostname}:{port}" in allowed_hosts:
         return url
     try:
-        infos = resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                        proto=socket.IPPROTO_TCP)
+        infos = resolve(parts.hostname, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as e:
         raise WebhookRefused(f"webhook host {parts.hostname!r} does not resolve: {e}") from e
     for info in infos:
@@ -34,3 +35,11 @@ def check_webhook_url(url: str, allow_private: bool = False, resolve=socket.geta
             raise WebhookRefused(f"webhook host {parts.hostname!r} resolves to {ip}, a non-public address "
                                  "(set TFLOW_ALLOW_PRIVATE_WEBHOOKS to allow)")
     return url
+
+
+def sign(secret: str, body: bytes) -> str:
+    """`sha256=<hex>`: HMAC-SHA256 of the exact body bytes with the key's secret."""
+    import hashlib
+    import hmac
+
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

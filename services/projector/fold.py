@@ -9,6 +9,7 @@ Rules (DESIGN.md, PRD job statuses):
 - job progress = mean of the planned tasks' progress; `current_task` = first task
   of the plan that is processing.
 - every timestamp is the fact's `at`, so replaying the stream reproduces the rows.
+- `cancelled` ends a non-terminal job `cancelled` and its unfinished tasks with it.
 - a terminal job (completed/failed/cancelled) keeps its status; late task facts
   still update their task rows.
 """
@@ -22,6 +23,7 @@ import msgspec
 
 from contracts import (
     AnyJobEvent,
+    Cancelled,
     Ingested,
     Received,
     Rejected,
@@ -194,6 +196,8 @@ def _roll_up(state: JobState, at: datetime) -> None:
 def _apply_task(state: JobState, e: TaskStarted | TaskProgress | TaskCompleted | TaskFailed) -> JobState:
     job, task = state.job, _task(state, e.task, e.at)
     task.updated_at = e.at
+    if job.status == "cancelled" and task.status == "cancelled":
+        return state
     if isinstance(e, TaskStarted):
         if task.status not in ("completed",):
             task.status = "processing"
@@ -252,6 +256,16 @@ def apply(state: JobState | None, event: AnyJobEvent, seq: int) -> JobState | No
         if state.job.status not in TERMINAL:
             job = state.job
             job.status, job.error_code, job.error_message, job.completed_at = "failed", event.code, event.message, event.at
+    elif isinstance(event, Cancelled):
+        if state is None:
+            return None
+        job = state.job
+        if job.status not in TERMINAL:
+            job.status, job.completed_at, job.current_task = "cancelled", event.at, None
+            job.error_code, job.error_message = "cancelled", event.reason or "cancelled by request"
+            for t in state.tasks.values():
+                if t.status in ("pending", "processing"):
+                    t.status, t.updated_at, t.eta_seconds = "cancelled", event.at, None
     else:
         if state is None:
             return None

@@ -78,6 +78,7 @@ class Transcriber(JobHandler):
         url = store.presigned_url(self.client, ev.source)
         loop = asyncio.get_running_loop()
         positions: asyncio.Queue[float] = asyncio.Queue()
+        halt = threading.Event()  # set when the job is cancelled: the thread stops at the next segment
 
         def work():
             from faster_whisper import decode_audio
@@ -87,6 +88,8 @@ class Transcriber(JobHandler):
                 audio, language=language, vad_filter=True, word_timestamps=True, beam_size=self.s.whisper_beam_size)
             out = []
             for s in segments_iter:
+                if halt.is_set():
+                    break
                 # faster-whisper yields numpy floats: plain floats from here on
                 out.append(Segment(start=float(s.start), end=float(s.end), text=s.text,
                                    avg_logprob=float(s.avg_logprob), no_speech_prob=float(s.no_speech_prob),
@@ -96,6 +99,15 @@ class Transcriber(JobHandler):
             return out, info, len(audio) / SAMPLE_RATE
 
         job = loop.run_in_executor(None, work)
+        try:
+            segments, info, audio_seconds = await self._follow(ev, job, positions, started)
+        except asyncio.CancelledError:
+            halt.set()
+            raise
+        await self._finish(ev, model, rule, language, segments, info, audio_seconds, started)
+
+    async def _follow(self, ev: Ingested, job, positions: asyncio.Queue, started: float):
+        """Publish progress while the decoding thread runs; return its result."""
         duration = ev.probe.duration_seconds
         last_sent = 0.0
         while not job.done():
@@ -112,7 +124,11 @@ class Transcriber(JobHandler):
                     job_id=ev.job_id, at=utcnow(), task="transcription", percent=round(min(99.9, 100 * pos / duration), 2),
                     speed=round(speed, 3) if speed else None,
                     eta_seconds=round((duration - pos) / speed, 2) if speed else None), SERVICE)
-        segments, info, audio_seconds = await job
+        return await job
+
+    async def _finish(self, ev: Ingested, model: Model, rule: str, language: str | None, segments: list[Segment],
+                      info, audio_seconds: float, started: float) -> None:
+        duration = ev.probe.duration_seconds
         media_seconds = min(duration, audio_seconds) if audio_seconds else duration
         detected = info.language if language is None else language
         prob = round(float(info.language_probability), 4) if language is None else 1.0

@@ -32,6 +32,7 @@ class Stack:
     sup: Supervisor
     servers: EmbeddedStack
     logs: Path
+    webhook_port: int = 0
 
     @property
     def api_url(self) -> str:
@@ -97,10 +98,12 @@ def stack(tmp_path_factory) -> Stack:
     settings = Settings(_env_file=None, data_dir=root / "data", nats_port=0, s3_port=0, api_port=free_port())
     logs = root / "service-logs"
     (root / "fsroot").mkdir()
-    env = {**TEST_ENV, "TFLOW_WORK_DIR": str(root / "work"), "TFLOW_FS_ROOTS": f'["{root / "fsroot"}"]'}
+    webhook_port = free_port()
+    env = {**TEST_ENV, "TFLOW_WORK_DIR": str(root / "work"), "TFLOW_FS_ROOTS": f'["{root / "fsroot"}"]',
+           "TFLOW_WEBHOOK_ALLOWED_HOSTS": f'["127.0.0.1:{webhook_port}"]', "TFLOW_WEBHOOK_BACKOFF_SECONDS": "0.5"}
     with running_stack(settings, extra_env=env, service_logs=logs) as (resolved, sup, servers):
         _wait_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60)
-        yield Stack(resolved, sup, servers, logs)
+        yield Stack(resolved, sup, servers, logs, webhook_port)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -144,3 +147,14 @@ async def job_by_key(pool: asyncpg.Pool, key: str, statuses: tuple[str, ...] = P
         return await pool.fetchrow("SELECT * FROM jobs WHERE source_key = $1 AND status = ANY($2)", key,
                                    list(statuses))
     return await wait_for(probe, timeout, f"job of {key} in {statuses}")
+
+
+async def discard(stack: Stack, job_id) -> None:
+    """Cancel a job whose outputs the test does not need (frees the workers for the tests
+    that do). A job already terminal answers 409, which is fine here."""
+    for _ in range(20):  # a 503 right after a database restart is retried
+        r = await asyncio.to_thread(stack.api().delete, f"/api/v1/jobs/{job_id}")
+        if r.status_code != 503:
+            break
+        await asyncio.sleep(0.25)
+    assert r.status_code in (202, 409), r.text

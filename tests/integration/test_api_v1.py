@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.integration.conftest import job_by_key
+from tests.integration.conftest import discard, job_by_key
 from tests.media import media
 from tflow.stack import free_port, service_env
 
@@ -75,6 +75,7 @@ async def test_upload_becomes_a_job_seen_only_by_its_key(stack, pool):
     body = r.json()
     assert body["source"]["key"] == "raw/api-upload.flv" and body["status_url"].endswith(body["job_id"])
     job = await job_by_key(pool, "raw/api-upload.flv")
+    await discard(stack, job["id"])
     assert str(job["id"]) == body["job_id"] and str(job["api_key_id"]) == a["id"]
     assert (job["priority"], job["user_metadata"], job["origin"]) == (7, {"course": "cs101"}, "api")
     assert stack.api(a["key"]).get(f"/api/v1/jobs/{body['job_id']}").status_code == 200
@@ -115,6 +116,7 @@ async def test_minio_object_submission_copies_into_raw(stack, pool):
                                                      "metadata": {"room": "b12"}})
     assert r.status_code == 202, r.text
     job = await job_by_key(pool, "raw/lecture.avi")
+    await discard(stack, job["id"])
     assert str(job["id"]) == r.json()["job_id"] and job["user_metadata"] == {"room": "b12"}
     assert store.stat(stack.client(), stack.settings.bucket, "incoming/lecture.avi") is not None  # original kept
 
@@ -142,7 +144,9 @@ async def test_filesystem_submission_is_confined_to_the_roots(stack, pool, tmp_p
         assert (r.status_code, r.json()["error"]["code"]) == (status, code), path
     r = api.post("/api/v1/jobs/filesystem", json={"file_path": str(good)})
     assert r.status_code == 202, r.text
-    assert str((await job_by_key(pool, "raw/fs-clip.flv"))["id"]) == r.json()["job_id"]
+    job = await job_by_key(pool, "raw/fs-clip.flv")
+    await discard(stack, job["id"])
+    assert str(job["id"]) == r.json()["job_id"]
 
 
 def test_rate_limit_is_shared_by_two_api_processes(stack):

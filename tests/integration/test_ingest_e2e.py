@@ -8,7 +8,7 @@ import json
 import av
 import pytest
 
-from tests.integration.conftest import ACCEPTED, job_by_key
+from tests.integration.conftest import ACCEPTED, discard, job_by_key
 from tests.media import media, media_files
 
 pytestmark = pytest.mark.integration
@@ -25,6 +25,7 @@ async def test_valid_clip_dropped_becomes_ingested_job_with_pyav_probe(stack, po
     stack.drop(src, dropped)
     job = await job_by_key(pool, f"raw/{dropped}")
     assert job["status"] in ACCEPTED, (job["error_code"], job["error_message"])
+    await discard(stack, job["id"])  # only ingest is under test here
     assert stack.wait_filed(dropped) == "done"
     with av.open(str(src)) as c:
         v = c.streams.video[0]
@@ -87,6 +88,7 @@ async def test_sidecar_metadata_becomes_user_metadata_and_options(stack, pool):
     (stack.inbox / "meta-friday.mp4.json").write_text(json.dumps(meta))
     stack.drop(src, "meta-friday.mp4")
     job = await job_by_key(pool, "raw/meta-friday.mp4")
+    await discard(stack, job["id"])
     assert job["user_metadata"] == meta
     assert (job["priority"], job["transcription_language"]) == (8, "en")
     assert stack.wait_filed("meta-friday.mp4") == "done"
@@ -114,10 +116,12 @@ async def test_same_name_other_content_never_overwrites_the_original(stack, pool
     b = media("valid/mpeg4asp_960x400_mp3.avi")
     stack.drop(a, "same-name.flv")
     first = await job_by_key(pool, "raw/same-name.flv")
+    await discard(stack, first["id"])
     assert stack.wait_filed("same-name.flv") == "done"
     stack.drop(b, "same-name.flv")
     digest = sha256(b.read_bytes())
     second = await job_by_key(pool, f"raw/same-name-{digest[:12]}.flv")
+    await discard(stack, second["id"])
     assert first["id"] != second["id"] and second["container"] == "avi"
     kept = stack.client().get_object(stack.settings.bucket, "raw/same-name.flv").read()
     assert sha256(kept) == sha256(a.read_bytes())

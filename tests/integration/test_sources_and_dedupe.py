@@ -8,7 +8,7 @@ import json
 import pytest
 
 from contracts import ObjectRef, job_id_for
-from tests.integration.conftest import ACCEPTED, job_by_key, wait_for
+from tests.integration.conftest import ACCEPTED, discard, job_by_key, wait_for
 from tests.media import media
 from tflow import store
 from tflow.natsio import announce_object
@@ -40,6 +40,7 @@ async def test_put_announced_three_ways_is_one_job(stack, pool, js):
     await announce_object(js, ref, "api")
     await announce_object(js, ref, "inbox")
     job = await job_by_key(pool, key)
+    await discard(stack, job["id"])
     assert str(job["id"]) == job_id_for(ref)
     await wait_for(lambda: _origin_settled(js, job_id_for(ref)), 10, "facts published")
     counts = await facts(js, job_id_for(ref))
@@ -57,6 +58,7 @@ async def test_direct_put_without_notification_is_found_by_the_sweep(stack, pool
     key = "raw/swept/no-notification.avi"
     store.upload_file(stack.client(), stack.settings.bucket, key, src)
     job = await job_by_key(pool, key, timeout=20)
+    await discard(stack, job["id"])
     assert job["origin"] == "sweep" and job["status"] in ACCEPTED
 
 
@@ -73,7 +75,7 @@ async def test_other_prefixes_event_types_and_buckets_are_ignored(stack, pool, j
     # a marker object published after them proves they were consumed
     marker = store.upload_file(client, stack.settings.bucket, "raw/marker.flv", media("valid/h264_1080x720_aac.flv"))
     await js.publish("minio.events", s3_note(marker.bucket, marker.key, marker.etag, marker.size))
-    await job_by_key(pool, "raw/marker.flv")
+    await discard(stack, (await job_by_key(pool, "raw/marker.flv"))["id"])
     for key in ("processed/elsewhere.mp4", "raw/tagged.mp4", "raw/x.mp4"):
         assert await pool.fetchval("SELECT count(*) FROM jobs WHERE source_key = $1", key) == 0
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import ACCEPTED, job_by_key
+from tests.integration.conftest import ACCEPTED, discard, job_by_key
 from tests.media import media
 from tflow.stack import stop_process, wait_for_port
 
@@ -29,6 +29,7 @@ async def test_services_reconnect_after_nats_restart(stack, pool):
     restart_nats(stack)
     stack.drop(media("valid/h264_1080x720_aac.flv"), "after-nats-restart.flv")
     job = await job_by_key(pool, "raw/after-nats-restart.flv", timeout=60)
+    await discard(stack, job["id"])
     assert job["status"] in ACCEPTED
     assert all(p.poll() is None for p in stack.sup.procs.values()), "a service died instead of reconnecting"
 
@@ -42,6 +43,7 @@ async def test_projector_and_api_recover_after_postgres_restart(stack, pool):
     stack.drop(media("valid/mpeg4asp_960x400_mp3.avi"), "after-pg-restart.avi")
     job = await job_by_key(pool, "raw/after-pg-restart.avi", timeout=60)
     assert job["status"] in ACCEPTED
+    await discard(stack, job["id"])
     api = stack.api()
     codes = [api.get(f"/api/v1/jobs/{job['id']}").status_code for _ in range(12)]
     assert set(codes) <= {200, 503} and codes[-1] == 200, codes  # a stale connection is a 503, never a 500

@@ -102,3 +102,17 @@ def test_optional_task_failure_does_not_fail_the_job():
     assert s.job.status == "pending" and s.tasks["thumbnail_custom"].status == "failed"
     s = apply(s, TaskCompleted(job_id="J", at=at(3), task="video_360p"), 4)
     assert s.job.status == "completed"
+
+
+def test_cancel_ends_the_job_and_its_unfinished_tasks_and_nothing_revives_it():
+    from contracts import Cancelled
+
+    s = fold([*ingested(), TaskStarted(job_id="J", at=at(2), task="video_360p"),
+              Cancelled(job_id="J", at=at(3), reason="user")])
+    assert (s.job.status, s.job.completed_at, s.job.error_code) == ("cancelled", at(3), "cancelled")
+    assert {t.status for t in s.tasks.values()} == {"cancelled"}
+    s = apply(s, TaskProgress(job_id="J", at=at(4), task="video_360p", percent=80), 9)
+    s = apply(s, TaskCompleted(job_id="J", at=at(5), task="video_360p"), 10)
+    assert s.job.status == "cancelled" and s.tasks["video_360p"].status == "cancelled"
+    done = fold([*ingested(plan=[]), Cancelled(job_id="J", at=at(3))])
+    assert done.job.status == "completed"  # terminal jobs are not cancelled

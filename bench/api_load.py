@@ -1,0 +1,157 @@
+"""API load benchmark (issue: REST API): 100,000 jobs projected into Postgres from real
+facts (published to JOBS, folded by the projector), then `wrk` (a separate process,
+Debian's package) with 50 connections against
+  - GET /api/v1/jobs/{job_id}   (random ids of the 100,000),
+  - GET /api/v1/jobs?status=completed,
+  - GET /health                 (baseline of the same run: the cheapest route),
+reporting p50/p95/p99 latency and requests/s, and ratios to the baseline. PRD target:
+p95 < 200 ms. JSON to bench/results/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from contracts import (  # noqa: E402
+    Ingested,
+    ObjectRef,
+    PlannedTask,
+    Probe,
+    Received,
+    Rejected,
+    VideoInfo,
+    job_id_for,
+    utcnow,
+)
+from tflow.db import create_pool  # noqa: E402
+from tflow.natsio import connect, publish_event  # noqa: E402
+from tflow.settings import Settings  # noqa: E402
+from tflow.stack import free_port, running_stack  # noqa: E402
+
+JOBS = int(os.environ.get("BENCH_JOBS", "100000"))
+DURATION = os.environ.get("BENCH_WRK_DURATION", "20s")
+PROBE = Probe(container="mov,mp4,m4a,3gp,3g2,mj2", duration_seconds=60.0, size_bytes=10_000_000, bitrate=1_333_333,
+              video=VideoInfo(codec="h264", width=1920, height=1080, display_width=1920, display_height=1080, fps=30.0))
+PLAN = [PlannedTask(name="video_360p", kind="transcode", rendition="360p")]
+
+LUA = """
+math.randomseed(%d)
+ids = {}
+for line in io.lines("%s") do ids[#ids + 1] = line end
+request = function()
+  return wrk.format("GET", "/api/v1/jobs/" .. ids[math.random(#ids)], {["X-API-Key"] = "%s"})
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT p50=%%d p95=%%d p99=%%d rps=%%.1f errors=%%d non2xx=%%d\\n",
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    summary.requests / (summary.duration / 1e6),
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
+"""
+LUA_FIXED = """
+wrk.headers["X-API-Key"] = "%s"
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT p50=%%d p95=%%d p99=%%d rps=%%.1f errors=%%d non2xx=%%d\\n",
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    summary.requests / (summary.duration / 1e6),
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
+"""
+
+
+async def load(settings: Settings) -> list[str]:
+    """Publish received + ingested/rejected facts for JOBS jobs; wait until projected."""
+    nc = await connect(settings.nats_url or "", "bench")
+    js = nc.jetstream()
+    ids = []
+    t0 = time.monotonic()
+    batch = []
+    for i in range(JOBS):
+        ref = ObjectRef(bucket="videos", key=f"raw/bench/{i:06d}.mp4", etag=f"{i:032x}", size=10_000_000)
+        jid = job_id_for(ref)
+        ids.append(jid)
+        now = utcnow()
+        batch.append(publish_event(js, Received(job_id=jid, at=now, source=ref, origin="api"), "bench"))
+        kind = i % 5
+        if kind == 0:
+            batch.append(publish_event(js, Rejected(job_id=jid, at=now, source=ref, origin="api", code="too_short",
+                                                    message="bench"), "bench"))
+        else:
+            batch.append(publish_event(js, Ingested(job_id=jid, at=now, source=ref, origin="api", probe=PROBE,
+                                                    plan=PLAN if kind == 1 else [],
+                                                    user_metadata={"n": i, "category": ["a", "b"][i % 2]}),
+                                       "bench"))
+        if len(batch) >= 1000:
+            await asyncio.gather(*batch)
+            batch = []
+    await asyncio.gather(*batch)
+    published = time.monotonic() - t0
+    last = (await js.stream_info("JOBS")).state.last_seq
+    pool = await create_pool(settings.database_url or "")
+    while await pool.fetchval("SELECT last_seq FROM projector_checkpoint") < last:
+        await asyncio.sleep(0.2)
+    projected = time.monotonic() - t0
+    count = await pool.fetchval("SELECT count(*) FROM jobs")
+    await pool.execute("ANALYZE jobs")
+    await pool.close()
+    await nc.close()
+    print(f"{count} jobs: published {2 * JOBS} facts in {published:.1f}s, projected after {projected:.1f}s", flush=True)
+    return ids, {"facts": 2 * JOBS, "publish_seconds": round(published, 1), "projected_seconds": round(projected, 1),
+                 "jobs_in_postgres": count}
+
+
+def wrk(url: str, script: Path) -> dict:
+    out = subprocess.run(["wrk", "-t2", "-c50", f"-d{DURATION}", "--timeout", "10s", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"RESULT p50=(\d+) p95=(\d+) p99=(\d+) rps=([\d.]+) errors=(\d+) non2xx=(\d+)", out)
+    p50, p95, p99, rps, errors, non2xx = m.groups()
+    return {"p50_ms": int(p50) / 1000, "p95_ms": int(p95) / 1000, "p99_ms": int(p99) / 1000,
+            "requests_per_second": float(rps), "socket_errors": int(errors), "non_2xx": int(non2xx)}
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install wrk (make bench does)")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        base = Settings(_env_file=None, data_dir=tmp / "data", nats_port=0, s3_port=0, api_port=free_port())
+        with running_stack(base, services=("projector", "api"), service_logs=tmp / "logs") as (settings, _, _):
+            ids, loading = asyncio.run(load(settings))
+            key = settings.admin_key_value()
+            (tmp / "ids.txt").write_text("\n".join(random.Random(1).sample(ids, 10_000)) + "\n")
+            (tmp / "one.lua").write_text(LUA % (1, tmp / "ids.txt", key))
+            (tmp / "fixed.lua").write_text(LUA_FIXED % key)
+            api = f"http://{settings.api_host}:{settings.api_port}"
+            res = {"jobs": JOBS, "connections": 50, "duration": DURATION, "cpus": os.cpu_count(), "load": loading}
+            res["baseline_health"] = wrk(f"{api}/health", tmp / "fixed.lua")
+            res["get_job"] = wrk(f"{api}/api/v1/jobs/{uuid.uuid4()}", tmp / "one.lua")
+            res["list_completed"] = wrk(f"{api}/api/v1/jobs?status=completed", tmp / "fixed.lua")
+            for k in ("get_job", "list_completed"):
+                res[k]["p95_over_baseline"] = round(res[k]["p95_ms"] / res["baseline_health"]["p95_ms"], 2)
+                res[k]["rps_over_baseline"] = round(res[k]["requests_per_second"] /
+                                                    res["baseline_health"]["requests_per_second"], 2)
+                res[k]["prd_p95_under_200ms"] = res[k]["p95_ms"] < 200
+    out = ROOT / "bench" / "results" / f"api_load-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

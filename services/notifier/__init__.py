@@ -1,0 +1,1 @@
+"""notifier: webhooks on a job's terminal state, signed, retried, recorded."""

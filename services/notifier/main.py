@@ -1,0 +1,5 @@
+"""notifier process."""
+
+from services.notifier.service import main
+
+__all__ = ["main"]
