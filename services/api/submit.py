@@ -125,7 +125,9 @@ async def upload(request: Request, who: Writer,
 class ObjectSubmission(BaseModel):
     """An object already in a bucket of the store."""
 
-    bucket: Annotated[str, Field(min_length=3, max_length=63, examples=["videos"])]
+    bucket: Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+                                 description="An S3 bucket name (lower case, digits, dots, hyphens)",
+                                 examples=["videos"])]
     object_key: Annotated[str, Field(min_length=1, max_length=1024, examples=["uploads/lecture-01.mp4"])]
     priority: Annotated[int, Field(ge=1, le=10)] = 5
     webhook_url: Annotated[str | None, Field(max_length=2048)] = None
@@ -142,6 +144,8 @@ async def from_object(body: ObjectSubmission, request: Request, who: Writer) -> 
     except NotSubmittable as e:
         code = 404 if "does not exist" in str(e) else 409
         raise ApiError(code, "not_found" if code == 404 else "not_submittable", str(e)) from e
+    except ValueError as e:  # the S3 client refuses the name or key before any request
+        raise ApiError(400, "invalid_object", str(e)) from e
     return await announce(request, who, ref)
 
 
