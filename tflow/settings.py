@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     s3_port: int = 8333
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int = Field(0, description="uvicorn worker processes for the API; 0 = one per core.")
     metrics_port: int | None = Field(None, description="Prometheus /metrics port of this service; unset = off.")
 
     # --- auth ---------------------------------------------------------------

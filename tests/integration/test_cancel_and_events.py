@@ -63,7 +63,9 @@ async def test_cancel_stops_work_within_seconds_and_sse_ends_with_it(stack, pool
     row = await wait_for(cancelled, 10, "job cancelled")
     assert row["error_code"] == "cancelled"
     print(f"ffmpeg stopped {stop_seconds:.2f}s after DELETE")
-    assert not list(stack.work_dir.glob(f"*{jid}*")), "temp files of the cancelled job remain"
+    async def cleaned():
+        return not list(stack.work_dir.glob(f"*{jid}*"))
+    await wait_for(cleaned, 10, "temp files of the cancelled job removed")
     r = await asyncio.to_thread(stack.api().delete, f"/api/v1/jobs/{jid}")
     assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
     await asyncio.wait_for(follower, 30)
