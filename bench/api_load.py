@@ -11,7 +11,6 @@ p95 < 200 ms. JSON to bench/results/.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import re
@@ -25,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from contracts import (  # noqa: E402
     Ingested,
@@ -37,6 +37,7 @@ from contracts import (  # noqa: E402
     job_id_for,
     utcnow,
 )
+from report import write_results  # noqa: E402
 from tflow.db import create_pool  # noqa: E402
 from tflow.natsio import connect, publish_event  # noqa: E402
 from tflow.settings import Settings  # noqa: E402
@@ -48,6 +49,15 @@ PROBE = Probe(container="mov,mp4,m4a,3gp,3g2,mj2", duration_seconds=60.0, size_b
               video=VideoInfo(codec="h264", width=1920, height=1080, display_width=1920, display_height=1080, fps=30.0))
 PLAN = [PlannedTask(name="video_360p", kind="transcode", rendition="360p")]
 
+DONE = """
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT p50=%d p95=%d p99=%d rps=%.1f errors=%d non2xx=%d\\n",
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    summary.requests / (summary.duration / 1e6),
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
+"""
 LUA = """
 math.randomseed(%d)
 ids = {}
@@ -55,23 +65,9 @@ for line in io.lines("%s") do ids[#ids + 1] = line end
 request = function()
   return wrk.format("GET", "/api/v1/jobs/" .. ids[math.random(#ids)], {["X-API-Key"] = "%s"})
 end
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT p50=%%d p95=%%d p99=%%d rps=%%.1f errors=%%d non2xx=%%d\\n",
-    latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    summary.requests / (summary.duration / 1e6),
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status))
-end
 """
 LUA_FIXED = """
 wrk.headers["X-API-Key"] = "%s"
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT p50=%%d p95=%%d p99=%%d rps=%%.1f errors=%%d non2xx=%%d\\n",
-    latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    summary.requests / (summary.duration / 1e6),
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status))
-end
 """
 
 
@@ -135,8 +131,8 @@ def main() -> None:
             ids, loading = asyncio.run(load(settings))
             key = settings.admin_key_value()
             (tmp / "ids.txt").write_text("\n".join(random.Random(1).sample(ids, 10_000)) + "\n")
-            (tmp / "one.lua").write_text(LUA % (1, tmp / "ids.txt", key))
-            (tmp / "fixed.lua").write_text(LUA_FIXED % key)
+            (tmp / "one.lua").write_text(LUA % (1, tmp / "ids.txt", key) + DONE)
+            (tmp / "fixed.lua").write_text(LUA_FIXED % key + DONE)
             api = f"http://{settings.api_host}:{settings.api_port}"
             res = {"jobs": JOBS, "connections": 50, "duration": DURATION, "cpus": os.cpu_count(), "load": loading}
             res["baseline_health"] = wrk(f"{api}/health", tmp / "fixed.lua")
@@ -147,10 +143,7 @@ def main() -> None:
                 res[k]["rps_over_baseline"] = round(res[k]["requests_per_second"] /
                                                     res["baseline_health"]["requests_per_second"], 2)
                 res[k]["prd_p95_under_200ms"] = res[k]["p95_ms"] < 200
-    out = ROOT / "bench" / "results" / f"api_load-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
-    print(f"written to {out}")
+    write_results("api_load", res)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Prints the figures and writes JSON to bench/results/.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import platform
 import shutil
@@ -27,8 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from services.ingest.probe import read_media  # noqa: E402
+from report import write_results  # noqa: E402
 from tflow import store  # noqa: E402
 from tflow.db import create_pool  # noqa: E402
 from tflow.settings import Settings  # noqa: E402
@@ -151,11 +152,7 @@ def main() -> None:
                 minio.stop()
         else:
             results["bucket_put_minio"] = f"skipped: no MinIO binary at {minio_bin} (make minio)"
-    out = ROOT / "bench" / "results" / f"ingest_latency-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
-    print(f"written to {out}")
+    write_results("ingest_latency", results)
 
 
 if __name__ == "__main__":

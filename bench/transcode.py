@@ -15,7 +15,6 @@ and c/a. JSON to bench/results/. Clip: BENCH_CLIP (default the 30 s 720p WebM).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import resource
 import shutil
@@ -29,11 +28,13 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from services.ingest.probe import read_media  # noqa: E402
 from services.ingest.validate import ladder_for, validate  # noqa: E402
 from services.packager.playlists import hls_command  # noqa: E402
 from services.transcoder.commands import transcode_command  # noqa: E402
+from report import write_results  # noqa: E402
 from tflow.db import create_pool  # noqa: E402
 from tflow.ladder import LADDER  # noqa: E402
 from tflow.settings import Settings  # noqa: E402
@@ -152,10 +153,7 @@ def main() -> None:
         }
     res["ratios_b_over_a"] = {"wall": round(b["wall_seconds"] / a["wall_seconds"], 2),
                               "cpu": round(b["cpu_seconds"] / a["cpu_seconds"], 2)}
-    out = ROOT / "bench" / "results" / f"transcode-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
-    print(f"written to {out}")
+    write_results("transcode", res)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from report import write_results  # noqa: E402
+sys.path.insert(0, str(ROOT / "bench"))
 SPEECH = ROOT.parent / "shared" / "media" / "speech"
 
 
@@ -75,10 +79,7 @@ def main() -> None:
         r["rtf_vs_base_int8_vad"] = round(r["real_time_factor"] / base["real_time_factor"], 2)
         r["memory_vs_base_int8_vad"] = round(r["peak_rss_mib"] / base["peak_rss_mib"], 2)
     res = {"cpus": os.cpu_count(), "clip": "5 LibriVox clips joined (16 kHz mono)", "runs": runs}
-    out = ROOT / "bench" / "results" / f"whisper-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
-    print(f"written to {out}")
+    write_results("whisper", res)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@ task facts for a set of tasks, a per-job temp directory, and the consumer wiring
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
 from minio import Minio
@@ -107,6 +108,18 @@ class JobHandler:
 
     def __init__(self, settings: Settings, js: JetStreamContext, client: Minio):
         self.s, self.js, self.client = settings, js, client
+
+    async def reported(self, rep: TaskReporter, work: Awaitable[None]) -> None:
+        """`task_started`, then `work`; a failure publishes a retryable `task_failed` and
+        propagates (the consumer naks; the last delivery's failure is `fail_final`)."""
+        await rep.started()
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            await rep.failed(e, permanent=False)
+            raise
 
     async def fail_final(self, msg: Msg, tasks: list[str], error: BaseException) -> None:
         """`task_failed` (permanent) for `tasks` of the message's job."""

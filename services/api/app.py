@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated, Literal
 
 import msgspec
@@ -15,7 +16,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from contracts import Cancelled, utcnow
-from services.api import admin, errors, ops, submit
+from services.api import admin, errors, examples, ops, submit
 from services.api.auth import Reader, Writer
 from services.api.errors import ApiError
 from services.api.keys import Principal, key_hash
@@ -27,6 +28,8 @@ from tflow.natsio import connect, publish_event
 from tflow.settings import Settings
 from tflow.submission import MetadataError, parse_metadata
 
+#: Lifetime of a download URL, seconds.
+DOWNLOAD_SECONDS = 900
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 EVENTS_POLL_SECONDS = 0.5
 EVENTS_MAX_SECONDS = 3600.0
@@ -34,6 +37,23 @@ JobStatus = Literal["pending", "validating", "processing", "completed", "failed"
 #: Columns of the list view: everything but the large JSONB documents (probe, plan, outputs).
 LIST_COLUMNS = ", ".join(c for c in JOB_COLUMNS if c not in ("probe", "plan", "outputs"))
 SORTS = {"created_at": "created_at", "completed_at": "completed_at", "priority": "priority"}
+
+
+def output_key(job_id: str, output: str, tasks: list[dict]) -> str | None:
+    """The object key of a named output among the job's completed tasks, or None."""
+    for t in tasks:
+        for o in t["outputs"]:
+            key, name = o["key"], o["key"].rsplit("/", 1)[-1]
+            if ((output == "metadata" and t["name"] == "metadata")
+                    or (output == "mp3" and t["name"] == "audio_mp3")
+                    or (output == t["rendition"] and t["name"] == f"video_{output}")
+                    or (output.startswith("hls_") and t["name"] == output)
+                    or (output.startswith("thumb_") and name == f"{output}.jpg")
+                    or (output.startswith("transcript.") and name == output)):
+                return key
+    if output == "master" and any(t["name"].startswith("hls_") for t in tasks):
+        return f"processed/{job_id}/master.m3u8"
+    return None
 
 
 def json_response(doc: dict) -> Response:
@@ -176,8 +196,25 @@ def create_app(settings: Settings) -> FastAPI:
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+    @app.get("/api/v1/jobs/{job_id}/download/{output}", tags=["jobs"],
+             summary="A short-lived presigned URL for one output",
+             description="`output`: `master`, `metadata`, `mp3`, `360p` / `720p` (MP4), `hls_360p` / "
+                         "`hls_720p` (media playlist), `thumb_00` … `thumb_100`, `thumb_custom`, "
+                         "`transcript.txt|srt|vtt|json`.")
+    async def download(job_id: uuid.UUID, output: str, request: Request, who: Reader) -> dict:
+        await owned_job(request, job_id, who)
+        tasks = await request.app.state.pool.fetch("SELECT * FROM tasks WHERE job_id = $1 AND status = 'completed'",
+                                                   job_id)
+        key = output_key(str(job_id), output, [dict(t) for t in tasks])
+        if key is None:
+            raise ApiError(404, "not_found", f"job {job_id} has no output {output!r} (yet)")
+        expires = timedelta(seconds=DOWNLOAD_SECONDS)
+        url = await asyncio.to_thread(store.presigned_key_url, request.app.state.client, settings.bucket, key, expires)
+        return {"output": output, "key": key, "url": url, "expires_in_seconds": DOWNLOAD_SECONDS}
+
     app.include_router(submit.router)
     app.include_router(admin.router)
     app.include_router(ops.router)
     ops.mount_metrics(app)
+    examples.install(app)
     return app

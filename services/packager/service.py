@@ -61,12 +61,7 @@ class Packager(JobHandler):
             return
         rep = TaskReporter(self.js, SERVICE, ev.job_id, [task], msg.metadata.num_delivered,
                            ev.outputs[0].duration_seconds or ing.probe.duration_seconds)
-        await rep.started()
-        try:
-            await self._package(ev, rendition, task, rep)
-        except Exception as e:
-            await rep.failed(e, permanent=False)
-            raise
+        await self.reported(rep, self._package(ev, rendition, task, rep))
 
     async def on_failure(self, msg: Msg, error: BaseException) -> None:
         ev = decode_job_event(msg.data)

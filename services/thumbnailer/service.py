@@ -49,12 +49,7 @@ class Thumbnailer(JobHandler):
             await self._custom(ev, attempt)
         if "thumbnails" in names and not await completed(self.js, ev.job_id, "thumbnails"):
             rep = TaskReporter(self.js, SERVICE, ev.job_id, ["thumbnails"], attempt, ev.probe.duration_seconds)
-            await rep.started()
-            try:
-                await self._positions(ev)
-            except Exception as e:
-                await rep.failed(e, permanent=False)
-                raise
+            await self.reported(rep, self._positions(ev))
 
     async def on_failure(self, msg: Msg, error: BaseException) -> None:
         await self.fail_final(msg, ["thumbnails"], error)

@@ -44,12 +44,7 @@ class Transcoder(JobHandler):
             return
         rep = TaskReporter(self.js, SERVICE, ev.job_id, [t.name for t in todo], msg.metadata.num_delivered,
                            ev.probe.duration_seconds)
-        await rep.started()
-        try:
-            await self._encode(ev, todo, rep)
-        except Exception as e:
-            await rep.failed(e, permanent=False)
-            raise
+        await self.reported(rep, self._encode(ev, todo, rep))
 
     async def on_failure(self, msg: Msg, error: BaseException) -> None:
         """Last delivery failed: the pending tasks fail permanently (the job fails)."""

@@ -61,12 +61,7 @@ class Transcriber(JobHandler):
             return
         rep = TaskReporter(self.js, SERVICE, ev.job_id, ["transcription"], msg.metadata.num_delivered,
                            ev.probe.duration_seconds)
-        await rep.started()
-        try:
-            await self._transcribe(ev)
-        except Exception as e:
-            await rep.failed(e, permanent=False)
-            raise
+        await self.reported(rep, self._transcribe(ev))
 
     async def on_failure(self, msg: Msg, error: BaseException) -> None:
         await self.fail_final(msg, ["transcription"], error)

@@ -149,19 +149,61 @@ async def test_filesystem_submission_is_confined_to_the_roots(stack, pool, tmp_p
     assert str(job["id"]) == r.json()["job_id"]
 
 
-def test_rate_limit_is_shared_by_two_api_processes(stack):
-    port = free_port()
-    env = service_env(stack.settings, {"TFLOW_API_PORT": str(port)})
-    proc = subprocess.Popen([sys.executable, "-m", "services.api"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
+class SecondApi:
+    """Another API process on the same database (its own port and environment)."""
+
+    def __init__(self, stack, **env: str):
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, "-m", "services.api"],
+                                     env=service_env(stack.settings, {"TFLOW_API_PORT": str(self.port), **env}),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
             except httpx.HTTPError:
                 time.sleep(0.2)
+        raise RuntimeError("second API did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def test_upload_above_the_size_limit_is_413(stack):
+    api2 = SecondApi(stack, TFLOW_MAX_SIZE_BYTES="50000")
+    try:
+        video = media("valid/h264_1080x720_aac.flv").read_bytes()  # 100,898 bytes
+        r = httpx.post(f"{api2.url}/api/v1/jobs/upload", headers={"X-API-Key": stack.admin_key},
+                       files={"file": ("big.flv", video)})
+        assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+        from tflow import store
+        assert store.stat(stack.client(), stack.settings.bucket, "raw/big.flv") is None
+    finally:
+        api2.stop()
+
+
+def test_keys_cli_creates_lists_and_revokes(stack):
+    env = service_env(stack.settings)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "tflow.cli", "keys", *a], env=env,  # noqa: E731
+                                    capture_output=True, text=True, timeout=60)
+    out = run("create", "from-cli", "--rate", "42", "--scope", "jobs:read")
+    assert out.returncode == 0, out.stderr
+    fields = dict(line.split(None, 1) for line in out.stdout.splitlines() if line and not line.startswith("("))
+    assert fields["scopes"] == "jobs:read" and fields["rate"] == "42/hour" and fields["key"].startswith("tf_")
+    assert stack.api(fields["key"]).get("/api/v1/jobs").status_code == 200
+    assert fields["id"] in run("list").stdout
+    assert run("revoke", fields["id"]).returncode == 0
+    assert stack.api(fields["key"]).get("/api/v1/jobs").status_code == 401
+    assert run("revoke", str(uuid.uuid4())).returncode == 1
+
+
+def test_rate_limit_is_shared_by_two_api_processes(stack):
+    api2 = SecondApi(stack)
+    port = api2.port
+    try:
         k = new_key(stack, "limited", rate=5)
         apis = [stack.api(k["key"]), httpx.Client(base_url=f"http://127.0.0.1:{port}",
                                                   headers={"X-API-Key": k["key"]})]
@@ -176,8 +218,7 @@ def test_rate_limit_is_shared_by_two_api_processes(stack):
         assert 0 < int(r.headers["Retry-After"]) <= 3600 and r.headers["X-RateLimit-Remaining"] == "0"
         assert r.json()["error"]["code"] == "rate_limited"
     finally:
-        proc.terminate()
-        proc.wait(10)
+        api2.stop()
 
 
 async def test_stats_health_and_metrics(stack, pool):
@@ -203,3 +244,10 @@ def test_openapi_documents_every_route(stack):
     assert {"/api/v1/jobs/upload", "/api/v1/jobs/minio", "/api/v1/jobs/filesystem", "/api/v1/admin/api-keys",
             "/api/v1/stats", "/api/v1/health/{component}"} <= set(spec["paths"])
     assert httpx.get(f"{stack.api_url}/docs").status_code == 200
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            ok = [r for s, r in op["responses"].items() if s.startswith("2")]
+            assert ok, (method, path)
+            has_example = any("example" in m for r in ok for m in r.get("content", {}).values())
+            assert has_example or "204" in op["responses"], f"{method.upper()} {path} has no example"
+            assert "4XX" in op["responses"], (method, path)

@@ -111,6 +111,15 @@ async def test_1080p_clip_gives_ladder_hls_mp3_thumbnails_and_metadata(stack, po
                 out["metadata"]["url"]):
         assert httpx.get(url, timeout=10).status_code == 200
     assert httpx.head(out["master_playlist"]["url"]).headers["content-type"] == "application/vnd.apple.mpegurl"
+    # short-lived presigned downloads of named outputs
+    api = stack.api()
+    for output, suffix in (("720p", "/720p/video_720p.mp4"), ("master", "/master.m3u8"), ("mp3", "/audio.mp3"),
+                           ("thumb_100", "/thumb_100.jpg"), ("hls_360p", "/playlist.m3u8"),
+                           ("metadata", "/metadata.json")):
+        d = api.get(f"/api/v1/jobs/{jid}/download/{output}").json()
+        assert d["key"].endswith(suffix) and d["expires_in_seconds"] == 900
+        assert httpx.get(d["url"], timeout=10).content == get(stack, d["key"])
+    assert api.get(f"/api/v1/jobs/{jid}/download/1080p").status_code == 404
     # no temp directory of the job is left behind
     assert not [p for p in stack.work_dir.glob(f"*{jid}*")]
 
