@@ -130,7 +130,7 @@ def main() -> None:
         with running_stack(base, services=("projector", "api"), service_logs=tmp / "logs") as (settings, _, _):
             ids, loading = asyncio.run(load(settings))
             key = settings.admin_key_value()
-            (tmp / "ids.txt").write_text("\n".join(random.Random(1).sample(ids, 10_000)) + "\n")
+            (tmp / "ids.txt").write_text("\n".join(random.Random(1).sample(ids, min(len(ids), 10_000))) + "\n")
             (tmp / "one.lua").write_text(LUA % (1, tmp / "ids.txt", key) + DONE)
             (tmp / "fixed.lua").write_text(LUA_FIXED % key + DONE)
             api = f"http://{settings.api_host}:{settings.api_port}"
