@@ -112,6 +112,21 @@ async def load(settings: Settings) -> list[str]:
                  "jobs_in_postgres": count}
 
 
+def wait_healthy(url: str, timeout: float = 60) -> None:
+    """Block until `url` answers 200 (the API's workers are up)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
 def wrk(url: str, script: Path) -> dict:
     out = subprocess.run(["wrk", "-t2", "-c50", f"-d{DURATION}", "--timeout", "10s", "-s", str(script), url],
                          capture_output=True, text=True, check=True).stdout
@@ -134,6 +149,7 @@ def main() -> None:
             (tmp / "one.lua").write_text(LUA % (1, tmp / "ids.txt", key) + DONE)
             (tmp / "fixed.lua").write_text(LUA_FIXED % key + DONE)
             api = f"http://{settings.api_host}:{settings.api_port}"
+            wait_healthy(f"{api}/health")
             res = {"jobs": JOBS, "connections": 50, "duration": DURATION, "cpus": os.cpu_count(), "load": loading}
             res["baseline_health"] = wrk(f"{api}/health", tmp / "fixed.lua")
             res["get_job"] = wrk(f"{api}/api/v1/jobs/{uuid.uuid4()}", tmp / "one.lua")
