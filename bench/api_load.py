@@ -41,7 +41,7 @@ from report import write_results  # noqa: E402
 from tflow.db import create_pool  # noqa: E402
 from tflow.natsio import connect, publish_event  # noqa: E402
 from tflow.settings import Settings  # noqa: E402
-from tflow.stack import free_port, running_stack  # noqa: E402
+from tflow.stack import free_port, running_stack, wait_for_http  # noqa: E402
 
 JOBS = int(os.environ.get("BENCH_JOBS", "100000"))
 DURATION = os.environ.get("BENCH_WRK_DURATION", "20s")
@@ -112,21 +112,6 @@ async def load(settings: Settings) -> list[str]:
                  "jobs_in_postgres": count}
 
 
-def wait_healthy(url: str, timeout: float = 60) -> None:
-    """Block until `url` answers 200 (the API's workers are up)."""
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
-
-
 def wrk(url: str, script: Path) -> dict:
     out = subprocess.run(["wrk", "-t2", "-c50", f"-d{DURATION}", "--timeout", "10s", "-s", str(script), url],
                          capture_output=True, text=True, check=True).stdout
@@ -149,7 +134,7 @@ def main() -> None:
             (tmp / "one.lua").write_text(LUA % (1, tmp / "ids.txt", key) + DONE)
             (tmp / "fixed.lua").write_text(LUA_FIXED % key + DONE)
             api = f"http://{settings.api_host}:{settings.api_port}"
-            wait_healthy(f"{api}/health")
+            wait_for_http(f"{api}/health", 60)
             res = {"jobs": JOBS, "connections": 50, "duration": DURATION, "cpus": os.cpu_count(), "load": loading}
             res["baseline_health"] = wrk(f"{api}/health", tmp / "fixed.lua")
             res["get_job"] = wrk(f"{api}/api/v1/jobs/{uuid.uuid4()}", tmp / "one.lua")

@@ -25,7 +25,7 @@ log = logging.getLogger("tflow")
 
 def cmd_up(_: argparse.Namespace) -> int:
     """Start servers (what settings leave unset), bootstrap, run services until Ctrl-C."""
-    from tflow.stack import DataDirBusy, running_stack
+    from tflow.stack import DataDirBusy, running_stack, wait_for_http
 
     started = time.monotonic()
     settings = get_settings()
@@ -40,7 +40,8 @@ def cmd_up(_: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         with running_stack(settings) as (resolved, sup, _):
-            _wait_api(resolved, sup, lambda: stopping)
+            wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60,
+                          lambda: (sup.check(), not stopping)[1])
             key_where = "TFLOW_ADMIN_KEY" if resolved.admin_key else str(resolved.data_dir / "admin.key")
             print(
                 f"\nTranscode Flow is up ({time.monotonic() - started:.1f}s)\n"
@@ -60,24 +61,6 @@ def cmd_up(_: argparse.Namespace) -> int:
         print(f"tflow up: {e}", file=sys.stderr)
         return 1
     return 0
-
-
-def _wait_api(settings, sup, stopping, timeout: float = 60.0) -> None:
-    import urllib.request
-
-    url = f"http://{settings.api_host}:{settings.api_port}/health"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not stopping():
-        sup.check()
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    if stopping():
-        return
-    raise RuntimeError(f"the API did not answer on {url} within {timeout:.0f}s")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

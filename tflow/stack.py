@@ -74,6 +74,24 @@ class DataDirBusy(RuntimeError):
     """Another `tflow up` (or test stack) holds this data directory."""
 
 
+def wait_for_http(url: str, timeout: float, on_tick=None) -> bool:
+    """Poll `url` until it answers 200: True. `on_tick()` is called between tries; when it
+    returns False the wait is abandoned (False). Raises RuntimeError on timeout."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if on_tick is not None and on_tick() is False:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f}s")
+
+
 @dataclass
 class EmbeddedStack:
     """Starts the servers `settings` leaves unset; `start()` returns the settings with every

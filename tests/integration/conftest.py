@@ -20,7 +20,7 @@ from tflow import store
 from tflow.db import create_pool
 from tflow.natsio import connect
 from tflow.settings import Settings
-from tflow.stack import EmbeddedStack, Supervisor, free_port, running_stack
+from tflow.stack import EmbeddedStack, Supervisor, free_port, running_stack, wait_for_http
 
 #: Settings the services run with in tests (short settle and sweep periods).
 TEST_ENV = {"TFLOW_INBOX_SETTLE_SECONDS": "0.3", "TFLOW_SWEEP_INTERVAL_SECONDS": "2", "TFLOW_LOG_LEVEL": "INFO"}
@@ -80,18 +80,6 @@ class Stack:
         raise AssertionError(f"{name} was not filed within {timeout}s; service logs in {self.logs}")
 
 
-def _wait_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout}s")
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Stack:
     root = tmp_path_factory.mktemp("stack")
@@ -102,7 +90,7 @@ def stack(tmp_path_factory) -> Stack:
     env = {**TEST_ENV, "TFLOW_WORK_DIR": str(root / "work"), "TFLOW_FS_ROOTS": f'["{root / "fsroot"}"]',
            "TFLOW_WEBHOOK_ALLOWED_HOSTS": f'["127.0.0.1:{webhook_port}"]', "TFLOW_WEBHOOK_BACKOFF_SECONDS": "0.5"}
     with running_stack(settings, extra_env=env, service_logs=logs) as (resolved, sup, servers):
-        _wait_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60)
+        wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60)
         yield Stack(resolved, sup, servers, logs, webhook_port)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 
 import httpx
@@ -13,7 +12,7 @@ import pytest
 
 from tests.integration.conftest import discard, job_by_key
 from tests.media import media
-from tflow.stack import free_port, service_env
+from tflow.stack import free_port, service_env, wait_for_http
 
 pytestmark = pytest.mark.integration
 
@@ -158,14 +157,7 @@ class SecondApi:
                                      env=service_env(stack.settings, {"TFLOW_API_PORT": str(self.port), **env}),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("second API did not start")
+        wait_for_http(f"{self.url}/health", 30)
 
     def stop(self):
         self.proc.terminate()
