@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 import uuid
 
 import httpx
@@ -243,3 +245,45 @@ def test_openapi_documents_every_route(stack):
             has_example = any("example" in m for r in ok for m in r.get("content", {}).values())
             assert has_example or "204" in op["responses"], f"{method.upper()} {path} has no example"
             assert "4XX" in op["responses"], (method, path)
+
+
+@pytest.mark.slow
+def test_large_upload_streams_with_bounded_api_memory(stack, tmp_path):
+    """400 MB through POST /jobs/upload: the API processes' resident memory grows by far
+    less than the file (it is spooled to disk in 1 MiB chunks, never held whole)."""
+    import threading
+
+    import psutil
+
+    api_proc = psutil.Process(stack.sup.procs["api"].pid)
+    procs = [api_proc, *api_proc.children(recursive=True)]
+    base = sum(p.memory_info().rss for p in procs)
+    peak, done = [base], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            try:
+                peak.append(sum(p.memory_info().rss for p in procs))
+            except psutil.NoSuchProcess:
+                pass
+            time.sleep(0.02)
+
+    big = tmp_path / "big-upload.mp4"
+    with big.open("wb") as f:
+        block = os.urandom(1 << 20)
+        for _ in range(400):
+            f.write(block)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with big.open("rb") as f:
+            r = httpx.post(f"{stack.api_url}/api/v1/jobs/upload", headers={"X-API-Key": stack.admin_key},
+                           files={"file": ("big-upload.mp4", f)}, timeout=300)
+    finally:
+        done.set()
+        sampler.join()
+    assert r.status_code == 202, r.text
+    assert r.json()["source"]["size_bytes"] == 400 << 20
+    growth = max(peak) - base
+    print(f"API RSS growth during a 400 MiB upload: {growth / 2**20:.1f} MiB")
+    assert growth < 64 << 20
