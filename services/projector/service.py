@@ -58,10 +58,11 @@ async def apply_batch(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -
                 log.error("skipping undecodable fact seq=%s subject=%s: %s", m.metadata.sequence.stream, m.subject, e)
         job_ids = sorted({e.job_id for _, e in decoded})
         states: dict[str, fold.JobState | None] = dict(await pstore.load_states(conn, job_ids))
+        before = {jid: (s.job.status, s.job.api_key_id) for jid, s in states.items() if s is not None}
         for seq, event in decoded:
             states[event.job_id] = fold.apply(states.get(event.job_id), event, seq)
         new_last = todo[-1].metadata.sequence.stream
-        await pstore.save_states(conn, [s for s in states.values() if s is not None], new_last)
+        await pstore.save_states(conn, [s for s in states.values() if s is not None], new_last, before)
         MESSAGES.labels(SERVICE, "applied").inc(len(todo))
         return new_last
 

@@ -9,6 +9,24 @@ import asyncpg
 from services.projector.fold import JOB_COLUMNS, TASK_COLUMNS, JobRow, JobState, TaskRow
 
 PROJECTION = "jobs"
+#: `job_counts` key of jobs submitted without an API key.
+NO_KEY = "00000000-0000-0000-0000-000000000000"
+
+
+def count_deltas(before: dict[str, tuple[str, str | None]], after: list[JobState]) -> dict[tuple[str, str], int]:
+    """Changes to `job_counts` from jobs' (status, api_key_id) before and after a batch (pure)."""
+    deltas: dict[tuple[str, str], int] = {}
+    for state in after:
+        job = state.job
+        old = before.get(job.id)
+        new = (job.api_key_id or NO_KEY, job.status)
+        if old is not None:
+            old_key = (old[1] or NO_KEY, old[0])
+            if old_key == new:
+                continue
+            deltas[old_key] = deltas.get(old_key, 0) - 1
+        deltas[new] = deltas.get(new, 0) + 1
+    return {k: v for k, v in deltas.items() if v}
 
 
 def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
@@ -53,8 +71,17 @@ async def load_states(conn: asyncpg.Connection, job_ids: list[str]) -> dict[str,
     return states
 
 
-async def save_states(conn: asyncpg.Connection, states: list[JobState], last_seq: int) -> None:
-    """Upsert jobs and tasks and set the checkpoint, inside the caller's transaction."""
+async def save_states(conn: asyncpg.Connection, states: list[JobState], last_seq: int,
+                      before: dict[str, tuple[str, str | None]] | None = None) -> None:
+    """Upsert jobs and tasks, apply the `job_counts` deltas against `before` (each job's
+    (status, api_key_id) at the start of the batch) and set the checkpoint, inside the
+    caller's transaction."""
+    deltas = count_deltas(before or {}, states)
+    if deltas:
+        await conn.executemany(
+            "INSERT INTO job_counts (api_key_id, status, n) VALUES ($1, $2, $3) "
+            "ON CONFLICT (api_key_id, status) DO UPDATE SET n = job_counts.n + EXCLUDED.n",
+            [(k, st, n) for (k, st), n in deltas.items()])
     if states:
         await conn.executemany(UPSERT_JOB, [tuple(getattr(s.job, c) for c in JOB_COLUMNS) for s in states])
         task_rows = [tuple(getattr(t, c) for c in TASK_COLUMNS) for s in states for t in s.tasks.values()]
@@ -69,6 +96,6 @@ async def reset(conn: asyncpg.Connection) -> None:
     """Drop the read model's rows and rewind the checkpoint to 0 (one transaction)."""
     async with conn.transaction():
         await lock_checkpoint(conn)
-        await conn.execute("TRUNCATE tasks, jobs")
+        await conn.execute("TRUNCATE tasks, jobs, job_counts")
         await conn.execute("UPDATE projector_checkpoint SET last_seq = 0, updated_at = now() WHERE projection = $1",
                            PROJECTION)

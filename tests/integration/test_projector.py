@@ -111,6 +111,13 @@ async def test_rebuild_from_the_stream_equals_the_live_tables(stack, pool, js):
     after = await snapshot(pool)
     assert after_seq == before_seq, "nothing else may publish while this test compares"
     assert after == before
+    # the O(1) list totals agree with the rows
+    counts = {(str(r["api_key_id"]), r["status"]): r["n"] for r in
+              await pool.fetch("SELECT * FROM job_counts WHERE n <> 0")}
+    truth = {(str(r["k"]), r["status"]): r["n"] for r in await pool.fetch(
+        "SELECT coalesce(api_key_id, '00000000-0000-0000-0000-000000000000') AS k, status, count(*) AS n "
+        "FROM jobs GROUP BY 1, 2")}
+    assert counts == truth and sum(truth.values()) == len(after[0])
 
 
 async def test_projector_restart_resumes_exactly(stack, pool, js):

@@ -116,3 +116,13 @@ def test_cancel_ends_the_job_and_its_unfinished_tasks_and_nothing_revives_it():
     assert s.job.status == "cancelled" and s.tasks["video_360p"].status == "cancelled"
     done = fold([*ingested(plan=[]), Cancelled(job_id="J", at=at(3))])
     assert done.job.status == "completed"  # terminal jobs are not cancelled
+
+
+def test_job_count_deltas_follow_status_and_owner_changes():
+    from services.projector.store import NO_KEY, count_deltas
+
+    s = fold(ingested())  # status pending, no key
+    assert count_deltas({}, [s]) == {(NO_KEY, "pending"): 1}
+    assert count_deltas({"J": ("pending", None)}, [s]) == {}
+    s = apply(s, Rejected(job_id="J", at=at(3), source=REF, origin="inbox", code="c", message="m"), 3)
+    assert count_deltas({"J": ("pending", None)}, [s]) == {(NO_KEY, "pending"): -1, (NO_KEY, "failed"): 1}
