@@ -37,7 +37,6 @@ __all__ = [
     "TaskFailed",
     "Cancelled",
     "AnyJobEvent",
-    "JOB_EVENT_TYPES",
     "job_id_for",
     "subject_for",
     "msg_id_for",
@@ -248,11 +247,6 @@ class Cancelled(JobEvent, tag="cancelled"):
 
 AnyJobEvent = Received | Ingested | Rejected | TaskStarted | TaskProgress | TaskCompleted | TaskFailed | Cancelled
 
-#: Event type tag -> struct.
-JOB_EVENT_TYPES: dict[str, type[JobEvent]] = {
-    t.__struct_config__.tag: t for t in (Received, Ingested, Rejected, TaskStarted, TaskProgress, TaskCompleted,
-                                         TaskFailed, Cancelled)
-}
 
 _job_decoder = msgspec.json.Decoder(AnyJobEvent)
 _announce_decoder = msgspec.json.Decoder(ObjectAnnounced)

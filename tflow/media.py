@@ -28,29 +28,22 @@ def describe_output(path: Path, key: str, kind: str, source_size: int | None = N
 
 
 def frame_span(source: str, duration: float, window: float = 3.0) -> tuple[float, float | None]:
-    """Presentation times in seconds of the first and the last decodable video frames
-    (the stream may start after 0, e.g. FLV at 0.067 s). The last: seek `window` seconds
-    before the end and decode to it; None if nothing decodes there."""
-    with av.open(source, timeout=(30, 30)) as c:
-        v = c.streams.video[0]
-        first = next((float(f.time) for f in c.decode(v) if f.time is not None), 0.0)
-    return first, last_frame_time(source, duration, window)
-
-
-def last_frame_time(source: str, duration: float, window: float = 3.0) -> float | None:
-    """Presentation time in seconds of the last decodable video frame: seek `window`
-    seconds before `duration` and decode to the end. None if nothing decodes there."""
+    """Presentation times in seconds of the first and the last decodable video frames,
+    in one open of `source` (the stream may start after 0, e.g. FLV at 0.067 s). The
+    last: seek `window` seconds before the end and decode to it; None if nothing decodes
+    there."""
     last = None
     with av.open(source, timeout=(30, 30)) as c:
         v = c.streams.video[0]
+        first = next((float(f.time) for f in c.decode(v) if f.time is not None), 0.0)
         c.seek(int(max(0.0, duration - window) * 1_000_000), backward=True)
         try:
             for frame in c.decode(v):
                 if frame.time is not None:
                     last = float(frame.time)
         except av.FFmpegError:
-            pass
-    return last
+            pass  # a damaged tail: the last frame that did decode stands
+    return first, last
 
 
 def image_codec(source: str) -> tuple[str, int, int]:

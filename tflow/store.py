@@ -72,7 +72,7 @@ def object_sha256(client: Minio, bucket: str, key: str) -> str | None:
 
 def presigned_url(client: Minio, ref: ObjectRef, expires: timedelta = timedelta(hours=6)) -> str:
     """A presigned GET URL that PyAV and ffmpeg read directly (HTTP range requests)."""
-    return client.presigned_get_object(ref.bucket, ref.key, expires=expires)
+    return presigned_key_url(client, ref.bucket, ref.key, expires)
 
 
 def presigned_key_url(client: Minio, bucket: str, key: str, expires: timedelta = timedelta(hours=6)) -> str:

@@ -16,6 +16,10 @@ class MetadataError(ValueError):
     """User metadata breaks a rule; the message says which (for a 4xx or `failed/` note)."""
 
 
+class MetadataTooLarge(MetadataError):
+    """User metadata is larger than the byte limit (HTTP 413 rather than 422)."""
+
+
 def _depth(value: Any) -> int:
     if isinstance(value, dict):
         return 1 + max((_depth(v) for v in value.values()), default=0)
@@ -31,7 +35,7 @@ def check_metadata(value: Any, max_bytes: int, max_depth: int = MAX_METADATA_DEP
         raise MetadataError(f"metadata must be a JSON object, got {type(value).__name__}")
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     if size > max_bytes:
-        raise MetadataError(f"metadata is {size} bytes, above the limit of {max_bytes} bytes")
+        raise MetadataTooLarge(f"metadata is {size} bytes, above the limit of {max_bytes} bytes")
     depth = _depth(value)
     if depth > max_depth:
         raise MetadataError(f"metadata nests {depth} levels, above the limit of {max_depth}")
@@ -41,7 +45,7 @@ def check_metadata(value: Any, max_bytes: int, max_depth: int = MAX_METADATA_DEP
 def parse_metadata(text: str | bytes, max_bytes: int) -> dict[str, Any]:
     """Parse and check user metadata JSON text. Raises `MetadataError`."""
     if len(text) > max_bytes * 4:
-        raise MetadataError(f"metadata text is {len(text)} bytes, far above the limit of {max_bytes} bytes")
+        raise MetadataTooLarge(f"metadata text is {len(text)} bytes, far above the limit of {max_bytes} bytes")
     try:
         value = json.loads(text)
     except (ValueError, UnicodeDecodeError) as e:

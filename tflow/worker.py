@@ -131,7 +131,3 @@ def job_id_of(msg: Msg) -> str:
     """The job id token of a `jobs.<id>.…` subject."""
     return msg.subject.split(".")[1]
 
-
-def is_last_delivery(msg: Msg, max_deliver: int) -> bool:
-    """Whether this delivery is the last the consumer will make."""
-    return msg.metadata.num_delivered >= max_deliver

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -40,9 +41,7 @@ async def principal(request: Request, key: Annotated[str | None, Depends(api_key
     state = await keys.count_request(pool, row["id"], row["rate_limit_per_hour"])
     headers = rate_headers(state)
     if state.exceeded:
-        import datetime as dt
-
-        retry = max(1, int((state.reset_at - dt.datetime.now(dt.UTC)).total_seconds()))
+        retry = max(1, int((state.reset_at - datetime.now(UTC)).total_seconds()))
         raise ApiError(429, "rate_limited", f"rate limit of {state.limit} requests per hour exceeded",
                        {"limit": state.limit, "reset_at": state.reset_at.isoformat()},
                        headers={**headers, "Retry-After": str(retry)})

@@ -24,7 +24,7 @@ from services.thumbnailer.commands import CUSTOM_CODECS, CUSTOM_MAX_BYTES
 from tflow.media import image_codec
 from tflow.natsio import announce_object
 from tflow.settings import Settings
-from tflow.submission import MetadataError, check_metadata, options_from_metadata, parse_metadata
+from tflow.submission import MetadataError, MetadataTooLarge, check_metadata, options_from_metadata, parse_metadata
 from tflow.submit import NotSubmittable, submit_file, submit_object
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["submit"])
@@ -39,6 +39,11 @@ def accepted(ref: ObjectRef) -> dict:
             "source": {"bucket": ref.bucket, "key": ref.key, "size_bytes": ref.size}}
 
 
+def metadata_error(e: MetadataError) -> ApiError:
+    """413 for metadata over the byte limit, 422 for any other broken rule."""
+    return ApiError(413 if isinstance(e, MetadataTooLarge) else 422, "invalid_metadata", str(e))
+
+
 def build_submission(s: Settings, who: Principal, metadata: Any, priority: int | None,
                      webhook_url: str | None) -> Submission:
     """User metadata (checked), options read from it, the caller's priority/webhook/key.
@@ -51,7 +56,7 @@ def build_submission(s: Settings, who: Principal, metadata: Any, priority: int |
             meta_for_options = meta
         options = options_from_metadata(meta_for_options, JobOptions())
     except MetadataError as e:
-        raise ApiError(413 if "above the limit" in str(e) else 422, "invalid_metadata", str(e)) from e
+        raise metadata_error(e) from e
     if webhook_url:
         try:
             check_webhook_url(webhook_url, s.allow_private_webhooks, allowed_hosts=s.webhook_allowed_hosts)
@@ -94,9 +99,9 @@ async def upload(request: Request, who: Writer,
     if not name or len(name) > 255 or name.startswith("."):
         raise ApiError(422, "invalid_filename", "the file needs a plain name of 1 to 255 characters")
     try:
-        meta = parse_metadata(metadata, s.max_metadata_bytes) if metadata else {}
+        meta = parse_metadata(metadata, s.max_metadata_bytes) if metadata else None
     except MetadataError as e:
-        raise ApiError(413 if "above the limit" in str(e) else 422, "invalid_metadata", str(e)) from e
+        raise metadata_error(e) from e
     submission = build_submission(s, who, meta, priority, webhook_url)
     if s.work_dir is not None:
         s.work_dir.mkdir(parents=True, exist_ok=True)
