@@ -38,7 +38,7 @@ from contracts import (  # noqa: E402
     utcnow,
 )
 from report import write_results  # noqa: E402
-from tflow.db import create_pool  # noqa: E402
+from readmodel.db import create_pool  # noqa: E402
 from tflow.natsio import connect, publish_event  # noqa: E402
 from tflow.settings import Settings  # noqa: E402
 from tflow.stack import free_port, running_stack, wait_for_http  # noqa: E402

@@ -30,19 +30,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from services.ingest.probe import read_media  # noqa: E402
-from services.ingest.validate import ladder_for, validate  # noqa: E402
-from services.packager.playlists import hls_command  # noqa: E402
-from services.transcoder.commands import transcode_command  # noqa: E402
+from media.probe import read_media  # noqa: E402
+from media.ladder import ladder_for  # noqa: E402
+from services.ingest.validate import validate  # noqa: E402
+from media.hls import hls_command  # noqa: E402
+from media.encode import transcode_command  # noqa: E402
+from media.run import ffmpeg_binary  # noqa: E402
 from report import write_results  # noqa: E402
-from tflow.db import create_pool  # noqa: E402
-from tflow.ladder import LADDER  # noqa: E402
+from readmodel.db import create_pool  # noqa: E402
+from media.ladder import LADDER  # noqa: E402
 from tflow.settings import Settings  # noqa: E402
 from tflow.stack import free_port, running_stack  # noqa: E402
 
 CLIP = Path(os.environ.get("BENCH_CLIP", ROOT.parent / "shared/media/valid/bbb_1280x720_30s_vp8_vorbis.webm"))
 S = Settings(_env_file=None)
-FF = S.ffmpeg_binary()
+FF = ffmpeg_binary(S.ffmpeg)
 
 
 def children_cpu() -> float:

@@ -1,11 +1,23 @@
-"""Every message of Transcode Flow: msgspec structs in one tagged union, with their subjects.
+"""Every message of Transcode Flow: msgspec structs in one tagged union, with their
+subjects; typed task results; the object layout; the MinIO S3 event decoder.
+JetStream stream and consumer definitions are package data under `contracts/nats/`.
 
 Import from here: `from contracts import Ingested, encode, decode_job_event, subject_for`.
 """
 
-from contracts.events import *  # noqa: F401,F403
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+
+from contracts import layout
+from contracts.events import *  # noqa: F403
 from contracts.events import __all__ as _events_all
-from contracts.s3 import *  # noqa: F401,F403
+from contracts.results import *  # noqa: F403
+from contracts.results import __all__ as _results_all
+from contracts.s3 import *  # noqa: F403
 from contracts.s3 import __all__ as _s3_all
 
-__all__ = [*_events_all, *_s3_all]
+#: `streams/*.json` and `consumers/<STREAM>/*.json`: the JSON `nats stream add --config`
+#: and `nats consumer add --config` take, shipped inside the package.
+NATS_DEFINITIONS: Traversable = files("contracts") / "nats"
+
+__all__ = [*_events_all, *_results_all, *_s3_all, "layout", "NATS_DEFINITIONS"]

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from contracts.results import TaskResult, result_from_v1
+
 __all__ = [
     "SCHEMA_VERSION",
     "JOB_ID_NAMESPACE",
@@ -37,7 +39,9 @@ __all__ = [
     "TaskFailed",
     "Cancelled",
     "AnyJobEvent",
+    "Submission",
     "job_id_for",
+    "fact_subject",
     "subject_for",
     "msg_id_for",
     "announce_subject",
@@ -47,7 +51,8 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 1
+#: Version 2: `TaskCompleted` carries a typed `result` (version 1: untyped `details`).
+SCHEMA_VERSION = 2
 
 #: Namespace of the UUIDv5 job ids (fixed forever: changing it changes every id).
 JOB_ID_NAMESPACE = uuid.UUID("6f1c0f4e-3b7a-5d2e-9a51-7c0b8e2d4f10")
@@ -71,7 +76,7 @@ class ObjectRef(msgspec.Struct, frozen=True, kw_only=True):
     version_id: str | None = None
 
 
-class ObjectAnnounced(msgspec.Struct, kw_only=True, tag="object_announced", tag_field="type"):
+class ObjectAnnounced(msgspec.Struct, frozen=True, kw_only=True, tag="object_announced", tag_field="type"):
     """"This object exists in the bucket": published by the drop folder, the sweep and the API."""
 
     v: int = SCHEMA_VERSION
@@ -80,7 +85,7 @@ class ObjectAnnounced(msgspec.Struct, kw_only=True, tag="object_announced", tag_
     at: datetime
 
 
-class VideoInfo(msgspec.Struct, kw_only=True):
+class VideoInfo(msgspec.Struct, frozen=True, kw_only=True):
     """The first video stream. Sizes in pixels, `fps` in frames/s, `bitrate` in bits/s.
 
     `hdr`: the transfer is PQ (SMPTE ST 2084) or HLG (ARIB STD-B67).
@@ -106,7 +111,7 @@ class VideoInfo(msgspec.Struct, kw_only=True):
     hdr: bool = False
 
 
-class AudioInfo(msgspec.Struct, kw_only=True):
+class AudioInfo(msgspec.Struct, frozen=True, kw_only=True):
     """The first audio stream: `bitrate` in bits/s, `sample_rate` in Hz."""
 
     codec: str
@@ -115,7 +120,7 @@ class AudioInfo(msgspec.Struct, kw_only=True):
     channels: int | None = None
 
 
-class Probe(msgspec.Struct, kw_only=True):
+class Probe(msgspec.Struct, frozen=True, kw_only=True):
     """What ingest read of a source: container (FFmpeg demuxer name), duration in seconds,
     size in bytes, overall bitrate in bits/s, first video and audio stream."""
 
@@ -128,7 +133,7 @@ class Probe(msgspec.Struct, kw_only=True):
     subtitle_streams: int = 0
 
 
-class JobOptions(msgspec.Struct, kw_only=True):
+class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
     """What the submitter asked for (PRD: priority 1..10, webhook, transcription overrides)."""
 
     priority: int = 5
@@ -150,7 +155,7 @@ class PlannedTask(msgspec.Struct, frozen=True, kw_only=True):
     optional: bool = False
 
 
-class OutputInfo(msgspec.Struct, kw_only=True):
+class OutputInfo(msgspec.Struct, frozen=True, kw_only=True):
     """One object a task wrote: key, size in bytes, and what is known of it
     (pixels, bits/s, seconds, compression ratio = source size / output size)."""
 
@@ -165,7 +170,7 @@ class OutputInfo(msgspec.Struct, kw_only=True):
     compression_ratio: float | None = None
 
 
-class JobEvent(msgspec.Struct, kw_only=True, tag_field="type"):
+class JobEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """Base of every job fact: schema version, job id (UUID text), time of the fact (UTC)."""
 
     v: int = SCHEMA_VERSION
@@ -219,12 +224,15 @@ class TaskProgress(JobEvent, tag="task_progress"):
 
 
 class TaskCompleted(JobEvent, tag="task_completed"):
-    """Task done; the objects it wrote and free-form `details` (e.g. language, word count)."""
+    """Task done: the objects it wrote, its typed `result` (`contracts.results`) and the
+    seconds it took. `v1_details` is the untyped `details` object of schema-1 facts:
+    never written, turned into `result` when such a fact is decoded."""
 
     task: str
     outputs: list[OutputInfo] = []
-    details: dict[str, Any] = {}
+    result: TaskResult | None = None
     seconds: float | None = None
+    v1_details: dict[str, Any] | msgspec.UnsetType = msgspec.field(default=msgspec.UNSET, name="details")
 
 
 class TaskFailed(JobEvent, tag="task_failed"):
@@ -264,14 +272,18 @@ def job_id_for(ref: ObjectRef) -> str:
 
 
 def _task_of(event: JobEvent) -> str | None:
-    return getattr(event, "task", None)
+    task = getattr(event, "task", None)
+    return task if isinstance(task, str) else None
+
+
+def fact_subject(job_id: str, event_type: str, task: str | None = None) -> str:
+    """`jobs.<job_id>.<type>` or, for task facts, `jobs.<job_id>.<type>.<task>` (DESIGN.md)."""
+    return f"jobs.{job_id}.{event_type}" + (f".{task}" if task else "")
 
 
 def subject_for(event: JobEvent) -> str:
-    """`jobs.<job_id>.<type>` or `jobs.<job_id>.<type>.<task>` for task facts (DESIGN.md)."""
-    tag = type(event).__struct_config__.tag
-    task = _task_of(event)
-    return f"jobs.{event.job_id}.{tag}" + (f".{task}" if task else "")
+    """The subject of a fact (`fact_subject` of its job, type and task)."""
+    return fact_subject(event.job_id, str(type(event).__struct_config__.tag), _task_of(event))
 
 
 def msg_id_for(event: JobEvent) -> str | None:
@@ -300,8 +312,14 @@ def encode(message: msgspec.Struct) -> bytes:
 
 
 def decode_job_event(data: bytes) -> AnyJobEvent:
-    """Decode a JOBS fact. Raises `msgspec.ValidationError` / `msgspec.DecodeError` on bad input."""
-    return _job_decoder.decode(data)
+    """Decode a JOBS fact of any known schema version (a version-1 `TaskCompleted` gets
+    its typed `result` from its `details`). Raises `msgspec.ValidationError` /
+    `msgspec.DecodeError` on bad input."""
+    event = _job_decoder.decode(data)
+    if isinstance(event, TaskCompleted) and event.v1_details is not msgspec.UNSET:
+        result = event.result or result_from_v1(event.task, event.v1_details)
+        return msgspec.structs.replace(event, result=result, v1_details=msgspec.UNSET)
+    return event
 
 
 def decode_announcement(data: bytes) -> ObjectAnnounced:
@@ -309,12 +327,10 @@ def decode_announcement(data: bytes) -> ObjectAnnounced:
     return _announce_decoder.decode(data)
 
 
-class Submission(msgspec.Struct, kw_only=True):
+class Submission(msgspec.Struct, frozen=True, kw_only=True):
     """The sidecar object `meta/<raw key>.json` a submitter writes *before* the object:
     user metadata (stored and returned as given) and job options."""
 
     user_metadata: dict[str, Any] = {}
     options: JobOptions = msgspec.field(default_factory=JobOptions)
 
-
-__all__.append("Submission")

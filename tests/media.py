@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tflow import PROJECT_ROOT
-
-MEDIA = (PROJECT_ROOT.parent / "shared" / "media").resolve()
+#: The repository's root (this checkout).
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MEDIA = (REPO_ROOT.parent / "shared" / "media").resolve()
 
 
 def media(rel: str) -> Path:

@@ -1,6 +1,3 @@
-"""Shared runtime of Transcode Flow: settings, NATS, object store, database, logging, metrics, CLI."""
-
-from pathlib import Path
-
-#: The repository root: `nats/` (JetStream definitions) and `db/migrations/` live here.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""Shared runtime of Transcode Flow: settings, NATS (connect, definitions, consumer loop),
+facts and objects as handler protocols, the handler skeleton, object store, submission,
+webhook policy, logging, metrics, the embedded stack and the CLI."""

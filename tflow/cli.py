@@ -1,7 +1,7 @@
 """`tflow`: the command line.
 
   tflow up                     start the embedded stack and every service (Ctrl-C stops all)
-  tflow run <service>          run one service in the foreground (ingest, projector, api)
+  tflow run <service>          run one service in the foreground (`services.SERVICES`)
   tflow projector rebuild      drop the read model and replay the JOBS stream into it
   tflow migrate                apply database migrations
   tflow keys create|list|revoke  API keys
@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 
+from services import SERVICES
 from tflow.logs import setup_logging
 from tflow.settings import get_settings
 
@@ -70,36 +71,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(_: argparse.Namespace) -> int:
-    """Drop the read model and replay JOBS up to its current end."""
-    from services.projector.service import rebuild
-    from tflow.db import create_pool
-    from tflow.natsio import connect
-
-    settings = get_settings()
-    setup_logging("rebuild", settings.log_level)
-
-    async def main() -> int:
-        nc = await connect(settings.nats_url or "", "projector-rebuild")
-        pool = await create_pool(settings.database_url or "")
-        try:
-            started = time.monotonic()
-            last = await rebuild(nc.jetstream(), pool)
-            n = await pool.fetchval("SELECT count(*) FROM jobs")
-            print(f"rebuilt {n} jobs from JOBS up to sequence {last} in {time.monotonic() - started:.2f}s")
-        finally:
-            await pool.close()
-            await nc.close()
-        return 0
-
-    return asyncio.run(main())
+    """Drop the read model and replay JOBS up to its current end (the projector's command)."""
+    return int(importlib.import_module("services.projector.main").rebuild_main())
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
     """`tflow keys create NAME [--rate N] [--scope S ...]`, `list`, `revoke ID`."""
     import uuid
 
-    from services.api import keys
-    from tflow.db import create_pool
+    from readmodel import keys
+    from readmodel.db import create_pool
 
     settings = get_settings()
 
@@ -107,7 +88,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
         pool = await create_pool(settings.database_url or "")
         try:
             if args.action == "create":
-                row, secret = await keys.create(pool, args.name, args.rate, tuple(args.scope or keys.DEFAULT_SCOPES))
+                row, secret = await keys.create(pool, name=args.name, rate_limit_per_hour=args.rate,
+                                                scopes=tuple(args.scope or keys.DEFAULT_SCOPES))
                 print(f"id     {row['id']}\nname   {row['name']}\nscopes {' '.join(row['scopes'])}\n"
                       f"rate   {row['rate_limit_per_hour']}/hour\nkey    {secret}\n(shown once: store it now)")
             elif args.action == "list":
@@ -116,7 +98,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                     print(f"{r['id']}  {r['key_prefix']}…  {state:7}  {r['rate_limit_per_hour']:>6}/h  "
                           f"{','.join(r['scopes']):28}  {r['name']}")
             elif args.action == "revoke":
-                if not await keys.revoke(pool, uuid.UUID(args.id)):
+                if not await keys.revoke(pool, key_id=uuid.UUID(args.id)):
                     print(f"no API key {args.id}", file=sys.stderr)
                     return 1
                 print(f"revoked {args.id}")
@@ -129,7 +111,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_migrate(_: argparse.Namespace) -> int:
     """Apply pending migrations to TFLOW_DATABASE_URL."""
-    from tflow.db import migrate
+    from readmodel.db import migrate
 
     migrate(get_settings().database_url or "")
     return 0
@@ -141,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start the embedded stack and all services").set_defaults(fn=cmd_up)
     run = sub.add_parser("run", help="run one service")
-    run.add_argument("service", choices=["ingest", "projector", "transcoder", "packager", "thumbnailer", "transcriber", "notifier", "api"])
+    run.add_argument("service", choices=SERVICES)
     run.set_defaults(fn=cmd_run)
     proj = sub.add_parser("projector", help="projector maintenance")
     proj_sub = proj.add_subparsers(dest="action", required=True)
@@ -152,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     kc = k_sub.add_parser("create", help="create a key")
     kc.add_argument("name")
     kc.add_argument("--rate", type=int, default=100, help="requests per hour (default 100)")
-    kc.add_argument("--scope", action="append", choices=["jobs:read", "jobs:write", "admin"])
+    kc.add_argument("--scope", action="append", choices=["jobs:read", "jobs:write", "admin"])  # = readmodel.keys.SCOPES (asyncpg-free here)
     k_sub.add_parser("list", help="list keys")
     kr = k_sub.add_parser("revoke", help="revoke a key")
     kr.add_argument("id")

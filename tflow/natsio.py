@@ -1,6 +1,7 @@
-"""NATS JetStream at the edge: connect (reconnect forever), apply `nats/` definitions,
-publish facts with `Nats-Msg-Id`, and run a durable pull consumer with heartbeats,
-backoff and max-deliver handling (DESIGN: "Long work is heartbeated")."""
+"""NATS JetStream at the edge: connect (reconnect forever), apply the stream and
+consumer definitions (`contracts/nats/`), announce objects, and run a durable pull
+consumer with heartbeats, backoff and max-deliver handling (DESIGN: "Long work is
+heartbeated"). Job facts are published and read through `tflow.facts`."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
-import msgspec
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -22,27 +22,23 @@ from nats.js.api import ConsumerConfig, PubAck, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 from contracts import (
-    Ingested,
-    JobEvent,
+    NATS_DEFINITIONS,
     ObjectAnnounced,
     ObjectRef,
     Origin,
-    Rejected,
     announce_subject,
-    decode_job_event,
     encode,
     job_id_for,
-    msg_id_for,
-    subject_for,
     utcnow,
 )
-from tflow import PROJECT_ROOT
-from tflow.metrics import EVENTS_PUBLISHED, HANDLE_SECONDS, MESSAGES
+from tflow.facts import Facts, Permanent
+from tflow.metrics import HANDLE_SECONDS, MESSAGES
+from tflow.worker import Delivery
 
 log = logging.getLogger(__name__)
 
-#: Folder of the JetStream definitions (`streams/*.json`, `consumers/<STREAM>/*.json`).
-DEFINITIONS_DIR = PROJECT_ROOT / "nats"
+#: Folder of the JetStream definitions (`streams/*.json`, `consumers/<STREAM>/*.json`), package data.
+DEFINITIONS_DIR: Traversable = NATS_DEFINITIONS
 
 
 async def connect(url: str, name: str) -> NATS:
@@ -72,17 +68,20 @@ async def connect(url: str, name: str) -> NATS:
     )
 
 
-def load_stream_configs(root: Path = DEFINITIONS_DIR) -> list[StreamConfig]:
+def _json_files(folder: Traversable) -> list[Traversable]:
+    return sorted((p for p in folder.iterdir() if p.name.endswith(".json")), key=lambda p: p.name)
+
+
+def load_stream_configs(root: Traversable = DEFINITIONS_DIR) -> list[StreamConfig]:
     """The stream configs in `root/streams/*.json` (the JSON `nats stream add --config` takes)."""
-    return [StreamConfig.from_response(json.loads(p.read_text())) for p in sorted((root / "streams").glob("*.json"))]
+    return [StreamConfig.from_response(json.loads(p.read_text())) for p in _json_files(root / "streams")]
 
 
-def load_consumer_configs(root: Path = DEFINITIONS_DIR) -> list[tuple[str, ConsumerConfig]]:
+def load_consumer_configs(root: Traversable = DEFINITIONS_DIR) -> list[tuple[str, ConsumerConfig]]:
     """`(stream, config)` for every `root/consumers/<STREAM>/*.json` (`nats consumer add --config`)."""
-    out = []
-    for p in sorted((root / "consumers").glob("*/*.json")):
-        out.append((p.parent.name, ConsumerConfig.from_response(json.loads(p.read_text()))))
-    return out
+    streams = sorted((d for d in (root / "consumers").iterdir() if d.is_dir()), key=lambda d: d.name)
+    return [(d.name, ConsumerConfig.from_response(json.loads(p.read_text()))) for d in streams
+            for p in _json_files(d)]
 
 
 async def apply_stream(js: JetStreamContext, cfg: StreamConfig) -> None:
@@ -101,7 +100,7 @@ async def apply_consumer(js: JetStreamContext, stream: str, cfg: ConsumerConfig)
     await js.add_consumer(stream, cfg)
 
 
-async def apply_definitions(js: JetStreamContext, root: Path = DEFINITIONS_DIR) -> None:
+async def apply_definitions(js: JetStreamContext, root: Traversable = DEFINITIONS_DIR) -> None:
     """Apply every stream, then every consumer, from `root` (idempotent; run at each start)."""
     for cfg in load_stream_configs(root):
         await apply_stream(js, cfg)
@@ -109,31 +108,12 @@ async def apply_definitions(js: JetStreamContext, root: Path = DEFINITIONS_DIR) 
         await apply_consumer(js, stream, ccfg)
 
 
-def consumer_config(stream: str, durable: str, root: Path = DEFINITIONS_DIR) -> ConsumerConfig:
+def consumer_config(stream: str, durable: str, root: Traversable = DEFINITIONS_DIR) -> ConsumerConfig:
     """The config of durable `durable` on `stream` from `root`. Raises KeyError if absent."""
     for s, cfg in load_consumer_configs(root):
         if s == stream and cfg.durable_name == durable:
             return cfg
     raise KeyError(f"no consumer definition {stream}/{durable} under {root}")
-
-
-async def publish_event(js: JetStreamContext, event: JobEvent, service: str) -> PubAck:
-    """Publish a job fact on its subject with its `Nats-Msg-Id` (duplicates are dropped by
-    the stream within its duplicate window; `PubAck.duplicate` tells)."""
-    msg_id = msg_id_for(event)
-    headers = {"Nats-Msg-Id": msg_id} if msg_id else None
-    ack = await js.publish(subject_for(event), encode(event), headers=headers)
-    EVENTS_PUBLISHED.labels(service, type(event).__struct_config__.tag).inc()
-    return ack
-
-
-async def last_event(js: JetStreamContext, subject: str) -> bytes | None:
-    """Payload of the last message on an exact subject of `JOBS`, or None."""
-    try:
-        msg = await js.get_last_msg("JOBS", subject)
-    except NotFoundError:
-        return None
-    return msg.data
 
 
 class Cancellations:
@@ -159,18 +139,15 @@ class Cancellations:
         task.add_done_callback(lambda t: self.running.get(job_id, set()).discard(t))
 
 
-class Permanent(Exception):
-    """Raised by a handler: the message can never succeed (bad input). It is `term`ed
-    after the service's failure callback published a failure fact."""
-
-
 @dataclass
 class ConsumerLoop:
     """A durable pull consumer run by one service replica (any number of replicas share it).
 
-    `handle(msg)` returns normally -> ack; raises `Permanent` -> `on_failure` then term;
+    Handlers see a `Delivery` (subject, data, attempt), never the NATS message.
+    `handle` returns normally -> ack; raises `Permanent` -> `on_failure` then term;
     raises anything else -> nak with exponential backoff (1, 2, 4 .. 60 s), and on the
-    last delivery (`max_deliver`) `on_failure` then term: never silence.
+    last delivery (`max_deliver`) `on_failure` then term: never silence. An exception
+    inside `on_failure` is logged, never allowed to stop the loop.
     `in_progress()` is sent every ack_wait/3 while the handler runs.
     """
 
@@ -178,8 +155,9 @@ class ConsumerLoop:
     stream: str
     durable: str
     service: str
-    handle: Callable[[Msg], Awaitable[None]]
-    on_failure: Callable[[Msg, BaseException], Awaitable[None]]
+    handle: Callable[[Delivery], Awaitable[None]]
+    on_failure: Callable[[Delivery, BaseException], Awaitable[None]]
+    facts: Facts
     fetch_timeout: float = 5.0
     rebind_after_timeouts: int = 12
     batch: int = 1
@@ -230,16 +208,17 @@ class ConsumerLoop:
             await sub.unsubscribe()
         return await self._bind()
 
-    async def _handle_cancellable(self, msg: Msg, job_id: str | None) -> None:
+    async def _handle_cancellable(self, delivery: Delivery) -> None:
         """Run the handler; a job cancelled before or during it is acked as done."""
+        job_id = delivery.job_id
         if self.cancellations is None or job_id is None:
-            await self.handle(msg)
+            await self.handle(delivery)
             return
-        if job_id in self.cancellations.cancelled or await last_event(self.js, f"jobs.{job_id}.cancelled"):
+        if job_id in self.cancellations.cancelled or await self.facts.last(job_id, "cancelled"):
             self.cancellations.cancelled.add(job_id)
             MESSAGES.labels(self.service, "cancelled").inc()
             return
-        task = asyncio.ensure_future(self.handle(msg))
+        task = asyncio.ensure_future(self.handle(delivery))
         self.cancellations.track(job_id, task)
         try:
             await task
@@ -259,9 +238,9 @@ class ConsumerLoop:
         every = max(0.5, (cfg.ack_wait or 30.0) / 3)
         beat = asyncio.create_task(self._heartbeat(msg, every))
         started = time.perf_counter()
-        job_id = msg.subject.split(".")[1] if msg.subject.startswith("jobs.") else None
+        delivery = Delivery(subject=msg.subject, data=msg.data, attempt=msg.metadata.num_delivered)
         try:
-            await self._handle_cancellable(msg, job_id)
+            await self._handle_cancellable(delivery)
             outcome = "ack"
         except Permanent as e:
             outcome = "term"
@@ -277,7 +256,10 @@ class ConsumerLoop:
         elif outcome == "term":
             log.warning("%s: giving up on %s after %d deliveries: %s", self.durable, msg.subject,
                         msg.metadata.num_delivered, error)
-            await self.on_failure(msg, error)
+            try:
+                await self.on_failure(delivery, error)
+            except Exception:
+                log.exception("%s: the failure callback of %s failed", self.durable, msg.subject)
             await msg.term()
         else:
             delay = min(60.0, 2.0 ** (msg.metadata.num_delivered - 1))
@@ -286,30 +268,8 @@ class ConsumerLoop:
         MESSAGES.labels(self.service, outcome).inc()
 
 
-def decode_or_permanent(decoder: Callable[[bytes], object], data: bytes) -> object:
-    """Decode with `decoder`; a malformed message raises `Permanent` (it can never succeed)."""
-    try:
-        return decoder(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as e:
-        raise Permanent(f"undecodable message: {e}") from e
-
-
 async def announce_object(js: JetStreamContext, ref: ObjectRef, origin: Origin) -> PubAck:
     """Publish "this object exists" on `minio.announce.<origin>`, deduped per job id."""
     msg = ObjectAnnounced(object=ref, origin=origin, at=utcnow())
     return await js.publish(announce_subject(origin), encode(msg),
                             headers={"Nats-Msg-Id": f"announce.{origin}.{job_id_for(ref)}"})
-
-
-async def wait_for_verdict(js: JetStreamContext, job_id: str, timeout: float,
-                           poll: float = 0.2) -> Ingested | Rejected | None:
-    """The job's `ingested` or `rejected` fact once it exists, or None after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        for verdict in ("ingested", "rejected"):
-            data = await last_event(js, f"jobs.{job_id}.{verdict}")
-            if data is not None:
-                return decode_job_event(data)
-        if asyncio.get_running_loop().time() >= deadline:
-            return None
-        await asyncio.sleep(poll)

@@ -1,34 +1,35 @@
-"""The main loop of a service made of durable pull consumers."""
+"""The main loop of a service made of durable pull consumers of job facts."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 
-from minio import Minio
-from nats.js import JetStreamContext
-
 from tflow import store
+from tflow.facts import Facts, JetStreamFacts
 from tflow.natsio import Cancellations, ConsumerLoop, apply_definitions, connect
+from tflow.objects import Objects, S3Objects
 from tflow.service import require
 from tflow.settings import Settings
+from tflow.worker import JobHandler
 
-#: (stream, durable, handler factory) -> the handler object has `handle` and `on_failure`.
-Consumer = tuple[str, str, Callable[[Settings, JetStreamContext, Minio], object]]
+#: (stream, durable, handler class): the handler is built from settings, facts and objects.
+Consumer = tuple[str, str, Callable[[Settings, Facts, Objects], JobHandler]]
 
 
 async def serve_consumers(service: str, consumers: list[Consumer], settings: Settings, stop: asyncio.Event) -> None:
-    """Connect, apply definitions, and run each consumer until `stop`."""
+    """Connect, apply the stream and consumer definitions, and run each consumer until `stop`."""
     nc = await connect(require(settings.nats_url, "TFLOW_NATS_URL"), service)
     js = nc.jetstream()
     await apply_definitions(js)
-    client = store.make_client(settings)
+    facts = JetStreamFacts(js, service)
+    objects = S3Objects(store.make_client(settings), settings.bucket)
     cancellations = Cancellations()
     await cancellations.start(nc)
     loops = []
     for stream, durable, factory in consumers:
-        h = factory(settings, js, client)
-        loops.append(ConsumerLoop(js, stream, durable, service, h.handle, h.on_failure,
+        handler = factory(settings, facts, objects)
+        loops.append(ConsumerLoop(js, stream, durable, service, handler.handle, handler.on_failure, facts,
                                   fetch_timeout=settings.fetch_timeout_seconds,
                                   rebind_after_timeouts=settings.rebind_after_timeouts,
                                   cancellations=cancellations).run(stop))

@@ -99,14 +99,6 @@ class Settings(BaseSettings):
         path = self.data_dir / "webhook.key"
         return path.read_text().strip() if path.exists() else None
 
-    def ffmpeg_binary(self) -> str:
-        """`TFLOW_FFMPEG`, else the ffmpeg shipped by the imageio-ffmpeg wheel."""
-        if self.ffmpeg:
-            return self.ffmpeg
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-
     def public_url(self, key: str) -> str:
         """URL of an output object for players: `<public_base_url>/<key>`."""
         base = self.public_base_url or f"{'https' if self.s3_secure else 'http'}://{self.s3_endpoint}/{self.bucket}"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from services import SERVICES
 from tflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -231,8 +232,8 @@ def ensure_admin_key(settings: Settings) -> Path | None:
 async def bootstrap(settings: Settings) -> None:
     """Idempotent setup of a running stack: bucket, JetStream streams/consumers,
     database and migrations, admin key."""
+    from readmodel.db import migrate
     from tflow import store
-    from tflow.db import migrate
     from tflow.natsio import apply_definitions, connect
 
     client = store.make_client(settings)
@@ -284,9 +285,6 @@ def service_env(settings: Settings, extra: dict[str, str] | None = None) -> dict
     })
     env.update(extra or {})
     return env
-
-
-SERVICES = ("projector", "ingest", "transcoder", "packager", "thumbnailer", "transcriber", "notifier", "api")
 
 
 @dataclass
@@ -356,55 +354,3 @@ def running_stack(settings: Settings, services: tuple[str, ...] = SERVICES, extr
         if sup is not None:
             sup.stop()
         stack.stop()
-
-
-@dataclass
-class MinioServer:
-    """A real MinIO server (built with `make minio`) on loopback, publishing its bucket
-    notifications to NATS JetStream subject `minio.events` (target PRIMARY) with a
-    `queue_dir`, so events survive a NATS outage. For tests and benchmarks; production
-    runs MinIO from compose with the same settings."""
-
-    binary: Path
-    data_dir: Path
-    nats_address: str
-    port: int = 0
-    user: str = "tflow"
-    password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    proc: subprocess.Popen | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
-
-    def start(self) -> MinioServer:
-        """Start MinIO and wait until it answers; returns self."""
-        self.port = _port(self.port)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, MINIO_ROOT_USER=self.user, MINIO_ROOT_PASSWORD=self.password, MINIO_BROWSER="off",
-                   MINIO_UPDATE="off", MINIO_CALLHOME_ENABLE="off",
-                   MINIO_NOTIFY_NATS_ENABLE_PRIMARY="on", MINIO_NOTIFY_NATS_ADDRESS_PRIMARY=self.nats_address,
-                   MINIO_NOTIFY_NATS_SUBJECT_PRIMARY="minio.events", MINIO_NOTIFY_NATS_JETSTREAM_PRIMARY="on",
-                   MINIO_NOTIFY_NATS_QUEUE_DIR_PRIMARY=str(self.data_dir / ".events"),
-                   MINIO_NOTIFY_NATS_QUEUE_LIMIT_PRIMARY="100000")
-        (self.data_dir / ".events").mkdir(exist_ok=True)
-        log_file = (self.data_dir.parent / "minio.log").open("ab")
-        self.proc = subprocess.Popen(
-            [str(self.binary), "server", "--quiet", "--address", self.endpoint,
-             "--console-address", f"{LOOPBACK}:{free_port()}", str(self.data_dir / "export")],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_die_with_parent)
-        wait_for_port(self.port, 60, self.proc)
-        return self
-
-    def settings(self, base: Settings) -> Settings:
-        """`base` pointed at this MinIO (endpoint and keys)."""
-        from pydantic import SecretStr
-
-        return base.model_copy(update={"s3_endpoint": self.endpoint, "s3_access_key": SecretStr(self.user),
-                                       "s3_secret_key": SecretStr(self.password)})
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc, "minio")
-            self.proc = None

@@ -13,14 +13,8 @@ from pathlib import Path
 from minio import Minio
 from minio.error import S3Error
 
-from contracts import ObjectRef
+from contracts import ObjectRef, layout
 from tflow.settings import Settings
-
-RAW_PREFIX = "raw/"
-PROCESSED_PREFIX = "processed/"
-#: Submission sidecars: `meta/<raw key>.json` holds the user metadata of an object
-#: (written *before* the object so whichever announcer wins, ingest finds it).
-META_PREFIX = "meta/"
 
 
 def make_client(settings: Settings) -> Minio:
@@ -76,7 +70,7 @@ def presigned_url(client: Minio, ref: ObjectRef, expires: timedelta = timedelta(
 
 
 def presigned_key_url(client: Minio, bucket: str, key: str, expires: timedelta = timedelta(hours=6)) -> str:
-    """A presigned GET URL of `bucket/key`."""
+    """A presigned GET URL of `bucket/key`, valid `expires`."""
     return client.presigned_get_object(bucket, key, expires=expires)
 
 
@@ -114,11 +108,6 @@ def upload_file(client: Minio, bucket: str, key: str, path: Path, metadata: dict
                      version_id=res.version_id)
 
 
-def meta_key(raw_key: str) -> str:
-    """Key of the submission sidecar of `raw_key`: `meta/<raw_key>.json`."""
-    return f"{META_PREFIX}{raw_key}.json"
-
-
 def put_json(client: Minio, bucket: str, key: str, value: object, indent: int | None = None) -> None:
     """Write `value` as JSON at `key`."""
     data = json.dumps(value, indent=indent, separators=None if indent else (",", ":")).encode()
@@ -154,7 +143,7 @@ def get_json(client: Minio, bucket: str, key: str, max_bytes: int) -> object | N
 MINIO_NATS_ARN = "arn:minio:sqs::PRIMARY:nats"
 
 
-def configure_notifications(client: Minio, bucket: str, arn: str = MINIO_NATS_ARN, prefix: str = RAW_PREFIX) -> None:
+def configure_notifications(client: Minio, bucket: str, arn: str = MINIO_NATS_ARN, prefix: str = layout.RAW_PREFIX) -> None:
     """Event rule on `bucket`: every object creation under `prefix` goes to target `arn`
     (MinIO; ingest keeps only Put/Post/CompleteMultipartUpload/Copy)."""
     from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig

@@ -10,6 +10,10 @@ from contracts import JobOptions
 
 #: Deepest nesting accepted in user metadata (objects/arrays).
 MAX_METADATA_DEPTH = 8
+#: Custom thumbnails: image codecs accepted (by decoding, FFmpeg names) and the size
+#: limit in bytes (PRD: JPG/PNG/WebP, 5 MB).
+CUSTOM_CODECS = frozenset({"mjpeg", "png", "webp"})
+CUSTOM_MAX_BYTES = 5 * 1024 * 1024
 
 
 class MetadataError(ValueError):

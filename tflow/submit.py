@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 from minio import Minio
 
-from contracts import ObjectRef, Submission
+from contracts import ObjectRef, Submission, layout
 from tflow import store
 from tflow.files import file_sha256
 
@@ -18,8 +18,12 @@ class NotSubmittable(Exception):
     """The file can never be submitted (unreadable, name clash); the message says why."""
 
 
+class SourceMissing(NotSubmittable):
+    """The object to submit does not exist (HTTP 404 rather than 409)."""
+
+
 def submit_file(client: Minio, bucket: str, path: Path, name: str, submission: Submission | None,
-                thumbnail: Path | None = None, prefix: str = store.RAW_PREFIX) -> ObjectRef:
+                thumbnail: Path | None = None, prefix: str = layout.RAW_PREFIX) -> ObjectRef:
     """Upload `path` as `<prefix><name>` (blocking) and return its `ObjectRef`.
 
     An existing object of that name with other content is never overwritten: the file
@@ -41,13 +45,13 @@ def submit_file(client: Minio, bucket: str, path: Path, name: str, submission: S
     else:
         raise NotSubmittable(f"name_clash: {prefix}{name} and its hashed alternative both hold other content")
     if thumbnail is not None:
-        thumb_key = f"{store.META_PREFIX}{key}.thumb{thumbnail.suffix.lower()}"
+        thumb_key = layout.thumbnail_sidecar_key(key, thumbnail.suffix)
         store.upload_file(client, bucket, thumb_key, thumbnail)
         base = submission or Submission()
         submission = msgspec.structs.replace(base, options=msgspec.structs.replace(base.options,
                                                                                    thumbnail_key=thumb_key))
     if submission is not None:
-        store.put_json(client, bucket, store.meta_key(key), msgspec.to_builtins(submission))
+        store.put_json(client, bucket, layout.meta_key(key), msgspec.to_builtins(submission))
     return store.upload_file(client, bucket, key, path, metadata={"sha256": digest})
 
 
@@ -55,15 +59,16 @@ def submit_object(client: Minio, bucket: str, src_bucket: str, src_key: str,
                   submission: Submission | None) -> ObjectRef:
     """Server-side copy of `src_bucket/src_key` into `raw/<name>` (never overwriting: an
     existing key with another ETag sends it to `raw/<stem>-<etag[:12]><ext>`; the same
-    ETag already there is returned as is), sidecar first. Raises `NotSubmittable`."""
+    ETag already there is returned as is), sidecar first. Raises `SourceMissing` when
+    the source does not exist, `NotSubmittable` on a name clash."""
     from minio.commonconfig import CopySource
 
     src = store.stat(client, src_bucket, src_key)
     if src is None:
-        raise NotSubmittable(f"{src_bucket}/{src_key} does not exist")
+        raise SourceMissing(f"{src_bucket}/{src_key} does not exist")
     name = Path(src_key).name
     stem, suffix = Path(name).stem, Path(name).suffix
-    for key in (f"{store.RAW_PREFIX}{name}", f"{store.RAW_PREFIX}{stem}-{src.etag[:12]}{suffix}"):
+    for key in (f"{layout.RAW_PREFIX}{name}", f"{layout.RAW_PREFIX}{stem}-{src.etag[:12]}{suffix}"):
         existing = store.stat(client, bucket, key)
         if existing is None:
             break
@@ -72,7 +77,7 @@ def submit_object(client: Minio, bucket: str, src_bucket: str, src_key: str,
     else:
         raise NotSubmittable(f"name_clash: raw/{name} and its alternative both hold other content")
     if submission is not None:
-        store.put_json(client, bucket, store.meta_key(key), msgspec.to_builtins(submission))
+        store.put_json(client, bucket, layout.meta_key(key), msgspec.to_builtins(submission))
     client.copy_object(bucket, key, CopySource(src_bucket, src_key))
     ref = store.stat(client, bucket, key)
     assert ref is not None

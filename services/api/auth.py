@@ -3,16 +3,42 @@
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
-from services.api import keys
+from readmodel import keys
+from readmodel.keys import SCOPES
+from services.api.deps import ResourcesDep
 from services.api.errors import ApiError
-from services.api.keys import ADMIN, Principal
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the admin key (id None, every scope, no rate limit) or an API key."""
+
+    id: uuid.UUID | None
+    name: str
+    scopes: tuple[str, ...]
+    rate_limit_per_hour: int | None
+
+    @property
+    def is_admin(self) -> bool:
+        """The admin key, or a key with the `admin` scope."""
+        return self.id is None or "admin" in self.scopes
+
+    @property
+    def owner(self) -> uuid.UUID | None:
+        """The key whose jobs this caller sees; None for the admin (every job)."""
+        return None if self.is_admin else self.id
+
+
+ADMIN = Principal(None, "admin", SCOPES, None)
+
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="An API key (`tf_…`) or the admin key")
@@ -24,21 +50,21 @@ def rate_headers(state: keys.RateState) -> dict[str, str]:
             "X-RateLimit-Reset": str(int(state.reset_at.timestamp()))}
 
 
-async def principal(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
+async def principal(request: Request, res: ResourcesDep,
+                    key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
     """The caller. 401: no key, unknown key, revoked key. 429 (with `Retry-After`) past the
     key's hourly limit, counted in Postgres so every API process shares it."""
     if not key:
         raise ApiError(401, "unauthorized", "missing X-API-Key header")
-    if hmac.compare_digest(keys.key_hash(key), request.app.state.admin_key_hash):
+    if hmac.compare_digest(keys.key_hash(key), res.admin_key_hash):
         return ADMIN
-    pool = request.app.state.pool
-    row = await keys.find(pool, key)
+    row = await keys.find(res.pool, key=key)
     if row is None:
         raise ApiError(401, "unauthorized", "invalid API key")
     if not row["is_active"]:
         raise ApiError(401, "unauthorized", "this API key has been revoked")
     who = Principal(row["id"], row["name"], tuple(row["scopes"]), row["rate_limit_per_hour"])
-    state = await keys.count_request(pool, row["id"], row["rate_limit_per_hour"])
+    state = await keys.count_request(res.pool, key_id=row["id"], limit=row["rate_limit_per_hour"])
     headers = rate_headers(state)
     if state.exceeded:
         retry = max(1, int((state.reset_at - datetime.now(UTC)).total_seconds()))

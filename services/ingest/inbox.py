@@ -22,10 +22,11 @@ from nats.js import JetStreamContext
 from watchfiles import awatch
 
 from contracts import JobOptions, ObjectRef, Rejected, Submission, job_id_for
-from tflow.submit import NotSubmittable, submit_file
-from tflow.natsio import announce_object, wait_for_verdict
+from tflow.facts import Facts, verdict
+from tflow.natsio import announce_object
 from tflow.settings import Settings
 from tflow.submission import MetadataError, options_from_metadata, parse_metadata
+from tflow.submit import NotSubmittable, submit_file
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ SKIP_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".json
                  *(f".thumb{e}" for e in THUMB_EXTS))
 #: Seconds to wait for ingest's verdict before filing the file under done/ anyway.
 VERDICT_TIMEOUT = 120.0
+#: Seconds between looks for the verdict.
+VERDICT_POLL = 0.2
 
 
 class NotIngestable(Exception):
@@ -86,8 +89,8 @@ def file_away(path: Path, folder: Path) -> Path:
 class DropFolder:
     """Watches the inbox; `run(stop)` until stop is set."""
 
-    def __init__(self, settings: Settings, js: JetStreamContext, client: Minio):
-        self.s, self.js, self.client = settings, js, client
+    def __init__(self, settings: Settings, js: JetStreamContext, facts: Facts, client: Minio):
+        self.settings, self.js, self.facts, self.client = settings, js, facts, client
         self.inbox = settings.inbox_dir
         self.done, self.failed = self.inbox / "done", self.inbox / "failed"
         self._seen: dict[Path, tuple[int, int, float]] = {}
@@ -120,7 +123,7 @@ class DropFolder:
             prev = self._seen.get(path)
             if prev is None or prev[:2] != (st.st_size, st.st_mtime_ns):
                 self._seen[path] = (st.st_size, st.st_mtime_ns, now)
-            elif now - prev[2] >= self.s.inbox_settle_seconds:
+            elif now - prev[2] >= self.settings.inbox_settle_seconds:
                 self._busy.add(path)
                 task = asyncio.create_task(self._take(path))
                 self._tasks.add(task)
@@ -131,19 +134,26 @@ class DropFolder:
     async def _take(self, path: Path) -> None:
         try:
             ref = await self.submit(path)
-            verdict = await wait_for_verdict(self.js, job_id_for(ref), VERDICT_TIMEOUT)
-            if isinstance(verdict, Rejected):
-                self._fail(path, f"{verdict.code}: {verdict.message}\njob {verdict.job_id}, kept as {ref.key}\n")
+            said = await self._verdict(job_id_for(ref))
+            if isinstance(said, Rejected):
+                self._fail(path, f"{said.code}: {said.message}\njob {said.job_id}, kept as {ref.key}\n")
             else:
                 self._file(path, self.done)
         except NotIngestable as e:
             self._fail(path, f"{e}\n")
-        except Exception as e:  # store/NATS down: leave it, try again after the settle time
+        except Exception as e:  # noqa: BLE001 - store/NATS down: leave it, try again after the settle time
             log.warning("could not submit %s (will retry): %s", path.name, e)
             self._seen.pop(path, None)
-            await asyncio.sleep(min(30.0, max(1.0, self.s.inbox_settle_seconds)))
+            await asyncio.sleep(min(30.0, max(1.0, self.settings.inbox_settle_seconds)))
         finally:
             self._busy.discard(path)
+
+    async def _verdict(self, job_id: str) -> object:
+        """Ingest's verdict once it exists, or None after `VERDICT_TIMEOUT` seconds."""
+        deadline = time.monotonic() + VERDICT_TIMEOUT
+        while (said := await verdict(self.facts, job_id)) is None and time.monotonic() < deadline:
+            await asyncio.sleep(VERDICT_POLL)
+        return said
 
     def _file(self, path: Path, folder: Path) -> Path:
         sides = [sidecar_for(path), thumbnail_for(path)]
@@ -163,7 +173,7 @@ class DropFolder:
         Raises `NotIngestable` for a file that can never be submitted."""
         submission = self._submission(path)
         try:
-            ref = await asyncio.to_thread(submit_file, self.client, self.s.bucket, path, path.name, submission,
+            ref = await asyncio.to_thread(submit_file, self.client, self.settings.bucket, path, path.name, submission,
                                           thumbnail_for(path))
         except NotSubmittable as e:
             raise NotIngestable(str(e)) from e
@@ -176,7 +186,7 @@ class DropFolder:
         meta: dict = {}
         if side is not None:
             try:
-                meta = parse_metadata(side.read_bytes(), self.s.max_metadata_bytes)
+                meta = parse_metadata(side.read_bytes(), self.settings.max_metadata_bytes)
                 options = options_from_metadata(meta, JobOptions())
             except MetadataError as e:
                 raise NotIngestable(f"invalid_metadata: sidecar {side.name}: {e}") from e

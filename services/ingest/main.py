@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from services.ingest.handler import SERVICE, Ingest
 from services.ingest.inbox import DropFolder
-from services.ingest.service import SERVICE, Ingest
 from services.ingest.sweep import run_sweeps
 from tflow import store
+from tflow.facts import JetStreamFacts
 from tflow.natsio import ConsumerLoop, apply_definitions, connect
 from tflow.service import require, run_service
 from tflow.settings import Settings
@@ -20,15 +21,16 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     await apply_definitions(js)
     client = store.make_client(settings)
     await asyncio.to_thread(store.ensure_bucket, client, settings.bucket)
-    ingest = Ingest(settings, js, client)
-    loop = ConsumerLoop(js, "MINIO", "ingest", SERVICE, ingest.handle, ingest.on_failure,
+    facts = JetStreamFacts(js, SERVICE)
+    ingest = Ingest(settings, facts, client)
+    loop = ConsumerLoop(js, "MINIO", "ingest", SERVICE, ingest.handle, ingest.on_failure, facts,
                         fetch_timeout=settings.fetch_timeout_seconds,
                         rebind_after_timeouts=settings.rebind_after_timeouts)
     try:
         await asyncio.gather(
             loop.run(stop),
-            DropFolder(settings, js, client).run(stop),
-            run_sweeps(settings, js, client, stop),
+            DropFolder(settings, js, facts, client).run(stop),
+            run_sweeps(settings, js, facts, client, stop),
         )
     finally:
         await nc.drain()

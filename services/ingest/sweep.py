@@ -14,35 +14,37 @@ import logging
 from minio import Minio
 from nats.js import JetStreamContext
 
-from contracts import job_id_for
+from contracts import job_id_for, layout
 from tflow import store
-from tflow.natsio import announce_object, last_event
+from tflow.facts import Facts
+from tflow.natsio import announce_object
 from tflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-async def sweep_once(settings: Settings, js: JetStreamContext, client: Minio) -> int:
+async def sweep_once(settings: Settings, js: JetStreamContext, facts: Facts, client: Minio) -> int:
     """One pass over `raw/`; returns how many objects were announced."""
-    refs = await asyncio.to_thread(lambda: list(store.list_objects(client, settings.bucket, store.RAW_PREFIX)))
+    refs = await asyncio.to_thread(lambda: list(store.list_objects(client, settings.bucket, layout.RAW_PREFIX)))
     announced = 0
     for ref in refs:
-        if await last_event(js, f"jobs.{job_id_for(ref)}.received") is None:
+        if await facts.last(job_id_for(ref), "received") is None:
             await announce_object(js, ref, "sweep")
             announced += 1
     if announced:
-        log.info("sweep: announced %d of %d objects in %s", announced, len(refs), store.RAW_PREFIX)
+        log.info("sweep: announced %d of %d objects in %s", announced, len(refs), layout.RAW_PREFIX)
     return announced
 
 
-async def run_sweeps(settings: Settings, js: JetStreamContext, client: Minio, stop: asyncio.Event) -> None:
+async def run_sweeps(settings: Settings, js: JetStreamContext, facts: Facts, client: Minio,
+                     stop: asyncio.Event) -> None:
     """Sweep at start and every `sweep_interval_seconds` until `stop` (0 = never)."""
     if settings.sweep_interval_seconds <= 0:
         return
     while not stop.is_set():
         try:
-            await sweep_once(settings, js, client)
-        except Exception as e:
+            await sweep_once(settings, js, facts, client)
+        except Exception as e:  # noqa: BLE001 - store or NATS away: try again next period
             log.warning("sweep failed (next in %.0fs): %s", settings.sweep_interval_seconds, e)
         try:
             await asyncio.wait_for(stop.wait(), settings.sweep_interval_seconds)

@@ -3,9 +3,9 @@ or a rejection (code, message); and the PRD ladder plan of a valid source."""
 
 from __future__ import annotations
 
-from contracts import AudioInfo, JobOptions, PlannedTask, Probe, VideoInfo
-from services.ingest.probe import MediaReading
-from tflow.ladder import LADDER
+from contracts import JobOptions, PlannedTask, Probe, layout
+from media.ladder import ladder_for
+from media.probe import MediaReading
 from tflow.settings import Settings
 
 #: FFmpeg demuxer name -> container names of the allowlist it serves.
@@ -19,24 +19,12 @@ DEMUXER_CONTAINERS: dict[str, frozenset[str]] = {
     "mpeg": frozenset({"mpg"}),
 }
 
-#: Transfer characteristics of HDR video (PQ, HLG): tone-mapped to SDR BT.709 on encode.
-HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
-
-
 class Rejection(Exception):
     """A source that cannot become a job: `code` (machine) and `message` (human)."""
 
     def __init__(self, code: str, message: str):
         super().__init__(f"{code}: {message}")
         self.code, self.message = code, message
-
-
-def _display_size(width: int, height: int, sar: str | None, rotation: int) -> tuple[int, int]:
-    if sar:
-        num, den = (int(x) for x in sar.split(":"))
-        if num > 0 and den > 0 and num != den:
-            width = round(width * num / den)
-    return (height, width) if rotation in (90, 270) else (width, height)
 
 
 def check_size(size_bytes: int, s: Settings) -> None:
@@ -79,7 +67,7 @@ def validate(reading: MediaReading, size_bytes: int, s: Settings) -> Probe:
         raise Rejection("too_long", f"duration {d:.0f} s is above the maximum of {s.max_duration_seconds:g} s")
     if not v.width or not v.height:
         raise Rejection("corrupt", f"the video stream ({v.codec}) has no frame size")
-    dw, dh = _display_size(v.width, v.height, v.sample_aspect_ratio, v.rotation)
+    dw, dh = v.display_width, v.display_height
     if max(dw, dh) < max(s.min_width, s.min_height) or min(dw, dh) < min(s.min_width, s.min_height):
         raise Rejection(
             "resolution_too_low",
@@ -89,27 +77,8 @@ def validate(reading: MediaReading, size_bytes: int, s: Settings) -> Probe:
         raise Rejection("corrupt", f"the first video frame does not decode: {reading.first_frame_error}")
     if reading.end_error is not None:
         raise Rejection("truncated", reading.end_error)
-    a = reading.audio
-    return Probe(
-        container=reading.container or "",
-        duration_seconds=round(d, 6),
-        size_bytes=size_bytes,
-        bitrate=reading.bitrate,
-        video=VideoInfo(
-            codec=v.codec, profile=v.profile, width=v.width, height=v.height, display_width=dw, display_height=dh,
-            fps=round(v.fps or 0.0, 6), bitrate=v.bitrate, pixel_format=v.pixel_format, bit_depth=v.bit_depth,
-            sample_aspect_ratio=v.sample_aspect_ratio, rotation=v.rotation, interlaced=v.interlaced,
-            color_transfer=v.color_transfer, hdr=v.color_transfer in HDR_TRANSFERS,
-        ),
-        audio=AudioInfo(codec=a.codec, bitrate=a.bitrate, sample_rate=a.sample_rate, channels=a.channels) if a else None,
-        subtitle_streams=reading.subtitle_streams,
-    )
-
-
-def ladder_for(probe: Probe) -> list[str]:
-    """PRD ladder by the upright short side: >= 720 -> 360p + 720p; >= 360 -> 360p."""
-    short = min(probe.video.display_width, probe.video.display_height)
-    return [name for name, r in LADDER.items() if short >= r.height] or ["360p"]
+    return Probe(container=reading.container or "", duration_seconds=round(d, 6), size_bytes=size_bytes,
+                 bitrate=reading.bitrate, video=v, audio=reading.audio, subtitle_streams=reading.subtitle_streams)
 
 
 def plan_tasks(probe: Probe, options: JobOptions | None = None, transcription: bool = True) -> list[PlannedTask]:
@@ -119,14 +88,14 @@ def plan_tasks(probe: Probe, options: JobOptions | None = None, transcription: b
     transcript; last `metadata` (metadata.json, written once all others completed)."""
     tasks: list[PlannedTask] = []
     for r in ladder_for(probe):
-        tasks.append(PlannedTask(name=f"video_{r}", kind="transcode", rendition=r))
-        tasks.append(PlannedTask(name=f"hls_{r}", kind="package", rendition=r))
-    tasks.append(PlannedTask(name="thumbnails", kind="thumbnails"))
+        tasks.append(PlannedTask(name=layout.video_task(r), kind="transcode", rendition=r))
+        tasks.append(PlannedTask(name=layout.hls_task(r), kind="package", rendition=r))
+    tasks.append(PlannedTask(name=layout.THUMBNAILS_TASK, kind="thumbnails"))
     if options is not None and options.thumbnail_key:
-        tasks.append(PlannedTask(name="thumbnail_custom", kind="thumbnails", optional=True))
+        tasks.append(PlannedTask(name=layout.CUSTOM_THUMBNAIL_TASK, kind="thumbnails", optional=True))
     if probe.audio is not None:
-        tasks.append(PlannedTask(name="audio_mp3", kind="audio"))
+        tasks.append(PlannedTask(name=layout.MP3_TASK, kind="audio"))
         if transcription:
-            tasks.append(PlannedTask(name="transcription", kind="transcription"))
-    tasks.append(PlannedTask(name="metadata", kind="metadata"))
+            tasks.append(PlannedTask(name=layout.TRANSCRIPTION_TASK, kind="transcription"))
+    tasks.append(PlannedTask(name=layout.METADATA_TASK, kind="metadata"))
     return tasks

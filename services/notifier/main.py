@@ -1,5 +1,41 @@
-"""notifier process."""
+"""notifier process: the webhook outbox, polled every second."""
 
-from services.notifier.service import main
+from __future__ import annotations
 
-__all__ = ["main"]
+import asyncio
+import logging
+
+import asyncpg
+import httpx
+
+from readmodel.db import create_pool
+from services.notifier.service import SERVICE, deliver_due
+from tflow.service import require, run_service
+from tflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Poll for due deliveries every second until `stop`."""
+    pool = await create_pool(require(settings.database_url, "TFLOW_DATABASE_URL"))
+    async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False) as http:
+        try:
+            while not stop.is_set():
+                try:
+                    n = await deliver_due(pool, settings, http)
+                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+                    log.warning("database unavailable: %s", e)
+                    n = 0
+                if not n:
+                    try:
+                        await asyncio.wait_for(stop.wait(), 1.0)
+                    except TimeoutError:
+                        pass
+        finally:
+            await pool.close()
+
+
+def main() -> None:
+    """Entry point of `tflow run notifier` / `python -m services.notifier`."""
+    run_service(SERVICE, serve)

@@ -13,44 +13,30 @@ import asyncio
 import json
 import logging
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import httpx
 
-from services.api.views import job_view
-from services.api.webhooks import WebhookRefused, check_webhook_url, sign
-from tflow.db import create_pool
-from tflow.service import require, run_service
+from readmodel import webhooks as outbox
+from readmodel.documents import job_view
+from tflow.webhooks import WebhookRefused, check_webhook_url, sign
 from tflow.settings import Settings
 
 log = logging.getLogger(__name__)
 SERVICE = "notifier"
 
-DUE = """
-SELECT j.*, k.webhook_secret, coalesce(last.attempt, 0) AS attempts
-FROM jobs j
-LEFT JOIN api_keys k ON k.id = j.api_key_id
-LEFT JOIN LATERAL (SELECT attempt, next_attempt_at, succeeded FROM webhook_deliveries d
-                   WHERE d.job_id = j.id ORDER BY attempt DESC LIMIT 1) last ON true
-WHERE j.status IN ('completed', 'failed', 'cancelled') AND j.webhook_url IS NOT NULL
-  AND (last.attempt IS NULL OR (NOT last.succeeded AND last.next_attempt_at IS NOT NULL
-                                AND last.next_attempt_at <= now()))
-ORDER BY j.completed_at
-LIMIT 20
-FOR UPDATE OF j SKIP LOCKED
-"""
 
-
-async def deliver_due(pool: asyncpg.Pool, s: Settings, http: httpx.AsyncClient) -> int:
+async def deliver_due(pool: asyncpg.Pool, settings: Settings, http: httpx.AsyncClient) -> int:
     """Attempt every due delivery once; returns how many were attempted."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(DUE)
+        rows = await outbox.lock_due(conn)
         for row in rows:
-            await _attempt(conn, s, http, dict(row))
+            await _attempt(conn, settings, http, dict(row))
         return len(rows)
 
 
-async def _attempt(conn: asyncpg.Connection, s: Settings, http: httpx.AsyncClient, job: dict) -> None:
+async def _attempt(conn: asyncpg.Connection, s: Settings, http: httpx.AsyncClient, job: dict[str, Any]) -> None:
     attempt = job["attempts"] + 1
     event = f"job.{job['status']}"
     body = json.dumps({"event": event, "job": job_view(job)}, separators=(",", ":"), default=str).encode()
@@ -73,33 +59,6 @@ async def _attempt(conn: asyncpg.Connection, s: Settings, http: httpx.AsyncClien
     next_at = None
     if not ok and retry and attempt < s.webhook_max_attempts:
         next_at = timedelta(seconds=s.webhook_backoff_seconds * 2 ** (attempt - 1))
-    await conn.execute(
-        "INSERT INTO webhook_deliveries (job_id, url, event, attempt, status_code, error, succeeded, "
-        "next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $8::interval IS NULL THEN NULL "
-        "ELSE now() + $8::interval END)", job["id"], job["webhook_url"], event, attempt, status, error, ok, next_at)
+    await outbox.record_attempt(conn, job_id=job["id"], url=job["webhook_url"], event=event, attempt=attempt,
+                                status_code=status, error=error, retry_in=next_at)
     log.info("webhook %s for job %s attempt %d: %s", event, job["id"], attempt, "ok" if ok else error)
-
-
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Poll for due deliveries every second until `stop`."""
-    pool = await create_pool(require(settings.database_url, "TFLOW_DATABASE_URL"))
-    async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False) as http:
-        try:
-            while not stop.is_set():
-                try:
-                    n = await deliver_due(pool, settings, http)
-                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
-                    log.warning("database unavailable: %s", e)
-                    n = 0
-                if not n:
-                    try:
-                        await asyncio.wait_for(stop.wait(), 1.0)
-                    except TimeoutError:
-                        pass
-        finally:
-            await pool.close()
-
-
-def main() -> None:
-    """Entry point of `tflow run notifier` / `python -m services.notifier`."""
-    run_service(SERVICE, serve)

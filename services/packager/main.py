@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from services.packager.service import SERVICE, Finalizer, Packager
+from services.packager.handler import SERVICE, Finalizer, Packager
 from tflow.runner import serve_consumers
 from tflow.service import run_service
 
 
 def main() -> None:
     """Entry point of `tflow run packager` / `python -m services.packager`."""
-    run_service(SERVICE, lambda s, stop: serve_consumers(
-        SERVICE, [("JOBS", "packager", Packager), ("JOBS", "finalizer", Finalizer)], s, stop))
+    run_service(SERVICE, lambda settings, stop: serve_consumers(
+        SERVICE, [("JOBS", "packager", Packager), ("JOBS", "finalizer", Finalizer)], settings, stop))

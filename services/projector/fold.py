@@ -17,7 +17,6 @@ Rules (DESIGN.md, PRD job statuses):
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
@@ -31,92 +30,9 @@ from contracts import (
     TaskFailed,
     TaskProgress,
     TaskStarted,
+    TranscriptResult,
 )
-
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
-
-
-class JobRow(msgspec.Struct, kw_only=True):
-    """One row of `jobs` (column names = field names)."""
-
-    id: str
-    status: str
-    origin: str
-    source_bucket: str
-    source_key: str
-    source_etag: str
-    source_version_id: str | None = None
-    original_filename: str
-    file_size_bytes: int
-    container: str | None = None
-    duration_seconds: float | None = None
-    bitrate: int | None = None
-    video_codec: str | None = None
-    width: int | None = None
-    height: int | None = None
-    display_width: int | None = None
-    display_height: int | None = None
-    fps: float | None = None
-    video_bitrate: int | None = None
-    pixel_format: str | None = None
-    rotation: int | None = None
-    audio_codec: str | None = None
-    audio_bitrate: int | None = None
-    audio_sample_rate: int | None = None
-    audio_channels: int | None = None
-    probe: dict[str, Any] | None = None
-    plan: list[dict[str, Any]] = []
-    user_metadata: dict[str, Any] = {}
-    priority: int = 5
-    webhook_url: str | None = None
-    api_key_id: str | None = None
-    transcription_language: str | None = None
-    whisper_model: str | None = None
-    word_count: int | None = None
-    progress_percent: float = 0.0
-    current_task: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    outputs: dict[str, Any] = {}
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    last_seq: int = 0
-
-
-class TaskRow(msgspec.Struct, kw_only=True):
-    """One row of `tasks` (column names = field names)."""
-
-    job_id: str
-    name: str
-    kind: str
-    rendition: str | None = None
-    status: str = "pending"
-    progress_percent: float = 0.0
-    speed: float | None = None
-    eta_seconds: float | None = None
-    attempts: int = 0
-    worker: str | None = None
-    outputs: list[dict[str, Any]] = []
-    details: dict[str, Any] = {}
-    error_code: str | None = None
-    error_message: str | None = None
-    processing_seconds: float | None = None
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    updated_at: datetime
-
-
-JOB_COLUMNS: tuple[str, ...] = JobRow.__struct_fields__
-TASK_COLUMNS: tuple[str, ...] = TaskRow.__struct_fields__
-
-
-class JobState(msgspec.Struct):
-    """A job and its tasks by name, as the fold sees them."""
-
-    job: JobRow
-    tasks: dict[str, TaskRow]
+from readmodel.rows import TERMINAL, JobRow, JobState, TaskRow, probe_columns
 
 
 def _new_job(event: Received | Ingested | Rejected, status: str) -> JobRow:
@@ -142,17 +58,9 @@ def _apply_ingested(state: JobState | None, e: Ingested) -> JobState:
     job = state.job
     if job.status not in ("validating", "pending"):
         return state
-    p, v, a = e.probe, e.probe.video, e.probe.audio
-    job.container = p.container
-    job.duration_seconds = p.duration_seconds
-    job.bitrate = p.bitrate
-    job.video_codec, job.width, job.height = v.codec, v.width, v.height
-    job.display_width, job.display_height = v.display_width, v.display_height
-    job.fps, job.video_bitrate, job.pixel_format, job.rotation = v.fps, v.bitrate, v.pixel_format, v.rotation
-    if a is not None:
-        job.audio_codec, job.audio_bitrate = a.codec, a.bitrate
-        job.audio_sample_rate, job.audio_channels = a.sample_rate, a.channels
-    job.probe = msgspec.to_builtins(p)
+    for column, value in probe_columns(e.probe).items():
+        setattr(job, column, value)
+    job.probe = msgspec.to_builtins(e.probe)
     job.plan = msgspec.to_builtins(e.plan)
     job.user_metadata = e.user_metadata
     o = e.options
@@ -215,18 +123,14 @@ def _apply_task(state: JobState, e: TaskStarted | TaskProgress | TaskCompleted |
     elif isinstance(e, TaskCompleted):
         task.status, task.progress_percent, task.eta_seconds = "completed", 100.0, 0.0
         task.outputs = [msgspec.to_builtins(o) for o in e.outputs]
-        task.details = e.details
+        task.details = msgspec.to_builtins(e.result) if e.result is not None else {}
         task.processing_seconds = e.seconds
         task.completed_at = e.at
         task.error_code = task.error_message = None
         job.outputs = {**job.outputs, e.task: task.outputs}
-        d = e.details
-        if "language" in d:
-            job.transcription_language = d["language"]
-        if "word_count" in d:
-            job.word_count = d["word_count"]
-        if "model" in d:
-            job.whisper_model = d["model"]
+        if isinstance(e.result, TranscriptResult):
+            job.transcription_language, job.word_count = e.result.language, e.result.word_count
+            job.whisper_model = e.result.model
     elif isinstance(e, TaskFailed):
         task.error_code, task.error_message = e.code, e.message
         task.attempts = max(task.attempts, e.attempt)

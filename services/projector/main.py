@@ -1,14 +1,17 @@
-"""projector process."""
+"""projector process, and its maintenance command `rebuild`."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
+import time
 
-from services.projector.service import SERVICE, project
-from tflow.db import create_pool
+from readmodel.db import create_pool
+from services.projector.service import SERVICE, project, rebuild
+from tflow.logs import setup_logging
 from tflow.natsio import apply_definitions, connect
 from tflow.service import require, run_service
-from tflow.settings import Settings
+from tflow.settings import Settings, get_settings
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -24,6 +27,30 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await nc.drain()
 
 
+async def _rebuild(settings: Settings) -> int:
+    nc = await connect(require(settings.nats_url, "TFLOW_NATS_URL"), "projector-rebuild")
+    pool = await create_pool(require(settings.database_url, "TFLOW_DATABASE_URL"))
+    try:
+        started = time.monotonic()
+        last = await rebuild(nc.jetstream(), pool)
+        n = await pool.fetchval("SELECT count(*) FROM jobs")
+        print(f"rebuilt {n} jobs from JOBS up to sequence {last} in {time.monotonic() - started:.2f}s")
+    finally:
+        await pool.close()
+        await nc.close()
+    return 0
+
+
+def rebuild_main() -> int:
+    """`tflow projector rebuild` / `python -m services.projector rebuild`: drop the read
+    model and replay JOBS up to its current end. Returns the exit status."""
+    settings = get_settings()
+    setup_logging("rebuild", settings.log_level)
+    return asyncio.run(_rebuild(settings))
+
+
 def main() -> None:
-    """Entry point of `tflow run projector` / `python -m services.projector`."""
+    """Entry point of `tflow run projector` / `python -m services.projector [rebuild]`."""
+    if sys.argv[1:] == ["rebuild"]:
+        sys.exit(rebuild_main())
     run_service(SERVICE, serve)

@@ -22,8 +22,10 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from contracts import decode_job_event
+from readmodel import projection as pstore
+from readmodel.rows import JobState
 from services.projector import fold
-from services.projector import store as pstore
+from tflow.facts import JOBS_STREAM
 from tflow.metrics import MESSAGES
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ async def apply_batch(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -
                 MESSAGES.labels(SERVICE, "undecodable").inc()
                 log.error("skipping undecodable fact seq=%s subject=%s: %s", m.metadata.sequence.stream, m.subject, e)
         job_ids = sorted({e.job_id for _, e in decoded})
-        states: dict[str, fold.JobState | None] = dict(await pstore.load_states(conn, job_ids))
+        states: dict[str, JobState | None] = dict(await pstore.load_states(conn, job_ids))
         before = {jid: (s.job.status, s.job.api_key_id) for jid, s in states.items() if s is not None}
         for seq, event in decoded:
             states[event.job_id] = fold.apply(states.get(event.job_id), event, seq)
@@ -72,7 +74,7 @@ async def _subscribe(js: JetStreamContext, start_seq: int):
         cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
     else:
         cfg = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start_seq)
-    return await js.subscribe("jobs.>", stream="JOBS", ordered_consumer=True, config=cfg,
+    return await js.subscribe("jobs.>", stream=JOBS_STREAM, ordered_consumer=True, config=cfg,
                               pending_msgs_limit=65536)
 
 
@@ -132,7 +134,7 @@ async def _checkpoint_when_reachable(pool: asyncpg.Pool, stop: asyncio.Event) ->
 
 async def stream_last_seq(js: JetStreamContext) -> int:
     """The JOBS stream's last sequence now."""
-    info = await js.stream_info("JOBS")
+    info = await js.stream_info(JOBS_STREAM)
     return info.state.last_seq
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from services.thumbnailer.service import SERVICE, Thumbnailer
+from services.thumbnailer.handler import SERVICE, Thumbnailer
 from tflow.runner import serve_consumers
 from tflow.service import run_service
 
 
 def main() -> None:
     """Entry point of `tflow run thumbnailer` / `python -m services.thumbnailer`."""
-    run_service(SERVICE, lambda s, stop: serve_consumers(SERVICE, [("JOBS", "thumbnailer", Thumbnailer)], s, stop))
+    run_service(SERVICE, lambda settings, stop: serve_consumers(
+        SERVICE, [("JOBS", "thumbnailer", Thumbnailer)], settings, stop))

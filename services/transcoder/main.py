@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from services.transcoder.service import SERVICE, Transcoder
+from services.transcoder.handler import SERVICE, Transcoder
 from tflow.runner import serve_consumers
 from tflow.service import run_service
 
 
 def main() -> None:
     """Entry point of `tflow run transcoder` / `python -m services.transcoder`."""
-    run_service(SERVICE, lambda s, stop: serve_consumers(SERVICE, [("JOBS", "transcoder", Transcoder)], s, stop))
+    run_service(SERVICE, lambda settings, stop: serve_consumers(
+        SERVICE, [("JOBS", "transcoder", Transcoder)], settings, stop))

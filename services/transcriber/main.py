@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from services.transcriber.service import SERVICE, Transcriber
+from services.transcriber.handler import SERVICE, Transcriber
 from tflow.runner import serve_consumers
 from tflow.service import run_service
 
 
 def main() -> None:
     """Entry point of `tflow run transcriber` / `python -m services.transcriber`."""
-    run_service(SERVICE, lambda s, stop: serve_consumers(SERVICE, [("JOBS", "transcriber", Transcriber)], s, stop))
+    run_service(SERVICE, lambda settings, stop: serve_consumers(
+        SERVICE, [("JOBS", "transcriber", Transcriber)], settings, stop))

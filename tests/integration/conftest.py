@@ -4,9 +4,10 @@ wheels on random loopback ports in a temp dir, plus the services as real process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +18,10 @@ import pytest_asyncio
 from minio import Minio
 
 from tflow import store
-from tflow.db import create_pool
+from readmodel.db import create_pool
 from tflow.natsio import connect
 from tflow.settings import Settings
+from services import SERVICES
 from tflow.stack import EmbeddedStack, Supervisor, free_port, running_stack, wait_for_http
 
 #: Settings the services run with in tests (short settle and sweep periods).
@@ -80,18 +82,26 @@ class Stack:
         raise AssertionError(f"{name} was not filed within {timeout}s; service logs in {self.logs}")
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Stack:
-    root = tmp_path_factory.mktemp("stack")
+@contextlib.contextmanager
+def started_stack(root: Path, services: tuple[str, ...] = SERVICES) -> Iterator[Stack]:
+    """Real servers and `services` as processes under `root`, on random loopback ports;
+    ready once the API answers."""
     settings = Settings(_env_file=None, data_dir=root / "data", nats_port=0, s3_port=0, api_port=free_port())
     logs = root / "service-logs"
     (root / "fsroot").mkdir()
     webhook_port = free_port()
     env = {**TEST_ENV, "TFLOW_WORK_DIR": str(root / "work"), "TFLOW_FS_ROOTS": f'["{root / "fsroot"}"]',
            "TFLOW_WEBHOOK_ALLOWED_HOSTS": f'["127.0.0.1:{webhook_port}"]', "TFLOW_WEBHOOK_BACKOFF_SECONDS": "0.5"}
-    with running_stack(settings, extra_env=env, service_logs=logs) as (resolved, sup, servers):
+    with running_stack(settings, services, extra_env=env, service_logs=logs) as (resolved, sup, servers):
         wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60)
         yield Stack(resolved, sup, servers, logs, webhook_port)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    """The session's stack: every service."""
+    with started_stack(tmp_path_factory.mktemp("stack")) as s:
+        yield s
 
 
 @pytest_asyncio.fixture(scope="session")

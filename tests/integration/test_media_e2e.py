@@ -10,6 +10,7 @@ import m3u8
 import pytest
 
 from tests.integration.conftest import job_by_key
+from media.run import ffmpeg_binary
 from tests.media import media
 
 pytestmark = pytest.mark.integration
@@ -163,7 +164,7 @@ async def test_custom_thumbnail_is_stored_as_primary_and_an_invalid_one_fails_on
 
     png = stack.inbox / "media-custom.flv.thumb.png"
     out = tmp_path / "custom.png"
-    subprocess.run([stack.settings.ffmpeg_binary(), "-v", "error", "-y", "-i",
+    subprocess.run([ffmpeg_binary(stack.settings.ffmpeg), "-v", "error", "-y", "-i",
                     str(media("valid/bbb_1280x720_30s_vp8_vorbis.webm")), "-frames:v", "1", str(out)], check=True)
     png.write_bytes(out.read_bytes())
     (stack.inbox / "media-badthumb.flv.thumb.jpg").write_text("this is not a JPEG\n" * 20)

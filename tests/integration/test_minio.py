@@ -13,16 +13,18 @@ import pytest
 
 from tests.integration.conftest import ACCEPTED, job_by_key
 from tests.media import media
-from tflow import PROJECT_ROOT, store
-from tflow.db import create_pool
+from tests.media import REPO_ROOT
+from tflow import store
+from readmodel.db import create_pool
 from tflow.settings import Settings
-from tflow.stack import MinioServer, free_port, running_stack
+from tflow.minio_server import MinioServer
+from tflow.stack import free_port, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.minio]
 
 
 def minio_binary() -> Path:
-    path = Path(os.environ.get("TFLOW_MINIO_BINARY") or PROJECT_ROOT / ".tools" / "bin" / "minio")
+    path = Path(os.environ.get("TFLOW_MINIO_BINARY") or REPO_ROOT / ".tools" / "bin" / "minio")
     if path.exists():
         return path
     if shutil.which("go") is None:

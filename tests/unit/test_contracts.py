@@ -7,6 +7,7 @@ import pytest
 
 from contracts import (
     ACCEPTED_EVENTS,
+    SCHEMA_VERSION,
     Ingested,
     JobOptions,
     ObjectAnnounced,
@@ -19,6 +20,7 @@ from contracts import (
     TaskFailed,
     TaskProgress,
     TaskStarted,
+    TranscriptResult,
     VideoInfo,
     announce_subject,
     created_objects,
@@ -117,13 +119,14 @@ def test_msg_ids_dedupe_lifecycle_and_attempts_but_not_progress():
     Rejected(job_id="J", at=AT, source=REF, origin="sweep", code="too_short", message="0.3 s"),
     TaskStarted(job_id="J", at=AT, task="t", attempt=1, worker="w"),
     TaskProgress(job_id="J", at=AT, task="t", percent=50.0, speed=2.0, eta_seconds=3.0),
-    TaskCompleted(job_id="J", at=AT, task="t", details={"language": "en"}),
+    TaskCompleted(job_id="J", at=AT, task="transcription", result=TranscriptResult(
+        language="en", language_probability=0.9, word_count=3, model="base")),
     TaskFailed(job_id="J", at=AT, task="t", code="c", message="m", permanent=False),
 ])
 def test_every_job_event_round_trips_with_type_and_version(event):
     data = encode(event)
     doc = json.loads(data)
-    assert doc["type"] == type(event).__struct_config__.tag and doc["v"] == 1
+    assert doc["type"] == type(event).__struct_config__.tag and doc["v"] == SCHEMA_VERSION
     assert decode_job_event(data) == event
 
 

@@ -1,5 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from contracts import (
     Ingested,
     ObjectRef,
@@ -9,11 +11,15 @@ from contracts import (
     Received,
     Rejected,
     TaskCompleted,
+    TranscriptResult,
     TaskFailed,
     TaskProgress,
     TaskStarted,
     VideoInfo,
+    decode_job_event,
+    encode,
 )
+from readmodel.rows import JobState
 from services.projector.fold import apply
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -68,7 +74,8 @@ def test_tasks_drive_progress_and_completion():
     assert s.job.status == "processing" and s.job.progress_percent == 50.0
     assert s.job.outputs["video_360p"][0]["key"].endswith("video_360p.mp4")
     s = apply(s, TaskCompleted(job_id="J", at=at(5), task="transcription",
-                               details={"language": "en", "word_count": 12, "model": "base"}), 6)
+                               result=TranscriptResult(language="en", language_probability=0.99, word_count=12,
+                                                       model="base")), 6)
     assert (s.job.status, s.job.progress_percent, s.job.completed_at) == ("completed", 100.0, at(5))
     assert (s.job.transcription_language, s.job.word_count, s.job.whisper_model) == ("en", 12, "base")
 
@@ -89,9 +96,32 @@ def test_task_fact_for_unknown_job_is_dropped_and_no_plan_completes():
     assert fold(ingested(plan=[])).job.status == "completed"
 
 
-def test_fold_is_deterministic():
-    events = [*ingested(), TaskStarted(job_id="J", at=at(2), task="video_360p")]
-    assert fold(events) == fold(events)
+def _lifecycle():
+    return [*ingested(), TaskStarted(job_id="J", at=at(2), task="video_360p", attempt=1, worker="w"),
+            TaskProgress(job_id="J", at=at(3), task="video_360p", percent=40, speed=1.2, eta_seconds=3),
+            TaskFailed(job_id="J", at=at(4), task="transcription", code="io", message="m", permanent=False),
+            TaskCompleted(job_id="J", at=at(5), task="video_360p", seconds=3.0,
+                          outputs=[OutputInfo(key="processed/J/360p/video_360p.mp4", size_bytes=10, kind="mp4")]),
+            TaskCompleted(job_id="J", at=at(6), task="transcription", result=TranscriptResult(
+                language="en", language_probability=0.9, word_count=4, model="base"))]
+
+
+def test_fold_resumed_from_stored_rows_equals_one_replay_from_the_stream():
+    """What the live projector does (fold a batch, store the rows, load them back, fold
+    the next batch) gives the rows a rebuild gives (decode every fact, fold once), for
+    every batch boundary; and every time in the rows is a fact's own time."""
+    events = _lifecycle()
+    replay = fold([decode_job_event(encode(e)) for e in events])
+    for cut in range(1, len(events)):
+        stored = msgspec.convert(msgspec.to_builtins(fold(events[:cut])), JobState)  # what Postgres hands back
+        for seq, e in enumerate(events[cut:], cut + 1):
+            stored = apply(stored, e, seq)
+        assert stored == replay, f"batch boundary after fact {cut}"
+    assert replay.job.status == "completed" and replay.job.word_count == 4
+    times = {e.at for e in events}
+    stamps = [replay.job.created_at, replay.job.updated_at, replay.job.started_at, replay.job.completed_at,
+              *(t for task in replay.tasks.values() for t in (task.started_at, task.completed_at, task.updated_at))]
+    assert {t for t in stamps if t is not None} <= times
 
 
 def test_optional_task_failure_does_not_fail_the_job():
@@ -119,7 +149,7 @@ def test_cancel_ends_the_job_and_its_unfinished_tasks_and_nothing_revives_it():
 
 
 def test_job_count_deltas_follow_status_and_owner_changes():
-    from services.projector.store import NO_KEY, count_deltas
+    from readmodel.projection import NO_KEY, count_deltas
 
     s = fold(ingested())  # status pending, no key
     assert count_deltas({}, [s]) == {(NO_KEY, "pending"): 1}

@@ -6,14 +6,28 @@ from pathlib import Path
 import m3u8
 import pytest
 
-from contracts import AudioInfo, Ingested, ObjectRef, OutputInfo, PlannedTask, Probe, TaskCompleted, VideoInfo
+from contracts import (
+    AudioInfo,
+    HlsResult,
+    Ingested,
+    ObjectRef,
+    OutputInfo,
+    PlannedTask,
+    Probe,
+    TaskCompleted,
+    Thumbnail,
+    ThumbnailsResult,
+    VideoInfo,
+    VideoResult,
+)
 from services.packager.metadata import build_metadata
-from services.packager.playlists import Subtitles, Variant, bandwidths, hls_command, multivariant_playlist, \
+from media.hls import Subtitles, Variant, bandwidths, hls_command, multivariant_playlist, \
     subtitles_playlist
-from services.thumbnailer.commands import thumbnail_command, thumbnail_times
-from services.transcoder.commands import gop_frames, output_size, parse_quality, quality_command, transcode_command
-from tflow.ffmpeg import parse_progress_block
-from tflow.ladder import LADDER
+from media.thumbnail import thumbnail_command, thumbnail_times
+from media.encode import gop_frames, parse_quality, quality_command, transcode_command
+from media.filters import output_size
+from media.run import parse_progress_block
+from media.ladder import LADDER
 
 AT = datetime(2026, 11, 22, tzinfo=UTC)
 
@@ -163,13 +177,17 @@ def test_metadata_document_lists_every_output():
     mp4 = OutputInfo(key="processed/J/360p/video_360p.mp4", size_bytes=100, kind="mp4", compression_ratio=10.0)
     done = {
         "video_360p": TaskCompleted(job_id="J", at=AT, task="video_360p", outputs=[mp4],
-                                    details={"psnr_db": 40.0, "ssim": 0.98, "codecs": "avc1.4d401f,mp4a.40.2"},
+                                    result=VideoResult(rendition="360p", codecs="avc1.4d401f,mp4a.40.2",
+                                                       frame_rate=25.0, profile="main", level="3.1", crf=23,
+                                                       psnr_db=40.0, ssim=0.98),
                                     seconds=3.0),
-        "hls_360p": TaskCompleted(job_id="J", at=AT, task="hls_360p", details={
-            "playlist_key": "processed/J/360p/segments/playlist.m3u8", "segment_count": 1,
-            "segment_durations": [2.0], "bandwidth": 5, "average_bandwidth": 4}, seconds=0.5),
-        "thumbnails": TaskCompleted(job_id="J", at=AT, task="thumbnails", details={
-            "thumbnails": [{"key": "processed/J/thumbnails/thumb_50.jpg"}], "primary": "processed/J/thumbnails/thumb_50.jpg"}),
+        "hls_360p": TaskCompleted(job_id="J", at=AT, task="hls_360p", result=HlsResult(
+            rendition="360p", playlist_key="processed/J/360p/segments/playlist.m3u8", segment_count=1,
+            segment_durations=[2.0], bandwidth=5, average_bandwidth=4, resolution="640x360"), seconds=0.5),
+        "thumbnails": TaskCompleted(job_id="J", at=AT, task="thumbnails", result=ThumbnailsResult(
+            thumbnails=[Thumbnail(key="processed/J/thumbnails/thumb_50.jpg", position_percent=50,
+                                  timestamp_seconds=1.0, width=640, height=360)],
+            primary="processed/J/thumbnails/thumb_50.jpg")),
         "metadata": None,
     }
     doc = build_metadata(ing, done, "processed/J/master.m3u8", "2026-11-22T00:00:10+00:00")

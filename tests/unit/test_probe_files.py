@@ -3,7 +3,7 @@
 import av
 import pytest
 
-from services.ingest.probe import read_media
+from media.probe import read_media
 from services.ingest.validate import Rejection, validate
 from tests.media import media, media_files
 from tflow.settings import Settings

@@ -2,8 +2,10 @@ from fractions import Fraction
 
 import pytest
 
-from services.ingest.probe import MediaReading, StreamReading, end_tolerance, real_fps, stated_duration
-from services.ingest.validate import Rejection, ladder_for, plan_tasks, validate
+from contracts import AudioInfo
+from media.ladder import ladder_for
+from media.probe import MediaReading, end_tolerance, real_fps, stated_duration, video_info
+from services.ingest.validate import Rejection, plan_tasks, validate
 from tflow.settings import Settings
 
 S = Settings(_env_file=None)
@@ -14,7 +16,7 @@ def reading(**kw) -> MediaReading:
     v = dict(codec="h264", width=1280, height=720, fps=25.0, pixel_format="yuv420p", rotation=0)
     v.update(video)
     base = dict(container="mov,mp4,m4a,3gp,3g2,mj2", duration_seconds=10.0, bitrate=1_000_000,
-                video=StreamReading(**v), audio=StreamReading(codec="aac", sample_rate=48000, channels=2))
+                video=video_info(**v), audio=AudioInfo(codec="aac", sample_rate=48000, channels=2))
     base.update(kw)
     return MediaReading(**base)
 
@@ -39,7 +41,7 @@ def test_unreadable_and_no_video():
     assert rejected(MediaReading(open_error="Invalid data found")).code == "unreadable"
     r = rejected(MediaReading(container="mov,mp4,m4a,3gp,3g2,mj2",
                               duration_seconds=6422.0,
-                              audio=StreamReading(codec="aac")))
+                              audio=AudioInfo(codec="aac")))
     assert r.code == "no_video_stream" and "aac" in r.message
 
 

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 
 import msgspec
 from minio import Minio
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
 from contracts import (
     ACCEPTED_EVENTS,
@@ -30,14 +27,16 @@ from contracts import (
     decode_s3_notification,
     created_objects,
     job_id_for,
+    layout,
     utcnow,
 )
-from services.ingest.probe import read_media
+from media.probe import read_media
 from services.ingest.validate import Rejection, check_size, plan_tasks, validate
 from tflow import store
+from tflow.facts import Facts, Permanent, verdict
 from tflow.metrics import MESSAGES
-from tflow.natsio import Permanent, last_event, publish_event
 from tflow.settings import Settings
+from tflow.worker import Delivery
 
 log = logging.getLogger(__name__)
 SERVICE = "ingest"
@@ -56,7 +55,7 @@ def announced_objects(subject: str, data: bytes, bucket: str) -> tuple[list[tupl
     except (msgspec.DecodeError, msgspec.ValidationError) as e:
         raise Permanent(f"undecodable announcement on {subject}: {e}") from e
     keep = [(o, r) for o, r, name in found
-            if name in ACCEPTED_EVENTS and r.bucket == bucket and r.key.startswith(store.RAW_PREFIX)
+            if name in ACCEPTED_EVENTS and r.bucket == bucket and r.key.startswith(layout.RAW_PREFIX)
             and not r.key.endswith("/")]
     return keep, len(found) - len(keep)
 
@@ -64,43 +63,41 @@ def announced_objects(subject: str, data: bytes, bucket: str) -> tuple[list[tupl
 class Ingest:
     """The ingest handler; `examine` is blocking (store + PyAV) and runs in a thread."""
 
-    def __init__(self, settings: Settings, js: JetStreamContext, client: Minio):
-        self.s, self.js, self.client = settings, js, client
-        self.worker = f"{SERVICE}@{socket.gethostname()}"
+    def __init__(self, settings: Settings, facts: Facts, client: Minio):
+        self.settings, self.facts, self.client = settings, facts, client
 
-    async def handle(self, msg: Msg) -> None:
+    async def handle(self, delivery: Delivery) -> None:
         """Consumer callback: one MINIO-stream message, any number of records."""
-        refs, ignored = announced_objects(msg.subject, msg.data, self.s.bucket)
+        refs, ignored = announced_objects(delivery.subject, delivery.data, self.settings.bucket)
         if ignored:
             MESSAGES.labels(SERVICE, "ignored").inc(ignored)
         for origin, ref in refs:
             await self.ingest(origin, ref)
 
-    async def on_failure(self, msg: Msg, error: BaseException) -> None:
+    async def on_failure(self, delivery: Delivery, error: BaseException) -> None:
         """Last delivery failed: a `rejected` fact for every object of the message."""
         try:
-            refs, _ = announced_objects(msg.subject, msg.data, self.s.bucket)
+            refs, _ = announced_objects(delivery.subject, delivery.data, self.settings.bucket)
         except Permanent:
             MESSAGES.labels(SERVICE, "undecodable").inc()
-            log.error("dropping undecodable message on %s: %s", msg.subject, error)
+            log.error("dropping undecodable message on %s: %s", delivery.subject, error)
             return
         for origin, ref in refs:
-            await publish_event(self.js, Rejected(job_id=job_id_for(ref), at=utcnow(), source=ref, origin=origin,
-                                                  code="ingest_failed", message=f"ingest gave up: {error}"), SERVICE)
+            await self.facts.publish(Rejected(job_id=job_id_for(ref), at=utcnow(), source=ref, origin=origin,
+                                                  code="ingest_failed", message=f"ingest gave up: {error}"))
 
     async def ingest(self, origin: Origin, ref: ObjectRef) -> None:
         """Turn one object into `received` + `ingested`/`rejected` (skips known jobs)."""
         job_id = job_id_for(ref)
-        for verdict in ("ingested", "rejected"):
-            if await last_event(self.js, f"jobs.{job_id}.{verdict}") is not None:
-                MESSAGES.labels(SERVICE, "duplicate").inc()
-                return
-        await publish_event(self.js, Received(job_id=job_id, at=utcnow(), source=ref, origin=origin), SERVICE)
+        if await verdict(self.facts, job_id) is not None:
+            MESSAGES.labels(SERVICE, "duplicate").inc()
+            return
+        await self.facts.publish(Received(job_id=job_id, at=utcnow(), source=ref, origin=origin))
         fact = await asyncio.to_thread(self.examine, job_id, origin, ref)
-        ack = await publish_event(self.js, fact, SERVICE)
+        new = await self.facts.publish(fact)
         log.info("%s %s (%s)%s", type(fact).__struct_config__.tag, ref.key, job_id,
                  f": {fact.code}: {fact.message}" if isinstance(fact, Rejected) else "")
-        if ack.duplicate:
+        if not new:
             MESSAGES.labels(SERVICE, "duplicate").inc()
 
     def examine(self, job_id: str, origin: Origin, ref: ObjectRef) -> Ingested | Rejected:
@@ -114,17 +111,17 @@ class Ingest:
         if current is None:
             return reject("source_missing", f"{ref.key} is no longer in bucket {ref.bucket}")
         try:
-            raw = store.get_json(self.client, ref.bucket, store.meta_key(ref.key), self.s.max_metadata_bytes * 2)
+            raw = store.get_json(self.client, ref.bucket, layout.meta_key(ref.key), self.settings.max_metadata_bytes * 2)
             submission = msgspec.convert(raw, Submission) if raw is not None else Submission()
         except (ValueError, msgspec.ValidationError) as e:
-            return reject("invalid_metadata", f"submission sidecar {store.meta_key(ref.key)}: {e}")
+            return reject("invalid_metadata", f"submission sidecar {layout.meta_key(ref.key)}: {e}")
         try:
-            check_size(current.size, self.s)
-            reading = read_media(store.presigned_url(self.client, ref), timeout=self.s.probe_timeout_seconds)
-            probe = validate(reading, current.size, self.s)
+            check_size(current.size, self.settings)
+            reading = read_media(store.presigned_url(self.client, ref), timeout=self.settings.probe_timeout_seconds)
+            probe = validate(reading, current.size, self.settings)
         except Rejection as r:
             return reject(r.code, r.message)
         return Ingested(job_id=job_id, at=utcnow(), source=ref, origin=origin, probe=probe,
                         user_metadata=submission.user_metadata, options=submission.options,
-                        plan=plan_tasks(probe, submission.options, self.s.transcription))
+                        plan=plan_tasks(probe, submission.options, self.settings.transcription))
 

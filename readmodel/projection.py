@@ -1,4 +1,5 @@
-"""The projector's Postgres side: load job states, upsert them, move the checkpoint."""
+"""The projector's SQL: load job states, upsert them with the `job_counts` deltas, and
+move the checkpoint, all in the caller's transaction; reset for a rebuild."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from services.projector.fold import JOB_COLUMNS, TASK_COLUMNS, JobRow, JobState, TaskRow
+from readmodel.rows import JOB_COLUMNS, TASK_COLUMNS, JobRow, JobState, TaskRow
 
 PROJECTION = "jobs"
 #: `job_counts` key of jobs submitted without an API key.

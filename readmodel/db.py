@@ -1,23 +1,25 @@
-"""PostgreSQL at the edge: connection pool and migrations (dbmate, plain SQL in `db/migrations/`)."""
+"""PostgreSQL at the edge: connection pool and migrations (dbmate, plain SQL in
+`readmodel/migrations/`, shipped as package data)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
+from importlib.resources import files
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from tflow import PROJECT_ROOT
-
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = PROJECT_ROOT / "db" / "migrations"
+#: The schema, as plain SQL migrations for dbmate (a real folder: installed packages are unzipped).
+MIGRATIONS_DIR = Path(str(files("readmodel") / "migrations"))
 
 
 def _dbmate_binary() -> str:
@@ -73,6 +75,4 @@ async def create_pool(database_url: str, min_size: int = 1, max_size: int = 10) 
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    import json
-
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

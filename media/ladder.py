@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contracts import Probe
+
 #: Seconds between forced keyframes, identical in every rendition.
 GOP_SECONDS = 2.0
 #: HLS target segment duration in seconds (PRD `-hls_time 10`); a multiple of the GOP.
@@ -47,11 +49,8 @@ MP3_BITRATE = 192_000
 MP3_SAMPLE_RATE = 48_000
 
 
-def rendition_key(job_id: str, name: str) -> str:
-    """Object key of a rendition MP4: `processed/<job>/<r>/video_<r>.mp4` (DESIGN.md)."""
-    return f"processed/{job_id}/{name}/video_{name}.mp4"
-
-
-def processed_prefix(job_id: str) -> str:
-    """`processed/<job>/`: every output of a job lives below it."""
-    return f"processed/{job_id}/"
+def ladder_for(probe: Probe) -> list[str]:
+    """Rendition names of a source (PRD ladder) by its upright short side: >= 720 ->
+    360p + 720p; >= 360 -> 360p (and 360p for anything smaller that passed validation)."""
+    short = min(probe.video.display_width, probe.video.display_height)
+    return [name for name, r in LADDER.items() if short >= r.height] or ["360p"]

@@ -1,16 +1,34 @@
-"""Connections survive server restarts (runs last: it restarts the session's servers)."""
+"""Connections survive server restarts. These tests restart servers, so they run on a
+stack of their own (ingest, projector, API), never on the session's: their place in
+the run does not matter."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
+import pytest_asyncio
 
-from tests.integration.conftest import ACCEPTED, discard, job_by_key
+from readmodel.db import create_pool
+from tests.integration.conftest import ACCEPTED, discard, job_by_key, started_stack
 from tests.media import media
 from tflow.stack import stop_process, wait_for_port
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """A stack for this module alone (it restarts NATS and Postgres under its services)."""
+    with started_stack(tmp_path_factory.mktemp("restarts"), ("projector", "ingest", "api")) as s:
+        yield s
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def pool(stack):
+    p = await create_pool(stack.settings.database_url or "")
+    yield p
+    await p.close()
 
 
 def restart_nats(stack) -> float:

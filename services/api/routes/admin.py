@@ -5,11 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from services.api import keys
+from readmodel import keys
 from services.api.auth import Admin
+from services.api.deps import PoolDep
 from services.api.errors import ApiError
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -24,7 +28,7 @@ class KeyCreate(BaseModel):
                                      examples=[["jobs:read", "jobs:write"]])
 
 
-def key_view(row) -> dict:
+def key_view(row: asyncpg.Record) -> dict[str, Any]:
     """A key without its secret."""
     return {"id": str(row["id"]), "name": row["name"], "key_prefix": row["key_prefix"], "scopes": list(row["scopes"]),
             "rate_limit_per_hour": row["rate_limit_per_hour"], "is_active": row["is_active"],
@@ -34,27 +38,27 @@ def key_view(row) -> dict:
 
 
 @router.post("/api-keys", status_code=201, summary="Create an API key (the secret is shown once)")
-async def create_key(body: KeyCreate, request: Request, _: Admin) -> dict:
-    row, secret = await keys.create(request.app.state.pool, body.name, body.rate_limit_per_hour,
-                                    tuple(dict.fromkeys(body.scopes)))
+async def create_key(body: KeyCreate, _: Admin, pool: PoolDep) -> dict[str, Any]:
+    row, secret = await keys.create(pool, name=body.name, rate_limit_per_hour=body.rate_limit_per_hour,
+                                    scopes=tuple(dict.fromkeys(body.scopes)))
     return {**key_view(row), "key": secret, "webhook_secret": row["webhook_secret"]}
 
 
 @router.get("/api-keys", summary="List API keys")
-async def list_keys(request: Request, _: Admin) -> dict:
-    return {"api_keys": [key_view(r) for r in await keys.list_all(request.app.state.pool)]}
+async def list_keys(_: Admin, pool: PoolDep) -> dict[str, Any]:
+    return {"api_keys": [key_view(r) for r in await keys.list_all(pool)]}
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, summary="Revoke an API key")
-async def revoke_key(key_id: uuid.UUID, request: Request, _: Admin) -> Response:
-    if not await keys.revoke(request.app.state.pool, key_id):
+async def revoke_key(key_id: uuid.UUID, _: Admin, pool: PoolDep) -> Response:
+    if not await keys.revoke(pool, key_id=key_id):
         raise ApiError(404, "not_found", f"API key {key_id} does not exist")
     return Response(status_code=204)
 
 
 @router.post("/api-keys/{key_id}/rotate", summary="Rotate: a new secret; the old one stops working")
-async def rotate_key(key_id: uuid.UUID, request: Request, _: Admin) -> dict:
-    secret = await keys.rotate(request.app.state.pool, key_id)
+async def rotate_key(key_id: uuid.UUID, _: Admin, pool: PoolDep) -> dict[str, Any]:
+    secret = await keys.rotate(pool, key_id=key_id)
     if secret is None:
         raise ApiError(404, "not_found", f"no active API key {key_id}")
     return {"id": str(key_id), "key": secret, "key_prefix": secret[:8]}

@@ -1,4 +1,4 @@
-"""ffmpeg command lines of the thumbnailer (pure)."""
+"""Thumbnail positions and command lines (pure): positional frames and the custom image."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ from pathlib import Path
 import ffmpeg
 
 from contracts import Probe
-from services.transcoder.commands import _video_chain, output_size, source_input
+from media.filters import normalise_video, output_size, source_input
 
 #: Positions in percent of the duration (PRD).
 POSITIONS = (0, 25, 50, 75, 100)
 #: Thumbnails are at most this tall on their short side (pixels).
 THUMB_SHORT_SIDE = 720
-#: Custom thumbnails: image codecs accepted and the size limit in bytes (PRD: JPG/PNG/WebP, 5 MB).
-CUSTOM_CODECS = frozenset({"mjpeg", "png", "webp"})
-CUSTOM_MAX_BYTES = 5 * 1024 * 1024
 
 
 def thumbnail_times(duration: float, last_frame: float | None, first_frame: float = 0.0) -> dict[int, float]:
@@ -37,7 +34,7 @@ def thumbnail_command(ffmpeg_bin: str, source: str, probe: Probe, at: float, out
     w, h = output_size(probe.video.display_width, probe.video.display_height, short - short % 2)
     start = max(first_frame, at - 1.0) if last else at
     seek = {"ss": f"{start:.3f}"} if start > first_frame + 1e-3 else {}
-    v = _video_chain(source_input(source, **seek)["v:0"], probe)
+    v = normalise_video(source_input(source, **seek)["v:0"], probe)
     v = v.filter("scale", w, h, out_range="full").filter("setsar", 1).filter("format", "yuvj420p")
     frames = {} if last else {"vframes": 1}
     return (ffmpeg.output(v, str(out), **frames, **{"q:v": 2, "update": 1})

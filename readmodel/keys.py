@@ -1,6 +1,7 @@
 """API keys (PRD §8.1): random `tf_` secrets shown once, stored as SHA-256 hashes, with
 scopes, a per-hour rate limit, revocation and rotation; plus the shared per-key rate
-limiter and usage counters (Postgres, so every API process sees the same counts)."""
+limiter and usage counters (Postgres, so every API process sees the same counts).
+Not job state: the API writes these tables itself."""
 
 from __future__ import annotations
 
@@ -30,24 +31,7 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the admin key (id None, every scope, no rate limit) or an API key."""
-
-    id: uuid.UUID | None
-    name: str
-    scopes: tuple[str, ...]
-    rate_limit_per_hour: int | None
-
-    @property
-    def is_admin(self) -> bool:
-        return self.id is None or "admin" in self.scopes
-
-
-ADMIN = Principal(None, "admin", SCOPES, None)
-
-
-async def create(db: asyncpg.Pool | asyncpg.Connection, name: str, rate_limit_per_hour: int,
+async def create(db: asyncpg.Pool | asyncpg.Connection, *, name: str, rate_limit_per_hour: int,
                  scopes: tuple[str, ...] = DEFAULT_SCOPES) -> tuple[asyncpg.Record, str]:
     """Insert a key; returns its row and the secret (never stored, shown once)."""
     secret = new_secret()
@@ -64,14 +48,14 @@ async def list_all(db: asyncpg.Pool | asyncpg.Connection) -> list[asyncpg.Record
     return await db.fetch("SELECT * FROM api_keys ORDER BY created_at DESC, id")
 
 
-async def revoke(db: asyncpg.Pool | asyncpg.Connection, key_id: uuid.UUID) -> bool:
+async def revoke(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.UUID) -> bool:
     """Deactivate a key; False when it does not exist."""
     row = await db.fetchrow("UPDATE api_keys SET is_active = false, revoked_at = coalesce(revoked_at, now()) "
                             "WHERE id = $1 RETURNING id", key_id)
     return row is not None
 
 
-async def rotate(db: asyncpg.Pool | asyncpg.Connection, key_id: uuid.UUID) -> str | None:
+async def rotate(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.UUID) -> str | None:
     """New secret for an active key (the old one stops working at once); None if unknown/revoked."""
     secret = new_secret()
     row = await db.fetchrow("UPDATE api_keys SET key_hash = $2, key_prefix = $3, rotated_at = now() "
@@ -79,7 +63,7 @@ async def rotate(db: asyncpg.Pool | asyncpg.Connection, key_id: uuid.UUID) -> st
     return secret if row is not None else None
 
 
-async def find(db: asyncpg.Pool | asyncpg.Connection, key: str) -> asyncpg.Record | None:
+async def find(db: asyncpg.Pool | asyncpg.Connection, *, key: str) -> asyncpg.Record | None:
     """The key's row by its hash (active or not), or None."""
     return await db.fetchrow("SELECT * FROM api_keys WHERE key_hash = $1", key_hash(key))
 
@@ -101,7 +85,7 @@ class RateState:
         return self.used > self.limit
 
 
-async def count_request(db: asyncpg.Pool | asyncpg.Connection, key_id: uuid.UUID, limit: int) -> RateState:
+async def count_request(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.UUID, limit: int) -> RateState:
     """Count one request against the key's current hour (fixed window, atomic across
     processes), bump today's usage and `last_used_at`, in one statement."""
     row = await db.fetchrow(
@@ -122,7 +106,7 @@ async def count_request(db: asyncpg.Pool | asyncpg.Connection, key_id: uuid.UUID
     return RateState(limit, row["count"], row["reset_at"])
 
 
-async def count_submission(db: asyncpg.Pool | asyncpg.Connection, key_id: uuid.UUID | None, size: int) -> None:
+async def count_submission(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.UUID | None, size: int) -> None:
     """Record a submitted job and its bytes in today's usage (admin key: not recorded)."""
     if key_id is None:
         return

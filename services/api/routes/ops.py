@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
+from readmodel import jobs
+from readmodel.rows import JOB_STATUSES
 from services.api.auth import Reader
+from services.api.deps import PoolDep, Resources, ResourcesDep
 from services.api.errors import ApiError
+from tflow.facts import JOBS_STREAM
 from tflow.natsio import load_consumer_configs
 
 router = APIRouter(tags=["health"])
@@ -20,99 +26,83 @@ LATENCY = Histogram("tflow_api_request_seconds", "API request latency by route."
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 10))
 
 
-async def check_db(request: Request) -> dict:
+async def check_db(r: Resources) -> dict[str, Any]:
+    """The database answers `SELECT 1`; its latency in ms."""
     t0 = time.perf_counter()
-    await request.app.state.pool.fetchval("SELECT 1")
+    await r.pool.fetchval("SELECT 1")
     return {"status": "ok", "latency_ms": round((time.perf_counter() - t0) * 1000, 2)}
 
 
-async def check_nats(request: Request) -> dict:
-    nc = request.app.state.nc
-    if not nc.is_connected:
+async def check_nats(r: Resources) -> dict[str, Any]:
+    """Connected to NATS, and the JOBS stream answers; its message count."""
+    if not r.nc.is_connected:
         raise ConnectionError("not connected to NATS")
-    info = await request.app.state.js.stream_info("JOBS")
-    return {"status": "ok", "server": nc.connected_url.netloc if nc.connected_url else None,
+    info = await r.js.stream_info(JOBS_STREAM)
+    return {"status": "ok", "server": r.nc.connected_url.netloc if r.nc.connected_url else None,
             "jobs_stream_messages": info.state.messages}
 
 
-async def check_storage(request: Request) -> dict:
-    s = request.app.state.settings
+async def check_storage(r: Resources) -> dict[str, Any]:
+    """The bucket exists; the store's latency in ms."""
+    bucket = r.settings.bucket
     t0 = time.perf_counter()
-    ok = await asyncio.to_thread(request.app.state.client.bucket_exists, s.bucket)
-    if not ok:
-        raise ConnectionError(f"bucket {s.bucket} does not exist")
-    return {"status": "ok", "bucket": s.bucket, "latency_ms": round((time.perf_counter() - t0) * 1000, 2)}
+    if not await asyncio.to_thread(r.client.bucket_exists, bucket):
+        raise ConnectionError(f"bucket {bucket} does not exist")
+    return {"status": "ok", "bucket": bucket, "latency_ms": round((time.perf_counter() - t0) * 1000, 2)}
 
 
-async def check_workers(request: Request) -> dict:
+async def check_workers(r: Resources) -> dict[str, Any]:
     """Per durable consumer: pull requests waiting (idle replicas asking for work), messages
     in flight and backlog. A service is `alive` while it has a pull request waiting or a
     message in flight."""
-    js = request.app.state.js
     out = {}
     for stream, cfg in load_consumer_configs():
-        ci = await js.consumer_info(stream, cfg.durable_name)
+        ci = await r.js.consumer_info(stream, cfg.durable_name)
         out[cfg.durable_name] = {"stream": stream, "pull_requests_waiting": ci.num_waiting or 0,
                                  "in_flight": ci.num_ack_pending or 0, "backlog": ci.num_pending or 0,
                                  "alive": bool(ci.num_waiting or ci.num_ack_pending)}
     return {"status": "ok" if all(w["alive"] for w in out.values()) else "degraded", "consumers": out}
 
 
-CHECKS = {"db": check_db, "nats": check_nats, "storage": check_storage, "workers": check_workers}
+CHECKS: dict[str, Callable[[Resources], Awaitable[dict[str, Any]]]] = {
+    "db": check_db, "nats": check_nats, "storage": check_storage, "workers": check_workers}
 
 
-async def run_check(name: str, request: Request) -> dict:
+async def run_check(name: str, r: Resources) -> dict[str, Any]:
+    """One component check with a 5 s limit; a failure is `{"status": "error", "error"}`."""
     try:
-        return await asyncio.wait_for(CHECKS[name](request), 5)
-    except Exception as e:
+        return await asyncio.wait_for(CHECKS[name](r), 5)
+    except Exception as e:  # noqa: BLE001 - any failure is the component's state
         return {"status": "error", "error": f"{type(e).__name__}: {e}"}
 
 
 @router.get("/health", summary="Liveness (cheap): database answers, NATS connected; details under "
             "/api/v1/health/{component}")
-async def health(request: Request):
+async def health(r: ResourcesDep) -> dict[str, str]:
     try:
-        await asyncio.wait_for(request.app.state.pool.fetchval("SELECT 1"), 2)
+        await asyncio.wait_for(r.pool.fetchval("SELECT 1"), 2)
     except Exception as e:
         raise ApiError(503, "unavailable", f"database unreachable: {e}") from e
-    nats_ok = request.app.state.nc.is_connected
-    if not nats_ok:
+    if not r.nc.is_connected:
         raise ApiError(503, "unavailable", "not connected to NATS")
     return {"status": "ok", "database": "ok", "nats": "ok"}
 
 
 @router.get("/api/v1/health/{component}", summary="Health of one component: db, nats, storage or workers")
-async def health_component(component: str, request: Request, _: Reader) -> dict:
+async def health_component(component: str, _: Reader, r: ResourcesDep) -> dict[str, Any]:
     if component not in CHECKS:
         raise ApiError(404, "not_found", f"unknown component {component!r}; one of {sorted(CHECKS)}")
-    result = await run_check(component, request)
+    result = await run_check(component, r)
     if result["status"] == "error":
         raise ApiError(503, "unavailable", f"{component} is unavailable", result)
     return result
 
 
 @router.get("/api/v1/stats", tags=["jobs"], summary="Job counts and processing times (the caller's jobs)")
-async def stats(request: Request, who: Reader) -> dict:
-    cond, args = ("", []) if who.is_admin else ("WHERE api_key_id = $1", [who.id])
-    pool = request.app.state.pool
-    by_status = {r["status"]: r["n"] for r in await pool.fetch(
-        f"SELECT status, count(*) AS n FROM jobs {cond} GROUP BY status", *args)}
-    row = await pool.fetchrow(
-        f"""SELECT count(*) FILTER (WHERE created_at > now() - interval '24 hours') AS created_24h,
-                   count(*) FILTER (WHERE status = 'completed' AND completed_at > now() - interval '24 hours')
-                       AS completed_24h,
-                   count(*) FILTER (WHERE status = 'failed' AND completed_at > now() - interval '24 hours')
-                       AS failed_24h,
-                   avg(extract(epoch FROM completed_at - created_at)) FILTER (WHERE status = 'completed')
-                       AS avg_processing_seconds,
-                   percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at))
-                       FILTER (WHERE status = 'completed') AS p95_processing_seconds,
-                   coalesce(sum(file_size_bytes), 0) AS source_bytes,
-                   coalesce(sum(duration_seconds), 0) AS source_seconds
-            FROM jobs {cond}""", *args)
+async def stats(who: Reader, pool: PoolDep) -> dict[str, Any]:
+    by_status, row = await jobs.fetch_stats(pool, owner=who.owner)
     return {"total_jobs": sum(by_status.values()),
-            "by_status": {s: by_status.get(s, 0) for s in
-                          ("pending", "validating", "processing", "completed", "failed", "cancelled")},
+            "by_status": {s: by_status.get(s, 0) for s in JOB_STATUSES},
             "last_24h": {"created": row["created_24h"], "completed": row["completed_24h"],
                          "failed": row["failed_24h"]},
             "processing_seconds": {"average": _round(row["avg_processing_seconds"]),
@@ -120,7 +110,7 @@ async def stats(request: Request, who: Reader) -> dict:
             "source": {"bytes": row["source_bytes"], "seconds": round(float(row["source_seconds"]), 3)}}
 
 
-def _round(v) -> float | None:
+def _round(v: Any) -> float | None:
     return round(float(v), 3) if v is not None else None
 
 
@@ -129,16 +119,16 @@ class RequestMiddleware:
     caller's `X-RateLimit-*` headers (set by auth in `scope["state"]`) to the response,
     and records per-route request counts and latency."""
 
-    def __init__(self, app):
+    def __init__(self, app: Any):
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         t0, status = time.perf_counter(), 500
 
-        async def send_with_headers(message):
+        async def send_with_headers(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]

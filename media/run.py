@@ -10,6 +10,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 
+def ffmpeg_binary(configured: str | None = None) -> str:
+    """`configured` (e.g. `TFLOW_FFMPEG`), else the ffmpeg shipped by the imageio-ffmpeg wheel."""
+    if configured:
+        return configured
+    import imageio_ffmpeg
+
+    exe: str = imageio_ffmpeg.get_ffmpeg_exe()
+    return exe
+
+
+#: ffmpeg global options for machine-read progress and terse errors.
+PROGRESS_ARGS = ("-hide_banner", "-nostats", "-loglevel", "error", "-progress", "pipe:1")
+
+
 class FfmpegError(RuntimeError):
     """ffmpeg exited non-zero; `stderr` holds the tail of what it said."""
 

@@ -1,4 +1,4 @@
-"""ffmpeg command lines of the transcoder, built with ffmpeg-python (pure functions).
+"""Encode and quality-measurement command lines, built with ffmpeg-python (pure functions).
 
 One ffmpeg process decodes the source once and encodes every rendition and the MP3
 (`split` in the filter graph): on this 2-core machine that beat one process per
@@ -14,44 +14,13 @@ from pathlib import Path
 import ffmpeg
 
 from contracts import Probe
-from tflow.ladder import GOP_SECONDS, MP3_BITRATE, MP3_SAMPLE_RATE, Rendition
-
-#: ffmpeg global options for machine-read progress and terse errors.
-PROGRESS_ARGS = ("-hide_banner", "-nostats", "-loglevel", "error", "-progress", "pipe:1")
-#: Input options for a presigned HTTP(S) URL: reconnect on drops.
-HTTP_INPUT = {"reconnect": 1, "reconnect_streamed": 1, "reconnect_on_network_error": 1, "reconnect_delay_max": 10}
-
-
-def source_input(source: str, **extra: object):
-    """`ffmpeg.input` of a path or presigned URL (HTTP gets reconnect options)."""
-    opts = dict(HTTP_INPUT) if source.startswith(("http://", "https://")) else {}
-    opts.update(extra)
-    return ffmpeg.input(source, **opts)
-
-
-def output_size(display_width: int, display_height: int, target: int) -> tuple[int, int]:
-    """Output (width, height) in square pixels: the upright short side becomes `target`,
-    the long side keeps the display aspect ratio, both even (H.264 4:2:0)."""
-    short, long_ = sorted((display_width, display_height))
-    scaled_long = max(2, round(long_ * target / short / 2) * 2)
-    return (scaled_long, target) if display_width >= display_height else (target, scaled_long)
-
+from media.filters import normalise_video, output_size, source_input
+from media.ladder import GOP_SECONDS, MP3_BITRATE, MP3_SAMPLE_RATE, Rendition
+from media.run import PROGRESS_ARGS
 
 def gop_frames(fps: float) -> int:
     """Frames between keyframes for `GOP_SECONDS` at `fps` (at least 1)."""
     return max(1, math.ceil(GOP_SECONDS * (fps or 25.0)))
-
-
-def _video_chain(stream, probe: Probe):
-    """Normalise the decoded video: deinterlace interlaced sources, tone-map HDR
-    (PQ/HLG) to SDR BT.709; rotation is applied by ffmpeg's autorotate before this."""
-    if probe.video.interlaced:
-        stream = stream.filter("bwdif", mode="send_frame", deint="interlaced")
-    if probe.video.hdr:
-        stream = (stream.filter("zscale", t="linear", npl=100).filter("format", "gbrpf32le")
-                  .filter("zscale", p="bt709").filter("tonemap", tonemap="hable", desat=0)
-                  .filter("zscale", t="bt709", m="bt709", r="tv"))
-    return stream
 
 
 def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: list[Rendition],
@@ -65,7 +34,7 @@ def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: li
     AAC stereo at the rendition's bitrate/rate, `+faststart`. No audio stream: `-an`.
     """
     inp = source_input(source)
-    video = _video_chain(inp["v:0"], probe)
+    video = normalise_video(inp["v:0"], probe)
     branches = video.filter_multi_output("split", len(renditions)) if len(renditions) > 1 else None
     has_audio = probe.audio is not None
     gop = gop_frames(probe.video.fps)
@@ -98,7 +67,7 @@ def quality_command(ffmpeg_bin: str, rendition: Path, source: str, probe: Probe,
     """ffmpeg argv measuring PSNR and SSIM of `rendition` against the source scaled to
     the rendition's size (same normalisation as the encode); results on stderr."""
     dist = ffmpeg.input(str(rendition))["v:0"].filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB")
-    ref = _video_chain(source_input(source)["v:0"], probe)
+    ref = normalise_video(source_input(source)["v:0"], probe)
     ref = ref.filter("scale", width, height).filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB")
     d = dist.filter_multi_output("split", 2)
     r = ref.filter_multi_output("split", 2)

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import ffmpeg
 
-from services.transcoder.commands import PROGRESS_ARGS, source_input
-from tflow.ladder import HLS_SEGMENT_SECONDS
+from media.filters import source_input
+from media.ladder import HLS_SEGMENT_SECONDS
+from media.run import PROGRESS_ARGS
 
 
 def hls_command(ffmpeg_bin: str, mp4: str, playlist: Path) -> list[str]:

@@ -11,28 +11,35 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import av
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel, Field
 
 from contracts import JobOptions, ObjectRef, Submission, job_id_for
-from services.api import keys
-from services.api.auth import Writer
+from media.probe import image_codec
+from readmodel import keys
+from services.api.auth import Principal, Writer
+from services.api.deps import JetStreamDep, PoolDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
-from services.api.keys import Principal
-from services.api.webhooks import WebhookRefused, check_webhook_url
-from services.thumbnailer.commands import CUSTOM_CODECS, CUSTOM_MAX_BYTES
-from tflow.media import image_codec
 from tflow.natsio import announce_object
 from tflow.settings import Settings
-from tflow.submission import MetadataError, MetadataTooLarge, check_metadata, options_from_metadata, parse_metadata
-from tflow.submit import NotSubmittable, submit_file, submit_object
+from tflow.submission import (
+    CUSTOM_CODECS,
+    CUSTOM_MAX_BYTES,
+    MetadataError,
+    MetadataTooLarge,
+    check_metadata,
+    options_from_metadata,
+    parse_metadata,
+)
+from tflow.submit import NotSubmittable, SourceMissing, submit_file, submit_object
+from tflow.webhooks import WebhookRefused, check_webhook_url
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["submit"])
 THUMB_EXT = {"mjpeg": ".jpg", "png": ".png", "webp": ".webp"}
 CHUNK = 1 << 20
 
 
-def accepted(ref: ObjectRef) -> dict:
+def accepted(ref: ObjectRef) -> dict[str, Any]:
     """The 202 body: job id (deterministic), where to poll, where the source lives."""
     job_id = job_id_for(ref)
     return {"job_id": job_id, "status": "pending", "status_url": f"/api/v1/jobs/{job_id}",
@@ -44,12 +51,12 @@ def metadata_error(e: MetadataError) -> ApiError:
     return ApiError(413 if isinstance(e, MetadataTooLarge) else 422, "invalid_metadata", str(e))
 
 
-def build_submission(s: Settings, who: Principal, metadata: Any, priority: int | None,
+def build_submission(settings: Settings, who: Principal, metadata: Any, priority: int | None,
                      webhook_url: str | None) -> Submission:
     """User metadata (checked), options read from it, the caller's priority/webhook/key.
     Raises `ApiError` 413 (metadata too large) / 422 (bad values) / 400 (webhook refused)."""
     try:
-        meta = check_metadata(metadata if metadata is not None else {}, s.max_metadata_bytes)
+        meta = check_metadata(metadata if metadata is not None else {}, settings.max_metadata_bytes)
         if priority is not None:
             meta_for_options = {**meta, "priority": priority}
         else:
@@ -59,7 +66,7 @@ def build_submission(s: Settings, who: Principal, metadata: Any, priority: int |
         raise metadata_error(e) from e
     if webhook_url:
         try:
-            check_webhook_url(webhook_url, s.allow_private_webhooks, allowed_hosts=s.webhook_allowed_hosts)
+            check_webhook_url(webhook_url, settings.allow_private_webhooks, allowed_hosts=settings.webhook_allowed_hosts)
         except WebhookRefused as e:
             raise ApiError(400, "webhook_refused", str(e)) from e
     return Submission(user_metadata=meta, options=JobOptions(
@@ -67,9 +74,11 @@ def build_submission(s: Settings, who: Principal, metadata: Any, priority: int |
         whisper_model=options.whisper_model, api_key_id=str(who.id) if who.id else None))
 
 
-async def announce(request: Request, who: Principal, ref: ObjectRef) -> dict:
-    await announce_object(request.app.state.js, ref, "api")
-    await keys.count_submission(request.app.state.pool, who.id, ref.size)
+async def announce(js: JetStreamDep, pool: PoolDep, who: Principal, ref: ObjectRef) -> dict[str, Any]:
+    """Announce the stored object (ingest takes it from there), count it in the caller's
+    usage, and answer 202."""
+    await announce_object(js, ref, "api")
+    await keys.count_submission(pool, key_id=who.id, size=ref.size)
     return accepted(ref)
 
 
@@ -87,27 +96,27 @@ def _spool(upload: UploadFile, dest: Path, limit: int) -> int:
 
 
 @router.post("/upload", status_code=202, summary="Upload a video (multipart), streamed to the store")
-async def upload(request: Request, who: Writer,
+async def upload(who: Writer, settings: SettingsDep, client: StoreDep, js: JetStreamDep, pool: PoolDep,
                  file: Annotated[UploadFile, File(description="The video")],
                  thumbnail: Annotated[UploadFile | None, File(description="JPG/PNG/WebP, at most 5 MB")] = None,
                  priority: Annotated[int, Form(ge=1, le=10)] = 5,
                  webhook_url: Annotated[str | None, Form(max_length=2048)] = None,
                  metadata: Annotated[str | None, Form(description="A JSON object",
-                                                      examples=['{"category":"education"}'])] = None) -> dict:
-    s: Settings = request.app.state.settings
+                                                      examples=['{"category":"education"}'])] = None
+                 ) -> dict[str, Any]:
     name = Path(file.filename or "").name
     if not name or len(name) > 255 or name.startswith("."):
         raise ApiError(422, "invalid_filename", "the file needs a plain name of 1 to 255 characters")
     try:
-        meta = parse_metadata(metadata, s.max_metadata_bytes) if metadata else None
+        meta = parse_metadata(metadata, settings.max_metadata_bytes) if metadata else None
     except MetadataError as e:
         raise metadata_error(e) from e
-    submission = build_submission(s, who, meta, priority, webhook_url)
-    if s.work_dir is not None:
-        s.work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=s.work_dir) as d:
+    submission = build_submission(settings, who, meta, priority, webhook_url)
+    if settings.work_dir is not None:
+        settings.work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.work_dir) as d:
         video = Path(d) / "upload"
-        await asyncio.to_thread(_spool, file, video, s.max_size_bytes)
+        await asyncio.to_thread(_spool, file, video, settings.max_size_bytes)
         thumb = None
         if thumbnail is not None:
             raw = Path(d) / "thumbnail"
@@ -120,11 +129,10 @@ async def upload(request: Request, who: Writer,
                 raise ApiError(422, "invalid_thumbnail", f"thumbnail is {codec}, not JPG, PNG or WebP")
             thumb = raw.rename(raw.with_suffix(THUMB_EXT[codec]))
         try:
-            ref = await asyncio.to_thread(submit_file, request.app.state.client, s.bucket, video, name, submission,
-                                          thumb)
+            ref = await asyncio.to_thread(submit_file, client, settings.bucket, video, name, submission, thumb)
         except NotSubmittable as e:
             raise ApiError(409, "not_submittable", str(e)) from e
-    return await announce(request, who, ref)
+    return await announce(js, pool, who, ref)
 
 
 class ObjectSubmission(BaseModel):
@@ -140,18 +148,18 @@ class ObjectSubmission(BaseModel):
 
 
 @router.post("/minio", status_code=202, summary="Process an object already in the store (copied into raw/)")
-async def from_object(body: ObjectSubmission, request: Request, who: Writer) -> dict:
-    s: Settings = request.app.state.settings
-    submission = build_submission(s, who, body.metadata, body.priority, body.webhook_url)
+async def from_object(body: ObjectSubmission, who: Writer, settings: SettingsDep, client: StoreDep, js: JetStreamDep,
+                      pool: PoolDep) -> dict[str, Any]:
+    submission = build_submission(settings, who, body.metadata, body.priority, body.webhook_url)
     try:
-        ref = await asyncio.to_thread(submit_object, request.app.state.client, s.bucket, body.bucket,
-                                      body.object_key, submission)
+        ref = await asyncio.to_thread(submit_object, client, settings.bucket, body.bucket, body.object_key, submission)
+    except SourceMissing as e:
+        raise ApiError(404, "not_found", str(e)) from e
     except NotSubmittable as e:
-        code = 404 if "does not exist" in str(e) else 409
-        raise ApiError(code, "not_found" if code == 404 else "not_submittable", str(e)) from e
+        raise ApiError(409, "not_submittable", str(e)) from e
     except ValueError as e:  # the S3 client refuses the name or key before any request
         raise ApiError(400, "invalid_object", str(e)) from e
-    return await announce(request, who, ref)
+    return await announce(js, pool, who, ref)
 
 
 class PathSubmission(BaseModel):
@@ -184,17 +192,14 @@ def confined(file_path: str, roots: list[Path]) -> Path:
 
 
 @router.post("/filesystem", status_code=202, summary="Process a file under an allowed server root")
-async def from_path(body: PathSubmission, request: Request, who: Writer) -> dict:
-    s: Settings = request.app.state.settings
-    path = confined(body.file_path, s.fs_roots)
-    if path.stat().st_size > s.max_size_bytes:
-        raise ApiError(413, "too_large", f"{body.file_path} is larger than {s.max_size_bytes} bytes")
-    submission = build_submission(s, who, body.metadata, body.priority, body.webhook_url)
+async def from_path(body: PathSubmission, who: Writer, settings: SettingsDep, client: StoreDep, js: JetStreamDep,
+                    pool: PoolDep) -> dict[str, Any]:
+    path = confined(body.file_path, settings.fs_roots)
+    if path.stat().st_size > settings.max_size_bytes:
+        raise ApiError(413, "too_large", f"{body.file_path} is larger than {settings.max_size_bytes} bytes")
+    submission = build_submission(settings, who, body.metadata, body.priority, body.webhook_url)
     try:
-        ref = await asyncio.to_thread(submit_file, request.app.state.client, s.bucket, path, path.name, submission)
+        ref = await asyncio.to_thread(submit_file, client, settings.bucket, path, path.name, submission)
     except NotSubmittable as e:
         raise ApiError(409, "not_submittable", str(e)) from e
-    return await announce(request, who, ref)
-
-
-
+    return await announce(js, pool, who, ref)

@@ -1,0 +1,42 @@
+"""Shared pieces of every ffmpeg graph (pure, ffmpeg-python): the input of a path or
+presigned URL, the output size of a rung, and the video normalisation that encodes,
+quality measurements and thumbnails all apply the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ffmpeg
+
+from contracts import Probe
+
+#: Input options for a presigned HTTP(S) URL: reconnect on drops.
+HTTP_INPUT = {"reconnect": 1, "reconnect_streamed": 1, "reconnect_on_network_error": 1, "reconnect_delay_max": 10}
+
+
+def source_input(source: str, **extra: object) -> Any:
+    """`ffmpeg.input` of a path or presigned URL (HTTP gets reconnect options)."""
+    opts: dict[str, object] = dict(HTTP_INPUT) if source.startswith(("http://", "https://")) else {}
+    opts.update(extra)
+    return ffmpeg.input(source, **opts)
+
+
+def output_size(display_width: int, display_height: int, target: int) -> tuple[int, int]:
+    """Output (width, height) in square pixels: the upright short side becomes `target`,
+    the long side keeps the display aspect ratio, both even (H.264 4:2:0)."""
+    short, long_ = sorted((display_width, display_height))
+    scaled_long = max(2, round(long_ * target / short / 2) * 2)
+    return (scaled_long, target) if display_width >= display_height else (target, scaled_long)
+
+
+def normalise_video(stream: Any, probe: Probe) -> Any:
+    """Normalise decoded video: deinterlace interlaced sources (bwdif), tone-map HDR
+    (PQ/HLG) to SDR BT.709 (zscale + hable); rotation is applied by ffmpeg's
+    autorotate before this."""
+    if probe.video.interlaced:
+        stream = stream.filter("bwdif", mode="send_frame", deint="interlaced")
+    if probe.video.hdr:
+        stream = (stream.filter("zscale", t="linear", npl=100).filter("format", "gbrpf32le")
+                  .filter("zscale", p="bt709").filter("tonemap", tonemap="hable", desat=0)
+                  .filter("zscale", t="bt709", m="bt709", r="tv"))
+    return stream

@@ -1,0 +1,250 @@
+"""Every PyAV read (a presigned URL or a local path): a source's streams, duration,
+real frame rate, rotation, and whether its first and last frames decode; the first
+and last frame times; a still image's codec; and a finished output's figures.
+
+Side effects only (network/disk reads); the verdict is ingest's.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import msgspec
+
+from contracts import AudioInfo, OutputInfo, VideoInfo
+
+#: Video packets read to measure the real frame rate when the container's is unusable.
+FPS_SAMPLE_PACKETS = 90
+#: Packets read after the seek near the end, at most (all streams).
+END_SAMPLE_PACKETS = 5000
+
+
+class MediaReading(msgspec.Struct, kw_only=True):
+    """The raw reading of a source, streams in the contract's shapes (`VideoInfo`,
+    `AudioInfo`: one definition of the probe fields from here to the API document).
+    `open_error` set: nothing else is meaningful. `first_frame_error` / `end_error`: the
+    first frame or the last second did not decode. A video size or frame rate that
+    could not be read is 0."""
+
+    open_error: str | None = None
+    container: str | None = None
+    duration_seconds: float | None = None
+    bitrate: int | None = None
+    video: VideoInfo | None = None
+    audio: AudioInfo | None = None
+    subtitle_streams: int = 0
+    first_frame_error: str | None = None
+    end_error: str | None = None
+
+
+#: Transfer characteristics of HDR video (PQ, HLG): tone-mapped to SDR BT.709 on encode.
+HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
+
+
+def display_size(width: int, height: int, sample_aspect_ratio: str | None, rotation: int) -> tuple[int, int]:
+    """The upright, square-pixel size in pixels: the width scaled by the sample aspect
+    ratio (`num:den`, anamorphic sources), swapped for a 90/270 degree rotation."""
+    if sample_aspect_ratio:
+        num, den = (int(x) for x in sample_aspect_ratio.split(":"))
+        if num > 0 and den > 0 and num != den:
+            width = round(width * num / den)
+    return (height, width) if rotation in (90, 270) else (width, height)
+
+
+def video_info(*, codec: str, width: int, height: int, fps: float | None, profile: str | None = None,
+               bitrate: int | None = None, pixel_format: str | None = None, bit_depth: int | None = None,
+               sample_aspect_ratio: str | None = None, rotation: int = 0, interlaced: bool | None = None,
+               color_transfer: str | None = None) -> VideoInfo:
+    """`VideoInfo` from what a stream says, with the derived fields filled in: display
+    size (`display_size`), `hdr` (PQ or HLG transfer), fps rounded to 6 decimals (0 if unknown)."""
+    dw, dh = display_size(width, height, sample_aspect_ratio, rotation)
+    return VideoInfo(codec=codec, profile=profile, width=width, height=height, display_width=dw, display_height=dh,
+                     fps=round(fps or 0.0, 6), bitrate=bitrate, pixel_format=pixel_format, bit_depth=bit_depth,
+                     sample_aspect_ratio=sample_aspect_ratio, rotation=rotation, interlaced=interlaced,
+                     color_transfer=color_transfer, hdr=color_transfer in HDR_TRANSFERS)
+
+
+#: FFmpeg AVColorTransferCharacteristic values that matter here (libavutil/pixfmt.h).
+TRANSFERS = {1: "bt709", 6: "smpte170m", 13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12",
+             16: "smpte2084", 18: "arib-std-b67"}
+
+
+def _rate(r: Fraction | None) -> float | None:
+    return float(r) if r else None
+
+
+def real_fps(average: float | None, time_base: Fraction | None, pts_seconds: list[float]) -> float | None:
+    """The real frame rate in frames/s. The container's average rate is trusted when it is
+    plausible (0 < fps <= 240 and not merely 1/time_base, as FLV reports 1000); else the
+    rate is measured from packet timestamps: (n - 1) / (last - first)."""
+    tb_rate = float(1 / time_base) if time_base else None
+    if average and 0 < average <= 240 and (tb_rate is None or abs(average - tb_rate) > 1e-6):
+        return average
+    ts = sorted(set(pts_seconds))
+    if len(ts) >= 2 and ts[-1] > ts[0]:
+        return (len(ts) - 1) / (ts[-1] - ts[0])
+    return average
+
+
+def _bit_depth(pix_fmt: str | None) -> int | None:
+    if not pix_fmt:
+        return None
+    try:
+        return av.VideoFormat(pix_fmt).components[0].bits
+    except Exception:  # noqa: BLE001 - an unknown pixel format name: depth unknown
+        return None
+
+
+def read_media(url: str, timeout: float = 30.0) -> MediaReading:
+    """Open `url` with PyAV and read what validation needs. Never raises for bad media:
+    problems are recorded in the reading. Network timeouts are `timeout` seconds."""
+    try:
+        container = av.open(url, timeout=(timeout, timeout))
+    except av.FFmpegError as e:
+        return MediaReading(open_error=str(e))
+    except (OSError, ValueError) as e:
+        return MediaReading(open_error=f"{type(e).__name__}: {e}")
+    with container:
+        reading = MediaReading(
+            container=container.format.name,
+            duration_seconds=container.duration / 1_000_000 if container.duration else None,
+            bitrate=container.bit_rate or None,
+            subtitle_streams=len(container.streams.subtitles),
+        )
+        if container.streams.audio:
+            a = container.streams.audio[0].codec_context
+            reading.audio = AudioInfo(codec=a.name, bitrate=a.bit_rate or None, sample_rate=a.sample_rate or None,
+                                      channels=a.channels or None)
+        if not container.streams.video:
+            return reading
+        v = container.streams.video[0]
+        cc = v.codec_context
+        if reading.duration_seconds is None and v.duration:
+            reading.duration_seconds = float(v.duration * v.time_base)
+        frame, pts, reading.first_frame_error = _read_start(container, v)
+        sar = cc.sample_aspect_ratio
+        pix_fmt = cc.format.name if cc.format else None
+        reading.video = video_info(
+            codec=cc.name, profile=cc.profile,
+            width=frame.width if frame is not None else (cc.width or v.width or 0),
+            height=frame.height if frame is not None else (cc.height or v.height or 0),
+            fps=real_fps(_rate(v.average_rate), v.time_base, pts), bitrate=cc.bit_rate or None,
+            pixel_format=pix_fmt, bit_depth=_bit_depth(pix_fmt),
+            sample_aspect_ratio=f"{sar.numerator}:{sar.denominator}" if sar else None,
+            rotation=int(-(frame.rotation or 0)) % 360 if frame is not None else 0,
+            interlaced=bool(frame.interlaced_frame) if frame is not None else None,
+            color_transfer=TRANSFERS.get(getattr(cc, "color_trc", None) or 0))
+        if reading.first_frame_error is None and reading.duration_seconds:
+            _read_end(container, stated_duration(reading.duration_seconds, v.frames, _rate(v.average_rate)), reading)
+        return reading
+
+
+def _read_start(container: Any, v: Any) -> tuple[Any, list[float], str | None]:
+    """Decode the first video frame (size, rotation, interlacing) and sample packet times
+    (fps): `(frame or None, packet times in seconds, error or None)`."""
+    pts: list[float] = []
+    frame = None
+    try:
+        for packet in container.demux(v):
+            if packet.pts is not None and packet.time_base is not None:
+                pts.append(float(packet.pts * packet.time_base))
+            if frame is None:
+                for f in packet.decode():
+                    frame = f
+                    break
+            if frame is not None and len(pts) >= FPS_SAMPLE_PACKETS:
+                break
+    except av.FFmpegError as e:
+        return frame, pts, str(e)
+    return frame, pts, None if frame is not None else "no video frame could be decoded"
+
+
+def stated_duration(duration: float, frames: int | None, average_rate: float | None) -> float:
+    """The duration the file claims: the demuxer's, or the header's frame count over the
+    average rate when that is longer (AVI: FFmpeg shortens a cut file's duration to what
+    is there, but `avih`/`strh` still count every frame)."""
+    if frames and average_rate and 0 < average_rate <= 240:
+        return max(duration, frames / average_rate)
+    return duration
+
+
+def end_tolerance(duration: float) -> float:
+    """Seconds the last packet may fall short of the stated duration: 10 % of it,
+    between 0.5 s and 2 s (last-frame duration, audio priming, container rounding)."""
+    return max(0.5, min(2.0, 0.1 * duration))
+
+
+def _read_end(container: Any, duration: float, reading: MediaReading) -> None:
+    """Seek to 3 s before the stated end and demux every stream: the furthest packet
+    time must reach the stated duration (within `end_tolerance`). A file cut short
+    ends before it, wherever the demuxer's seek lands."""
+    start = container.start_time / 1_000_000 if container.start_time else 0.0
+    wanted = start + duration - end_tolerance(duration)
+    reach = None
+    try:
+        container.seek(int(max(0.0, start + duration - 3.0) * 1_000_000), backward=True)
+        for n, packet in enumerate(container.demux()):
+            if packet.pts is not None and packet.time_base is not None:
+                t = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                reach = t if reach is None else max(reach, t)
+                if reach >= wanted:
+                    return
+            if n >= END_SAMPLE_PACKETS:
+                break
+    except av.FFmpegError as e:
+        reading.end_error = f"reading near the stated end ({duration:.2f} s) failed: {e}"
+        return
+    got = "no packet" if reach is None else f"data ends at {reach - start:.2f} s"
+    reading.end_error = f"{got}, but the stated duration is {duration:.2f} s: the file is truncated"
+
+
+def describe_output(path: Path, key: str, kind: str, source_size: int | None = None,
+                    encode_seconds: float | None = None) -> OutputInfo:
+    """`OutputInfo` of a local output file: size in bytes, video size in pixels, duration
+    in seconds, overall bitrate in bits/s, compression ratio = source bytes / output bytes."""
+    size = path.stat().st_size
+    width = height = None
+    with av.open(str(path)) as c:
+        duration = c.duration / 1e6 if c.duration else None
+        bitrate = c.bit_rate or (round(size * 8 / duration) if duration else None)
+        if c.streams.video:
+            v = c.streams.video[0]
+            width, height = v.codec_context.width, v.codec_context.height
+    return OutputInfo(key=key, size_bytes=size, kind=kind, width=width, height=height, bitrate=bitrate,
+                      duration_seconds=round(duration, 3) if duration else None,
+                      encode_seconds=round(encode_seconds, 3) if encode_seconds is not None else None,
+                      compression_ratio=round(source_size / size, 2) if source_size and size else None)
+
+
+def frame_span(source: str, duration: float, window: float = 3.0) -> tuple[float, float | None]:
+    """Presentation times in seconds of the first and the last decodable video frames,
+    in one open of `source` (the stream may start after 0, e.g. FLV at 0.067 s). The
+    last: seek `window` seconds before the end and decode to it; None if nothing decodes
+    there."""
+    last = None
+    with av.open(source, timeout=(30, 30)) as c:
+        v = c.streams.video[0]
+        first = next((float(f.time) for f in c.decode(v) if f.time is not None), 0.0)
+        c.seek(int(max(0.0, duration - window) * 1_000_000), backward=True)
+        try:
+            for frame in c.decode(v):
+                if frame.time is not None:
+                    last = float(frame.time)
+        except av.FFmpegError:
+            pass  # a damaged tail: the last frame that did decode stands
+    return first, last
+
+
+def image_codec(source: str) -> tuple[str, int, int]:
+    """`(codec, width, height)` of a still image (decodes its first frame). Raises
+    `av.FFmpegError`, `ValueError` when it is not a decodable image."""
+    with av.open(source, timeout=(30, 30)) as c:
+        if not c.streams.video:
+            raise ValueError("no image in the file")
+        v = c.streams.video[0]
+        for frame in c.decode(v):
+            return v.codec_context.name, frame.width, frame.height
+    raise ValueError("no frame decodes")

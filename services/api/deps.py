@@ -1,0 +1,76 @@
+"""What routes depend on, as `Annotated` FastAPI dependencies: settings, the database
+pool, NATS / JetStream, the object store client and the facts publisher. The lifespan
+(`app.py`) opens them once into one `Resources`; nothing else reads `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+from minio import Minio
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from tflow.facts import JetStreamFacts
+from tflow.settings import Settings
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Everything the API's lifespan opened: settings, the SHA-256 of the admin key,
+    the Postgres pool, the NATS connection and its JetStream context, the store client."""
+
+    settings: Settings
+    admin_key_hash: str
+    pool: asyncpg.Pool
+    nc: NATS
+    js: JetStreamContext
+    client: Minio
+
+    @property
+    def facts(self) -> JetStreamFacts:
+        """Job facts published by the API (e.g. `cancelled`)."""
+        return JetStreamFacts(self.js, "api")
+
+
+def resources(request: Request) -> Resources:
+    """The app's `Resources` (set by the lifespan)."""
+    found: Resources = request.app.state.resources
+    return found
+
+
+ResourcesDep = Annotated[Resources, Depends(resources)]
+
+
+def _settings(r: ResourcesDep) -> Settings:
+    return r.settings
+
+
+def _pool(r: ResourcesDep) -> asyncpg.Pool:
+    return r.pool
+
+
+def _nats(r: ResourcesDep) -> NATS:
+    return r.nc
+
+
+def _js(r: ResourcesDep) -> JetStreamContext:
+    return r.js
+
+
+def _client(r: ResourcesDep) -> Minio:
+    return r.client
+
+
+def _facts(r: ResourcesDep) -> JetStreamFacts:
+    return r.facts
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
+NatsDep = Annotated[NATS, Depends(_nats)]
+JetStreamDep = Annotated[JetStreamContext, Depends(_js)]
+StoreDep = Annotated[Minio, Depends(_client)]
+FactsDep = Annotated[JetStreamFacts, Depends(_facts)]

@@ -1,0 +1,97 @@
+"""thumbnailer: on `ingested`, `thumbnails` (five positions, timestamps recorded) and,
+when the job brings one, `thumbnail_custom` (validated by decoding; an invalid one is a
+permanent failure of that optional task only)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import av
+
+from contracts import (
+    AnyJobEvent,
+    CustomThumbnailResult,
+    Ingested,
+    OutputInfo,
+    Thumbnail,
+    ThumbnailsResult,
+    layout,
+)
+from media.probe import frame_span, image_codec
+from media.run import run_quiet
+from media.thumbnail import custom_thumbnail_command, thumbnail_command, thumbnail_times
+from tflow.submission import CUSTOM_CODECS, CUSTOM_MAX_BYTES
+from tflow.worker import JobHandler, TaskReporter, Work
+
+SERVICE = "thumbnailer"
+TASKS = (layout.CUSTOM_THUMBNAIL_TASK, layout.THUMBNAILS_TASK)
+
+
+class InvalidThumbnail(Exception):
+    """The submitted custom thumbnail is not a JPG/PNG/WebP image within the size limit."""
+
+
+class Thumbnailer(JobHandler):
+    """Positional thumbnails and the custom one of an ingested job."""
+
+    service = SERVICE
+
+    async def work_for(self, event: AnyJobEvent) -> Work | None:
+        if not isinstance(event, Ingested):
+            return None
+        tasks = sorted((t for t in event.plan if t.name in TASKS), key=lambda t: TASKS.index(t.name))
+        return Work(ingested=event, trigger=event, tasks=tasks, duration=event.probe.duration_seconds)
+
+    async def run(self, work: Work, rep: TaskReporter) -> None:
+        if work.has(layout.CUSTOM_THUMBNAIL_TASK):
+            try:
+                await self._custom(work.ingested, rep)
+            except InvalidThumbnail as e:
+                await rep.failed(e, permanent=True, tasks=[layout.CUSTOM_THUMBNAIL_TASK])
+        if work.has(layout.THUMBNAILS_TASK):
+            await self._positions(work.ingested, rep)
+
+    async def _positions(self, ev: Ingested, rep: TaskReporter) -> None:
+        started = time.monotonic()
+        url = self.objects.url(ev.source.bucket, ev.source.key)
+        first, last = await asyncio.to_thread(frame_span, url, ev.probe.duration_seconds)
+        thumbs, outputs = [], []
+        with self.workdir(ev.job_id) as wd:
+            for p, at in thumbnail_times(ev.probe.duration_seconds, last, first).items():
+                out = wd / f"thumb_{p:02d}.jpg"
+                await run_quiet(thumbnail_command(self.ffmpeg, url, ev.probe, at, out, last=p == 100, first_frame=first))
+                if not out.exists() or out.stat().st_size == 0:
+                    raise RuntimeError(f"no frame at {at:.3f} s for thumb_{p:02d}")
+                _, w, h = image_codec(str(out))
+                key = layout.thumbnail_key(ev.job_id, p)
+                size = await self.objects.upload(key, out)
+                thumbs.append(Thumbnail(key=key, position_percent=p, timestamp_seconds=round(at, 3), width=w, height=h))
+                outputs.append(OutputInfo(key=key, size_bytes=size, kind="jpeg", width=w, height=h))
+        primary = next(t.key for t in thumbs if t.position_percent == 50)
+        await rep.complete(layout.THUMBNAILS_TASK, outputs, ThumbnailsResult(thumbnails=thumbs, primary=primary),
+                           time.monotonic() - started)
+
+    async def _custom(self, ev: Ingested, rep: TaskReporter) -> None:
+        started = time.monotonic()
+        key, out_key = ev.options.thumbnail_key or "", layout.custom_thumbnail_key(ev.job_id)
+        ref = await self.objects.stat(ev.source.bucket, key)
+        if ref is None:
+            raise InvalidThumbnail(f"custom thumbnail {key} does not exist")
+        if ref.size > CUSTOM_MAX_BYTES:
+            raise InvalidThumbnail(f"custom thumbnail is {ref.size} bytes, above {CUSTOM_MAX_BYTES} bytes")
+        url = self.objects.url(ref.bucket, ref.key)
+        try:
+            codec, _, _ = await asyncio.to_thread(image_codec, url)
+        except (av.FFmpegError, ValueError) as e:
+            raise InvalidThumbnail(f"custom thumbnail does not decode as an image: {e}") from e
+        if codec not in CUSTOM_CODECS:
+            raise InvalidThumbnail(f"custom thumbnail is {codec}, not JPG, PNG or WebP")
+        with self.workdir(ev.job_id) as wd:
+            out = wd / "thumb_custom.jpg"
+            await run_quiet(custom_thumbnail_command(self.ffmpeg, url, out))
+            _, w, h = image_codec(str(out))
+            size = await self.objects.upload(out_key, out)
+        await rep.complete(layout.CUSTOM_THUMBNAIL_TASK, [OutputInfo(key=out_key, size_bytes=size, kind="jpeg",
+                                                                     width=w, height=h)],
+                           CustomThumbnailResult(primary=out_key), time.monotonic() - started)

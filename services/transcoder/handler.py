@@ -1,0 +1,60 @@
+"""transcoder: on `ingested`, encode the job's pending renditions (`video_<r>`) and the
+MP3 in one ffmpeg run reading the source in place; upload each output and complete its
+task (ladder order, so 360p can be packaged first), with PSNR/SSIM per rendition."""
+
+from __future__ import annotations
+
+import time
+
+from contracts import AnyJobEvent, Ingested, Mp3Result, VideoResult, layout
+from media.encode import parse_quality, quality_command, transcode_command
+from media.ladder import LADDER
+from media.probe import describe_output
+from media.run import run_ffmpeg, run_quiet
+from tflow.worker import JobHandler, TaskReporter, Work
+
+SERVICE = "transcoder"
+KINDS = ("transcode", "audio")
+
+
+class Transcoder(JobHandler):
+    """The ladder MP4s and the MP3 of an ingested job."""
+
+    service = SERVICE
+
+    async def work_for(self, event: AnyJobEvent) -> Work | None:
+        if not isinstance(event, Ingested):
+            return None
+        return Work(ingested=event, trigger=event, tasks=[t for t in event.plan if t.kind in KINDS],
+                    duration=event.probe.duration_seconds)
+
+    async def run(self, work: Work, rep: TaskReporter) -> None:
+        ev, s = work.ingested, self.settings
+        renditions = [LADDER[t.rendition] for t in work.tasks if t.kind == "transcode" and t.rendition in LADDER]
+        want_mp3 = any(t.kind == "audio" for t in work.tasks) and ev.probe.audio is not None
+        url = self.objects.url(ev.source.bucket, ev.source.key)
+        with self.workdir(ev.job_id) as wd:
+            outputs = {r.name: wd / f"video_{r.name}.mp4" for r in renditions}
+            mp3 = wd / "audio.mp3" if want_mp3 else None
+            started = time.monotonic()
+            await run_ffmpeg(transcode_command(self.ffmpeg, url, ev.probe, renditions, outputs, mp3),
+                             rep.progress, s.progress_interval_seconds)
+            encode_seconds = time.monotonic() - started
+            measure = s.quality_metrics and ev.probe.duration_seconds < s.quality_max_duration_seconds
+            for r in renditions:
+                key = layout.rendition_key(ev.job_id, r.name)
+                info = describe_output(outputs[r.name], key, "mp4", ev.source.size, encode_seconds)
+                quality = {}
+                if measure and info.width and info.height:
+                    quality = parse_quality(await run_quiet(quality_command(
+                        self.ffmpeg, outputs[r.name], url, ev.probe, info.width, info.height)))
+                result = VideoResult(rendition=r.name, codecs=r.codecs if ev.probe.audio is not None else r.codecs_video,
+                                     frame_rate=ev.probe.video.fps, profile=r.profile, level=r.level, crf=r.crf,
+                                     **quality)
+                await self.objects.upload(key, outputs[r.name])
+                await rep.complete(layout.video_task(r.name), [info], result, time.monotonic() - started)
+            if mp3 is not None:
+                key = layout.mp3_key(ev.job_id)
+                info = describe_output(mp3, key, "mp3", ev.source.size, encode_seconds)
+                await self.objects.upload(key, mp3)
+                await rep.complete(layout.MP3_TASK, [info], Mp3Result(), encode_seconds)

@@ -1,0 +1,138 @@
+"""transcriber: on `ingested` with a `transcription` task, decode the source's audio
+(16 kHz mono, straight from the presigned URL, not waiting for the MP3), run
+faster-whisper (CPU, int8, VAD on, word timestamps), upload TXT/SRT/VTT/JSON under
+`processed/<job>/transcription/` and complete with language, word count and model."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from typing import Any
+
+from contracts import AnyJobEvent, Ingested, OutputInfo, TranscriptResult, layout
+from media.run import Progress
+from services.transcriber.formats import Segment, Word, to_json, to_srt, to_txt, to_vtt, word_count
+from services.transcriber.models import Model, choose_model, installed_models
+from tflow.facts import Facts
+from tflow.objects import Objects
+from tflow.settings import Settings
+from tflow.worker import JobHandler, TaskReporter, Work
+
+log = logging.getLogger(__name__)
+SERVICE = "transcriber"
+SAMPLE_RATE = 16_000
+
+
+class Transcriber(JobHandler):
+    """The transcriber's handler; models are loaded once per process and kept."""
+
+    service = SERVICE
+
+    def __init__(self, settings: Settings, facts: Facts, objects: Objects):
+        super().__init__(settings, facts, objects)
+        self.installed = installed_models(settings.data_dir / "models", settings.whisper_model_dir)
+        self._loaded: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        log.info("whisper models installed: %s", ", ".join(f"{m.name} ({m.path})" for m in self.installed))
+
+    def _model(self, m: Model) -> Any:
+        from faster_whisper import WhisperModel
+
+        with self._lock:
+            if m.name not in self._loaded:
+                self._loaded[m.name] = WhisperModel(str(m.path), device="cpu",
+                                                    compute_type=self.settings.whisper_compute_type,
+                                                    cpu_threads=self.settings.whisper_threads or os.cpu_count() or 1,
+                                                    local_files_only=True)
+            return self._loaded[m.name]
+
+    async def work_for(self, event: AnyJobEvent) -> Work | None:
+        if not isinstance(event, Ingested):
+            return None
+        return Work(ingested=event, trigger=event, tasks=[t for t in event.plan if t.kind == "transcription"],
+                    duration=event.probe.duration_seconds)
+
+    async def run(self, work: Work, rep: TaskReporter) -> None:
+        await self._transcribe(work.ingested, rep)
+
+    async def _transcribe(self, ev: Ingested, rep: TaskReporter) -> None:
+        started = time.monotonic()
+        language = ev.options.transcription_language
+        model, rule = choose_model(ev.probe.duration_seconds, ev.options.whisper_model, language, self.installed)
+        url = self.objects.url(ev.source.bucket, ev.source.key)
+        loop = asyncio.get_running_loop()
+        positions: asyncio.Queue[float] = asyncio.Queue()
+        halt = threading.Event()  # set when the job is cancelled: the thread stops at the next segment
+
+        def work() -> tuple[list[Segment], Any, float]:
+            from faster_whisper import decode_audio
+
+            audio = decode_audio(url, sampling_rate=SAMPLE_RATE)
+            segments_iter, info = self._model(model).transcribe(
+                audio, language=language, vad_filter=True, word_timestamps=True, beam_size=self.settings.whisper_beam_size)
+            out = []
+            for s in segments_iter:
+                if halt.is_set():
+                    break
+                # faster-whisper yields numpy floats: plain floats from here on
+                out.append(Segment(start=float(s.start), end=float(s.end), text=s.text,
+                                   avg_logprob=float(s.avg_logprob), no_speech_prob=float(s.no_speech_prob),
+                                   words=[Word(float(w.start), float(w.end), w.word, float(w.probability))
+                                          for w in (s.words or [])]))
+                loop.call_soon_threadsafe(positions.put_nowait, float(s.end))
+            return out, info, len(audio) / SAMPLE_RATE
+
+        job = loop.run_in_executor(None, work)
+        try:
+            segments, info, audio_seconds = await self._follow(job, positions, started, rep)
+        except asyncio.CancelledError:
+            halt.set()
+            raise
+        await self._finish(ev, model, rule, language, segments, info, audio_seconds, started, rep)
+
+    async def _follow(self, job: asyncio.Future[tuple[list[Segment], Any, float]], positions: asyncio.Queue[float],
+                      started: float, rep: TaskReporter) -> tuple[list[Segment], Any, float]:
+        """Publish progress (at most every `progress_interval_seconds`) while the
+        decoding thread runs; return its result."""
+        last_sent = 0.0
+        while not job.done():
+            try:
+                pos = await asyncio.wait_for(positions.get(), 0.5)
+            except TimeoutError:
+                continue
+            now = time.monotonic()
+            if now - last_sent >= self.settings.progress_interval_seconds:
+                last_sent = now
+                elapsed = now - started
+                await rep.progress(Progress(position_seconds=pos, speed=round(pos / elapsed, 3) if elapsed > 0 else None,
+                                            done=False))
+        return await job
+
+    async def _finish(self, ev: Ingested, model: Model, rule: str, language: str | None, segments: list[Segment],
+                      info: Any, audio_seconds: float, started: float, rep: TaskReporter) -> None:
+        duration = ev.probe.duration_seconds
+        media_seconds = min(duration, audio_seconds) if audio_seconds else duration
+        detected = info.language if language is None else language
+        prob = round(float(info.language_probability), 4) if language is None else 1.0
+        files = {"txt": to_txt(segments), "srt": to_srt(segments, media_seconds),
+                 "vtt": to_vtt(segments, media_seconds),
+                 "json": to_json(segments, language=detected, language_probability=prob, model=model.name,
+                                 duration=round(media_seconds, 3))}
+        outputs = []
+        with self.workdir(ev.job_id) as wd:
+            for fmt, text in files.items():
+                path: Path = wd / f"transcript.{fmt}"
+                path.write_text(text, encoding="utf-8")
+                key = layout.transcript_key(ev.job_id, fmt)
+                size = await self.objects.upload(key, path)
+                outputs.append(OutputInfo(key=key, size_bytes=size, kind=fmt, duration_seconds=round(media_seconds, 3)))
+        seconds = time.monotonic() - started
+        await rep.complete(layout.TRANSCRIPTION_TASK, outputs, TranscriptResult(
+            language=detected, language_probability=prob, word_count=word_count(segments), model=model.name,
+            model_rule=rule, segments=len(segments), duration=round(media_seconds, 3),
+            real_time_factor=round(media_seconds / round(seconds, 3), 2)), seconds)

@@ -1,0 +1,125 @@
+"""The two things a handler does with facts: publish one, and read a job's last fact of
+a kind. `Facts` is that protocol; `JetStreamFacts` is it on the JOBS stream (publish
+with `Nats-Msg-Id`, read by exact subject), `MemoryFacts` in memory with the same
+dedupe rule (handler tests run on both)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from contracts import (
+    AnyJobEvent,
+    Ingested,
+    JobEvent,
+    PlannedTask,
+    Rejected,
+    TaskCompleted,
+    TaskFailed,
+    decode_job_event,
+    encode,
+    fact_subject,
+    msg_id_for,
+    subject_for,
+)
+from tflow.metrics import EVENTS_PUBLISHED
+
+#: The stream of every job fact (DESIGN.md).
+JOBS_STREAM = "JOBS"
+
+
+class Permanent(Exception):
+    """The message can never succeed (bad input, nothing to work on): it is `term`ed
+    after the handler's failure callback published a failure fact."""
+
+
+class Facts(Protocol):
+    """Publish facts and read a job's facts back."""
+
+    async def publish(self, event: JobEvent) -> bool:
+        """Publish `event`; False when it was a duplicate (same `Nats-Msg-Id` seen)."""
+        ...
+
+    async def last(self, job_id: str, event_type: str, task: str | None = None) -> AnyJobEvent | None:
+        """The job's last fact of `event_type` (for task facts: of `task`), or None."""
+        ...
+
+
+class JetStreamFacts:
+    """`Facts` on the JOBS stream of a JetStream context, counted per `service`."""
+
+    def __init__(self, js: JetStreamContext, service: str):
+        self.js, self.service = js, service
+
+    async def publish(self, event: JobEvent) -> bool:
+        msg_id = msg_id_for(event)
+        headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+        ack = await self.js.publish(subject_for(event), encode(event), headers=headers)
+        EVENTS_PUBLISHED.labels(self.service, type(event).__struct_config__.tag).inc()
+        return not ack.duplicate
+
+    async def last(self, job_id: str, event_type: str, task: str | None = None) -> AnyJobEvent | None:
+        try:
+            msg = await self.js.get_last_msg(JOBS_STREAM, fact_subject(job_id, event_type, task))
+        except NotFoundError:
+            return None
+        return decode_job_event(msg.data) if msg.data is not None else None
+
+
+class MemoryFacts:
+    """`Facts` in memory: every published fact in order (`published`), duplicates by
+    `Nats-Msg-Id` dropped as the stream's duplicate window would."""
+
+    def __init__(self) -> None:
+        self.published: list[JobEvent] = []
+        self._ids: set[str] = set()
+        self._last: dict[str, AnyJobEvent] = {}
+
+    async def publish(self, event: JobEvent) -> bool:
+        msg_id = msg_id_for(event)
+        if msg_id is not None and msg_id in self._ids:
+            return False
+        if msg_id is not None:
+            self._ids.add(msg_id)
+        self.published.append(event)
+        self._last[subject_for(event)] = decode_job_event(encode(event))  # as a reader would see it
+        return True
+
+    async def last(self, job_id: str, event_type: str, task: str | None = None) -> AnyJobEvent | None:
+        return self._last.get(fact_subject(job_id, event_type, task))
+
+
+async def ingested(facts: Facts, job_id: str) -> Ingested:
+    """The job's `ingested` fact. Raises `Permanent` if there is none (nothing to do)."""
+    event = await facts.last(job_id, "ingested")
+    if not isinstance(event, Ingested):
+        raise Permanent(f"job {job_id} has no ingested fact")
+    return event
+
+
+async def completed(facts: Facts, job_id: str, task: str) -> TaskCompleted | None:
+    """The task's completion fact, or None."""
+    event = await facts.last(job_id, "task_completed", task)
+    return event if isinstance(event, TaskCompleted) else None
+
+
+async def failed_permanently(facts: Facts, job_id: str, task: str) -> bool:
+    """Whether the task's last failure fact is permanent."""
+    event = await facts.last(job_id, "task_failed", task)
+    return isinstance(event, TaskFailed) and event.permanent
+
+
+async def pending(facts: Facts, job_id: str, tasks: list[PlannedTask]) -> list[PlannedTask]:
+    """The tasks without a completion fact yet (a redelivered message redoes only those)."""
+    return [t for t in tasks if await completed(facts, job_id, t.name) is None]
+
+
+async def verdict(facts: Facts, job_id: str) -> Ingested | Rejected | None:
+    """Ingest's verdict on a job (`ingested` or `rejected`), or None while there is none."""
+    for event_type in ("ingested", "rejected"):
+        event = await facts.last(job_id, event_type)
+        if isinstance(event, Ingested | Rejected):
+            return event
+    return None
