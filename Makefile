@@ -9,7 +9,7 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 TOOLS  := $(CURDIR)/.tools
 MINIO  := $(TOOLS)/bin/minio
 
-.PHONY: run test test-fast install minio bench clean
+.PHONY: run test test-fast lint install minio bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,10 +28,15 @@ minio:
 	  test -x $(MINIO) || GOBIN=$(TOOLS)/bin GOFLAGS=-mod=mod go install github.com/minio/minio@$(MINIO_VERSION); \
 	else echo "go not found: the MinIO notification test will be skipped"; fi
 
-test: $(STAMP) minio
+# ruff (with bugbear) and mypy (strict on contracts/, media/, readmodel/), as configured in pyproject.toml
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: $(STAMP) minio lint
 	TFLOW_MINIO_BINARY=$(MINIO) $(PY) -m pytest -q -ra
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) lint
 	$(PY) -m pytest -q -ra -m 'not slow and not minio'
 
 bench: $(STAMP) minio

@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from report import write_results  # noqa: E402
+
 from contracts import (  # noqa: E402
     Ingested,
     ObjectRef,
@@ -37,7 +39,6 @@ from contracts import (  # noqa: E402
     job_id_for,
     utcnow,
 )
-from report import write_results  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
 from tflow.natsio import connect, publish_event  # noqa: E402
 from tflow.settings import Settings  # noqa: E402

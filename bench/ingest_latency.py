@@ -28,12 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from media.probe import read_media  # noqa: E402
 from report import write_results  # noqa: E402
-from tflow import store  # noqa: E402
+
+from media.probe import read_media  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
-from tflow.settings import Settings  # noqa: E402
+from tflow import store  # noqa: E402
 from tflow.minio_server import MinioServer  # noqa: E402
+from tflow.settings import Settings  # noqa: E402
 from tflow.stack import free_port, running_stack  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media" / "valid"

@@ -30,15 +30,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from media.probe import read_media  # noqa: E402
-from media.ladder import ladder_for  # noqa: E402
-from services.ingest.validate import validate  # noqa: E402
-from media.hls import hls_command  # noqa: E402
-from media.encode import transcode_command  # noqa: E402
-from media.run import ffmpeg_binary  # noqa: E402
 from report import write_results  # noqa: E402
+
+from media.encode import transcode_command  # noqa: E402
+from media.hls import hls_command  # noqa: E402
+from media.ladder import (
+    LADDER,  # noqa: E402
+    ladder_for,  # noqa: E402
+)
+from media.probe import read_media  # noqa: E402
+from media.run import ffmpeg_binary  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
-from media.ladder import LADDER  # noqa: E402
+from services.ingest.validate import validate  # noqa: E402
 from tflow.settings import Settings  # noqa: E402
 from tflow.stack import free_port, running_stack  # noqa: E402
 

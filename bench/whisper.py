@@ -22,11 +22,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from report import write_results  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "bench"))
 SPEECH = ROOT.parent / "shared" / "media" / "speech"
 
 
-def clip() -> "object":
+def clip() -> object:
     import numpy as np
     from faster_whisper import decode_audio
 

@@ -178,14 +178,14 @@ class JobEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     at: datetime
 
 
-class Received(JobEvent, tag="received"):
+class Received(JobEvent, frozen=True, tag="received"):
     """Ingest took an object announcement and is validating it (job status `validating`)."""
 
     source: ObjectRef
     origin: Origin
 
 
-class Ingested(JobEvent, tag="ingested"):
+class Ingested(JobEvent, frozen=True, tag="ingested"):
     """The source is valid: its probe data, the submitter's metadata/options and the task plan."""
 
     source: ObjectRef
@@ -196,7 +196,7 @@ class Ingested(JobEvent, tag="ingested"):
     plan: list[PlannedTask] = []
 
 
-class Rejected(JobEvent, tag="rejected"):
+class Rejected(JobEvent, frozen=True, tag="rejected"):
     """The source cannot be processed: a machine reason `code` and a human `message`.
     The original stays in the bucket untouched."""
 
@@ -206,7 +206,7 @@ class Rejected(JobEvent, tag="rejected"):
     message: str
 
 
-class TaskStarted(JobEvent, tag="task_started"):
+class TaskStarted(JobEvent, frozen=True, tag="task_started"):
     """A worker began task `task` (attempt = JetStream delivery count)."""
 
     task: str
@@ -214,7 +214,7 @@ class TaskStarted(JobEvent, tag="task_started"):
     worker: str = ""
 
 
-class TaskProgress(JobEvent, tag="task_progress"):
+class TaskProgress(JobEvent, frozen=True, tag="task_progress"):
     """Task progress: percent 0..100, speed (x real time), ETA in seconds."""
 
     task: str
@@ -223,7 +223,7 @@ class TaskProgress(JobEvent, tag="task_progress"):
     eta_seconds: float | None = None
 
 
-class TaskCompleted(JobEvent, tag="task_completed"):
+class TaskCompleted(JobEvent, frozen=True, tag="task_completed"):
     """Task done: the objects it wrote, its typed `result` (`contracts.results`) and the
     seconds it took. `v1_details` is the untyped `details` object of schema-1 facts:
     never written, turned into `result` when such a fact is decoded."""
@@ -235,7 +235,7 @@ class TaskCompleted(JobEvent, tag="task_completed"):
     v1_details: dict[str, Any] | msgspec.UnsetType = msgspec.field(default=msgspec.UNSET, name="details")
 
 
-class TaskFailed(JobEvent, tag="task_failed"):
+class TaskFailed(JobEvent, frozen=True, tag="task_failed"):
     """Task failed. `permanent`: it will not be retried and the job fails."""
 
     task: str
@@ -245,7 +245,7 @@ class TaskFailed(JobEvent, tag="task_failed"):
     attempt: int = 1
 
 
-class Cancelled(JobEvent, tag="cancelled"):
+class Cancelled(JobEvent, frozen=True, tag="cancelled"):
     """The job was cancelled (API `DELETE`): workers stop its work and remove its temp
     files; the job ends `cancelled`."""
 

@@ -8,7 +8,7 @@ Schema version 1 of `TaskCompleted` carried these as an untyped `details` object
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -136,6 +136,6 @@ def result_from_v1(task: str, details: dict[str, Any]) -> TaskResult | None:
     if tag is None:
         return None
     try:
-        return msgspec.convert({**details, "type": tag}, TaskResult)  # type: ignore[arg-type]
+        return cast(TaskResult, msgspec.convert({**details, "type": tag}, TaskResult))
     except msgspec.ValidationError:
         return None

@@ -18,6 +18,7 @@ from media.filters import normalise_video, output_size, source_input
 from media.ladder import GOP_SECONDS, MP3_BITRATE, MP3_SAMPLE_RATE, Rendition
 from media.run import PROGRESS_ARGS
 
+
 def gop_frames(fps: float) -> int:
     """Frames between keyframes for `GOP_SECONDS` at `fps` (at least 1)."""
     return max(1, math.ceil(GOP_SECONDS * (fps or 25.0)))

@@ -122,7 +122,7 @@ def read_media(url: str, timeout: float = 30.0) -> MediaReading:
             return reading
         v = container.streams.video[0]
         cc = v.codec_context
-        if reading.duration_seconds is None and v.duration:
+        if reading.duration_seconds is None and v.duration and v.time_base is not None:
             reading.duration_seconds = float(v.duration * v.time_base)
         frame, pts, reading.first_frame_error = _read_start(container, v)
         sar = cc.sample_aspect_ratio

@@ -82,6 +82,7 @@ async def run_ffmpeg(cmd: list[str], on_progress: ProgressCallback | None = None
     `FfmpegError` on a non-zero exit. Cancelling the caller kills ffmpeg."""
     proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
     stderr_task = asyncio.ensure_future(proc.stderr.read())
     last_sent = 0.0
     block: list[str] = []

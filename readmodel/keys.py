@@ -18,7 +18,7 @@ KEY_PREFIX = "tf_"
 #: Scopes: read jobs, submit/cancel jobs, manage keys.
 SCOPES = ("jobs:read", "jobs:write", "admin")
 Scope = Literal["jobs:read", "jobs:write", "admin"]
-DEFAULT_SCOPES = ("jobs:read", "jobs:write")
+DEFAULT_SCOPES: tuple[Scope, ...] = ("jobs:read", "jobs:write")
 
 
 def new_secret() -> str:

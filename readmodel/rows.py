@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import msgspec
 
@@ -149,5 +149,5 @@ def task_result(name: str, details: Mapping[str, Any]) -> TaskResult | None:
     if not details:
         return None
     if "type" in details:
-        return msgspec.convert(details, TaskResult)  # type: ignore[arg-type]
+        return cast(TaskResult, msgspec.convert(details, TaskResult))
     return result_from_v1(name, dict(details))

@@ -40,9 +40,12 @@ def cmd_up(_: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        with running_stack(settings) as (resolved, sup, _):
-            wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60,
-                          lambda: (sup.check(), not stopping)[1])
+        with running_stack(settings) as (resolved, sup, _servers):
+            def still_starting() -> bool:
+                sup.check()
+                return not stopping
+
+            wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60, still_starting)
             key_where = "TFLOW_ADMIN_KEY" if resolved.admin_key else str(resolved.data_dir / "admin.key")
             print(
                 f"\nTranscode Flow is up ({time.monotonic() - started:.1f}s)\n"
@@ -134,13 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     kc = k_sub.add_parser("create", help="create a key")
     kc.add_argument("name")
     kc.add_argument("--rate", type=int, default=100, help="requests per hour (default 100)")
-    kc.add_argument("--scope", action="append", choices=["jobs:read", "jobs:write", "admin"])  # = readmodel.keys.SCOPES (asyncpg-free here)
+    kc.add_argument("--scope", action="append", choices=["jobs:read", "jobs:write", "admin"])  # readmodel.keys.SCOPES
     k_sub.add_parser("list", help="list keys")
     kr = k_sub.add_parser("revoke", help="revoke a key")
     kr.add_argument("id")
     k.set_defaults(fn=cmd_keys)
     args = p.parse_args(argv)
-    return args.fn(args)
+    status: int = args.fn(args)
+    return status
 
 
 if __name__ == "__main__":

@@ -45,12 +45,12 @@ class MinioServer:
                    MINIO_NOTIFY_NATS_QUEUE_DIR_PRIMARY=str(self.data_dir / ".events"),
                    MINIO_NOTIFY_NATS_QUEUE_LIMIT_PRIMARY="100000")
         (self.data_dir / ".events").mkdir(exist_ok=True)
-        log_file = (self.data_dir.parent / "minio.log").open("ab")
-        self.proc = subprocess.Popen(
-            [str(self.binary), "server", "--quiet", "--address", self.endpoint,
-             "--console-address", f"{LOOPBACK}:{free_port()}", str(self.data_dir / "export")],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_die_with_parent)
+        with (self.data_dir.parent / "minio.log").open("ab") as log_file:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [str(self.binary), "server", "--quiet", "--address", self.endpoint,
+                 "--console-address", f"{LOOPBACK}:{free_port()}", str(self.data_dir / "export")],
+                env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, preexec_fn=_die_with_parent)
         wait_for_port(self.port, 60, self.proc)
         return self
 

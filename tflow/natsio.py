@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, PubAck, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError
 
 from contracts import (
     NATS_DEFINITIONS,
@@ -190,7 +190,7 @@ class ConsumerLoop:
                     timeouts = 0
                     sub, cfg = await self._rebind(sub)
                 continue
-            except Exception as e:  # connection lost, consumer deleted, ...
+            except Exception as e:  # noqa: BLE001 - connection lost, consumer deleted, ...
                 log.warning("%s: fetch failed (%s); re-binding", self.durable, e)
                 await asyncio.sleep(1.0)
                 with contextlib.suppress(Exception):
@@ -203,7 +203,8 @@ class ConsumerLoop:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
 
-    async def _rebind(self, sub):
+    async def _rebind(self, sub: JetStreamContext.PullSubscription
+                      ) -> tuple[JetStreamContext.PullSubscription, ConsumerConfig]:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
         return await self._bind()
@@ -245,7 +246,7 @@ class ConsumerLoop:
         except Permanent as e:
             outcome = "term"
             error: BaseException = e
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any other failure is retried, then ends in a failure fact
             error = e
             outcome = "term" if msg.metadata.num_delivered >= (cfg.max_deliver or 1) > 0 else "nak"
         finally:

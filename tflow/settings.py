@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     min_width: int = 640
     min_height: int = 360
     max_metadata_bytes: int = 16 * 1024
-    inbox_settle_seconds: float = Field(0.5, description="A drop-folder file is taken once its size/mtime held this long.")
+    inbox_settle_seconds: float = Field(0.5, description="A drop-folder file is taken once its size/mtime held "
+                                        "this long.")
     sweep_interval_seconds: float = Field(60.0, description="Period of the raw/ reconcile sweep; 0 = off.")
     probe_timeout_seconds: float = 30.0
 

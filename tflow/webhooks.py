@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -12,7 +14,7 @@ class WebhookRefused(ValueError):
     """The webhook URL is not acceptable; the message says why."""
 
 
-def check_webhook_url(url: str, allow_private: bool = False, resolve=socket.getaddrinfo,
+def check_webhook_url(url: str, allow_private: bool = False, resolve: Callable[..., Any] = socket.getaddrinfo,
                       allowed_hosts: list[str] | tuple[str, ...] = ()) -> str:
     """Return `url` if acceptable; raise `WebhookRefused` otherwise. Every address the host
     resolves to is checked (a name resolving to 127.0.0.1 is refused like the literal)."""

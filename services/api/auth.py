@@ -17,6 +17,7 @@ from readmodel.keys import SCOPES
 from services.api.deps import ResourcesDep
 from services.api.errors import ApiError
 
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: the admin key (id None, every scope, no rate limit) or an API key."""

@@ -6,13 +6,14 @@ import os
 import shutil
 
 import uvicorn
+from fastapi import FastAPI
 
 from services.api.app import create_app
 from tflow.logs import setup_logging
 from tflow.settings import get_settings
 
 
-def app_factory():
+def app_factory() -> FastAPI:
     """The app for each uvicorn worker process (settings read from the environment)."""
     settings = get_settings()
     setup_logging("api", settings.log_level)

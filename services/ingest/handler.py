@@ -23,9 +23,9 @@ from contracts import (
     Received,
     Rejected,
     Submission,
+    created_objects,
     decode_announcement,
     decode_s3_notification,
-    created_objects,
     job_id_for,
     layout,
     utcnow,
@@ -111,7 +111,8 @@ class Ingest:
         if current is None:
             return reject("source_missing", f"{ref.key} is no longer in bucket {ref.bucket}")
         try:
-            raw = store.get_json(self.client, ref.bucket, layout.meta_key(ref.key), self.settings.max_metadata_bytes * 2)
+            raw = store.get_json(self.client, ref.bucket, layout.meta_key(ref.key),
+                                 self.settings.max_metadata_bytes * 2)
             submission = msgspec.convert(raw, Submission) if raw is not None else Submission()
         except (ValueError, msgspec.ValidationError) as e:
             return reject("invalid_metadata", f"submission sidecar {layout.meta_key(ref.key)}: {e}")

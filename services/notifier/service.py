@@ -9,7 +9,6 @@ never deliver one job twice at once. The URL is checked again before each attemp
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import timedelta
@@ -20,8 +19,8 @@ import httpx
 
 from readmodel import webhooks as outbox
 from readmodel.documents import job_view
-from tflow.webhooks import WebhookRefused, check_webhook_url, sign
 from tflow.settings import Settings
+from tflow.webhooks import WebhookRefused, check_webhook_url, sign
 
 log = logging.getLogger(__name__)
 SERVICE = "notifier"

@@ -159,7 +159,8 @@ def apply(state: JobState | None, event: AnyJobEvent, seq: int) -> JobState | No
             state = JobState(_new_job(event, "validating"), {})
         if state.job.status not in TERMINAL:
             job = state.job
-            job.status, job.error_code, job.error_message, job.completed_at = "failed", event.code, event.message, event.at
+            job.status, job.completed_at = "failed", event.at
+            job.error_code, job.error_message = event.code, event.message
     elif isinstance(event, Cancelled):
         if state is None:
             return None

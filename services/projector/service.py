@@ -69,7 +69,7 @@ async def apply_batch(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -
         return new_last
 
 
-async def _subscribe(js: JetStreamContext, start_seq: int):
+async def _subscribe(js: JetStreamContext, start_seq: int) -> JetStreamContext.PushSubscription:
     if start_seq <= 1:
         cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
     else:
@@ -78,7 +78,7 @@ async def _subscribe(js: JetStreamContext, start_seq: int):
                               pending_msgs_limit=65536)
 
 
-async def _next_batch(sub, timeout: float) -> list[Msg]:
+async def _next_batch(sub: JetStreamContext.PushSubscription, timeout: float) -> list[Msg]:
     try:
         first = await sub.next_msg(timeout=timeout)
     except TimeoutError:

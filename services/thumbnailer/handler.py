@@ -60,7 +60,8 @@ class Thumbnailer(JobHandler):
         with self.workdir(ev.job_id) as wd:
             for p, at in thumbnail_times(ev.probe.duration_seconds, last, first).items():
                 out = wd / f"thumb_{p:02d}.jpg"
-                await run_quiet(thumbnail_command(self.ffmpeg, url, ev.probe, at, out, last=p == 100, first_frame=first))
+                await run_quiet(thumbnail_command(self.ffmpeg, url, ev.probe, at, out, last=p == 100,
+                                                  first_frame=first))
                 if not out.exists() or out.stat().st_size == 0:
                     raise RuntimeError(f"no frame at {at:.3f} s for thumb_{p:02d}")
                 _, w, h = image_codec(str(out))

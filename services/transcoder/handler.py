@@ -48,9 +48,9 @@ class Transcoder(JobHandler):
                 if measure and info.width and info.height:
                     quality = parse_quality(await run_quiet(quality_command(
                         self.ffmpeg, outputs[r.name], url, ev.probe, info.width, info.height)))
-                result = VideoResult(rendition=r.name, codecs=r.codecs if ev.probe.audio is not None else r.codecs_video,
-                                     frame_rate=ev.probe.video.fps, profile=r.profile, level=r.level, crf=r.crf,
-                                     **quality)
+                codecs = r.codecs if ev.probe.audio is not None else r.codecs_video
+                result = VideoResult(rendition=r.name, codecs=codecs, frame_rate=ev.probe.video.fps,
+                                     profile=r.profile, level=r.level, crf=r.crf, **quality)
                 await self.objects.upload(key, outputs[r.name])
                 await rep.complete(layout.video_task(r.name), [info], result, time.monotonic() - started)
             if mp3 is not None:

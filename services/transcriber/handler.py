@@ -11,7 +11,6 @@ import os
 import threading
 import time
 from pathlib import Path
-
 from typing import Any
 
 from contracts import AnyJobEvent, Ingested, OutputInfo, TranscriptResult, layout
@@ -74,7 +73,8 @@ class Transcriber(JobHandler):
 
             audio = decode_audio(url, sampling_rate=SAMPLE_RATE)
             segments_iter, info = self._model(model).transcribe(
-                audio, language=language, vad_filter=True, word_timestamps=True, beam_size=self.settings.whisper_beam_size)
+                audio, language=language, vad_filter=True, word_timestamps=True,
+                beam_size=self.settings.whisper_beam_size)
             out = []
             for s in segments_iter:
                 if halt.is_set():
@@ -109,8 +109,8 @@ class Transcriber(JobHandler):
             if now - last_sent >= self.settings.progress_interval_seconds:
                 last_sent = now
                 elapsed = now - started
-                await rep.progress(Progress(position_seconds=pos, speed=round(pos / elapsed, 3) if elapsed > 0 else None,
-                                            done=False))
+                speed = round(pos / elapsed, 3) if elapsed > 0 else None
+                await rep.progress(Progress(position_seconds=pos, speed=speed, done=False))
         return await job
 
     async def _finish(self, ev: Ingested, model: Model, rule: str, language: str | None, segments: list[Segment],

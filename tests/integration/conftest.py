@@ -17,11 +17,11 @@ import pytest
 import pytest_asyncio
 from minio import Minio
 
-from tflow import store
 from readmodel.db import create_pool
+from services import SERVICES
+from tflow import store
 from tflow.natsio import connect
 from tflow.settings import Settings
-from services import SERVICES
 from tflow.stack import EmbeddedStack, Supervisor, free_port, running_stack, wait_for_http
 
 #: Settings the services run with in tests (short settle and sweep periods).

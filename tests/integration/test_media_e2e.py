@@ -9,8 +9,8 @@ import httpx
 import m3u8
 import pytest
 
-from tests.integration.conftest import job_by_key
 from media.run import ffmpeg_binary
+from tests.integration.conftest import job_by_key
 from tests.media import media
 
 pytestmark = pytest.mark.integration

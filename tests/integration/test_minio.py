@@ -11,13 +11,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.integration.conftest import ACCEPTED, job_by_key
-from tests.media import media
-from tests.media import REPO_ROOT
-from tflow import store
 from readmodel.db import create_pool
-from tflow.settings import Settings
+from tests.integration.conftest import ACCEPTED, job_by_key
+from tests.media import REPO_ROOT, media
+from tflow import store
 from tflow.minio_server import MinioServer
+from tflow.settings import Settings
 from tflow.stack import free_port, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.minio]

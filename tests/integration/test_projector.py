@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import uuid
 from datetime import timedelta
 
 import pytest
-
-import uuid
 
 from contracts import (
     Ingested,

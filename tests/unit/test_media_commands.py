@@ -20,14 +20,13 @@ from contracts import (
     VideoInfo,
     VideoResult,
 )
-from services.packager.metadata import build_metadata
-from media.hls import Subtitles, Variant, bandwidths, hls_command, multivariant_playlist, \
-    subtitles_playlist
-from media.thumbnail import thumbnail_command, thumbnail_times
 from media.encode import gop_frames, parse_quality, quality_command, transcode_command
 from media.filters import output_size
-from media.run import parse_progress_block
+from media.hls import Subtitles, Variant, bandwidths, hls_command, multivariant_playlist, subtitles_playlist
 from media.ladder import LADDER
+from media.run import parse_progress_block
+from media.thumbnail import thumbnail_command, thumbnail_times
+from services.packager.metadata import build_metadata
 
 AT = datetime(2026, 11, 22, tzinfo=UTC)
 

@@ -77,7 +77,8 @@ async def list_jobs(who: Reader, pool: PoolDep, settings: SettingsDep,
     return json_response({"total": total, "limit": limit, "offset": offset, "jobs": [job_view(r) for r in rows]})
 
 
-@router.delete("/{job_id}", status_code=202, summary="Cancel a job: workers stop its ffmpeg/Whisper work within seconds")
+@router.delete("/{job_id}", status_code=202,
+               summary="Cancel a job: workers stop its ffmpeg/Whisper work within seconds")
 async def cancel_job(job_id: uuid.UUID, who: Writer, pool: PoolDep, facts: FactsDep) -> dict[str, Any]:
     row = await owned_job(pool, job_id, who)
     if row["status"] in TERMINAL:

@@ -57,7 +57,7 @@ async def check_workers(r: Resources) -> dict[str, Any]:
     message in flight."""
     out = {}
     for stream, cfg in load_consumer_configs():
-        ci = await r.js.consumer_info(stream, cfg.durable_name)
+        ci = await r.js.consumer_info(stream, cfg.durable_name or "")
         out[cfg.durable_name] = {"stream": stream, "pull_requests_waiting": ci.num_waiting or 0,
                                  "in_flight": ci.num_ack_pending or 0, "backlog": ci.num_pending or 0,
                                  "alive": bool(ci.num_waiting or ci.num_ack_pending)}
@@ -154,7 +154,7 @@ def mount_metrics(app: FastAPI) -> None:
         registry = None
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several uvicorn workers: merge their files
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         text = generate_latest(registry) if registry is not None else generate_latest()
         return PlainTextResponse(text.decode(), media_type=CONTENT_TYPE_LATEST)
 

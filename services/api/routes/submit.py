@@ -66,7 +66,8 @@ def build_submission(settings: Settings, who: Principal, metadata: Any, priority
         raise metadata_error(e) from e
     if webhook_url:
         try:
-            check_webhook_url(webhook_url, settings.allow_private_webhooks, allowed_hosts=settings.webhook_allowed_hosts)
+            check_webhook_url(webhook_url, settings.allow_private_webhooks,
+                              allowed_hosts=settings.webhook_allowed_hosts)
         except WebhookRefused as e:
             raise ApiError(400, "webhook_refused", str(e)) from e
     return Submission(user_metadata=meta, options=JobOptions(
