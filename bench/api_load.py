@@ -40,7 +40,8 @@ from contracts import (  # noqa: E402
     utcnow,
 )
 from readmodel.db import create_pool  # noqa: E402
-from tflow.natsio import connect, publish_event  # noqa: E402
+from tflow.facts import JetStreamFacts  # noqa: E402
+from tflow.natsio import connect  # noqa: E402
 from tflow.settings import Settings  # noqa: E402
 from tflow.stack import free_port, running_stack, wait_for_http  # noqa: E402
 
@@ -76,6 +77,7 @@ async def load(settings: Settings) -> list[str]:
     """Publish received + ingested/rejected facts for JOBS jobs; wait until projected."""
     nc = await connect(settings.nats_url or "", "bench")
     js = nc.jetstream()
+    facts = JetStreamFacts(js, "bench")
     ids = []
     t0 = time.monotonic()
     batch = []
@@ -84,16 +86,15 @@ async def load(settings: Settings) -> list[str]:
         jid = job_id_for(ref)
         ids.append(jid)
         now = utcnow()
-        batch.append(publish_event(js, Received(job_id=jid, at=now, source=ref, origin="api"), "bench"))
+        batch.append(facts.publish(Received(job_id=jid, at=now, source=ref, origin="api")))
         kind = i % 5
         if kind == 0:
-            batch.append(publish_event(js, Rejected(job_id=jid, at=now, source=ref, origin="api", code="too_short",
-                                                    message="bench"), "bench"))
+            batch.append(facts.publish(Rejected(job_id=jid, at=now, source=ref, origin="api", code="too_short",
+                                                message="bench")))
         else:
-            batch.append(publish_event(js, Ingested(job_id=jid, at=now, source=ref, origin="api", probe=PROBE,
-                                                    plan=PLAN if kind == 1 else [],
-                                                    user_metadata={"n": i, "category": ["a", "b"][i % 2]}),
-                                       "bench"))
+            batch.append(facts.publish(Ingested(job_id=jid, at=now, source=ref, origin="api", probe=PROBE,
+                                                plan=PLAN if kind == 1 else [],
+                                                user_metadata={"n": i, "category": ["a", "b"][i % 2]})))
         if len(batch) >= 1000:
             await asyncio.gather(*batch)
             batch = []

@@ -21,13 +21,14 @@ from contracts import (
     TaskFailed,
     TaskProgress,
     TaskStarted,
+    TranscriptResult,
     VideoInfo,
     job_id_for,
     utcnow,
 )
 from tests.integration.conftest import ACCEPTED, job_by_key, wait_for
 from tests.media import media
-from tflow.natsio import publish_event
+from tflow.facts import JetStreamFacts
 from tflow.stack import service_env
 
 pytestmark = pytest.mark.integration
@@ -69,13 +70,14 @@ async def test_task_facts_fold_into_job_progress_and_state(stack, pool, js):
     plan = [PlannedTask(name="transcription", kind="transcription"),
             PlannedTask(name="transcription_b", kind="transcription")]
     t0 = utcnow()
-    await publish_event(js, Received(job_id=jid, at=t0, source=ref, origin="api"), "test")
-    await publish_event(js, Ingested(job_id=jid, at=t0, source=ref, origin="api", probe=probe, plan=plan), "test")
-    await publish_event(js, TaskStarted(job_id=jid, at=t0 + timedelta(seconds=1), task="transcription"), "test")
-    await publish_event(js, TaskProgress(job_id=jid, at=t0 + timedelta(seconds=2), task="transcription", percent=40,
-                                         speed=1.5, eta_seconds=4), "test")
-    await publish_event(js, TaskFailed(job_id=jid, at=t0 + timedelta(seconds=3), task="transcription_b", code="io",
-                                       message="store unreachable", permanent=False), "test")
+    facts = JetStreamFacts(js, "test")
+    await facts.publish(Received(job_id=jid, at=t0, source=ref, origin="api"))
+    await facts.publish(Ingested(job_id=jid, at=t0, source=ref, origin="api", probe=probe, plan=plan))
+    await facts.publish(TaskStarted(job_id=jid, at=t0 + timedelta(seconds=1), task="transcription"))
+    await facts.publish(TaskProgress(job_id=jid, at=t0 + timedelta(seconds=2), task="transcription", percent=40,
+                                         speed=1.5, eta_seconds=4))
+    await facts.publish(TaskFailed(job_id=jid, at=t0 + timedelta(seconds=3), task="transcription_b", code="io",
+                                       message="store unreachable", permanent=False))
 
     async def processing():
         return await pool.fetchrow("SELECT * FROM jobs WHERE id = $1 AND status = 'processing' AND "
@@ -85,8 +87,9 @@ async def test_task_facts_fold_into_job_progress_and_state(stack, pool, js):
     task = await pool.fetchrow("SELECT * FROM tasks WHERE job_id = $1 AND name = 'transcription_b'", uuid.UUID(jid))
     assert (task["status"], task["error_code"]) == ("pending", "io")
     for i, name in enumerate(("transcription", "transcription_b")):
-        await publish_event(js, TaskCompleted(job_id=jid, at=t0 + timedelta(seconds=4 + i), task=name, outputs=[
-            OutputInfo(key=f"processed/{jid}/{name}", size_bytes=1, kind="test")], details={"word_count": 3}), "test")
+        await facts.publish(TaskCompleted(job_id=jid, at=t0 + timedelta(seconds=4 + i), task=name, outputs=[
+            OutputInfo(key=f"processed/{jid}/{name}", size_bytes=1, kind="test")], result=TranscriptResult(
+                language="en", language_probability=1.0, word_count=3, model="tiny.en")))
 
     async def completed():
         return await pool.fetchrow("SELECT * FROM jobs WHERE id = $1 AND status = 'completed'", uuid.UUID(jid))

@@ -1,0 +1,175 @@
+"""Media handlers on `Facts` (in memory and on real JetStream) and a folder store, with
+real ffmpeg on real clips: what each publishes, what a redelivery redoes, how the last
+delivery fails, and the whole path from `ingested` to `metadata.json`."""
+
+from __future__ import annotations
+
+import json
+
+import m3u8
+import msgspec
+import pytest
+
+from contracts import (
+    CustomThumbnailResult,
+    HlsResult,
+    JobOptions,
+    MetadataResult,
+    Mp3Result,
+    OutputInfo,
+    TaskCompleted,
+    TaskFailed,
+    TaskStarted,
+    ThumbnailsResult,
+    VideoResult,
+    layout,
+    utcnow,
+)
+from media.run import FfmpegError
+from services.packager.handler import Finalizer, Packager
+from services.thumbnailer.handler import Thumbnailer
+from services.transcoder.handler import Transcoder
+from tests.handlers.conftest import BUCKET, delivery, ingested
+from tests.media import media
+from tflow.facts import Permanent, completed
+from tflow.worker import Delivery
+
+CLIP = "valid/h264_1080x720_aac.flv"  # 1.1 s, 1080x720 with audio: 360p + 720p, MP3
+
+
+async def test_transcoder_completes_every_rendition_and_the_mp3_with_typed_results(facts, objects, settings):
+    ing = ingested(objects, media(CLIP), settings)
+    await facts.publish(ing)
+    await Transcoder(settings, facts, objects).handle(delivery(ing))
+    for r in ("360p", "720p"):
+        done = await completed(facts, ing.job_id, layout.video_task(r))
+        assert done is not None and isinstance(done.result, VideoResult) and done.result.rendition == r
+        [mp4] = done.outputs
+        assert mp4.key == layout.rendition_key(ing.job_id, r) and mp4.height == int(r[:-1])
+        assert objects.path(BUCKET, mp4.key).stat().st_size == mp4.size_bytes
+    mp3 = await completed(facts, ing.job_id, layout.MP3_TASK)
+    assert mp3 is not None and isinstance(mp3.result, Mp3Result) and mp3.outputs[0].key == layout.mp3_key(ing.job_id)
+    started = await facts.last(ing.job_id, "task_started", layout.video_task("720p"))
+    assert isinstance(started, TaskStarted) and started.attempt == 1 and started.worker.startswith("transcoder@")
+
+
+async def test_a_redelivery_redoes_only_the_pending_tasks(facts, objects, settings):
+    ing = ingested(objects, media(CLIP), settings)
+    await facts.publish(ing)
+    done_360 = TaskCompleted(job_id=ing.job_id, at=utcnow(), task=layout.video_task("360p"), outputs=[
+        OutputInfo(key=layout.rendition_key(ing.job_id, "360p"), size_bytes=1, kind="mp4")],
+        result=VideoResult(rendition="360p", codecs="avc1.4d401f", frame_rate=25.0, profile="main", level="3.1",
+                           crf=23))
+    await facts.publish(done_360)
+    await Transcoder(settings, facts, objects).handle(delivery(ing, attempt=2))
+    assert await facts.last(ing.job_id, "task_started", layout.video_task("360p")) is None
+    started = await facts.last(ing.job_id, "task_started", layout.video_task("720p"))
+    assert isinstance(started, TaskStarted) and started.attempt == 2
+    assert not objects.path(BUCKET, layout.rendition_key(ing.job_id, "360p")).exists()  # not encoded again
+    assert await completed(facts, ing.job_id, layout.video_task("720p")) is not None
+
+
+async def test_a_failed_encode_is_a_retryable_failure_and_the_last_delivery_a_permanent_one(facts, objects, settings):
+    ing = ingested(objects, media(CLIP), settings)
+    await facts.publish(ing)
+    objects.path(BUCKET, ing.source.key).unlink()  # the source vanished: ffmpeg cannot read it
+    handler = Transcoder(settings, facts, objects)
+    with pytest.raises(FfmpegError):
+        await handler.handle(delivery(ing))
+    retry = await facts.last(ing.job_id, "task_failed", layout.MP3_TASK)
+    assert isinstance(retry, TaskFailed) and not retry.permanent and retry.code == "ffmpeg_failed"
+    await handler.on_failure(delivery(ing, attempt=3), RuntimeError("gave up"))
+    for task in (layout.video_task("360p"), layout.video_task("720p"), layout.MP3_TASK):
+        final = await facts.last(ing.job_id, "task_failed", task)
+        assert isinstance(final, TaskFailed) and final.permanent and final.attempt == 3
+        assert (final.code, final.message) == ("RuntimeError", "gave up")
+
+
+@pytest.mark.parametrize("handler_class", [Transcoder, Thumbnailer, Packager, Finalizer])
+async def test_poison_messages_are_terminal_and_never_break_the_failure_path(facts, objects, settings,
+                                                                            handler_class):
+    handler = handler_class(settings, facts, objects)
+    poison = Delivery(subject="jobs.6f1c0f4e-0000-5000-8000-000000000000.ingested", data=b"{not json")
+    with pytest.raises(Permanent):
+        await handler.handle(poison)
+    await handler.on_failure(poison, Permanent("undecodable"))  # logged, never raised
+    # a fact about a job that has no `ingested` fact: nothing to attribute a failure to
+    orphan = TaskCompleted(job_id="6f1c0f4e-0000-5000-8000-00000000beef", at=utcnow(), task="video_360p",
+                           outputs=[OutputInfo(key="k", size_bytes=1, kind="mp4")],
+                           result=VideoResult(rendition="360p", codecs="c", frame_rate=1.0, profile="p", level="l",
+                                              crf=1))
+    await handler.on_failure(delivery(orphan), RuntimeError("x"))
+
+
+async def test_an_invalid_custom_thumbnail_fails_only_its_optional_task(facts, objects, settings):
+    ing = ingested(objects, media(CLIP), settings)
+    thumb_key = layout.thumbnail_sidecar_key(ing.source.key, ".jpg")
+    objects.path(BUCKET, thumb_key).parent.mkdir(parents=True, exist_ok=True)
+    objects.path(BUCKET, thumb_key).write_text("not an image")
+    options = JobOptions(thumbnail_key=thumb_key)
+    from services.ingest.validate import plan_tasks
+
+    ing = msgspec.structs.replace(ing, options=options, plan=plan_tasks(ing.probe, options, False))
+    await facts.publish(ing)
+    await Thumbnailer(settings, facts, objects).handle(delivery(ing))
+    failed = await facts.last(ing.job_id, "task_failed", layout.CUSTOM_THUMBNAIL_TASK)
+    assert isinstance(failed, TaskFailed) and failed.permanent and "does not decode" in failed.message
+    thumbs = await completed(facts, ing.job_id, layout.THUMBNAILS_TASK)
+    assert thumbs is not None and isinstance(thumbs.result, ThumbnailsResult)
+    assert [t.position_percent for t in thumbs.result.thumbnails] == [0, 25, 50, 75, 100]
+    assert thumbs.result.primary == layout.thumbnail_key(ing.job_id, 50)
+    assert await facts.last(ing.job_id, "task_failed", layout.THUMBNAILS_TASK) is None
+
+
+async def test_a_valid_custom_thumbnail_becomes_the_primary(facts, objects, settings):
+    ing = ingested(objects, media(CLIP), settings)
+    await facts.publish(ing)
+    await Thumbnailer(settings, facts, objects).handle(delivery(ing))  # positional ones, to reuse one as input
+    thumb_key = layout.thumbnail_sidecar_key(ing.source.key, ".jpg")
+    objects.path(BUCKET, thumb_key).parent.mkdir(parents=True, exist_ok=True)
+    objects.path(BUCKET, thumb_key).write_bytes(objects.path(BUCKET, layout.thumbnail_key(ing.job_id, 25)).read_bytes())
+    options = JobOptions(thumbnail_key=thumb_key)
+    from services.ingest.validate import plan_tasks
+
+    second = msgspec.structs.replace(ing, options=options,
+                                     plan=plan_tasks(ing.probe, options, False))
+    await Thumbnailer(settings, facts, objects).handle(delivery(second, attempt=2))
+    custom = await completed(facts, ing.job_id, layout.CUSTOM_THUMBNAIL_TASK)
+    assert custom is not None and isinstance(custom.result, CustomThumbnailResult)
+    assert custom.result.primary == layout.custom_thumbnail_key(ing.job_id)
+    assert objects.path(BUCKET, custom.result.primary).read_bytes()[:2] == b"\xff\xd8"  # JPEG
+
+
+async def test_the_path_from_ingested_to_metadata_json(facts, objects, settings):
+    """Transcoder -> packager (per rendition) -> thumbnailer -> finalizer, each driven
+    by the facts the previous one published: master playlist and metadata.json."""
+    ing = ingested(objects, media(CLIP), settings)
+    await facts.publish(ing)
+    await Transcoder(settings, facts, objects).handle(delivery(ing))
+    packager, finalizer = Packager(settings, facts, objects), Finalizer(settings, facts, objects)
+    for r in ("360p", "720p"):
+        video = await completed(facts, ing.job_id, layout.video_task(r))
+        assert video is not None
+        await packager.handle(delivery(video))
+        hls = await completed(facts, ing.job_id, layout.hls_task(r))
+        assert hls is not None and isinstance(hls.result, HlsResult) and hls.result.segment_count >= 1
+        await finalizer.handle(delivery(hls))
+        # the finalizer rewrote the master playlist, but waits for the thumbnails before metadata.json
+        assert await completed(facts, ing.job_id, layout.METADATA_TASK) is None
+        master = m3u8.loads(objects.path(BUCKET, layout.master_key(ing.job_id)).read_text())
+        assert len(master.playlists) == ("360p", "720p").index(r) + 1  # a variant is listed once it is ready
+    await Thumbnailer(settings, facts, objects).handle(delivery(ing))
+    for task in (layout.THUMBNAILS_TASK, layout.MP3_TASK):  # the MP3's late fact changes nothing
+        done = await completed(facts, ing.job_id, task)
+        assert done is not None
+        await finalizer.handle(delivery(done))
+    meta = await completed(facts, ing.job_id, layout.METADATA_TASK)
+    assert meta is not None and isinstance(meta.result, MetadataResult)
+    assert meta.result.master_playlist == layout.master_key(ing.job_id)
+    master = m3u8.loads(objects.path(BUCKET, layout.master_key(ing.job_id)).read_text())
+    assert [p.uri for p in master.playlists] == ["360p/segments/playlist.m3u8", "720p/segments/playlist.m3u8"]
+    assert [p.stream_info.resolution[1] for p in master.playlists] == [360, 720]
+    doc = json.loads(objects.path(BUCKET, layout.metadata_key(ing.job_id)).read_text())
+    assert set(doc["renditions"]) == {"360p", "720p"} and doc["audio"]["key"] == layout.mp3_key(ing.job_id)
+    assert all(e["hls"]["segment_count"] >= 1 for e in doc["renditions"].values())
+    assert doc["thumbnail_primary"] == layout.thumbnail_key(ing.job_id, 50)
