@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from importlib.resources import files
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -73,6 +74,13 @@ async def create_pool(database_url: str, min_size: int = 1, max_size: int = 10) 
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.5)
+
+
+async def ping(db: asyncpg.Pool | asyncpg.Connection) -> float:
+    """Round trip of `SELECT 1` in milliseconds. Raises the driver's error when unreachable."""
+    t0 = time.perf_counter()
+    await db.fetchval("SELECT 1")
+    return round((time.perf_counter() - t0) * 1000, 2)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

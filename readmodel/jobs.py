@@ -72,6 +72,12 @@ async def list_jobs(db: asyncpg.Pool, *, owner: uuid.UUID | None, status: str | 
     return total, rows
 
 
+async def count_jobs(db: Db) -> int:
+    """Every job row (e.g. after a rebuild)."""
+    n: int = await db.fetchval("SELECT count(*) FROM jobs")
+    return n
+
+
 async def fetch_progress(db: Db, *, job_id: uuid.UUID) -> tuple[asyncpg.Record | None, list[asyncpg.Record]]:
     """What a live progress event shows: the job's status/progress/error columns and each
     task's name, status, progress and ETA (by name)."""

@@ -59,7 +59,7 @@ async def read_checkpoint(conn: asyncpg.Connection | asyncpg.Pool) -> int:
     return await conn.fetchval("SELECT last_seq FROM projector_checkpoint WHERE projection = $1", PROJECTION)
 
 
-async def load_states(conn: asyncpg.Connection, job_ids: list[str]) -> dict[str, JobState]:
+async def load_states(conn: asyncpg.Connection, *, job_ids: list[str]) -> dict[str, JobState]:
     """Current state of the given jobs (absent jobs are absent from the result)."""
     states: dict[str, JobState] = {}
     for r in await conn.fetch("SELECT * FROM jobs WHERE id = ANY($1::uuid[])", job_ids):
@@ -72,7 +72,7 @@ async def load_states(conn: asyncpg.Connection, job_ids: list[str]) -> dict[str,
     return states
 
 
-async def save_states(conn: asyncpg.Connection, states: list[JobState], last_seq: int,
+async def save_states(conn: asyncpg.Connection, *, states: list[JobState], last_seq: int,
                       before: dict[str, tuple[str, str | None]] | None = None) -> None:
     """Upsert jobs and tasks, apply the `job_counts` deltas against `before` (each job's
     (status, api_key_id) at the start of the batch) and set the checkpoint, inside the

@@ -7,6 +7,7 @@ import sys
 import time
 
 from readmodel.db import create_pool
+from readmodel.jobs import count_jobs
 from services.projector.service import SERVICE, project, rebuild
 from tflow.logs import setup_logging
 from tflow.natsio import apply_definitions, connect
@@ -33,7 +34,7 @@ async def _rebuild(settings: Settings) -> int:
     try:
         started = time.monotonic()
         last = await rebuild(nc.jetstream(), pool)
-        n = await pool.fetchval("SELECT count(*) FROM jobs")
+        n = await count_jobs(pool)
         print(f"rebuilt {n} jobs from JOBS up to sequence {last} in {time.monotonic() - started:.2f}s")
     finally:
         await pool.close()

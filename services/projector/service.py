@@ -59,12 +59,13 @@ async def apply_batch(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -
                 MESSAGES.labels(SERVICE, "undecodable").inc()
                 log.error("skipping undecodable fact seq=%s subject=%s: %s", m.metadata.sequence.stream, m.subject, e)
         job_ids = sorted({e.job_id for _, e in decoded})
-        states: dict[str, JobState | None] = dict(await pstore.load_states(conn, job_ids))
+        states: dict[str, JobState | None] = dict(await pstore.load_states(conn, job_ids=job_ids))
         before = {jid: (s.job.status, s.job.api_key_id) for jid, s in states.items() if s is not None}
         for seq, event in decoded:
             states[event.job_id] = fold.apply(states.get(event.job_id), event, seq)
         new_last = todo[-1].metadata.sequence.stream
-        await pstore.save_states(conn, [s for s in states.values() if s is not None], new_last, before)
+        await pstore.save_states(conn, states=[s for s in states.values() if s is not None], last_seq=new_last,
+                                 before=before)
         MESSAGES.labels(SERVICE, "applied").inc(len(todo))
         return new_last
 

@@ -5,6 +5,7 @@ task (ladder order, so 360p can be packaged first), with PSNR/SSIM per rendition
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from contracts import AnyJobEvent, Ingested, Mp3Result, VideoResult, layout
 from media.encode import parse_quality, quality_command, transcode_command
@@ -34,7 +35,7 @@ class Transcoder(JobHandler):
         want_mp3 = any(t.kind == "audio" for t in work.tasks) and ev.probe.audio is not None
         url = self.objects.url(ev.source.bucket, ev.source.key)
         with self.workdir(ev.job_id) as wd:
-            outputs = {r.name: wd / f"video_{r.name}.mp4" for r in renditions}
+            outputs = {r.name: wd / Path(layout.rendition_key(ev.job_id, r.name)).name for r in renditions}
             mp3 = wd / "audio.mp3" if want_mp3 else None
             started = time.monotonic()
             await run_ffmpeg(transcode_command(self.ffmpeg, url, ev.probe, renditions, outputs, mp3),

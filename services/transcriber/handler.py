@@ -53,7 +53,8 @@ class Transcriber(JobHandler):
     async def work_for(self, event: AnyJobEvent) -> Work | None:
         if not isinstance(event, Ingested):
             return None
-        return Work(ingested=event, trigger=event, tasks=[t for t in event.plan if t.kind == "transcription"],
+        tasks = [t for t in event.plan if t.name == layout.TRANSCRIPTION_TASK]
+        return Work(ingested=event, trigger=event, tasks=tasks,
                     duration=event.probe.duration_seconds)
 
     async def run(self, work: Work, rep: TaskReporter) -> None:

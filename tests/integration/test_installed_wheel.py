@@ -32,8 +32,12 @@ def wheel_venv(tmp_path_factory) -> Path:
     `.pth` line pointing at this venv's site-packages (after the wheel's own files, and
     without this venv's editable-install hooks, which live in `.pth` files it does not run)."""
     root = tmp_path_factory.mktemp("wheel")
-    out = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(root / "dist"),
-                          str(REPO_ROOT)], capture_output=True, text=True, timeout=300)
+    source = root / "source"  # built from a copy: setuptools writes build/ beside the sources
+    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", ".tools", "data", "build",
+                                                                      "*.egg-info", "__pycache__", ".pytest_cache",
+                                                                      ".mypy_cache", ".ruff_cache"))
+    out = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(root / "dist"), str(source)],
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     [wheel] = (root / "dist").glob("transcode_flow-*.whl")
     env_dir = root / "venv"

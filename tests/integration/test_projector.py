@@ -61,32 +61,32 @@ async def snapshot(pool):
 
 
 async def test_task_facts_fold_into_job_progress_and_state(stack, pool, js):
-    """Facts are the interface: a job whose plan no running worker serves (transcription
-    tasks; the transcriber is not part of this stack) is driven by facts published here."""
+    """Facts are the interface: a job whose plan names tasks no running worker takes
+    (`captions_*`) is driven by facts published here."""
     ref = ObjectRef(bucket=stack.settings.bucket, key="raw/synthetic.mp4", etag="f" * 32, size=10)
     jid = job_id_for(ref)
     probe = Probe(container="mov,mp4,m4a,3gp,3g2,mj2", duration_seconds=5.0, size_bytes=10,
                   video=VideoInfo(codec="h264", width=640, height=360, display_width=640, display_height=360, fps=25))
-    plan = [PlannedTask(name="transcription", kind="transcription"),
-            PlannedTask(name="transcription_b", kind="transcription")]
+    plan = [PlannedTask(name="captions_a", kind="transcription"),
+            PlannedTask(name="captions_b", kind="transcription")]
     t0 = utcnow()
     facts = JetStreamFacts(js, "test")
     await facts.publish(Received(job_id=jid, at=t0, source=ref, origin="api"))
     await facts.publish(Ingested(job_id=jid, at=t0, source=ref, origin="api", probe=probe, plan=plan))
-    await facts.publish(TaskStarted(job_id=jid, at=t0 + timedelta(seconds=1), task="transcription"))
-    await facts.publish(TaskProgress(job_id=jid, at=t0 + timedelta(seconds=2), task="transcription", percent=40,
+    await facts.publish(TaskStarted(job_id=jid, at=t0 + timedelta(seconds=1), task="captions_a"))
+    await facts.publish(TaskProgress(job_id=jid, at=t0 + timedelta(seconds=2), task="captions_a", percent=40,
                                          speed=1.5, eta_seconds=4))
-    await facts.publish(TaskFailed(job_id=jid, at=t0 + timedelta(seconds=3), task="transcription_b", code="io",
+    await facts.publish(TaskFailed(job_id=jid, at=t0 + timedelta(seconds=3), task="captions_b", code="io",
                                        message="store unreachable", permanent=False))
 
     async def processing():
         return await pool.fetchrow("SELECT * FROM jobs WHERE id = $1 AND status = 'processing' AND "
                                    "progress_percent > 0", uuid.UUID(jid))
     row = await wait_for(processing, 10, "job processing")
-    assert row["current_task"] == "transcription" and row["progress_percent"] == pytest.approx(20.0)
-    task = await pool.fetchrow("SELECT * FROM tasks WHERE job_id = $1 AND name = 'transcription_b'", uuid.UUID(jid))
+    assert row["current_task"] == "captions_a" and row["progress_percent"] == pytest.approx(20.0)
+    task = await pool.fetchrow("SELECT * FROM tasks WHERE job_id = $1 AND name = 'captions_b'", uuid.UUID(jid))
     assert (task["status"], task["error_code"]) == ("pending", "io")
-    for i, name in enumerate(("transcription", "transcription_b")):
+    for i, name in enumerate(("captions_a", "captions_b")):
         await facts.publish(TaskCompleted(job_id=jid, at=t0 + timedelta(seconds=4 + i), task=name, outputs=[
             OutputInfo(key=f"processed/{jid}/{name}", size_bytes=1, kind="test")], result=TranscriptResult(
                 language="en", language_probability=1.0, word_count=3, model="tiny.en")))

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import av
 from fastapi import APIRouter, File, Form, UploadFile
+from minio.error import S3Error
 from pydantic import BaseModel, Field
 
 from contracts import JobOptions, ObjectRef, Submission, job_id_for
@@ -142,7 +143,9 @@ class ObjectSubmission(BaseModel):
     bucket: Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
                                  description="An S3 bucket name (lower case, digits, dots, hyphens)",
                                  examples=["videos"])]
-    object_key: Annotated[str, Field(min_length=1, max_length=1024, examples=["uploads/lecture-01.mp4"])]
+    object_key: Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$",
+                                     description="An object key (no control characters)",
+                                     examples=["uploads/lecture-01.mp4"])]
     priority: Annotated[int, Field(ge=1, le=10)] = 5
     webhook_url: Annotated[str | None, Field(max_length=2048)] = None
     metadata: dict[str, Any] | None = Field(None, examples=[{"category": "education"}])
@@ -160,6 +163,10 @@ async def from_object(body: ObjectSubmission, who: Writer, settings: SettingsDep
         raise ApiError(409, "not_submittable", str(e)) from e
     except ValueError as e:  # the S3 client refuses the name or key before any request
         raise ApiError(400, "invalid_object", str(e)) from e
+    except S3Error as e:  # the store refuses the request itself (a key it cannot take)
+        if e.code in ("NoSuchBucket", "AccessDenied"):
+            raise ApiError(404, "not_found", f"{body.bucket}/{body.object_key} does not exist") from e
+        raise ApiError(400, "invalid_object", f"the store refused {body.bucket}/{body.object_key!r}: {e.code}") from e
     return await announce(js, pool, who, ref)
 
 
