@@ -20,6 +20,7 @@ from __future__ import annotations
 __all__ = [
     "RAW_PREFIX",
     "META_PREFIX",
+    "raw_keys",
     "meta_key",
     "thumbnail_sidecar_key",
     "processed_prefix",
@@ -55,6 +56,14 @@ CUSTOM_THUMBNAIL_TASK = "thumbnail_custom"
 MP3_TASK = "audio_mp3"
 TRANSCRIPTION_TASK = "transcription"
 METADATA_TASK = "metadata"
+
+
+def raw_keys(name: str, tag: str) -> tuple[str, str]:
+    """Where an original named `name` may go: `raw/<name>`, else (that key holds other
+    content) `raw/<stem>-<tag[:12]><ext>`, `tag` being its SHA-256 or ETag."""
+    dot = name.rfind(".")
+    stem, ext = (name[:dot], name[dot:]) if dot > 0 else (name, "")
+    return f"{RAW_PREFIX}{name}", f"{RAW_PREFIX}{stem}-{tag[:12]}{ext}"
 
 
 def meta_key(raw_key: str) -> str:

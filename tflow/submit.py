@@ -23,11 +23,11 @@ class SourceMissing(NotSubmittable):
 
 
 def submit_file(client: Minio, bucket: str, path: Path, name: str, submission: Submission | None,
-                thumbnail: Path | None = None, prefix: str = layout.RAW_PREFIX) -> ObjectRef:
-    """Upload `path` as `<prefix><name>` (blocking) and return its `ObjectRef`.
+                thumbnail: Path | None = None) -> ObjectRef:
+    """Upload `path` as `raw/<name>` (blocking) and return its `ObjectRef`.
 
     An existing object of that name with other content is never overwritten: the file
-    goes to `<prefix><stem>-<sha256[:12]><ext>`; the same content already there (by its
+    goes to `raw/<stem>-<sha256[:12]><ext>` (`layout.raw_keys`); the same content already there (by its
     stored `x-amz-meta-sha256`) is returned as is — the same job. `thumbnail`, when
     given, is stored as `meta/<key>.thumb<ext>` and named in the sidecar.
     Raises `NotSubmittable`."""
@@ -35,15 +35,15 @@ def submit_file(client: Minio, bucket: str, path: Path, name: str, submission: S
         digest = file_sha256(path)
     except OSError as e:
         raise NotSubmittable(f"unreadable: {e}") from e
-    stem, suffix = Path(name).stem, Path(name).suffix
-    for key in (f"{prefix}{name}", f"{prefix}{stem}-{digest[:12]}{suffix}"):
+    for key in layout.raw_keys(name, digest):
         existing = store.stat(client, bucket, key)
         if existing is None:
             break
         if store.object_sha256(client, bucket, key) == digest:
             return existing  # the same file again: the same job
     else:
-        raise NotSubmittable(f"name_clash: {prefix}{name} and its hashed alternative both hold other content")
+        raise NotSubmittable(f"name_clash: {layout.raw_keys(name, digest)[0]} and its hashed alternative both hold "
+                             "other content")
     if thumbnail is not None:
         thumb_key = layout.thumbnail_sidecar_key(key, thumbnail.suffix)
         store.upload_file(client, bucket, thumb_key, thumbnail)
@@ -67,15 +67,15 @@ def submit_object(client: Minio, bucket: str, src_bucket: str, src_key: str,
     if src is None:
         raise SourceMissing(f"{src_bucket}/{src_key} does not exist")
     name = Path(src_key).name
-    stem, suffix = Path(name).stem, Path(name).suffix
-    for key in (f"{layout.RAW_PREFIX}{name}", f"{layout.RAW_PREFIX}{stem}-{src.etag[:12]}{suffix}"):
+    for key in layout.raw_keys(name, src.etag):
         existing = store.stat(client, bucket, key)
         if existing is None:
             break
         if existing.etag == src.etag:
             return existing
     else:
-        raise NotSubmittable(f"name_clash: raw/{name} and its alternative both hold other content")
+        raise NotSubmittable(f"name_clash: {layout.raw_keys(name, src.etag)[0]} and its alternative both hold "
+                             "other content")
     if submission is not None:
         store.put_json(client, bucket, layout.meta_key(key), msgspec.to_builtins(submission))
     client.copy_object(bucket, key, CopySource(src_bucket, src_key))

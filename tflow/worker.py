@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -178,6 +178,13 @@ class JobHandler:
     def ffmpeg(self) -> str:
         """The ffmpeg binary (`TFLOW_FFMPEG`, else imageio-ffmpeg's)."""
         return ffmpeg_binary(self.settings.ffmpeg)
+
+    async def upload(self, key: str, path: Path, kind: str, **known: Any) -> OutputInfo:
+        """Store a finished local file at `key`; its `OutputInfo` with the stored size and
+        what the caller knows of it (`width`, `height` in pixels, `bitrate` in bits/s,
+        `duration_seconds`, ...)."""
+        size = await self.objects.upload(key, path)
+        return OutputInfo(key=key, size_bytes=size, kind=kind, **known)
 
     def workdir(self, job_id: str) -> contextlib.AbstractContextManager[Path]:
         """This service's temp directory for one job (`job_workdir`)."""

@@ -1,5 +1,6 @@
 """What routes depend on, as `Annotated` FastAPI dependencies: settings, the database
-pool, NATS / JetStream, the object store client and the facts publisher. The lifespan
+pool, JetStream, the object store client and the facts publisher (and `ResourcesDep`
+for all of them, e.g. the health checks). The lifespan
 (`app.py`) opens them once into one `Resources`; nothing else reads `app.state`."""
 
 from __future__ import annotations
@@ -52,10 +53,6 @@ def _pool(r: ResourcesDep) -> asyncpg.Pool:
     return r.pool
 
 
-def _nats(r: ResourcesDep) -> NATS:
-    return r.nc
-
-
 def _js(r: ResourcesDep) -> JetStreamContext:
     return r.js
 
@@ -70,7 +67,6 @@ def _facts(r: ResourcesDep) -> JetStreamFacts:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
-NatsDep = Annotated[NATS, Depends(_nats)]
 JetStreamDep = Annotated[JetStreamContext, Depends(_js)]
 StoreDep = Annotated[Minio, Depends(_client)]
 FactsDep = Annotated[JetStreamFacts, Depends(_facts)]

@@ -68,11 +68,10 @@ class Packager(JobHandler):
             segments = [(seg.duration, (wd / seg.uri).stat().st_size) for seg in parsed.segments]
             for seg in parsed.segments:  # segments first: the playlist never names a missing one
                 await self.objects.upload(prefix + seg.uri, wd / seg.uri)
+            peak, average = bandwidths(segments)
             key = layout.media_playlist_key(work.job_id, rendition)
-            size = await self.objects.upload(key, playlist)
-        peak, average = bandwidths(segments)
-        info = OutputInfo(key=key, size_bytes=size, kind="hls", width=video.width, height=video.height,
-                          bitrate=average, duration_seconds=round(sum(d for d, _ in segments), 3))
+            info = await self.upload(key, playlist, "hls", width=video.width, height=video.height, bitrate=average,
+                                     duration_seconds=round(sum(d for d, _ in segments), 3))
         result = HlsResult(rendition=rendition, playlist_key=key, segment_count=len(segments),
                            segment_durations=[round(d, 3) for d, _ in segments], bandwidth=peak,
                            average_bandwidth=average, resolution=f"{video.width}x{video.height}",

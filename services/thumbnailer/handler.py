@@ -13,7 +13,6 @@ from contracts import (
     AnyJobEvent,
     CustomThumbnailResult,
     Ingested,
-    OutputInfo,
     Thumbnail,
     ThumbnailsResult,
     layout,
@@ -66,9 +65,8 @@ class Thumbnailer(JobHandler):
                     raise RuntimeError(f"no frame at {at:.3f} s for thumb_{p:02d}")
                 _, w, h = image_codec(str(out))
                 key = layout.thumbnail_key(ev.job_id, p)
-                size = await self.objects.upload(key, out)
+                outputs.append(await self.upload(key, out, "jpeg", width=w, height=h))
                 thumbs.append(Thumbnail(key=key, position_percent=p, timestamp_seconds=round(at, 3), width=w, height=h))
-                outputs.append(OutputInfo(key=key, size_bytes=size, kind="jpeg", width=w, height=h))
         primary = next(t.key for t in thumbs if t.position_percent == 50)
         await rep.complete(layout.THUMBNAILS_TASK, outputs, ThumbnailsResult(thumbnails=thumbs, primary=primary),
                            time.monotonic() - started)
@@ -92,7 +90,6 @@ class Thumbnailer(JobHandler):
             out = wd / "thumb_custom.jpg"
             await run_quiet(custom_thumbnail_command(self.ffmpeg, url, out))
             _, w, h = image_codec(str(out))
-            size = await self.objects.upload(out_key, out)
-        await rep.complete(layout.CUSTOM_THUMBNAIL_TASK, [OutputInfo(key=out_key, size_bytes=size, kind="jpeg",
-                                                                     width=w, height=h)],
-                           CustomThumbnailResult(primary=out_key), time.monotonic() - started)
+            info = await self.upload(out_key, out, "jpeg", width=w, height=h)
+        await rep.complete(layout.CUSTOM_THUMBNAIL_TASK, [info], CustomThumbnailResult(primary=out_key),
+                           time.monotonic() - started)

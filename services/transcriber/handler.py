@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from contracts import AnyJobEvent, Ingested, OutputInfo, TranscriptResult, layout
+from contracts import AnyJobEvent, Ingested, TranscriptResult, layout
 from media.run import Progress
 from services.transcriber.formats import Segment, Word, to_json, to_srt, to_txt, to_vtt, word_count
 from services.transcriber.models import Model, choose_model, installed_models
@@ -129,9 +129,8 @@ class Transcriber(JobHandler):
             for fmt, text in files.items():
                 path: Path = wd / f"transcript.{fmt}"
                 path.write_text(text, encoding="utf-8")
-                key = layout.transcript_key(ev.job_id, fmt)
-                size = await self.objects.upload(key, path)
-                outputs.append(OutputInfo(key=key, size_bytes=size, kind=fmt, duration_seconds=round(media_seconds, 3)))
+                outputs.append(await self.upload(layout.transcript_key(ev.job_id, fmt), path, fmt,
+                                                 duration_seconds=round(media_seconds, 3)))
         seconds = time.monotonic() - started
         await rep.complete(layout.TRANSCRIPTION_TASK, outputs, TranscriptResult(
             language=detected, language_probability=prob, word_count=word_count(segments), model=model.name,

@@ -135,3 +135,12 @@ def test_announcement_round_trip_and_unknown_type_rejected():
     assert decode_announcement(encode(a)) == a
     with pytest.raises(msgspec.ValidationError):
         decode_job_event(b'{"type": "exploded", "v": 1, "job_id": "J", "at": "2026-11-22T12:00:00Z"}')
+
+
+def test_facts_are_frozen():
+    fact = TaskCompleted(job_id="J", at=AT, task="transcription", result=TranscriptResult(
+        language="en", language_probability=0.9, word_count=3, model="base"))
+    for target, field, value in ((fact, "task", "other"), (fact.result, "word_count", 4),
+                                 (_probe().video, "fps", 1.0), (REF, "key", "raw/x")):
+        with pytest.raises(AttributeError):
+            setattr(target, field, value)
