@@ -60,14 +60,14 @@ class Packager(JobHandler):
         prefix = layout.segments_prefix(work.job_id, rendition)
         url = self.objects.url(self.settings.bucket, video.key)
         started = time.monotonic()
-        with self.workdir(work.job_id) as wd:
-            playlist = wd / "playlist.m3u8"
+        with self.workdir(work.job_id) as scratch:
+            playlist = scratch / "playlist.m3u8"
             await run_ffmpeg(hls_command(self.ffmpeg, url, playlist), rep.progress,
                              self.settings.progress_interval_seconds)
             parsed = m3u8.load(str(playlist))
-            segments = [(seg.duration, (wd / seg.uri).stat().st_size) for seg in parsed.segments]
+            segments = [(seg.duration, (scratch / seg.uri).stat().st_size) for seg in parsed.segments]
             for seg in parsed.segments:  # segments first: the playlist never names a missing one
-                await self.objects.upload(prefix + seg.uri, wd / seg.uri)
+                await self.objects.upload(prefix + seg.uri, scratch / seg.uri)
             peak, average = bandwidths(segments)
             key = layout.media_playlist_key(work.job_id, rendition)
             info = await self.upload(key, playlist, "hls", width=video.width, height=video.height, bitrate=average,

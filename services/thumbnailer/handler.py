@@ -51,30 +51,30 @@ class Thumbnailer(JobHandler):
         if work.has(layout.THUMBNAILS_TASK):
             await self._positions(work.ingested, rep)
 
-    async def _positions(self, ev: Ingested, rep: TaskReporter) -> None:
+    async def _positions(self, ingested: Ingested, rep: TaskReporter) -> None:
         started = time.monotonic()
-        url = self.objects.url(ev.source.bucket, ev.source.key)
-        first, last = await asyncio.to_thread(frame_span, url, ev.probe.duration_seconds)
+        url = self.objects.url(ingested.source.bucket, ingested.source.key)
+        first, last = await asyncio.to_thread(frame_span, url, ingested.probe.duration_seconds)
         thumbs, outputs = [], []
-        with self.workdir(ev.job_id) as wd:
-            for p, at in thumbnail_times(ev.probe.duration_seconds, last, first).items():
-                out = wd / f"thumb_{p:02d}.jpg"
-                await run_quiet(thumbnail_command(self.ffmpeg, url, ev.probe, at, out, last=p == 100,
+        with self.workdir(ingested.job_id) as scratch:
+            for p, at in thumbnail_times(ingested.probe.duration_seconds, last, first).items():
+                out = scratch / f"thumb_{p:02d}.jpg"
+                await run_quiet(thumbnail_command(self.ffmpeg, url, ingested.probe, at, out, last=p == 100,
                                                   first_frame=first))
                 if not out.exists() or out.stat().st_size == 0:
                     raise RuntimeError(f"no frame at {at:.3f} s for thumb_{p:02d}")
                 _, w, h = image_codec(str(out))
-                key = layout.thumbnail_key(ev.job_id, p)
+                key = layout.thumbnail_key(ingested.job_id, p)
                 outputs.append(await self.upload(key, out, "jpeg", width=w, height=h))
                 thumbs.append(Thumbnail(key=key, position_percent=p, timestamp_seconds=round(at, 3), width=w, height=h))
         primary = next(t.key for t in thumbs if t.position_percent == 50)
         await rep.complete(layout.THUMBNAILS_TASK, outputs, ThumbnailsResult(thumbnails=thumbs, primary=primary),
                            time.monotonic() - started)
 
-    async def _custom(self, ev: Ingested, rep: TaskReporter) -> None:
+    async def _custom(self, ingested: Ingested, rep: TaskReporter) -> None:
         started = time.monotonic()
-        key, out_key = ev.options.thumbnail_key or "", layout.custom_thumbnail_key(ev.job_id)
-        ref = await self.objects.stat(ev.source.bucket, key)
+        key, out_key = ingested.options.thumbnail_key or "", layout.custom_thumbnail_key(ingested.job_id)
+        ref = await self.objects.stat(ingested.source.bucket, key)
         if ref is None:
             raise InvalidThumbnail(f"custom thumbnail {key} does not exist")
         if ref.size > CUSTOM_MAX_BYTES:
@@ -86,8 +86,8 @@ class Thumbnailer(JobHandler):
             raise InvalidThumbnail(f"custom thumbnail does not decode as an image: {e}") from e
         if codec not in CUSTOM_CODECS:
             raise InvalidThumbnail(f"custom thumbnail is {codec}, not JPG, PNG or WebP")
-        with self.workdir(ev.job_id) as wd:
-            out = wd / "thumb_custom.jpg"
+        with self.workdir(ingested.job_id) as scratch:
+            out = scratch / "thumb_custom.jpg"
             await run_quiet(custom_thumbnail_command(self.ffmpeg, url, out))
             _, w, h = image_codec(str(out))
             info = await self.upload(out_key, out, "jpeg", width=w, height=h)

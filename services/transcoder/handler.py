@@ -30,32 +30,33 @@ class Transcoder(JobHandler):
                     duration=event.probe.duration_seconds)
 
     async def run(self, work: Work, rep: TaskReporter) -> None:
-        ev, s = work.ingested, self.settings
+        ingested, settings = work.ingested, self.settings
         renditions = [LADDER[t.rendition] for t in work.tasks if t.kind == "transcode" and t.rendition in LADDER]
-        want_mp3 = any(t.kind == "audio" for t in work.tasks) and ev.probe.audio is not None
-        url = self.objects.url(ev.source.bucket, ev.source.key)
-        with self.workdir(ev.job_id) as wd:
-            outputs = {r.name: wd / Path(layout.rendition_key(ev.job_id, r.name)).name for r in renditions}
-            mp3 = wd / "audio.mp3" if want_mp3 else None
+        want_mp3 = any(t.kind == "audio" for t in work.tasks) and ingested.probe.audio is not None
+        url = self.objects.url(ingested.source.bucket, ingested.source.key)
+        with self.workdir(ingested.job_id) as scratch:
+            outputs = {r.name: scratch / Path(layout.rendition_key(ingested.job_id, r.name)).name for r in renditions}
+            mp3 = scratch / "audio.mp3" if want_mp3 else None
             started = time.monotonic()
-            await run_ffmpeg(transcode_command(self.ffmpeg, url, ev.probe, renditions, outputs, mp3),
-                             rep.progress, s.progress_interval_seconds)
+            await run_ffmpeg(transcode_command(self.ffmpeg, url, ingested.probe, renditions, outputs, mp3),
+                             rep.progress, settings.progress_interval_seconds)
             encode_seconds = time.monotonic() - started
-            measure = s.quality_metrics and ev.probe.duration_seconds < s.quality_max_duration_seconds
+            duration = ingested.probe.duration_seconds
+            measure = settings.quality_metrics and duration < settings.quality_max_duration_seconds
             for r in renditions:
-                key = layout.rendition_key(ev.job_id, r.name)
-                info = describe_output(outputs[r.name], key, "mp4", ev.source.size, encode_seconds)
+                key = layout.rendition_key(ingested.job_id, r.name)
+                info = describe_output(outputs[r.name], key, "mp4", ingested.source.size, encode_seconds)
                 quality = {}
                 if measure and info.width and info.height:
                     quality = parse_quality(await run_quiet(quality_command(
-                        self.ffmpeg, outputs[r.name], url, ev.probe, info.width, info.height)))
-                codecs = r.codecs if ev.probe.audio is not None else r.codecs_video
-                result = VideoResult(rendition=r.name, codecs=codecs, frame_rate=ev.probe.video.fps,
+                        self.ffmpeg, outputs[r.name], url, ingested.probe, info.width, info.height)))
+                codecs = r.codecs if ingested.probe.audio is not None else r.codecs_video
+                result = VideoResult(rendition=r.name, codecs=codecs, frame_rate=ingested.probe.video.fps,
                                      profile=r.profile, level=r.level, crf=r.crf, **quality)
                 await self.objects.upload(key, outputs[r.name])
                 await rep.complete(layout.video_task(r.name), [info], result, time.monotonic() - started)
             if mp3 is not None:
-                key = layout.mp3_key(ev.job_id)
-                info = describe_output(mp3, key, "mp3", ev.source.size, encode_seconds)
+                key = layout.mp3_key(ingested.job_id)
+                info = describe_output(mp3, key, "mp3", ingested.source.size, encode_seconds)
                 await self.objects.upload(key, mp3)
                 await rep.complete(layout.MP3_TASK, [info], Mp3Result(), encode_seconds)

@@ -60,11 +60,12 @@ class Transcriber(JobHandler):
     async def run(self, work: Work, rep: TaskReporter) -> None:
         await self._transcribe(work.ingested, rep)
 
-    async def _transcribe(self, ev: Ingested, rep: TaskReporter) -> None:
+    async def _transcribe(self, ingested: Ingested, rep: TaskReporter) -> None:
         started = time.monotonic()
-        language = ev.options.transcription_language
-        model, rule = choose_model(ev.probe.duration_seconds, ev.options.whisper_model, language, self.installed)
-        url = self.objects.url(ev.source.bucket, ev.source.key)
+        language = ingested.options.transcription_language
+        model, rule = choose_model(ingested.probe.duration_seconds, ingested.options.whisper_model, language,
+                                   self.installed)
+        url = self.objects.url(ingested.source.bucket, ingested.source.key)
         loop = asyncio.get_running_loop()
         positions: asyncio.Queue[float] = asyncio.Queue()
         halt = threading.Event()  # set when the job is cancelled: the thread stops at the next segment
@@ -94,7 +95,7 @@ class Transcriber(JobHandler):
         except asyncio.CancelledError:
             halt.set()
             raise
-        await self._finish(ev, model, rule, language, segments, info, audio_seconds, started, rep)
+        await self._finish(ingested, model, rule, language, segments, info, audio_seconds, started, rep)
 
     async def _follow(self, job: asyncio.Future[tuple[list[Segment], Any, float]], positions: asyncio.Queue[float],
                       started: float, rep: TaskReporter) -> tuple[list[Segment], Any, float]:
@@ -114,9 +115,9 @@ class Transcriber(JobHandler):
                 await rep.progress(Progress(position_seconds=pos, speed=speed, done=False))
         return await job
 
-    async def _finish(self, ev: Ingested, model: Model, rule: str, language: str | None, segments: list[Segment],
+    async def _finish(self, ingested: Ingested, model: Model, rule: str, language: str | None, segments: list[Segment],
                       info: Any, audio_seconds: float, started: float, rep: TaskReporter) -> None:
-        duration = ev.probe.duration_seconds
+        duration = ingested.probe.duration_seconds
         media_seconds = min(duration, audio_seconds) if audio_seconds else duration
         detected = info.language if language is None else language
         prob = round(float(info.language_probability), 4) if language is None else 1.0
@@ -125,11 +126,11 @@ class Transcriber(JobHandler):
                  "json": to_json(segments, language=detected, language_probability=prob, model=model.name,
                                  duration=round(media_seconds, 3))}
         outputs = []
-        with self.workdir(ev.job_id) as wd:
+        with self.workdir(ingested.job_id) as scratch:
             for fmt, text in files.items():
-                path: Path = wd / f"transcript.{fmt}"
+                path: Path = scratch / f"transcript.{fmt}"
                 path.write_text(text, encoding="utf-8")
-                outputs.append(await self.upload(layout.transcript_key(ev.job_id, fmt), path, fmt,
+                outputs.append(await self.upload(layout.transcript_key(ingested.job_id, fmt), path, fmt,
                                                  duration_seconds=round(media_seconds, 3)))
         seconds = time.monotonic() - started
         await rep.complete(layout.TRANSCRIPTION_TASK, outputs, TranscriptResult(
