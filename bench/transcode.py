@@ -34,10 +34,7 @@ from report import write_results  # noqa: E402
 
 from media.encode import transcode_command  # noqa: E402
 from media.hls import hls_command  # noqa: E402
-from media.ladder import (
-    LADDER,  # noqa: E402
-    ladder_for,  # noqa: E402
-)
+from media.ladder import LADDER, ladder_for  # noqa: E402
 from media.probe import read_media  # noqa: E402
 from media.run import ffmpeg_binary  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
