@@ -37,6 +37,11 @@ class Objects(Protocol):
         """The object's `ObjectRef`, or None when it does not exist."""
         ...
 
+    async def read(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
+        """A small object's bytes (e.g. a sidecar), None when it does not exist. Raises
+        `ValueError` when it is larger than `max_bytes`."""
+        ...
+
 
 class S3Objects:
     """`Objects` on an S3 endpoint; presigned URLs live `url_lifetime`."""
@@ -57,6 +62,9 @@ class S3Objects:
 
     async def stat(self, bucket: str, key: str) -> ObjectRef | None:
         return await asyncio.to_thread(store.stat, self.client, bucket, key)
+
+    async def read(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
+        return await asyncio.to_thread(store.get_bytes, self.client, bucket, key, max_bytes)
 
 
 class DirectoryObjects:
@@ -88,5 +96,15 @@ class DirectoryObjects:
         p = self.path(bucket, key)
         if not p.is_file():
             return None
-        return ObjectRef(bucket=bucket, key=key, etag=hashlib.md5(p.read_bytes()).hexdigest(),  # noqa: S324 - an ETag
+        return ObjectRef(bucket=bucket, key=key, etag=hashlib.md5(p.read_bytes()).hexdigest(),  # an ETag
                          size=p.stat().st_size)
+
+    async def read(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
+        p = self.path(bucket, key)
+        if not p.is_file():
+            return None
+        with p.open("rb") as f:
+            data = f.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ValueError(f"{key} is larger than {max_bytes} bytes")
+        return data

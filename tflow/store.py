@@ -9,7 +9,6 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from minio import Minio
 from minio.error import S3Error
@@ -123,8 +122,9 @@ def put_bytes(client: Minio, bucket: str, key: str, data: bytes) -> None:
     client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type_for(key))
 
 
-def get_json(client: Minio, bucket: str, key: str, max_bytes: int) -> Any:
-    """The JSON at `key`, None if absent. Raises ValueError if larger than `max_bytes` or not JSON."""
+def get_bytes(client: Minio, bucket: str, key: str, max_bytes: int) -> bytes | None:
+    """The object at `key`, None if absent. Raises ValueError if larger than `max_bytes`
+    (reads at most one byte more)."""
     try:
         resp = client.get_object(bucket, key)
     except S3Error as e:
@@ -138,7 +138,7 @@ def get_json(client: Minio, bucket: str, key: str, max_bytes: int) -> Any:
         resp.release_conn()
     if len(data) > max_bytes:
         raise ValueError(f"{key} is larger than {max_bytes} bytes")
-    return json.loads(data)
+    return data
 
 
 #: ARN of MinIO's NATS notification target with identifier PRIMARY.

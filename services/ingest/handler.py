@@ -13,7 +13,6 @@ import asyncio
 import logging
 
 import msgspec
-from minio import Minio
 
 from contracts import (
     ACCEPTED_EVENTS,
@@ -32,9 +31,9 @@ from contracts import (
 )
 from media.probe import read_media
 from services.ingest.validate import Rejection, check_size, plan_tasks, validate
-from tflow import store
 from tflow.facts import Facts, Permanent, verdict
 from tflow.metrics import MESSAGES
+from tflow.objects import Objects
 from tflow.settings import Settings
 from tflow.worker import Delivery
 
@@ -63,8 +62,8 @@ def announced_objects(subject: str, data: bytes, bucket: str) -> tuple[list[tupl
 class Ingest:
     """The ingest handler; `examine` is blocking (store + PyAV) and runs in a thread."""
 
-    def __init__(self, settings: Settings, facts: Facts, client: Minio):
-        self.settings, self.facts, self.client = settings, facts, client
+    def __init__(self, settings: Settings, facts: Facts, objects: Objects):
+        self.settings, self.facts, self.objects = settings, facts, objects
 
     async def handle(self, delivery: Delivery) -> None:
         """Consumer callback: one MINIO-stream message, any number of records."""
@@ -93,32 +92,32 @@ class Ingest:
             MESSAGES.labels(SERVICE, "duplicate").inc()
             return
         await self.facts.publish(Received(job_id=job_id, at=utcnow(), source=ref, origin=origin))
-        fact = await asyncio.to_thread(self.examine, job_id, origin, ref)
+        fact = await self.examine(job_id, origin, ref)
         new = await self.facts.publish(fact)
         log.info("%s %s (%s)%s", type(fact).__struct_config__.tag, ref.key, job_id,
                  f": {fact.code}: {fact.message}" if isinstance(fact, Rejected) else "")
         if not new:
             MESSAGES.labels(SERVICE, "duplicate").inc()
 
-    def examine(self, job_id: str, origin: Origin, ref: ObjectRef) -> Ingested | Rejected:
-        """Stat, read the submission sidecar, probe in place (presigned URL), validate.
-        Store errors propagate (retried); bad input becomes `Rejected`."""
+    async def examine(self, job_id: str, origin: Origin, ref: ObjectRef) -> Ingested | Rejected:
+        """Stat, read the submission sidecar, probe in place (a presigned URL; PyAV in a
+        thread), validate. Store errors propagate (retried); bad input becomes `Rejected`."""
 
         def reject(code: str, message: str) -> Rejected:
             return Rejected(job_id=job_id, at=utcnow(), source=ref, origin=origin, code=code, message=message)
 
-        current = store.stat(self.client, ref.bucket, ref.key)
+        current = await self.objects.stat(ref.bucket, ref.key)
         if current is None:
             return reject("source_missing", f"{ref.key} is no longer in bucket {ref.bucket}")
         try:
-            raw = store.get_json(self.client, ref.bucket, layout.meta_key(ref.key),
-                                 self.settings.max_metadata_bytes * 2)
-            submission = msgspec.convert(raw, Submission) if raw is not None else Submission()
-        except (ValueError, msgspec.ValidationError) as e:
+            raw = await self.objects.read(ref.bucket, layout.meta_key(ref.key), self.settings.max_metadata_bytes * 2)
+            submission = msgspec.json.decode(raw, type=Submission) if raw is not None else Submission()
+        except (ValueError, msgspec.DecodeError, msgspec.ValidationError) as e:
             return reject("invalid_metadata", f"submission sidecar {layout.meta_key(ref.key)}: {e}")
         try:
             check_size(current.size, self.settings)
-            reading = read_media(store.presigned_url(self.client, ref), timeout=self.settings.probe_timeout_seconds)
+            reading = await asyncio.to_thread(read_media, self.objects.url(ref.bucket, ref.key),
+                                              self.settings.probe_timeout_seconds)
             probe = validate(reading, current.size, self.settings)
         except Rejection as r:
             return reject(r.code, r.message)

