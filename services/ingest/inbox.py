@@ -75,13 +75,19 @@ def candidates(inbox: Path) -> list[Path]:
     return sorted(out)
 
 
-def file_away(path: Path, folder: Path) -> Path:
-    """Move `path` into `folder` without overwriting (suffix `.1`, `.2`, ... on clashes)."""
+def free_destination(folder: Path, name: str) -> Path:
+    """`folder/name`, or `name.1`, `name.2`, ... when taken: nothing is overwritten."""
     folder.mkdir(parents=True, exist_ok=True)
-    dest, n = folder / path.name, 0
+    dest, n = folder / name, 0
     while dest.exists():
         n += 1
-        dest = folder / f"{path.name}.{n}"
+        dest = folder / f"{name}.{n}"
+    return dest
+
+
+def file_away(path: Path, folder: Path) -> Path:
+    """Move `path` into `folder` without overwriting (`free_destination`)."""
+    dest = free_destination(folder, path.name)
     shutil.move(str(path), dest)
     return dest
 
@@ -155,17 +161,20 @@ class DropFolder:
             await asyncio.sleep(VERDICT_POLL)
         return said
 
-    def _file(self, path: Path, folder: Path) -> Path:
-        sides = [sidecar_for(path), thumbnail_for(path)]
-        dest = file_away(path, folder)
-        for side in sides:
+    def _file(self, path: Path, folder: Path, note: str | None = None) -> Path:
+        """Move a drop, its sidecars and (given) its `<name>.error.txt` note into `folder`,
+        the drop itself last: whoever sees it there finds everything that goes with it."""
+        dest = free_destination(folder, path.name)
+        if note is not None:
+            dest.with_name(dest.name + ".error.txt").write_text(note)
+        for side in (sidecar_for(path), thumbnail_for(path)):
             if side is not None:
                 file_away(side, folder)
+        shutil.move(str(path), dest)
         return dest
 
     def _fail(self, path: Path, why: str) -> None:
-        dest = self._file(path, self.failed)
-        dest.with_name(dest.name + ".error.txt").write_text(why)
+        self._file(path, self.failed, why)
         log.info("inbox: %s -> failed/: %s", path.name, why.splitlines()[0])
 
     async def submit(self, path: Path) -> ObjectRef:
