@@ -81,7 +81,7 @@ async def inbox_run(settings: Settings, tmp: Path) -> dict:
             # baseline: the same bytes uploaded and probed with no pipeline around them
             b0 = time.monotonic()
             ref = store.upload_file(client, settings.bucket, f"baseline/{name}", src)
-            read_media(store.presigned_url(client, ref))
+            read_media(store.presigned_key_url(client, ref.bucket, ref.key))
             baseline.append(time.monotonic() - b0)
     finally:
         await pool.close()

@@ -69,11 +69,10 @@ class JetStreamFacts:
 
 
 class MemoryFacts:
-    """`Facts` in memory: every published fact in order (`published`), duplicates by
-    `Nats-Msg-Id` dropped as the stream's duplicate window would."""
+    """`Facts` in memory: the last fact per subject, duplicates by `Nats-Msg-Id`
+    dropped as the stream's duplicate window would."""
 
     def __init__(self) -> None:
-        self.published: list[JobEvent] = []
         self._ids: set[str] = set()
         self._last: dict[str, AnyJobEvent] = {}
 
@@ -83,7 +82,6 @@ class MemoryFacts:
             return False
         if msg_id is not None:
             self._ids.add(msg_id)
-        self.published.append(event)
         self._last[subject_for(event)] = decode_job_event(encode(event))  # as a reader would see it
         return True
 

@@ -37,9 +37,6 @@ from tflow.worker import Delivery
 
 log = logging.getLogger(__name__)
 
-#: Folder of the JetStream definitions (`streams/*.json`, `consumers/<STREAM>/*.json`), package data.
-DEFINITIONS_DIR: Traversable = NATS_DEFINITIONS
-
 
 async def connect(url: str, name: str) -> NATS:
     """Connect to NATS; reconnects forever (nats-py's default gives up after 60 tries).
@@ -72,12 +69,12 @@ def _json_files(folder: Traversable) -> list[Traversable]:
     return sorted((p for p in folder.iterdir() if p.name.endswith(".json")), key=lambda p: p.name)
 
 
-def load_stream_configs(root: Traversable = DEFINITIONS_DIR) -> list[StreamConfig]:
+def load_stream_configs(root: Traversable = NATS_DEFINITIONS) -> list[StreamConfig]:
     """The stream configs in `root/streams/*.json` (the JSON `nats stream add --config` takes)."""
     return [StreamConfig.from_response(json.loads(p.read_text())) for p in _json_files(root / "streams")]
 
 
-def load_consumer_configs(root: Traversable = DEFINITIONS_DIR) -> list[tuple[str, ConsumerConfig]]:
+def load_consumer_configs(root: Traversable = NATS_DEFINITIONS) -> list[tuple[str, ConsumerConfig]]:
     """`(stream, config)` for every `root/consumers/<STREAM>/*.json` (`nats consumer add --config`)."""
     streams = sorted((d for d in (root / "consumers").iterdir() if d.is_dir()), key=lambda d: d.name)
     return [(d.name, ConsumerConfig.from_response(json.loads(p.read_text()))) for d in streams
@@ -100,7 +97,7 @@ async def apply_consumer(js: JetStreamContext, stream: str, cfg: ConsumerConfig)
     await js.add_consumer(stream, cfg)
 
 
-async def apply_definitions(js: JetStreamContext, root: Traversable = DEFINITIONS_DIR) -> None:
+async def apply_definitions(js: JetStreamContext, root: Traversable = NATS_DEFINITIONS) -> None:
     """Apply every stream, then every consumer, from `root` (idempotent; run at each start)."""
     for cfg in load_stream_configs(root):
         await apply_stream(js, cfg)
@@ -108,7 +105,7 @@ async def apply_definitions(js: JetStreamContext, root: Traversable = DEFINITION
         await apply_consumer(js, stream, ccfg)
 
 
-def consumer_config(stream: str, durable: str, root: Traversable = DEFINITIONS_DIR) -> ConsumerConfig:
+def consumer_config(stream: str, durable: str, root: Traversable = NATS_DEFINITIONS) -> ConsumerConfig:
     """The config of durable `durable` on `stream` from `root`. Raises KeyError if absent."""
     for s, cfg in load_consumer_configs(root):
         if s == stream and cfg.durable_name == durable:

@@ -64,13 +64,9 @@ def object_sha256(client: Minio, bucket: str, key: str) -> str | None:
     return None
 
 
-def presigned_url(client: Minio, ref: ObjectRef, expires: timedelta = timedelta(hours=6)) -> str:
-    """A presigned GET URL that PyAV and ffmpeg read directly (HTTP range requests)."""
-    return presigned_key_url(client, ref.bucket, ref.key, expires)
-
-
 def presigned_key_url(client: Minio, bucket: str, key: str, expires: timedelta = timedelta(hours=6)) -> str:
-    """A presigned GET URL of `bucket/key`, valid `expires`."""
+    """A presigned GET URL of `bucket/key`, valid `expires`, that PyAV and ffmpeg read
+    directly (HTTP range requests)."""
     return client.presigned_get_object(bucket, key, expires=expires)
 
 

@@ -100,7 +100,9 @@ class Finalizer(JobHandler):
             return
         work, rep = found
         ing, event = work.ingested, work.trigger
-        done = {t.name: await completed(self.facts, ing.job_id, t.name) for t in ing.plan}
+        # metadata itself is pending (else `pending_work` found nothing to do)
+        done = {t.name: await completed(self.facts, ing.job_id, t.name) if t.name != layout.METADATA_TASK else None
+                for t in ing.plan}
         if isinstance(event, TaskCompleted) and isinstance(event.result, HlsResult | TranscriptResult):
             await self._write_master(ing, done)
         for t in ing.plan:
