@@ -75,7 +75,7 @@ wrk.headers["X-API-Key"] = "%s"
 
 async def load(settings: Settings) -> list[str]:
     """Publish received + ingested/rejected facts for JOBS jobs; wait until projected."""
-    nc = await connect(settings.nats_url or "", "bench")
+    nc = await connect(settings, "bench")
     js = nc.jetstream()
     facts = JetStreamFacts(js, "bench")
     ids = []

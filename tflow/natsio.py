@@ -33,13 +33,15 @@ from contracts import (
 )
 from tflow.facts import Facts, Permanent
 from tflow.metrics import HANDLE_SECONDS, MESSAGES
+from tflow.settings import Settings
 from tflow.worker import Delivery
 
 log = logging.getLogger(__name__)
 
 
-async def connect(url: str, name: str) -> NATS:
-    """Connect to NATS; reconnects forever (nats-py's default gives up after 60 tries).
+async def connect(settings: Settings, name: str) -> NATS:
+    """Connect to `settings.nats_url` as `settings.nats_user` (password auth when set);
+    reconnects forever (nats-py's default gives up after 60 tries).
 
     Raises the connection error only if the *first* connect fails after `connect_timeout`.
     """
@@ -53,9 +55,16 @@ async def connect(url: str, name: str) -> NATS:
     async def on_reconnect() -> None:
         log.info("nats reconnected")
 
+    if not settings.nats_url:
+        raise SystemExit("TFLOW_NATS_URL is not set (tflow up sets it for the embedded stack)")
+    auth: dict[str, str] = {}
+    if settings.nats_user:
+        auth = {"user": settings.nats_user,
+                "password": settings.nats_password.get_secret_value() if settings.nats_password else ""}
     return await nats.connect(
-        servers=[url],
+        servers=[settings.nats_url],
         name=name,
+        **auth,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1.0,
         connect_timeout=5,

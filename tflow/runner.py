@@ -7,9 +7,8 @@ from collections.abc import Callable
 
 from tflow import store
 from tflow.facts import Facts, JetStreamFacts
-from tflow.natsio import Cancellations, ConsumerLoop, apply_definitions, connect
+from tflow.natsio import Cancellations, ConsumerLoop, connect
 from tflow.objects import Objects, S3Objects
-from tflow.service import require
 from tflow.settings import Settings
 from tflow.worker import JobHandler
 
@@ -18,10 +17,9 @@ Consumer = tuple[str, str, Callable[[Settings, Facts, Objects], JobHandler]]
 
 
 async def serve_consumers(service: str, consumers: list[Consumer], settings: Settings, stop: asyncio.Event) -> None:
-    """Connect, apply the stream and consumer definitions, and run each consumer until `stop`."""
-    nc = await connect(require(settings.nats_url, "TFLOW_NATS_URL"), service)
+    """Connect and run each consumer until `stop` (the streams exist: `tflow bootstrap` made them)."""
+    nc = await connect(settings, service)
     js = nc.jetstream()
-    await apply_definitions(js)
     facts = JetStreamFacts(js, service)
     objects = S3Objects(store.make_client(settings), settings.bucket)
     cancellations = Cancellations()

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
 
     # --- endpoints (unset = embedded server under `tflow up`) ----------------
     nats_url: str | None = None
+    nats_user: str | None = Field(None, description="NATS user of this process (`tflow up` gives each service "
+                                  "its own role); unset = no authentication.")
+    nats_password: SecretStr | None = None
     database_url: str | None = None
     s3_endpoint: str | None = Field(None, description="host:port of any S3 endpoint (MinIO, SeaweedFS, AWS).")
     s3_access_key: SecretStr = SecretStr("")

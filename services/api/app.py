@@ -29,7 +29,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(settings.database_url or "")
-        nc = await connect(settings.nats_url or "", "api")
+        nc = await connect(settings, "api")
         app.state.resources = Resources(settings=settings, admin_key_hash=key_hash(admin_key), pool=pool, nc=nc,
                                         js=nc.jetstream(), client=store.make_client(settings))
         try:

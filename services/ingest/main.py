@@ -9,17 +9,16 @@ from services.ingest.inbox import DropFolder
 from services.ingest.sweep import run_sweeps
 from tflow import store
 from tflow.facts import JetStreamFacts
-from tflow.natsio import ConsumerLoop, apply_definitions, connect
+from tflow.natsio import ConsumerLoop, connect
 from tflow.objects import S3Objects
-from tflow.service import require, run_service
+from tflow.service import run_service
 from tflow.settings import Settings
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run until `stop`: consumer `MINIO/ingest`, drop folder, sweep."""
-    nc = await connect(require(settings.nats_url, "TFLOW_NATS_URL"), SERVICE)
+    nc = await connect(settings, SERVICE)
     js = nc.jetstream()
-    await apply_definitions(js)
     client = store.make_client(settings)
     await asyncio.to_thread(store.ensure_bucket, client, settings.bucket)
     facts = JetStreamFacts(js, SERVICE)

@@ -10,16 +10,15 @@ from readmodel.db import create_pool
 from readmodel.jobs import count_jobs
 from services.projector.service import SERVICE, project, rebuild
 from tflow.logs import setup_logging
-from tflow.natsio import apply_definitions, connect
+from tflow.natsio import connect
 from tflow.service import require, run_service
 from tflow.settings import Settings, get_settings
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Fold JOBS into Postgres until `stop`."""
-    nc = await connect(require(settings.nats_url, "TFLOW_NATS_URL"), SERVICE)
+    nc = await connect(settings, SERVICE)
     js = nc.jetstream()
-    await apply_definitions(js)
     pool = await create_pool(require(settings.database_url, "TFLOW_DATABASE_URL"))
     try:
         await project(js, pool, stop)
@@ -29,7 +28,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def _rebuild(settings: Settings) -> int:
-    nc = await connect(require(settings.nats_url, "TFLOW_NATS_URL"), "projector-rebuild")
+    nc = await connect(settings, "projector-rebuild")
     pool = await create_pool(require(settings.database_url, "TFLOW_DATABASE_URL"))
     try:
         started = time.monotonic()

@@ -113,7 +113,7 @@ async def pool(stack: Stack) -> asyncpg.Pool:
 
 @pytest_asyncio.fixture(scope="session")
 async def js(stack: Stack):
-    nc = await connect(stack.settings.nats_url or "", "tests")
+    nc = await connect(stack.settings, "tests")
     yield nc.jetstream()
     await nc.close()
 

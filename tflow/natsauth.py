@@ -1,0 +1,123 @@
+"""Who may do what on NATS: one user per role (each service, the API, an admin), each
+allowed to publish and subscribe only where its work needs (nats-server `authorization`
+with per-user `permissions`; everything not allowed is denied, anonymous connections are
+refused). Passwords are generated once into `<data_dir>/secrets/nats.json` (0600); the
+server's config carries only their bcrypt hashes.
+
+Subjects (DESIGN.md): facts `jobs.<job_id>.<event>[.<task>]`, announcements
+`minio.announce.<origin>`. JetStream's API subjects are the ones nats-py uses:
+`$JS.API.CONSUMER.{INFO,CREATE,DURABLE.CREATE,MSG.NEXT}.<stream>.<durable>`, acks on
+`$JS.ACK.<stream>.<durable>.>`, reads of a job's last fact `$JS.API.STREAM.MSG.GET.JOBS`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from contracts import layout
+from media.ladder import LADDER
+from tflow.secrets import private_file, secret_json, token
+
+#: bcrypt cost of the hashes in the server config (checked once per connection).
+BCRYPT_ROUNDS = 10
+TASK_EVENTS = ("task_started", "task_progress", "task_completed", "task_failed")
+ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Role:
+    """What one NATS user may do: durable consumers `(stream, durable)` it pulls from,
+    subjects it publishes facts or announcements on, whether it follows cancellations,
+    reads the stream with an ordered consumer (the projector), or inspects streams and
+    consumers (the API's health routes)."""
+
+    consumers: tuple[tuple[str, str], ...] = ()
+    publish: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    cancels: bool = False
+    ordered_reader: bool = False
+    monitor: bool = False
+
+
+def _video_tasks(kind: str) -> tuple[str, ...]:
+    task = layout.video_task if kind == "video" else layout.hls_task
+    return tuple(task(r) for r in LADDER)
+
+
+#: Every NATS user but the admin; the key is the user name (a service's name).
+ROLES: dict[str, Role] = {
+    "ingest": Role(consumers=(("MINIO", "ingest"),),
+                   publish=("jobs.*.received", "jobs.*.ingested", "jobs.*.rejected",
+                            "minio.announce.inbox", "minio.announce.sweep")),
+    "transcoder": Role(consumers=(("JOBS", "transcoder"),), tasks=(*_video_tasks("video"), layout.MP3_TASK),
+                       cancels=True),
+    "packager": Role(consumers=(("JOBS", "packager"), ("JOBS", "finalizer")),
+                     tasks=(*_video_tasks("hls"), layout.METADATA_TASK), cancels=True),
+    "thumbnailer": Role(consumers=(("JOBS", "thumbnailer"),),
+                        tasks=(layout.THUMBNAILS_TASK, layout.CUSTOM_THUMBNAIL_TASK), cancels=True),
+    "transcriber": Role(consumers=(("JOBS", "transcriber"),), tasks=(layout.TRANSCRIPTION_TASK,), cancels=True),
+    "projector": Role(ordered_reader=True),
+    "api": Role(publish=("minio.announce.api", "jobs.*.cancelled"), monitor=True),
+}
+
+
+def permissions(role: Role) -> dict[str, Any]:
+    """The nats-server `permissions` block of `role` (allow lists; the rest is denied)."""
+    pub = ["$JS.API.INFO", "$JS.API.STREAM.INFO.JOBS", "$JS.API.STREAM.MSG.GET.JOBS", *role.publish]
+    pub += [f"jobs.*.{event}.{task}" for task in role.tasks for event in TASK_EVENTS]
+    sub = ["_INBOX.>"]
+    for stream, durable in role.consumers:
+        pub += [f"$JS.API.CONSUMER.INFO.{stream}.{durable}", f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
+                f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>", f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
+                f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}", f"$JS.ACK.{stream}.{durable}.>"]
+    if role.cancels:
+        sub.append("jobs.*.cancelled")
+    if role.ordered_reader:
+        pub += ["$JS.API.CONSUMER.CREATE.JOBS", "$JS.API.CONSUMER.CREATE.JOBS.*.>",
+                "$JS.API.CONSUMER.DELETE.JOBS.*", "$JS.FC.>"]
+    if role.monitor:
+        pub += ["$JS.API.STREAM.INFO.*", "$JS.API.CONSUMER.INFO.*.*", "$JS.API.STREAM.NAMES",
+                "$JS.API.CONSUMER.NAMES.*"]
+    return {"publish": {"allow": sorted(set(pub))}, "subscribe": {"allow": sorted(set(sub))}}
+
+
+def credentials(secrets_dir: Path) -> dict[str, str]:
+    """`{user: password}` for the admin and every role, generated once into
+    `secrets_dir/nats.json` (0600)."""
+    users = [ADMIN, *ROLES]
+    return secret_json(secrets_dir / "nats.json", {u: token() for u in users})
+
+
+def _hashes(secrets_dir: Path, passwords: dict[str, str]) -> dict[str, str]:
+    """bcrypt hashes of `passwords`, cached in `secrets_dir/nats.hashes.json` (0600): hashing
+    is slow on purpose, so it is done once per password."""
+    import bcrypt
+
+    path = secrets_dir / "nats.hashes.json"
+    cached: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    fresh = {u: h for u, h in cached.items()
+             if u in passwords and bcrypt.checkpw(passwords[u].encode(), h.encode())}
+    for user, password in passwords.items():
+        if user not in fresh:
+            fresh[user] = bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
+    if fresh != cached:
+        private_file(path, json.dumps(fresh, indent=2, sort_keys=True) + "\n")
+    return fresh
+
+
+def server_config(*, host: str, port: int, store_dir: Path, secrets_dir: Path,
+                  sync_interval: str | None = None) -> str:
+    """The nats-server config (JSON is valid NATS config syntax): loopback listener,
+    JetStream under `store_dir`, one user per role with bcrypt-hashed passwords."""
+    hashes = _hashes(secrets_dir, credentials(secrets_dir))
+    users: list[dict[str, Any]] = [{"user": ADMIN, "password": hashes[ADMIN]}]
+    users += [{"user": name, "password": hashes[name], "permissions": permissions(role)}
+              for name, role in ROLES.items()]
+    js: dict[str, Any] = {"store_dir": str(store_dir)}
+    if sync_interval:
+        js["sync_interval"] = sync_interval
+    return json.dumps({"host": host, "port": port, "server_name": "tflow", "jetstream": js,
+                       "authorization": {"users": users}}, indent=2)
