@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,9 @@ import ffmpeg
 from media.filters import source_input
 from media.ladder import HLS_SEGMENT_SECONDS
 from media.run import PROGRESS_ARGS
+
+#: A quoted URI attribute in a playlist tag (RFC 8216 §4.2: quoted-string, no `"` inside).
+_URI_ATTR = re.compile(r'URI="([^"]*)"')
 
 
 def hls_command(ffmpeg_bin: str, mp4: str, playlist: Path) -> list[str]:
@@ -81,3 +86,17 @@ def subtitles_playlist(vtt_uri: str, duration: float) -> str:
     return "\n".join(["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{target}",
                       "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", f"#EXTINF:{duration:.3f},",
                       vtt_uri, "#EXT-X-ENDLIST"]) + "\n"
+
+
+def rewrite_uris(playlist: str, rewrite: Callable[[str], str]) -> str:
+    """`playlist` with every URI replaced by `rewrite(uri)`: the URI lines (every non-blank
+    line not starting with `#`) and the `URI="..."` attributes of tags such as
+    EXT-X-MEDIA, EXT-X-MAP and EXT-X-I-FRAME-STREAM-INF (RFC 8216 §4.1, §4.3)."""
+    out = []
+    for line in playlist.splitlines():
+        if line.strip() and not line.startswith("#"):
+            line = rewrite(line.strip())
+        elif line.startswith("#") and 'URI="' in line:
+            line = _URI_ATTR.sub(lambda m: f'URI="{rewrite(m.group(1))}"', line)
+        out.append(line)
+    return "\n".join(out) + "\n"

@@ -72,8 +72,12 @@ class Settings(BaseSettings):
     whisper_beam_size: int = 5
     quality_metrics: bool = Field(True, description="PSNR/SSIM per rendition (sources shorter than the limit).")
     quality_max_duration_seconds: float = 600.0
-    public_base_url: str | None = Field(None, description="Base URL outputs are served under (NGINX); "
-                                        "default http://<s3_endpoint>/<bucket>.")
+    public_base_url: str | None = Field(None, description="Base URL outputs are served under publicly (NGINX "
+                                        "or a public bucket); unset = presigned URLs and API stream tokens.")
+    url_lifetime_seconds: float = Field(3600.0, description="Lifetime of presigned output URLs and stream tokens "
+                                        "in job documents.")
+    stream_secret: SecretStr | None = Field(None, description="Signs stream tokens; else "
+                                            "<data_dir>/secrets/stream.key (0600).")
     progress_interval_seconds: float = Field(1.0, description="At most one progress fact per task this often.")
 
     # --- consumers ----------------------------------------------------------
@@ -96,17 +100,27 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    def webhook_secret_value(self) -> str | None:
-        """`TFLOW_WEBHOOK_SECRET`, else the content of `<data_dir>/webhook.key`, else None."""
-        if self.webhook_secret is not None:
-            return self.webhook_secret.get_secret_value()
-        path = self.data_dir / "webhook.key"
+    def _secret(self, value: SecretStr | None, file: str) -> str | None:
+        """`value` when set (the environment), else the content of `<data_dir>/<file>`, else None."""
+        if value is not None:
+            return value.get_secret_value()
+        path = self.data_dir / file
         return path.read_text().strip() if path.exists() else None
 
-    def public_url(self, key: str) -> str:
-        """URL of an output object for players: `<public_base_url>/<key>`."""
-        base = self.public_base_url or f"{'https' if self.s3_secure else 'http'}://{self.s3_endpoint}/{self.bucket}"
-        return f"{base.rstrip('/')}/{key}"
+    def webhook_secret_value(self) -> str | None:
+        """`TFLOW_WEBHOOK_SECRET`, else the content of `<data_dir>/webhook.key`, else None."""
+        return self._secret(self.webhook_secret, "webhook.key")
+
+    def stream_secret_value(self) -> str | None:
+        """`TFLOW_STREAM_SECRET`, else the content of `<data_dir>/secrets/stream.key`, else None."""
+        return self._secret(self.stream_secret, "secrets/stream.key")
+
+    def public_url(self, key: str) -> str | None:
+        """URL of an output object under `public_base_url` (`<base>/<key>`), or None when
+        outputs are not public (then they are reached by presigned URLs and stream tokens)."""
+        if not self.public_base_url:
+            return None
+        return f"{self.public_base_url.rstrip('/')}/{key}"
 
     @property
     def inbox_dir(self) -> Path:
@@ -115,12 +129,7 @@ class Settings(BaseSettings):
 
     def admin_key_value(self) -> str | None:
         """The admin key: `TFLOW_ADMIN_KEY`, else the content of `<data_dir>/admin.key`, else None."""
-        if self.admin_key is not None:
-            return self.admin_key.get_secret_value()
-        path = self.data_dir / "admin.key"
-        if path.exists():
-            return path.read_text().strip()
-        return None
+        return self._secret(self.admin_key, "admin.key")
 
 
 @lru_cache(maxsize=1)

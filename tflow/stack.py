@@ -283,6 +283,7 @@ async def bootstrap(settings: Settings) -> None:
     await asyncio.to_thread(migrate, settings.database_url or "")
     ensure_admin_key(settings)
     ensure_secret_file(settings.data_dir / "webhook.key", "whsec_", settings.webhook_secret is not None)
+    ensure_secret_file(settings.data_dir / "secrets" / "stream.key", "", settings.stream_secret is not None)
 
 
 def service_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:

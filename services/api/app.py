@@ -13,7 +13,7 @@ from readmodel.db import create_pool
 from readmodel.keys import key_hash
 from services.api import errors, examples
 from services.api.deps import Resources
-from services.api.routes import admin, jobs, ops, submit
+from services.api.routes import admin, jobs, ops, stream, submit
 from tflow import store
 from tflow.natsio import connect
 from tflow.settings import Settings
@@ -41,7 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Transcode Flow", version="0.2.0", lifespan=lifespan,
                   description="Jobs of the Transcode Flow video pipeline. Every /api/v1 route takes `X-API-Key`.")
     errors.install(app)
-    for router in (jobs.router, submit.router, admin.router, ops.router):
+    for router in (jobs.router, submit.router, admin.router, ops.router, stream.router):
         app.include_router(router)
     ops.mount_metrics(app)
     examples.install(app)

@@ -22,6 +22,7 @@ from readmodel.rows import TERMINAL
 from services.api.auth import Principal, Reader, Writer
 from services.api.deps import FactsDep, PoolDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
+from services.api.urls import output_url
 from tflow import store
 from tflow.submission import MetadataError, parse_metadata
 
@@ -50,10 +51,12 @@ async def owned_job(pool: asyncpg.Pool, job_id: uuid.UUID, who: Principal) -> as
 
 
 @router.get("/{job_id}", summary="One job: state, progress, tasks, probe data, outputs", response_class=JSONResponse)
-async def get_job(job_id: uuid.UUID, who: Reader, pool: PoolDep, settings: SettingsDep) -> Response:
+async def get_job(job_id: uuid.UUID, who: Reader, pool: PoolDep, settings: SettingsDep, client: StoreDep,
+                  request: Request) -> Response:
     row = await owned_job(pool, job_id, who)
     tasks = await jobs.fetch_tasks(pool, job_id=job_id)
-    return json_response(job_view(row, list(tasks), settings.public_url))
+    url = output_url(settings, client, str(job_id), str(request.base_url))
+    return json_response(await asyncio.to_thread(job_view, row, list(tasks), url))
 
 
 @router.get("", summary="Jobs, filtered, sorted and paged", response_class=JSONResponse)

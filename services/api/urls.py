@@ -1,0 +1,42 @@
+"""URLs of a job's outputs in API documents. With `TFLOW_PUBLIC_BASE_URL` (NGINX or a
+public bucket in front) they are public URLs; otherwise nothing in the store is public:
+files get presigned, expiring GET URLs, and playlists get stream-token URLs on this API
+(`routes/stream.py`), whose media playlists list presigned segment URLs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from minio import Minio
+
+from contracts import layout
+from tflow import store, streamtoken
+from tflow.settings import Settings
+
+
+def stream_path(job_id: str, token: str, relative: str) -> str:
+    """`/api/v1/stream/<job>/<token>/<relative>`: a playlist (or file) of the job under a token."""
+    return f"/api/v1/stream/{job_id}/{token}/{relative}"
+
+
+def output_url(settings: Settings, client: Minio, job_id: str, api_base: str) -> Callable[[str], str]:
+    """`url(key)` for the outputs of `job_id`: public, or presigned / stream-token URLs
+    valid `settings.url_lifetime_seconds`. `api_base` is this API's own origin
+    (scheme://host:port) as the caller reached it."""
+    public = settings.public_url
+    if settings.public_base_url:
+        return lambda key: public(key) or key
+    secret = settings.stream_secret_value()
+    if not secret:
+        raise RuntimeError("no stream secret: set TFLOW_STREAM_SECRET or run the bootstrap (tflow up does)")
+    token, _ = streamtoken.make(secret, job_id, settings.url_lifetime_seconds)
+    prefix = layout.processed_prefix(job_id)
+    lifetime = timedelta(seconds=settings.url_lifetime_seconds)
+
+    def url(key: str) -> str:
+        if key.endswith(".m3u8") and key.startswith(prefix):
+            return api_base.rstrip("/") + stream_path(job_id, token, key[len(prefix):])
+        return store.presigned_key_url(client, settings.bucket, key, lifetime)
+
+    return url
