@@ -3,6 +3,7 @@ the one module that builds every key and every task name.
 
 ```
 raw/<original name>                         immutable originals (drop here)
+raw/tenants/<api key id>/<original name>    originals an API key submitted
 meta/<raw key>.json, meta/<raw key>.thumb.<ext>   submission sidecars (written first)
 processed/<job_id>/metadata.json            the job's full record (PRD §2.6)
 processed/<job_id>/master.m3u8              multivariant playlist (+ subtitles)
@@ -20,6 +21,7 @@ from __future__ import annotations
 __all__ = [
     "RAW_PREFIX",
     "META_PREFIX",
+    "tenant_prefix",
     "raw_keys",
     "meta_key",
     "thumbnail_sidecar_key",
@@ -58,12 +60,21 @@ TRANSCRIPTION_TASK = "transcription"
 METADATA_TASK = "metadata"
 
 
-def raw_keys(name: str, tag: str) -> tuple[str, str]:
-    """Where an original named `name` may go: `raw/<name>`, else (that key holds other
-    content) `raw/<stem>-<tag[:12]><ext>`, `tag` being its SHA-256 or ETag."""
+def tenant_prefix(owner: str | None) -> str:
+    """Folder of the originals an API key submits: `raw/tenants/<key id>/` (so two keys'
+    identical files are two objects, two jobs); `raw/` for the admin key, the drop folder
+    and the bucket."""
+    return f"{RAW_PREFIX}tenants/{owner}/" if owner else RAW_PREFIX
+
+
+def raw_keys(name: str, tag: str, owner: str | None = None) -> tuple[str, str]:
+    """Where an original named `name` may go: `<folder><name>`, else (that key holds other
+    content) `<folder><stem>-<tag[:12]><ext>`, `tag` being its SHA-256 or ETag and the
+    folder `tenant_prefix(owner)`."""
     dot = name.rfind(".")
     stem, ext = (name[:dot], name[dot:]) if dot > 0 else (name, "")
-    return f"{RAW_PREFIX}{name}", f"{RAW_PREFIX}{stem}-{tag[:12]}{ext}"
+    folder = tenant_prefix(owner)
+    return f"{folder}{name}", f"{folder}{stem}-{tag[:12]}{ext}"
 
 
 def meta_key(raw_key: str) -> str:

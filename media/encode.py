@@ -15,6 +15,7 @@ import ffmpeg
 
 from contracts import Probe
 from media.filters import normalise_video, output_size, source_input
+from media.inputs import OUTPUT_DEMUXERS
 from media.ladder import GOP_SECONDS, MP3_BITRATE, MP3_SAMPLE_RATE, Rendition
 from media.run import PROGRESS_ARGS
 
@@ -67,7 +68,8 @@ def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: li
 def quality_command(ffmpeg_bin: str, rendition: Path, source: str, probe: Probe, width: int, height: int) -> list[str]:
     """ffmpeg argv measuring PSNR and SSIM of `rendition` against the source scaled to
     the rendition's size (same normalisation as the encode); results on stderr."""
-    dist = ffmpeg.input(str(rendition))["v:0"].filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB")
+    dist = source_input(str(rendition), OUTPUT_DEMUXERS)["v:0"]
+    dist = dist.filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB")
     ref = normalise_video(source_input(source)["v:0"], probe)
     ref = ref.filter("scale", width, height).filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB")
     d = dist.filter_multi_output("split", 2)

@@ -9,14 +9,18 @@ from typing import Any
 import ffmpeg
 
 from contracts import Probe
+from media.inputs import SOURCE_DEMUXERS, input_options
 
 #: Input options for a presigned HTTP(S) URL: reconnect on drops.
 HTTP_INPUT = {"reconnect": 1, "reconnect_streamed": 1, "reconnect_on_network_error": 1, "reconnect_delay_max": 10}
 
 
-def source_input(source: str, **extra: object) -> Any:
-    """`ffmpeg.input` of a path or presigned URL (HTTP gets reconnect options)."""
+def source_input(source: str, demuxers: str = SOURCE_DEMUXERS, **extra: object) -> Any:
+    """`ffmpeg.input` of a path or presigned URL (HTTP gets reconnect options), restricted
+    to `demuxers` and the source's own protocol (`media.inputs`). Raises ValueError for a
+    source of another scheme."""
     opts: dict[str, object] = dict(HTTP_INPUT) if source.startswith(("http://", "https://")) else {}
+    opts.update(input_options(source, demuxers))
     opts.update(extra)
     return ffmpeg.input(source, **opts)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import ffmpeg
 
 from media.filters import source_input
+from media.inputs import OUTPUT_DEMUXERS
 from media.ladder import HLS_SEGMENT_SECONDS
 from media.run import PROGRESS_ARGS
 
@@ -28,9 +29,9 @@ _URI_ATTR = re.compile(r'URI="([^"]*)"')
 def hls_command(ffmpeg_bin: str, mp4: str, playlist: Path) -> list[str]:
     """ffmpeg argv remuxing `mp4` (path or URL) to `playlist` + `segment_NNN.ts` beside it."""
     seg = playlist.parent / "segment_%03d.ts"
-    return (ffmpeg.output(source_input(mp4), str(playlist), c="copy", f="hls", hls_time=HLS_SEGMENT_SECONDS,
-                          hls_list_size=0, hls_playlist_type="vod", hls_segment_filename=str(seg),
-                          hls_flags="independent_segments")
+    return (ffmpeg.output(source_input(mp4, OUTPUT_DEMUXERS), str(playlist), c="copy", f="hls",
+                          hls_time=HLS_SEGMENT_SECONDS, hls_list_size=0, hls_playlist_type="vod",
+                          hls_segment_filename=str(seg), hls_flags="independent_segments")
             .global_args(*PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin))
 
 

@@ -15,6 +15,7 @@ import av
 import msgspec
 
 from contracts import AudioInfo, OutputInfo, VideoInfo
+from media.inputs import OUTPUT_DEMUXERS, SOURCE_DEMUXERS, error_text, open_input
 
 #: Video packets read to measure the real frame rate when the container's is unusable.
 FPS_SAMPLE_PACKETS = 90
@@ -102,11 +103,9 @@ def read_media(url: str, timeout: float = 30.0) -> MediaReading:
     """Open `url` with PyAV and read what validation needs. Never raises for bad media:
     problems are recorded in the reading. Network timeouts are `timeout` seconds."""
     try:
-        container = av.open(url, timeout=(timeout, timeout))
-    except av.FFmpegError as e:
-        return MediaReading(open_error=str(e))
-    except (OSError, ValueError) as e:
-        return MediaReading(open_error=f"{type(e).__name__}: {e}")
+        container = open_input(url, SOURCE_DEMUXERS, timeout)
+    except (av.FFmpegError, OSError, ValueError) as e:
+        return MediaReading(open_error=error_text(e))
     with container:
         reading = MediaReading(
             container=container.format.name,
@@ -158,7 +157,7 @@ def _read_start(container: Any, v: Any) -> tuple[Any, list[float], str | None]:
             if frame is not None and len(pts) >= FPS_SAMPLE_PACKETS:
                 break
     except av.FFmpegError as e:
-        return frame, pts, str(e)
+        return frame, pts, error_text(e)
     return frame, pts, None if frame is not None else "no video frame could be decoded"
 
 
@@ -195,7 +194,7 @@ def _read_end(container: Any, duration: float, reading: MediaReading) -> None:
             if n >= END_SAMPLE_PACKETS:
                 break
     except av.FFmpegError as e:
-        reading.end_error = f"reading near the stated end ({duration:.2f} s) failed: {e}"
+        reading.end_error = f"reading near the stated end ({duration:.2f} s) failed: {error_text(e)}"
         return
     got = "no packet" if reach is None else f"data ends at {reach - start:.2f} s"
     reading.end_error = f"{got}, but the stated duration is {duration:.2f} s: the file is truncated"
@@ -207,7 +206,7 @@ def describe_output(path: Path, key: str, kind: str, source_size: int | None = N
     in seconds, overall bitrate in bits/s, compression ratio = source bytes / output bytes."""
     size = path.stat().st_size
     width = height = None
-    with av.open(str(path)) as c:
+    with open_input(str(path), OUTPUT_DEMUXERS) as c:
         duration = c.duration / 1e6 if c.duration else None
         bitrate = c.bit_rate or (round(size * 8 / duration) if duration else None)
         if c.streams.video:
@@ -225,7 +224,7 @@ def frame_span(source: str, duration: float, window: float = 3.0) -> tuple[float
     last: seek `window` seconds before the end and decode to it; None if nothing decodes
     there."""
     last = None
-    with av.open(source, timeout=(30, 30)) as c:
+    with open_input(source) as c:
         v = c.streams.video[0]
         first = next((float(f.time) for f in c.decode(v) if f.time is not None), 0.0)
         c.seek(int(max(0.0, duration - window) * 1_000_000), backward=True)
@@ -241,7 +240,7 @@ def frame_span(source: str, duration: float, window: float = 3.0) -> tuple[float
 def image_codec(source: str) -> tuple[str, int, int]:
     """`(codec, width, height)` of a still image (decodes its first frame). Raises
     `av.FFmpegError`, `ValueError` when it is not a decodable image."""
-    with av.open(source, timeout=(30, 30)) as c:
+    with open_input(source, OUTPUT_DEMUXERS) as c:
         if not c.streams.video:
             raise ValueError("no image in the file")
         v = c.streams.video[0]

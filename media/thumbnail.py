@@ -8,6 +8,7 @@ import ffmpeg
 
 from contracts import Probe
 from media.filters import normalise_video, output_size, source_input
+from media.inputs import IMAGE_DEMUXERS
 
 #: Positions in percent of the duration (PRD).
 POSITIONS = (0, 25, 50, 75, 100)
@@ -43,6 +44,6 @@ def thumbnail_command(ffmpeg_bin: str, source: str, probe: Probe, at: float, out
 
 def custom_thumbnail_command(ffmpeg_bin: str, source: str, out: Path) -> list[str]:
     """ffmpeg argv converting an uploaded image (JPG/PNG/WebP) to JPEG quality 2."""
-    v = source_input(source)["v:0"]
+    v = source_input(source, IMAGE_DEMUXERS)["v:0"]
     return (ffmpeg.output(v, str(out), vframes=1, **{"q:v": 2, "update": 1})
             .global_args("-hide_banner", "-nostats", "-loglevel", "error").overwrite_output().compile(cmd=ffmpeg_bin))

@@ -93,10 +93,48 @@ async def save_states(conn: asyncpg.Connection, *, states: list[JobState], last_
     )
 
 
+async def set_aside(conn: asyncpg.Connection, *, seq: int, subject: str, job_id: str | None, error: str,
+                    data: bytes) -> bool:
+    """Record a fact that cannot be applied and move the checkpoint past it, in one
+    transaction. False when the checkpoint is already at or past `seq` (another replica
+    got there first)."""
+    import base64
+
+    async with conn.transaction():
+        if await lock_checkpoint(conn) >= seq:
+            return False
+        await conn.execute(
+            "INSERT INTO projection_failures (stream_seq, subject, job_id, error, data_base64) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream_seq) DO NOTHING",
+            seq, subject, job_id, error[:4000], base64.b64encode(data).decode())
+        await conn.execute("UPDATE projector_checkpoint SET last_seq = $2, updated_at = now() WHERE projection = $1",
+                           PROJECTION, seq)
+    return True
+
+
+async def failures(conn: asyncpg.Connection | asyncpg.Pool, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The set-aside facts, newest first: seq, subject, job_id, error, data (base64), failed_at."""
+    rows = await conn.fetch("SELECT * FROM projection_failures ORDER BY stream_seq DESC LIMIT $1", limit)
+    return [dict(r) for r in rows]
+
+
+async def failure_count(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    """How many facts have been set aside."""
+    n: int = await conn.fetchval("SELECT count(*) FROM projection_failures")
+    return n
+
+
+async def checkpoint_age(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[int, float]:
+    """`(last_seq, seconds since the checkpoint last moved)`."""
+    row = await conn.fetchrow("SELECT last_seq, extract(epoch FROM now() - updated_at) AS age "
+                              "FROM projector_checkpoint WHERE projection = $1", PROJECTION)
+    return int(row["last_seq"]), float(row["age"])
+
+
 async def reset(conn: asyncpg.Connection) -> None:
     """Drop the read model's rows and rewind the checkpoint to 0 (one transaction)."""
     async with conn.transaction():
         await lock_checkpoint(conn)
-        await conn.execute("TRUNCATE tasks, jobs, job_counts")
+        await conn.execute("TRUNCATE tasks, jobs, job_counts, projection_failures")
         await conn.execute("UPDATE projector_checkpoint SET last_seq = 0, updated_at = now() WHERE projection = $1",
                            PROJECTION)

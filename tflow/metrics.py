@@ -22,3 +22,5 @@ def serve_metrics(port: int | None, host: str = "127.0.0.1") -> None:
     """Start the /metrics HTTP server on host:port (loopback by default); no-op when port is None."""
     if port:
         start_http_server(port, addr=host)
+SET_ASIDE = Counter("tflow_projection_set_aside_total",
+                    "Facts the projector could not apply and set aside (projection_failures).")

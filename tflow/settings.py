@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     rebind_after_timeouts: int = 12
 
     # --- API ----------------------------------------------------------------
+    reference_prefixes: list[str] = Field(default_factory=lambda: ["{bucket}/uploads/{owner}/"], description=(
+        "bucket/prefix patterns POST /jobs/minio may read (JSON list); {bucket} = the pipeline's bucket, "
+        "{owner} = the caller's API key id (the admin key: any). raw/, meta/ and processed/ never."))
     fs_roots: list[Path] = Field(default_factory=list, description="Roots POST /jobs/filesystem may read "
                                  "(JSON list); empty = that route is refused.")
     allow_private_webhooks: bool = Field(False, description="Allow webhook URLs resolving to loopback, "

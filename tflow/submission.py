@@ -4,16 +4,19 @@ limits and the job options read from it."""
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from contracts import JobOptions
 
 #: Deepest nesting accepted in user metadata (objects/arrays).
 MAX_METADATA_DEPTH = 8
-#: Custom thumbnails: image codecs accepted (by decoding, FFmpeg names) and the size
-#: limit in bytes (PRD: JPG/PNG/WebP, 5 MB).
-CUSTOM_CODECS = frozenset({"mjpeg", "png", "webp"})
+#: Custom thumbnails: the size limit in bytes (PRD: JPG/PNG/WebP, 5 MB; formats in `media.image`).
 CUSTOM_MAX_BYTES = 5 * 1024 * 1024
+#: Custom thumbnails: the largest canvas accepted, judged from the header before decoding
+#: (40 MP: above 8K UHD's 33 MP; a 16000x16000 "bomb" is 256 MP).
+CUSTOM_MAX_PIXELS = 40_000_000
 
 
 class MetadataError(ValueError):
@@ -24,34 +27,98 @@ class MetadataTooLarge(MetadataError):
     """User metadata is larger than the byte limit (HTTP 413 rather than 422)."""
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be stored as Postgres `text`/`jsonb` (a NUL character, a lone
+    UTF-16 surrogate: PostgreSQL docs, "Character Types" and "JSON Types"), or None."""
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (not valid Unicode)"
+    return None
+
+
+def check_text(text: str, what: str) -> str:
+    """`text` if `text_problem` finds nothing; else raise `MetadataError` naming `what`."""
+    problem = text_problem(text)
+    if problem:
+        raise MetadataError(f"{what} {problem}")
+    return text
+
+
+def json_depth(text: str | bytes, limit: int) -> int:
+    """The deepest nesting of objects/arrays in JSON `text`, counting no further than
+    `limit + 1` (a scan of brackets outside strings: no recursion, no parse)."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):  # { [
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+        elif byte in (0x7D, 0x5D):  # } ]
+            depth -= 1
+    return deepest
 
 
 def check_metadata(value: Any, max_bytes: int, max_depth: int = MAX_METADATA_DEPTH) -> dict[str, Any]:
     """Return `value` if it is a JSON object within `max_bytes` (compact UTF-8 encoding) and
-    `max_depth` levels; raise `MetadataError` naming the broken rule otherwise."""
+    `max_depth` levels, every key and string storable in Postgres (`text_problem`) and
+    every number finite; raise `MetadataError` naming the broken rule otherwise. The walk
+    is iterative and stops at the depth limit, so no input can exhaust the stack."""
     if not isinstance(value, dict):
         raise MetadataError(f"metadata must be a JSON object, got {type(value).__name__}")
-    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    stack: list[tuple[Any, int, str]] = [(value, 1, "metadata")]
+    while stack:
+        node, depth, where = stack.pop()
+        if depth > max_depth:
+            raise MetadataError(f"metadata nests deeper than the limit of {max_depth} levels")
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for k, v in items:
+            path = f"{where}.{k}" if isinstance(node, dict) else f"{where}[{k}]"
+            if isinstance(k, str):
+                check_text(k, f"key {where}.{k[:40]!r}")
+            if isinstance(v, str):
+                check_text(v, path[:80])
+            elif isinstance(v, float) and not math.isfinite(v):
+                raise MetadataError(f"{path[:80]} is {v}: numbers must be finite (JSON has no NaN or Infinity)")
+            elif isinstance(v, dict | list):
+                stack.append((v, depth + 1, path))
+            elif not (v is None or isinstance(v, bool | int | float)):
+                raise MetadataError(f"{path[:80]} is a {type(v).__name__}, not a JSON value")
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     if size > max_bytes:
         raise MetadataTooLarge(f"metadata is {size} bytes, above the limit of {max_bytes} bytes")
-    depth = _depth(value)
-    if depth > max_depth:
-        raise MetadataError(f"metadata nests {depth} levels, above the limit of {max_depth}")
     return value
 
 
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not JSON (numbers must be finite)")
+
+
 def parse_metadata(text: str | bytes, max_bytes: int) -> dict[str, Any]:
-    """Parse and check user metadata JSON text. Raises `MetadataError`."""
+    """Parse and check user metadata JSON text: its nesting is measured before parsing
+    (`json_depth`), so a 10,000-deep document is refused, not recursed into. Raises
+    `MetadataError`."""
     if len(text) > max_bytes * 4:
         raise MetadataTooLarge(f"metadata text is {len(text)} bytes, far above the limit of {max_bytes} bytes")
+    if json_depth(text, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:
+        raise MetadataError(f"metadata nests deeper than the limit of {MAX_METADATA_DEPTH} levels")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as e:
         raise MetadataError(f"metadata is not valid JSON: {e}") from e
     return check_metadata(value, max_bytes)
@@ -72,3 +139,31 @@ def options_from_metadata(metadata: dict[str, Any], base: JobOptions | None = No
         raise MetadataError(f"whisper_model must be a model name, got {model!r}")
     return JobOptions(priority=prio, webhook_url=o.webhook_url, transcription_language=lang, whisper_model=model,
                       thumbnail_key=o.thumbnail_key, api_key_id=o.api_key_id)
+
+
+#: Prefixes of the pipeline's own bucket that no reference may name, whatever the settings
+#: say: originals (other tenants' uploads among them), sidecars, outputs (DESIGN.md layout).
+PIPELINE_PREFIXES = ("raw/", "meta/", "processed/")
+
+
+def reference_allowed(patterns: list[str], pipeline_bucket: str, owner: str | None, bucket: str,
+                      key: str) -> bool:
+    """May a caller submit the existing object `bucket/key` by reference (`POST /jobs/minio`)?
+
+    `patterns` are `bucket/prefix` strings (`TFLOW_REFERENCE_PREFIXES`) where `{bucket}` is
+    the pipeline's bucket and `{owner}` the caller's API key id; the admin key (`owner`
+    None) matches `{owner}` with any one path segment. Keys with empty, `.` or `..`
+    segments never match (a store may normalise them into another folder), nor does
+    anything under `PIPELINE_PREFIXES` of the pipeline's bucket."""
+    parts = key.split("/")
+    if any(p in ("", ".", "..") for p in parts) or "\\" in key:
+        return False
+    if bucket == pipeline_bucket and key.startswith(PIPELINE_PREFIXES):
+        return False
+    target = f"{bucket}/{key}"
+    for pattern in patterns:
+        filled = re.escape(pattern.replace("{bucket}", pipeline_bucket))
+        owner_rx = re.escape(owner) if owner is not None else "[^/]+"
+        if re.match(filled.replace(re.escape("{owner}"), owner_rx), target):
+            return True
+    return False

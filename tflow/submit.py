@@ -23,8 +23,9 @@ class SourceMissing(NotSubmittable):
 
 
 def submit_file(client: Minio, bucket: str, path: Path, name: str, submission: Submission | None,
-                thumbnail: Path | None = None) -> ObjectRef:
-    """Upload `path` as `raw/<name>` (blocking) and return its `ObjectRef`.
+                thumbnail: Path | None = None, owner: str | None = None) -> ObjectRef:
+    """Upload `path` as `raw/<name>` (`raw/tenants/<owner>/<name>` for an API key `owner`:
+    `layout.tenant_prefix`) (blocking) and return its `ObjectRef`.
 
     An existing object of that name with other content is never overwritten: the file
     goes to `raw/<stem>-<sha256[:12]><ext>` (`layout.raw_keys`); the same content already there (by its
@@ -35,15 +36,15 @@ def submit_file(client: Minio, bucket: str, path: Path, name: str, submission: S
         digest = file_sha256(path)
     except OSError as e:
         raise NotSubmittable(f"unreadable: {e}") from e
-    for key in layout.raw_keys(name, digest):
+    for key in layout.raw_keys(name, digest, owner):
         existing = store.stat(client, bucket, key)
         if existing is None:
             break
         if store.object_sha256(client, bucket, key) == digest:
             return existing  # the same file again: the same job
     else:
-        raise NotSubmittable(f"name_clash: {layout.raw_keys(name, digest)[0]} and its hashed alternative both hold "
-                             "other content")
+        raise NotSubmittable(f"name_clash: {layout.raw_keys(name, digest, owner)[0]} and its hashed alternative "
+                             "both hold other content")
     if thumbnail is not None:
         thumb_key = layout.thumbnail_sidecar_key(key, thumbnail.suffix)
         store.upload_file(client, bucket, thumb_key, thumbnail)
@@ -56,10 +57,10 @@ def submit_file(client: Minio, bucket: str, path: Path, name: str, submission: S
 
 
 def submit_object(client: Minio, bucket: str, src_bucket: str, src_key: str,
-                  submission: Submission | None) -> ObjectRef:
+                  submission: Submission | None, owner: str | None = None) -> ObjectRef:
     """Server-side copy of `src_bucket/src_key` into `raw/<name>` (never overwriting: an
     existing key with another ETag sends it to `raw/<stem>-<etag[:12]><ext>`; the same
-    ETag already there is returned as is), sidecar first. Raises `SourceMissing` when
+    ETag already there is returned as is), sidecar first; `owner` as in `submit_file`. Raises `SourceMissing` when
     the source does not exist, `NotSubmittable` on a name clash."""
     from minio.commonconfig import CopySource
 
@@ -67,14 +68,14 @@ def submit_object(client: Minio, bucket: str, src_bucket: str, src_key: str,
     if src is None:
         raise SourceMissing(f"{src_bucket}/{src_key} does not exist")
     name = Path(src_key).name
-    for key in layout.raw_keys(name, src.etag):
+    for key in layout.raw_keys(name, src.etag, owner):
         existing = store.stat(client, bucket, key)
         if existing is None:
             break
         if existing.etag == src.etag:
             return existing
     else:
-        raise NotSubmittable(f"name_clash: {layout.raw_keys(name, src.etag)[0]} and its alternative both hold "
+        raise NotSubmittable(f"name_clash: {layout.raw_keys(name, src.etag, owner)[0]} and its alternative both hold "
                              "other content")
     if submission is not None:
         store.put_json(client, bucket, layout.meta_key(key), msgspec.to_builtins(submission))

@@ -13,6 +13,7 @@ from readmodel.db import create_pool
 from readmodel.keys import key_hash
 from services.api import errors, examples
 from services.api.deps import Resources
+from services.api.guards import JsonBodyGuard
 from services.api.routes import admin, jobs, ops, stream, submit
 from tflow import store
 from tflow.natsio import connect
@@ -44,5 +45,6 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (jobs.router, submit.router, admin.router, ops.router, stream.router):
         app.include_router(router)
     ops.mount_metrics(app)
+    app.add_middleware(JsonBodyGuard)
     examples.install(app)
     return app

@@ -26,7 +26,7 @@ from readmodel import projection as pstore
 from readmodel.rows import JobState
 from services.projector import fold
 from tflow.facts import JOBS_STREAM
-from tflow.metrics import MESSAGES
+from tflow.metrics import MESSAGES, SET_ASIDE
 
 log = logging.getLogger(__name__)
 SERVICE = "projector"
@@ -70,6 +70,49 @@ async def apply_batch(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -
         return new_last
 
 
+#: Errors that mean "the database is away", never "this fact cannot be applied".
+UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+
+
+async def apply_or_set_aside(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -> int:
+    """`apply_batch`, with a safety net: when the batch fails for a reason other than the
+    database being away, its facts are applied one per transaction and any fact that still
+    fails is set aside (`projection_failures`, counted, logged) so it never blocks the facts
+    after it. Returns the checkpoint."""
+    try:
+        return await apply_batch(pool, msgs, fresh=fresh)
+    except (Rewound, *UNAVAILABLE):
+        raise
+    except Exception as e:  # noqa: BLE001 - one bad fact must not stop the read model
+        if len(msgs) > 1:
+            log.warning("batch of %d facts failed (%s); applying them one by one", len(msgs), e)
+            last = 0
+            for i, m in enumerate(msgs):
+                last = await apply_or_set_aside(pool, [m], fresh=fresh and i == 0)
+            return last
+        m = msgs[0]
+        seq = m.metadata.sequence.stream
+        parts = m.subject.split(".")
+        job_id = parts[1] if len(parts) > 2 and _is_uuid(parts[1]) else None
+        async with pool.acquire() as conn:
+            if await pstore.set_aside(conn, seq=seq, subject=m.subject, job_id=job_id,
+                                      error=f"{type(e).__name__}: {e}", data=m.data):
+                MESSAGES.labels(SERVICE, "set_aside").inc()
+                SET_ASIDE.inc()
+                log.error("set aside fact seq=%s subject=%s: %s: %s", seq, m.subject, type(e).__name__, e)
+            return await pstore.read_checkpoint(conn)
+
+
+def _is_uuid(text: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 async def _subscribe(js: JetStreamContext, start_seq: int) -> JetStreamContext.PushSubscription:
     if start_seq <= 1:
         cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
@@ -107,12 +150,12 @@ async def project(js: JetStreamContext, pool: asyncpg.Pool, stop: asyncio.Event,
                         break
                     continue
                 seen = batch[-1].metadata.sequence.stream
-                last = await apply_batch(pool, batch, fresh=fresh)
+                last = await apply_or_set_aside(pool, batch, fresh=fresh)
                 fresh = False
         except Rewound as e:
             log.info("re-subscribing: %s", e)
             last = await _checkpoint_when_reachable(pool, stop)
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+        except UNAVAILABLE as e:
             log.warning("database unavailable (%s); resuming from the checkpoint when it is back", e)
             last = await _checkpoint_when_reachable(pool, stop)
         finally:
@@ -126,7 +169,7 @@ async def _checkpoint_when_reachable(pool: asyncpg.Pool, stop: asyncio.Event) ->
     while True:
         try:
             return await pstore.read_checkpoint(pool)
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+        except UNAVAILABLE as e:
             if stop.is_set():
                 raise
             log.warning("waiting for the database: %s", e)

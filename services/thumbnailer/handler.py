@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import av
-
 from contracts import (
     AnyJobEvent,
     CustomThumbnailResult,
@@ -17,10 +15,11 @@ from contracts import (
     ThumbnailsResult,
     layout,
 )
+from media.image import ImageRefused, still_image
 from media.probe import frame_span, image_codec
 from media.run import run_quiet
 from media.thumbnail import custom_thumbnail_command, thumbnail_command, thumbnail_times
-from tflow.submission import CUSTOM_CODECS, CUSTOM_MAX_BYTES
+from tflow.submission import CUSTOM_MAX_BYTES, CUSTOM_MAX_PIXELS
 from tflow.worker import JobHandler, TaskReporter, Work
 
 SERVICE = "thumbnailer"
@@ -79,16 +78,17 @@ class Thumbnailer(JobHandler):
             raise InvalidThumbnail(f"custom thumbnail {key} does not exist")
         if ref.size > CUSTOM_MAX_BYTES:
             raise InvalidThumbnail(f"custom thumbnail is {ref.size} bytes, above {CUSTOM_MAX_BYTES} bytes")
-        url = self.objects.url(ref.bucket, ref.key)
+        data = await self.objects.read(ref.bucket, ref.key, CUSTOM_MAX_BYTES)
+        if data is None:
+            raise InvalidThumbnail(f"custom thumbnail {key} does not exist")
         try:
-            codec, _, _ = await asyncio.to_thread(image_codec, url)
-        except (av.FFmpegError, ValueError) as e:
-            raise InvalidThumbnail(f"custom thumbnail does not decode as an image: {e}") from e
-        if codec not in CUSTOM_CODECS:
-            raise InvalidThumbnail(f"custom thumbnail is {codec}, not JPG, PNG or WebP")
+            await asyncio.to_thread(still_image, data, CUSTOM_MAX_PIXELS)
+        except ImageRefused as e:
+            raise InvalidThumbnail(f"custom thumbnail refused: {e}") from e
         with self.workdir(ingested.job_id) as scratch:
-            out = scratch / "thumb_custom.jpg"
-            await run_quiet(custom_thumbnail_command(self.ffmpeg, url, out))
+            src, out = scratch / "custom_source", scratch / "thumb_custom.jpg"
+            src.write_bytes(data)
+            await run_quiet(custom_thumbnail_command(self.ffmpeg, str(src), out))
             _, w, h = image_codec(str(out))
             info = await self.upload(out_key, out, "jpeg", width=w, height=h)
         await rep.complete(layout.CUSTOM_THUMBNAIL_TASK, [info], CustomThumbnailResult(primary=out_key),

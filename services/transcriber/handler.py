@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts import AnyJobEvent, Ingested, TranscriptResult, layout
+from media.audio import decode_audio
 from media.run import Progress
 from services.transcriber.formats import Segment, Word, to_json, to_srt, to_txt, to_vtt, word_count
 from services.transcriber.models import Model, choose_model, installed_models
@@ -71,9 +72,7 @@ class Transcriber(JobHandler):
         halt = threading.Event()  # set when the job is cancelled: the thread stops at the next segment
 
         def work() -> tuple[list[Segment], Any, float]:
-            from faster_whisper import decode_audio
-
-            audio = decode_audio(url, sampling_rate=SAMPLE_RATE)
+            audio = decode_audio(url, SAMPLE_RATE)
             segments_iter, info = self._model(model).transcribe(
                 audio, language=language, vad_filter=True, word_timestamps=True,
                 beam_size=self.settings.whisper_beam_size)

@@ -1,15 +1,17 @@
-"""Admin routes: API keys (create, list, revoke, rotate)."""
+"""Admin routes: API keys (create, list, revoke, rotate); facts the projector set aside."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from readmodel import keys
+from readmodel import projection as pstore
 from services.api.auth import Admin
 from services.api.deps import PoolDep
 from services.api.errors import ApiError
@@ -60,3 +62,28 @@ async def rotate_key(key_id: uuid.UUID, _: Admin, pool: PoolDep) -> dict[str, An
     if secret is None:
         raise ApiError(404, "not_found", f"no active API key {key_id}")
     return {"id": str(key_id), "key": secret, "key_prefix": secret[:8]}
+
+
+class SetAsideFact(BaseModel):
+    """A fact the projector could not apply (recorded instead of blocking the read model)."""
+
+    stream_seq: int = Field(description="Its sequence in the JOBS stream")
+    subject: str
+    job_id: uuid.UUID | None
+    error: str = Field(description="Why it could not be applied")
+    data_base64: str = Field(description="The message body, base64")
+    failed_at: datetime
+
+
+class SetAsideFacts(BaseModel):
+    """The set-aside facts, newest first."""
+
+    total: int
+    facts: list[SetAsideFact]
+
+
+@router.get("/projection-failures", summary="Facts the projector set aside (newest first)")
+async def projection_failures(_: Admin, pool: PoolDep,
+                              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> SetAsideFacts:
+    rows = await pstore.failures(pool, limit=limit)
+    return SetAsideFacts(total=await pstore.failure_count(pool), facts=[SetAsideFact(**r) for r in rows])

@@ -63,7 +63,7 @@ async def get_job(job_id: uuid.UUID, who: Reader, pool: PoolDep, settings: Setti
 async def list_jobs(who: Reader, pool: PoolDep, settings: SettingsDep,
                     status: JobStatus | None = None,
                     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                    offset: Annotated[int, Query(ge=0)] = 0,
+                    offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
                     sort: jobs.Sort = "created_at",
                     order: jobs.Order = "desc",
                     metadata: Annotated[str | None, Query(description='JSON object the user metadata must '

@@ -13,6 +13,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 from readmodel import jobs
+from readmodel import projection as pstore
 from readmodel.db import ping
 from readmodel.rows import JOB_STATUSES
 from services.api.auth import Reader
@@ -60,31 +61,67 @@ async def check_workers(r: Resources) -> dict[str, Any]:
         out[cfg.durable_name] = {"stream": stream, "pull_requests_waiting": ci.num_waiting or 0,
                                  "in_flight": ci.num_ack_pending or 0, "backlog": ci.num_pending or 0,
                                  "alive": bool(ci.num_waiting or ci.num_ack_pending)}
-    return {"status": "ok" if all(w["alive"] for w in out.values()) else "degraded", "consumers": out}
+    projector = await run_check("projector", r)
+    healthy = all(w["alive"] for w in out.values()) and projector["status"] == "ok"
+    return {"status": "ok" if healthy else "degraded", "consumers": out, "projector": projector}
+
+
+#: The projector is stalled when facts wait and its checkpoint has not moved this long.
+PROJECTOR_STALL_SECONDS = 30.0
+
+
+async def check_projector(r: Resources) -> dict[str, Any]:
+    """The read model's lag: JOBS stream last sequence vs the projector's checkpoint, how
+    long ago the checkpoint moved, and how many facts were set aside. `stalled` (an
+    error) when facts wait and the checkpoint has not moved for 30 s: the projector is
+    down or crash-looping."""
+    info = await r.js.stream_info(JOBS_STREAM)
+    checkpoint, age = await pstore.checkpoint_age(r.pool)
+    set_aside = await pstore.failure_count(r.pool)
+    lag = max(0, info.state.last_seq - checkpoint)
+    out = {"stream_last_seq": info.state.last_seq, "checkpoint": checkpoint, "lag": lag,
+           "checkpoint_age_seconds": round(age, 1), "set_aside": set_aside}
+    if lag and age > PROJECTOR_STALL_SECONDS:
+        raise ProjectorStalled(f"{lag} facts wait and the checkpoint has not moved for {age:.0f}s", out)
+    return {"status": "degraded" if set_aside else "ok", **out}
+
+
+class ProjectorStalled(RuntimeError):
+    """Facts wait and the projector's checkpoint does not move; `details` has the figures."""
+
+    def __init__(self, message: str, details: dict[str, Any]):
+        super().__init__(message)
+        self.details = details
 
 
 CHECKS: dict[str, Callable[[Resources], Awaitable[dict[str, Any]]]] = {
-    "db": check_db, "nats": check_nats, "storage": check_storage, "workers": check_workers}
+    "db": check_db, "nats": check_nats, "storage": check_storage, "workers": check_workers,
+    "projector": check_projector}
 
 
 async def run_check(name: str, r: Resources) -> dict[str, Any]:
     """One component check with a 5 s limit; a failure is `{"status": "error", "error"}`."""
     try:
         return await asyncio.wait_for(CHECKS[name](r), 5)
+    except ProjectorStalled as e:
+        return {"status": "error", "error": str(e), **e.details}
     except Exception as e:  # noqa: BLE001 - any failure is the component's state
         return {"status": "error", "error": f"{type(e).__name__}: {e}"}
 
 
-@router.get("/health", summary="Liveness (cheap): database answers, NATS connected; details under "
-            "/api/v1/health/{component}")
-async def health(r: ResourcesDep) -> dict[str, str]:
+@router.get("/health", summary="Health (cheap): database answers, NATS connected, the projector keeps up; "
+            "details under /api/v1/health/{component}")
+async def health(r: ResourcesDep) -> dict[str, Any]:
     try:
         await asyncio.wait_for(ping(r.pool), 2)
     except Exception as e:
         raise ApiError(503, "unavailable", f"database unreachable: {e}") from e
     if not r.nc.is_connected:
         raise ApiError(503, "unavailable", "not connected to NATS")
-    return {"status": "ok", "database": "ok", "nats": "ok"}
+    projector = await run_check("projector", r)
+    if projector["status"] == "error":
+        raise ApiError(503, "unavailable", f"projector: {projector['error']}", projector)
+    return {"status": "ok", "database": "ok", "nats": "ok", "projector": projector}
 
 
 @router.get("/api/v1/health/{component}", summary="Health of one component: db, nats, storage or workers")

@@ -10,27 +10,31 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-import av
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Request
 from minio.error import S3Error
 from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts import JobOptions, ObjectRef, Submission, job_id_for
-from media.probe import image_codec
+from media.image import ImageRefused, still_image
 from readmodel import keys
 from services.api.auth import Principal, Writer
 from services.api.deps import JetStreamDep, PoolDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
+from services.api.guards import SafeText
 from tflow.natsio import announce_object
 from tflow.settings import Settings
 from tflow.submission import (
-    CUSTOM_CODECS,
     CUSTOM_MAX_BYTES,
+    CUSTOM_MAX_PIXELS,
     MetadataError,
     MetadataTooLarge,
     check_metadata,
     options_from_metadata,
     parse_metadata,
+    reference_allowed,
+    text_problem,
 )
 from tflow.submit import NotSubmittable, SourceMissing, submit_file, submit_object
 from tflow.webhooks import WebhookRefused, check_webhook_url
@@ -38,6 +42,8 @@ from tflow.webhooks import WebhookRefused, check_webhook_url
 router = APIRouter(prefix="/api/v1/jobs", tags=["submit"])
 THUMB_EXT = {"mjpeg": ".jpg", "png": ".png", "webp": ".webp"}
 CHUNK = 1 << 20
+#: Bytes a multipart body may carry beyond its parts (boundaries, part headers).
+FORM_OVERHEAD = 64 * 1024
 
 
 def accepted(ref: ObjectRef) -> dict[str, Any]:
@@ -84,7 +90,7 @@ async def announce(js: JetStreamDep, pool: PoolDep, who: Principal, ref: ObjectR
     return accepted(ref)
 
 
-def _spool(upload: UploadFile, dest: Path, limit: int) -> int:
+def _spool(upload: StarletteUpload, dest: Path, limit: int) -> int:
     """Copy an upload to `dest` in 1 MiB chunks; raises 413 past `limit` bytes."""
     size = 0
     upload.file.seek(0)
@@ -97,43 +103,122 @@ def _spool(upload: UploadFile, dest: Path, limit: int) -> int:
     return size
 
 
-@router.post("/upload", status_code=202, summary="Upload a video (multipart), streamed to the store")
-async def upload(who: Writer, settings: SettingsDep, client: StoreDep, js: JetStreamDep, pool: PoolDep,
-                 file: Annotated[UploadFile, File(description="The video")],
-                 thumbnail: Annotated[UploadFile | None, File(description="JPG/PNG/WebP, at most 5 MB")] = None,
-                 priority: Annotated[int, Form(ge=1, le=10)] = 5,
-                 webhook_url: Annotated[str | None, Form(max_length=2048)] = None,
-                 metadata: Annotated[str | None, Form(description="A JSON object",
-                                                      examples=['{"category":"education"}'])] = None
-                 ) -> dict[str, Any]:
-    name = Path(file.filename or "").name
-    if not name or len(name) > 255 or name.startswith("."):
-        raise ApiError(422, "invalid_filename", "the file needs a plain name of 1 to 255 characters")
-    try:
-        meta = parse_metadata(metadata, settings.max_metadata_bytes) if metadata else None
-    except MetadataError as e:
-        raise metadata_error(e) from e
-    submission = build_submission(settings, who, meta, priority, webhook_url)
+def upload_name(filename: str | None) -> str:
+    """The stored name of an uploaded file: its last path part, 1 to 255 UTF-8 bytes, no
+    leading dot, no control character, backslash, NUL or lone surrogate. Raises 422."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    problem = text_problem(name)
+    if (problem or not name or name.startswith(".") or len(name.encode("utf-8", "surrogatepass")) > 255
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name) or "\\" in (filename or "")):
+        raise ApiError(422, "invalid_filename", "the file needs a plain name of 1 to 255 bytes, without a leading "
+                       "dot, control characters or backslashes")
+    return name
+
+
+class LimitedBody:
+    """An ASGI `receive` that refuses a body past `limit` bytes (`BodyTooLarge`), so a
+    multipart parse stops at the limit instead of spooling whatever is sent."""
+
+    def __init__(self, receive: Any, limit: int):
+        self.receive, self.limit, self.seen = receive, limit, 0
+
+    async def __call__(self) -> Any:
+        message = await self.receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit:
+                raise BodyTooLarge(self.limit)
+        return message
+
+
+class BodyTooLarge(Exception):
+    """The request body passed its limit."""
+
+
+#: The multipart body of an upload, for the OpenAPI document (the route reads the form
+#: itself, after authenticating the caller).
+UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary", "description": "The video"},
+        "thumbnail": {"type": "string", "format": "binary", "description": "JPG/PNG/WebP, at most 5 MB"},
+        "priority": {"type": "integer", "minimum": 1, "maximum": 10, "default": 5},
+        "webhook_url": {"type": "string", "maxLength": 2048},
+        "metadata": {"type": "string", "description": "A JSON object", "example": '{"category":"education"}'}}}}}}
+
+
+def _form_text(form: Any, name: str, max_length: int) -> str | None:
+    value = form.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_request", f"{name} must be a text field")
+    if len(value) > max_length:
+        raise ApiError(422, "invalid_request", f"{name} is longer than {max_length} characters")
+    if problem := text_problem(value):
+        raise ApiError(422, "invalid_request", f"{name} {problem}")
+    return value
+
+
+def _priority(text: str | None) -> int:
+    if text is None:
+        return 5
+    if not text.strip().isdigit() or not 1 <= int(text) <= 10:
+        raise ApiError(422, "invalid_request", "priority must be an integer from 1 to 10")
+    return int(text)
+
+
+@router.post("/upload", status_code=202, summary="Upload a video (multipart), streamed to the store",
+             description="The key, its scope and its rate limit are checked before a byte of the body is "
+                         "read; a declared `Content-Length` above the limit is refused at once (413).",
+             openapi_extra={"requestBody": UPLOAD_BODY})
+async def upload(request: Request, who: Writer, settings: SettingsDep, client: StoreDep, js: JetStreamDep,
+                 pool: PoolDep) -> dict[str, Any]:
+    limit = settings.max_size_bytes + CUSTOM_MAX_BYTES + settings.max_metadata_bytes * 4 + FORM_OVERHEAD
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise ApiError(413, "too_large", f"the upload declares {declared} bytes, above the limit of {limit} bytes")
+    limited = Request(request.scope, receive=LimitedBody(request.receive, limit))
     if settings.work_dir is not None:
         settings.work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=settings.work_dir) as d:
-        video = Path(d) / "upload"
-        await asyncio.to_thread(_spool, file, video, settings.max_size_bytes)
-        thumb = None
-        if thumbnail is not None:
-            raw = Path(d) / "thumbnail"
-            await asyncio.to_thread(_spool, thumbnail, raw, CUSTOM_MAX_BYTES)
-            try:
-                codec, _, _ = await asyncio.to_thread(image_codec, str(raw))
-            except (av.FFmpegError, ValueError) as e:
-                raise ApiError(422, "invalid_thumbnail", f"thumbnail does not decode as an image: {e}") from e
-            if codec not in CUSTOM_CODECS:
-                raise ApiError(422, "invalid_thumbnail", f"thumbnail is {codec}, not JPG, PNG or WebP")
-            thumb = raw.rename(raw.with_suffix(THUMB_EXT[codec]))
+    try:
+        form = await limited.form(max_files=2, max_fields=8, max_part_size=settings.max_metadata_bytes * 4 + 4096)
+    except BodyTooLarge as e:
+        raise ApiError(413, "too_large", f"the upload is larger than {e.args[0]} bytes") from e
+    except StarletteHTTPException as e:  # the multipart parser's own refusals (too many parts, bad framing)
+        raise ApiError(400 if e.status_code < 500 else 422, "invalid_form", str(e.detail)) from e
+    try:
+        file, thumbnail = form.get("file"), form.get("thumbnail")
+        if not isinstance(file, StarletteUpload):
+            raise ApiError(422, "invalid_request", "the form needs a `file` part holding the video")
+        if thumbnail is not None and not isinstance(thumbnail, StarletteUpload):
+            raise ApiError(422, "invalid_request", "`thumbnail` must be a file part")
+        name = upload_name(file.filename)
+        metadata = _form_text(form, "metadata", settings.max_metadata_bytes * 4)
         try:
-            ref = await asyncio.to_thread(submit_file, client, settings.bucket, video, name, submission, thumb)
-        except NotSubmittable as e:
-            raise ApiError(409, "not_submittable", str(e)) from e
+            meta = parse_metadata(metadata, settings.max_metadata_bytes) if metadata else None
+        except MetadataError as e:
+            raise metadata_error(e) from e
+        submission = build_submission(settings, who, meta, _priority(_form_text(form, "priority", 8)),
+                                      _form_text(form, "webhook_url", 2048))
+        with tempfile.TemporaryDirectory(dir=settings.work_dir) as d:
+            video = Path(d) / "upload"
+            await asyncio.to_thread(_spool, file, video, settings.max_size_bytes)
+            thumb = None
+            if thumbnail is not None:
+                raw = Path(d) / "thumbnail"
+                await asyncio.to_thread(_spool, thumbnail, raw, CUSTOM_MAX_BYTES)
+                try:
+                    codec, _, _ = await asyncio.to_thread(still_image, raw.read_bytes(), CUSTOM_MAX_PIXELS)
+                except ImageRefused as e:
+                    raise ApiError(422, "invalid_thumbnail", f"thumbnail refused: {e}") from e
+                thumb = raw.rename(raw.with_suffix(THUMB_EXT[codec]))
+            try:
+                ref = await asyncio.to_thread(submit_file, client, settings.bucket, video, name, submission, thumb,
+                                              str(who.id) if who.id else None)
+            except NotSubmittable as e:
+                raise ApiError(409, "not_submittable", str(e)) from e
+    finally:
+        await form.close()
     return await announce(js, pool, who, ref)
 
 
@@ -143,29 +228,36 @@ class ObjectSubmission(BaseModel):
     bucket: Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
                                  description="An S3 bucket name (lower case, digits, dots, hyphens)",
                                  examples=["videos"])]
-    object_key: Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$",
-                                     description="An object key (no control characters)",
-                                     examples=["uploads/lecture-01.mp4"])]
+    object_key: Annotated[SafeText, Field(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f\\]+$",
+                                          description="An object key under a prefix the caller may read "
+                                          "(TFLOW_REFERENCE_PREFIXES; no control characters or backslashes)",
+                                          examples=["uploads/<your key id>/lecture-01.mp4"])]
     priority: Annotated[int, Field(ge=1, le=10)] = 5
-    webhook_url: Annotated[str | None, Field(max_length=2048)] = None
+    webhook_url: Annotated[SafeText | None, Field(max_length=2048)] = None
     metadata: dict[str, Any] | None = Field(None, examples=[{"category": "education"}])
 
 
 @router.post("/minio", status_code=202, summary="Process an object already in the store (copied into raw/)")
 async def from_object(body: ObjectSubmission, who: Writer, settings: SettingsDep, client: StoreDep, js: JetStreamDep,
                       pool: PoolDep) -> dict[str, Any]:
+    owner = str(who.id) if who.id else None
+    missing = ApiError(404, "not_found", f"{body.bucket}/{body.object_key} does not exist")
+    if not reference_allowed(settings.reference_prefixes, settings.bucket, owner, body.bucket, body.object_key) \
+            or not Path(body.object_key).name:
+        raise missing  # "not yours" answers exactly like "missing": existence does not leak
     submission = build_submission(settings, who, body.metadata, body.priority, body.webhook_url)
     try:
-        ref = await asyncio.to_thread(submit_object, client, settings.bucket, body.bucket, body.object_key, submission)
+        ref = await asyncio.to_thread(submit_object, client, settings.bucket, body.bucket, body.object_key, submission,
+                                      owner)
     except SourceMissing as e:
-        raise ApiError(404, "not_found", str(e)) from e
+        raise missing from e
     except NotSubmittable as e:
         raise ApiError(409, "not_submittable", str(e)) from e
     except ValueError as e:  # the S3 client refuses the name or key before any request
         raise ApiError(400, "invalid_object", str(e)) from e
     except S3Error as e:  # the store refuses the request itself (a key it cannot take)
         if e.code in ("NoSuchBucket", "AccessDenied"):
-            raise ApiError(404, "not_found", f"{body.bucket}/{body.object_key} does not exist") from e
+            raise missing from e
         raise ApiError(400, "invalid_object", f"the store refused {body.bucket}/{body.object_key!r}: {e.code}") from e
     return await announce(js, pool, who, ref)
 
@@ -173,9 +265,9 @@ async def from_object(body: ObjectSubmission, who: Writer, settings: SettingsDep
 class PathSubmission(BaseModel):
     """A file on the API host, inside one of `TFLOW_FS_ROOTS`."""
 
-    file_path: Annotated[str, Field(min_length=1, max_length=4096, examples=["/srv/media/lecture-01.mp4"])]
+    file_path: Annotated[SafeText, Field(min_length=1, max_length=4096, examples=["/srv/media/lecture-01.mp4"])]
     priority: Annotated[int, Field(ge=1, le=10)] = 5
-    webhook_url: Annotated[str | None, Field(max_length=2048)] = None
+    webhook_url: Annotated[SafeText | None, Field(max_length=2048)] = None
     metadata: dict[str, Any] | None = None
 
 
@@ -187,13 +279,15 @@ def confined(file_path: str, roots: list[Path]) -> Path:
     p = Path(file_path)
     if not p.is_absolute() or ".." in p.parts or "\x00" in file_path:
         raise ApiError(400, "invalid_path", "file_path must be absolute, without '..'")
-    resolved = p.resolve()
-    if not any(resolved.is_relative_to(r.resolve()) for r in roots):
-        raise ApiError(403, "forbidden", "file_path is outside the allowed roots")
     try:
+        resolved = p.resolve()
+        if not any(resolved.is_relative_to(r.resolve()) for r in roots):
+            raise ApiError(403, "forbidden", "file_path is outside the allowed roots")
         st = resolved.stat()
     except FileNotFoundError:
         raise ApiError(404, "not_found", f"{file_path} does not exist") from None
+    except OSError as e:  # a name or path too long, a loop of links, ...
+        raise ApiError(400, "invalid_path", f"file_path cannot be used: {e.strerror}") from None
     if not statmod.S_ISREG(st.st_mode):
         raise ApiError(400, "not_a_file", f"{file_path} is not a regular file")
     return resolved
@@ -207,7 +301,8 @@ async def from_path(body: PathSubmission, who: Writer, settings: SettingsDep, cl
         raise ApiError(413, "too_large", f"{body.file_path} is larger than {settings.max_size_bytes} bytes")
     submission = build_submission(settings, who, body.metadata, body.priority, body.webhook_url)
     try:
-        ref = await asyncio.to_thread(submit_file, client, settings.bucket, path, path.name, submission)
+        ref = await asyncio.to_thread(submit_file, client, settings.bucket, path, path.name, submission, None,
+                                      str(who.id) if who.id else None)
     except NotSubmittable as e:
         raise ApiError(409, "not_submittable", str(e)) from e
     return await announce(js, pool, who, ref)

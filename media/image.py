@@ -1,0 +1,54 @@
+"""Still images from users (custom thumbnails): judged by their header before any pixel
+is decoded, so a small file declaring a huge canvas (a "decompression bomb") is refused
+without allocating it; then decoded once to prove it is an image."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import av
+
+#: Pillow format name -> FFmpeg decoder name, for the formats accepted (PRD: JPG/PNG/WebP).
+FORMATS = {"JPEG": "mjpeg", "PNG": "png", "WEBP": "webp"}
+
+
+class ImageRefused(ValueError):
+    """Not an accepted still image, or over the pixel budget; the message says which."""
+
+
+def header_size(data: bytes) -> tuple[str, int, int]:
+    """`(pillow_format, width, height)` from the image header alone (Pillow's lazy open
+    reads no pixel data). Raises `ImageRefused` when no accepted format is recognised."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own bomb warning: we judge the size below
+            with Image.open(io.BytesIO(data), formats=list(FORMATS)) as img:
+                return str(img.format), int(img.size[0]), int(img.size[1])
+    except Image.DecompressionBombError as e:
+        raise ImageRefused(f"image canvas is far too large ({e})") from e
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise ImageRefused(f"not a JPG, PNG or WebP image ({e})") from e
+
+
+def still_image(data: bytes, max_pixels: int) -> tuple[str, int, int]:
+    """`(codec, width, height)` of an accepted still image (FFmpeg decoder name: `mjpeg`,
+    `png`, `webp`): the header's canvas must be at most `max_pixels` pixels, then the first
+    frame must decode (PyAV, from memory: no file, no URL). Raises `ImageRefused`."""
+    fmt, width, height = header_size(data)
+    if width * height > max_pixels:
+        raise ImageRefused(f"image is {width}x{height} ({width * height} pixels), above the limit of "
+                           f"{max_pixels} pixels")
+    try:
+        with av.open(io.BytesIO(data), mode="r", format=f"{FORMATS[fmt].replace('mjpeg', 'jpeg')}_pipe") as c:
+            if not c.streams.video:
+                raise ImageRefused("no image in the file")
+            for frame in c.decode(c.streams.video[0]):
+                if frame.width * frame.height > max_pixels:
+                    raise ImageRefused(f"image decodes to {frame.width}x{frame.height}, above {max_pixels} pixels")
+                return FORMATS[fmt], frame.width, frame.height
+    except av.FFmpegError as e:
+        raise ImageRefused(f"image does not decode: {e}") from e
+    raise ImageRefused("no frame decodes")
