@@ -30,7 +30,7 @@ def header_size(data: bytes) -> tuple[str, int, int]:
     except Image.DecompressionBombError as e:
         raise ImageRefused(f"image canvas is far too large ({e})") from e
     except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ImageRefused(f"not a JPG, PNG or WebP image ({e})") from e
+        raise ImageRefused("not a JPG, PNG or WebP image (no such header)") from e
 
 
 def still_image(data: bytes, max_pixels: int) -> tuple[str, int, int]:

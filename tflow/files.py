@@ -1,15 +1,53 @@
-"""Local file helpers."""
+"""Local file helpers: hashing, and opening files a user put in place (drop folder,
+allowed roots) without following a symbolic link and only if they are regular files."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
+from typing import BinaryIO
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 hex digest of a file, read in 1 MiB chunks."""
+class NotRegular(OSError):
+    """The path is a symbolic link, a directory, a device or a FIFO: it is not opened."""
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open `path` for reading without following a final symbolic link (`O_NOFOLLOW`) and
+    without blocking on a FIFO (`O_NONBLOCK`); the opened file must be regular (checked on
+    the descriptor, so nothing can be swapped in between). Raises `NotRegular`, OSError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == 40:  # ELOOP: the final component is a symbolic link
+            raise NotRegular(e.errno, f"{path.name} is a symbolic link") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegular(21, f"{path.name} is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: Path, max_bytes: int) -> bytes:
+    """The content of the regular file `path` (see `open_regular`). Raises ValueError when
+    it is larger than `max_bytes`, `NotRegular`, OSError."""
+    with open_regular(path) as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"{path.name} is larger than {max_bytes} bytes")
+    return data
+
+
+def file_sha256(source: Path | BinaryIO) -> str:
+    """SHA-256 hex digest of a file (a path, or an open file from its start), read in
+    1 MiB chunks."""
+    if isinstance(source, Path):
+        with source.open("rb") as f:
+            return file_sha256(f)
     h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
+    source.seek(0)
+    while chunk := source.read(1 << 20):
+        h.update(chunk)
     return h.hexdigest()

@@ -6,9 +6,11 @@ The minio client is synchronous: async callers wrap calls in `asyncio.to_thread`
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 from minio import Minio
 from minio.error import S3Error
@@ -94,11 +96,16 @@ def content_type_for(key: str) -> str:
     return CONTENT_TYPES.get(ext) or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
-def upload_file(client: Minio, bucket: str, key: str, path: Path,
+def upload_file(client: Minio, bucket: str, key: str, source: Path | BinaryIO,
                 metadata: dict[str, str | list[str] | tuple[str]] | None = None) -> ObjectRef:
-    """Upload a local file (streamed, multipart when large) with its content type and
-    return its `ObjectRef`."""
-    res = client.fput_object(bucket, key, str(path), metadata=metadata, content_type=content_type_for(key))
+    """Upload a local file — a path, or a file already opened (read from its start) —
+    streamed, multipart when large, with its content type; return its `ObjectRef`."""
+    if isinstance(source, Path):
+        res = client.fput_object(bucket, key, str(source), metadata=metadata, content_type=content_type_for(key))
+    else:
+        source.seek(0)
+        res = client.put_object(bucket, key, source, os.fstat(source.fileno()).st_size, metadata=metadata,
+                                content_type=content_type_for(key))
     st = stat(client, bucket, key)
     assert st is not None, f"{key} vanished right after upload"
     return ObjectRef(bucket=bucket, key=key, etag=(res.etag or st.etag).strip('"'), size=st.size,

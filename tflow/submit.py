@@ -4,14 +4,16 @@ API do it: hash it, pick a key that overwrites nothing, write the submission sid
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import BinaryIO
 
 import msgspec
 from minio import Minio
 
 from contracts import ObjectRef, Submission, layout
 from tflow import store
-from tflow.files import file_sha256
+from tflow.files import file_sha256, open_regular
 
 
 class NotSubmittable(Exception):
@@ -30,12 +32,21 @@ def submit_file(client: Minio, bucket: str, path: Path, name: str, submission: S
     An existing object of that name with other content is never overwritten: the file
     goes to `raw/<stem>-<sha256[:12]><ext>` (`layout.raw_keys`); the same content already there (by its
     stored `x-amz-meta-sha256`) is returned as is — the same job. `thumbnail`, when
-    given, is stored as `meta/<key>.thumb<ext>` and named in the sidecar.
+    given, is stored as `meta/<key>.thumb<ext>` and named in the sidecar. Both files are
+    opened without following a symbolic link and must be regular (`files.open_regular`).
     Raises `NotSubmittable`."""
-    try:
-        digest = file_sha256(path)
-    except OSError as e:
-        raise NotSubmittable(f"unreadable: {e}") from e
+    with contextlib.ExitStack() as opened:
+        try:
+            video = opened.enter_context(open_regular(path))
+            thumb = opened.enter_context(open_regular(thumbnail)) if thumbnail is not None else None
+            digest = file_sha256(video)
+        except OSError as e:
+            raise NotSubmittable(f"unreadable: {e.strerror or e}") from e
+        return _submit_open(client, bucket, video, name, digest, submission, thumbnail, thumb, owner)
+
+
+def _submit_open(client: Minio, bucket: str, video: BinaryIO, name: str, digest: str, submission: Submission | None,
+                 thumbnail: Path | None, thumb: BinaryIO | None, owner: str | None) -> ObjectRef:
     for key in layout.raw_keys(name, digest, owner):
         existing = store.stat(client, bucket, key)
         if existing is None:
@@ -45,15 +56,15 @@ def submit_file(client: Minio, bucket: str, path: Path, name: str, submission: S
     else:
         raise NotSubmittable(f"name_clash: {layout.raw_keys(name, digest, owner)[0]} and its hashed alternative "
                              "both hold other content")
-    if thumbnail is not None:
+    if thumbnail is not None and thumb is not None:
         thumb_key = layout.thumbnail_sidecar_key(key, thumbnail.suffix)
-        store.upload_file(client, bucket, thumb_key, thumbnail)
+        store.upload_file(client, bucket, thumb_key, thumb)
         base = submission or Submission()
         submission = msgspec.structs.replace(base, options=msgspec.structs.replace(base.options,
                                                                                    thumbnail_key=thumb_key))
     if submission is not None:
         store.put_json(client, bucket, layout.meta_key(key), msgspec.to_builtins(submission))
-    return store.upload_file(client, bucket, key, path, metadata={"sha256": digest})
+    return store.upload_file(client, bucket, key, video, metadata={"sha256": digest})
 
 
 def submit_object(client: Minio, bucket: str, src_bucket: str, src_key: str,

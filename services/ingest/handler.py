@@ -35,6 +35,7 @@ from tflow.facts import Facts, Permanent, verdict
 from tflow.metrics import MESSAGES
 from tflow.objects import Objects
 from tflow.settings import Settings
+from tflow.submission import MAX_METADATA_DEPTH, MetadataError, check_metadata, check_text, json_depth, text_problem
 from tflow.worker import Delivery
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,23 @@ def announced_objects(subject: str, data: bytes, bucket: str) -> tuple[list[tupl
             if name in ACCEPTED_EVENTS and r.bucket == bucket and r.key.startswith(layout.RAW_PREFIX)
             and not r.key.endswith("/")]
     return keep, len(found) - len(keep)
+
+
+def checked_submission(raw: bytes | None, max_bytes: int) -> Submission:
+    """The submission sidecar `raw` (None: none), decoded only after its nesting is measured,
+    its user metadata checked like the API's (`check_metadata`: depth, Postgres-safe text,
+    finite numbers) and every option string checked too. Raises ValueError (`MetadataError`),
+    `msgspec.DecodeError`, `msgspec.ValidationError`."""
+    if raw is None:
+        return Submission()
+    if json_depth(raw, MAX_METADATA_DEPTH + 2) > MAX_METADATA_DEPTH + 2:
+        raise MetadataError(f"nests deeper than {MAX_METADATA_DEPTH} levels of user metadata")
+    submission = msgspec.json.decode(raw, type=Submission)
+    check_metadata(submission.user_metadata, max_bytes)
+    for name, value in msgspec.structs.asdict(submission.options).items():
+        if isinstance(value, str):
+            check_text(value, f"option {name}")
+    return submission
 
 
 class Ingest:
@@ -109,9 +127,11 @@ class Ingest:
         current = await self.objects.stat(ref.bucket, ref.key)
         if current is None:
             return reject("source_missing", f"{ref.key} is no longer in bucket {ref.bucket}")
+        if problem := text_problem(ref.key):
+            return reject("invalid_name", f"the object key {problem}")
         try:
             raw = await self.objects.read(ref.bucket, layout.meta_key(ref.key), self.settings.max_metadata_bytes * 2)
-            submission = msgspec.json.decode(raw, type=Submission) if raw is not None else Submission()
+            submission = checked_submission(raw, self.settings.max_metadata_bytes)
         except (ValueError, msgspec.DecodeError, msgspec.ValidationError) as e:
             return reject("invalid_metadata", f"submission sidecar {layout.meta_key(ref.key)}: {e}")
         try:

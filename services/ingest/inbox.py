@@ -23,6 +23,7 @@ from watchfiles import awatch
 
 from contracts import JobOptions, ObjectRef, Rejected, Submission, job_id_for
 from tflow.facts import Facts, verdict
+from tflow.files import read_regular
 from tflow.natsio import announce_object
 from tflow.settings import Settings
 from tflow.submission import MetadataError, options_from_metadata, parse_metadata
@@ -48,7 +49,7 @@ class NotIngestable(Exception):
 def sidecar_for(path: Path) -> Path | None:
     """The metadata sidecar of a dropped file: `<name>.json`, else `<stem>.json`, else None."""
     for cand in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
-        if cand != path and cand.is_file():
+        if cand != path and (cand.is_symlink() or cand.is_file()):  # a link is found, then refused
             return cand
     return None
 
@@ -59,7 +60,7 @@ def thumbnail_for(path: Path) -> Path | None:
     for base in (path.name, path.stem):
         for ext in THUMB_EXTS:
             cand = path.with_name(f"{base}.thumb{ext}")
-            if cand.is_file():
+            if cand.is_symlink() or cand.is_file():
                 return cand
     return None
 
@@ -195,10 +196,13 @@ class DropFolder:
         meta: dict = {}
         if side is not None:
             try:
-                meta = parse_metadata(side.read_bytes(), self.settings.max_metadata_bytes)
+                meta = parse_metadata(read_regular(side, self.settings.max_metadata_bytes * 4),
+                                      self.settings.max_metadata_bytes)
                 options = options_from_metadata(meta, JobOptions())
-            except MetadataError as e:
+            except (MetadataError, ValueError) as e:
                 raise NotIngestable(f"invalid_metadata: sidecar {side.name}: {e}") from e
+            except OSError as e:  # a symbolic link, a FIFO, unreadable
+                raise NotIngestable(f"invalid_metadata: sidecar {side.name}: {e.strerror or e}") from e
         else:
             options = JobOptions()
         if side is None:

@@ -42,11 +42,16 @@ async def _attempt(conn: asyncpg.Connection, s: Settings, http: httpx.AsyncClien
     secret = job["webhook_secret"] or s.webhook_secret_value() or ""
     status, error, retry = None, None, True
     try:
-        check_webhook_url(job["webhook_url"], s.allow_private_webhooks, allowed_hosts=s.webhook_allowed_hosts)
-        r = await http.post(job["webhook_url"], content=body, headers={
-            "Content-Type": "application/json", "User-Agent": "transcode-flow-webhooks/1",
-            "X-TFlow-Event": event, "X-TFlow-Delivery": f"{job['id']}.{attempt}",
-            "X-TFlow-Signature": sign(secret, body)})
+        target = check_webhook_url(job["webhook_url"], s.allow_private_webhooks,
+                                   allowed_hosts=s.webhook_allowed_hosts)
+        headers = {"Content-Type": "application/json", "User-Agent": "transcode-flow-webhooks/1",
+                   "X-TFlow-Event": event, "X-TFlow-Delivery": f"{job['id']}.{attempt}",
+                   "X-TFlow-Signature": sign(secret, body)}
+        if target.host_header:
+            headers["Host"] = target.host_header
+        # connect to the address that was checked, never to a second resolution of the name
+        r = await http.post(target.url, content=body, headers=headers,
+                            extensions={"sni_hostname": target.sni_hostname} if target.sni_hostname else None)
         status = r.status_code
         if not 200 <= status < 300:
             error = f"HTTP {status}"

@@ -17,7 +17,7 @@ from contracts import AnyJobEvent, Ingested, TranscriptResult, layout
 from media.audio import decode_audio
 from media.run import Progress
 from services.transcriber.formats import Segment, Word, to_json, to_srt, to_txt, to_vtt, word_count
-from services.transcriber.models import Model, choose_model, installed_models
+from services.transcriber.models import Model, choose_model, installed_models, verify
 from tflow.facts import Facts
 from tflow.objects import Objects
 from tflow.settings import Settings
@@ -45,6 +45,7 @@ class Transcriber(JobHandler):
 
         with self._lock:
             if m.name not in self._loaded:
+                verify(m)  # every file by SHA-256, before a byte of it is loaded
                 self._loaded[m.name] = WhisperModel(str(m.path), device="cpu",
                                                     compute_type=self.settings.whisper_compute_type,
                                                     cpu_threads=self.settings.whisper_threads or os.cpu_count() or 1,

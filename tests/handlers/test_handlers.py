@@ -116,7 +116,7 @@ async def test_an_invalid_custom_thumbnail_fails_only_its_optional_task(facts, o
     await facts.publish(ing)
     await Thumbnailer(settings, facts, objects).handle(delivery(ing))
     failed = await facts.last(ing.job_id, "task_failed", layout.CUSTOM_THUMBNAIL_TASK)
-    assert isinstance(failed, TaskFailed) and failed.permanent and "does not decode" in failed.message
+    assert isinstance(failed, TaskFailed) and failed.permanent and "not a JPG, PNG or WebP image" in failed.message
     thumbs = await completed(facts, ing.job_id, layout.THUMBNAILS_TASK)
     assert thumbs is not None and isinstance(thumbs.result, ThumbnailsResult)
     assert [t.position_percent for t in thumbs.result.thumbnails] == [0, 25, 50, 75, 100]

@@ -180,5 +180,5 @@ async def test_custom_thumbnail_is_stored_as_primary_and_an_invalid_one_fails_on
     assert json.loads(get(stack, f"processed/{good['id']}/metadata.json"))["thumbnail_primary"] == key
     task = await pool.fetchrow("SELECT * FROM tasks WHERE job_id = $1 AND name = 'thumbnail_custom'", bad["id"])
     assert (task["status"], task["error_code"]) == ("failed", "InvalidThumbnail")
-    assert "does not decode as an image" in task["error_message"]
+    assert "not a JPG, PNG or WebP image" in task["error_message"]
     assert (stack.inbox / "done" / "media-badthumb.flv.thumb.jpg").exists()

@@ -1,5 +1,7 @@
 """Transcript formatting and Whisper model selection/assembly: pure, no model run."""
 
+import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,26 @@ def test_base_assembly_checks_size_and_hash(tmp_path):
     with pytest.raises(ModelError, match=str(BASE_MODEL_BIN_SIZE)):
         assemble_base(tmp_path / "out", p1, p2)
     assert not (tmp_path / "out" / "model.bin").exists() and not (tmp_path / "out" / "model.bin.tmp").exists()
+
+
+def test_every_installed_model_file_is_verified_before_loading(tmp_path):
+    """Security finding 11: `tiny.en` was loaded unchecked. Both installed models pass their
+    manifest; a changed byte or an extra file in a model directory is refused."""
+    from services.transcriber.models import ModelError, installed_models, verify
+
+    models = installed_models(tmp_path / "models")
+    assert {m.name for m in models} == {"base", "tiny.en"}
+    for m in models:
+        verify(m)
+    tiny = next(m for m in models if m.name == "tiny.en")
+    copy = tmp_path / "tiny.en"
+    shutil.copytree(tiny.path, copy)
+    forged = dataclasses.replace(tiny, path=copy)
+    (copy / "vocabulary.txt").write_bytes((copy / "vocabulary.txt").read_bytes() + b"x")
+    with pytest.raises(ModelError, match="vocabulary.txt has sha256"):
+        verify(forged)
+    shutil.copyfile(tiny.path / "vocabulary.txt", copy / "vocabulary.txt")
+    verify(forged)
+    (copy / "extra.bin").write_bytes(b"\0")
+    with pytest.raises(ModelError, match="unexpected files"):
+        verify(forged)

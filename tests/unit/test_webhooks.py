@@ -14,10 +14,24 @@ def resolver(*addresses):
 
 
 @pytest.mark.parametrize("ip", ["127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1", "169.254.169.254",
-                                "0.0.0.0", "224.0.0.1", "::1", "fd00::1", "fe80::1"])
+                                "0.0.0.0", "224.0.0.1", "::1", "fd00::1", "fe80::1",
+                                # finding 10 of the security issue: ranges a list of classes missed
+                                "100.64.0.1", "100.100.100.200", "192.0.0.8", "198.18.0.1",
+                                "2002:7f00:1::1", "2002:a9fe:a9fe::", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
+                                "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "2001:0:4136:e378:8000:63bf:80ff:fffe"])
 def test_non_public_destinations_are_refused(ip):
-    with pytest.raises(WebhookRefused, match="non-public"):
+    with pytest.raises(WebhookRefused, match="not a globally routable"):
         check_webhook_url("https://hooks.example.com/x", resolve=resolver(ip))
+
+
+def test_the_checked_address_is_the_one_connected_to():
+    """No DNS rebinding window: the delivery URL carries the checked IP, the Host header and
+    TLS server name the original host."""
+    pinned = check_webhook_url("https://hooks.example.com:8443/x?y=1", resolve=resolver("93.184.216.34"))
+    assert pinned.url == "https://93.184.216.34:8443/x?y=1"
+    assert (pinned.host_header, pinned.sni_hostname) == ("hooks.example.com:8443", "hooks.example.com")
+    v6 = check_webhook_url("http://hooks.example.com/x", resolve=resolver("2606:4700::1111"))
+    assert (v6.url, v6.host_header, v6.sni_hostname) == ("http://[2606:4700::1111]:80/x", "hooks.example.com", None)
 
 
 def test_any_private_address_among_several_refuses():
