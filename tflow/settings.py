@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = Field(10.0, description="First retry delay; doubles per attempt.")
     webhook_timeout_seconds: float = 10.0
 
+    projector_stall_seconds: float = Field(30.0, description="Health is not OK when facts wait and the "
+                                           "projector's checkpoint has not moved this long.")
+
     log_level: str = "INFO"
 
     def _secret(self, value: SecretStr | None, file: str) -> str | None:

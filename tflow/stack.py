@@ -107,6 +107,8 @@ class EmbeddedStack:
 
     settings: Settings
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    #: The embedded S3 store's other listeners (filer, volume, master, ...), by name.
+    store_ports: dict[str, int] = field(default_factory=dict)
     _pg: Any = None
     _lock: Any = None
 
@@ -186,6 +188,7 @@ class EmbeddedStack:
         s3 = _port(self.settings.s3_port)
         ports = {k: free_port() for k in ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc",
                                            "s3.grpc", "admin", "admin.grpc")}
+        self.store_ports = ports
         s3_dir = self.data_dir / "s3"
         s3_dir.mkdir(mode=0o700, exist_ok=True)
         identities = s3auth.write_config(s3_dir, self.secrets_dir, access_key, secret_key)
@@ -286,8 +289,9 @@ async def bootstrap(settings: Settings) -> None:
     ensure_secret_file(settings.data_dir / "secrets" / "stream.key", "", settings.stream_secret is not None)
 
 
-def service_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a service process: this one plus every resolved endpoint."""
+def service_env(settings: Settings, extra: dict[str, str] | None = None, role: str | None = None) -> dict[str, str]:
+    """The environment of a service process: this one plus every resolved endpoint, and
+    the NATS user of `role` (a service name, see `role_env`) when given."""
     env = dict(os.environ)
     env.update({
         "TFLOW_DATA_DIR": str(settings.data_dir),
@@ -302,6 +306,8 @@ def service_env(settings: Settings, extra: dict[str, str] | None = None) -> dict
         "TFLOW_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
     })
     env.update(extra or {})
+    if role is not None:
+        env.update(role_env(settings, role))
     return env
 
 

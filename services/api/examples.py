@@ -26,7 +26,9 @@ ACCEPTED = {"job_id": JOB_ID, "status": "pending", "status_url": f"/api/v1/jobs/
 
 #: (method, path) -> (success status, example body).
 EXAMPLES: dict[tuple[str, str], tuple[str, object]] = {
-    ("get", "/health"): ("200", {"status": "ok", "database": "ok", "nats": "ok"}),
+    ("get", "/health"): ("200", {"status": "ok", "database": "ok", "nats": "ok", "projector": {
+        "status": "ok", "stream_last_seq": 812, "checkpoint": 812, "lag": 0, "checkpoint_age_seconds": 1.2,
+        "set_aside": 0}}),
     ("get", "/metrics"): ("200", "# HELP tflow_api_requests_total API requests by route and status.\n"),
     ("get", "/api/v1/jobs"): ("200", {"total": 1, "limit": 50, "offset": 0, "jobs": [JOB_SUMMARY]}),
     ("get", "/api/v1/jobs/{job_id}"): ("200", {**JOB_SUMMARY, "tasks": [
@@ -55,6 +57,14 @@ EXAMPLES: dict[tuple[str, str], tuple[str, object]] = {
     ("delete", "/api/v1/admin/api-keys/{key_id}"): ("204", None),
     ("post", "/api/v1/admin/api-keys/{key_id}/rotate"): ("200", {"id": "6b0f…", "key": "tf_Zr8…",
                                                                   "key_prefix": "tf_Zr8kp"}),
+    ("get", "/api/v1/admin/projection-failures"): ("200", {"total": 1, "facts": [{
+        "stream_seq": 4711, "subject": f"jobs.{JOB_ID}.received", "job_id": JOB_ID,
+        "error": "UntranslatableCharacterError: unsupported Unicode escape sequence",
+        "data_base64": "eyJ0eXBlIjoicmVjZWl2ZWQiLC4uLn0=", "failed_at": "2026-12-01T09:00:00+00:00"}]}),
+    ("get", "/api/v1/stream/{job_id}/{token}/{path}"): ("200", "#EXTM3U\n#EXT-X-VERSION:6\n#EXTINF:6.0,\n"
+                                                             "http://127.0.0.1:8333/videos/processed/…/segment_000.ts"
+                                                             "?X-Amz-Signature=…\n"),
+    ("head", "/api/v1/stream/{job_id}/{token}/{path}"): ("200", ""),
 }
 
 

@@ -25,7 +25,8 @@ from tflow.settings import Settings
 from tflow.stack import EmbeddedStack, Supervisor, free_port, running_stack, wait_for_http
 
 #: Settings the services run with in tests (short settle and sweep periods).
-TEST_ENV = {"TFLOW_INBOX_SETTLE_SECONDS": "0.3", "TFLOW_SWEEP_INTERVAL_SECONDS": "2", "TFLOW_LOG_LEVEL": "INFO"}
+TEST_ENV = {"TFLOW_INBOX_SETTLE_SECONDS": "0.3", "TFLOW_SWEEP_INTERVAL_SECONDS": "2", "TFLOW_LOG_LEVEL": "INFO",
+            "TFLOW_PROJECTOR_STALL_SECONDS": "3"}
 
 
 @dataclass

@@ -74,8 +74,9 @@ async def test_upload_becomes_a_job_seen_only_by_its_key(stack, pool):
                                      data={"priority": "7", "metadata": json.dumps({"course": "cs101"})})
     assert r.status_code == 202, r.text
     body = r.json()
-    assert body["source"]["key"] == "raw/api-upload.flv" and body["status_url"].endswith(body["job_id"])
-    job = await job_by_key(pool, "raw/api-upload.flv")
+    key = f"raw/tenants/{a['id']}/api-upload.flv"  # originals of an API key live under its own folder
+    assert body["source"]["key"] == key and body["status_url"].endswith(body["job_id"])
+    job = await job_by_key(pool, key)
     await discard(stack, job["id"])
     assert str(job["id"]) == body["job_id"] and str(job["api_key_id"]) == a["id"]
     assert (job["priority"], job["user_metadata"], job["origin"]) == (7, {"course": "cs101"}, "api")
@@ -111,15 +112,15 @@ def test_bad_submissions_get_precise_4xx(stack, tmp_path):
 
 async def test_minio_object_submission_copies_into_raw(stack, pool):
     from tflow import store
-    store.upload_file(stack.client(), stack.settings.bucket, "incoming/lecture.avi",
+    store.upload_file(stack.client(), stack.settings.bucket, "uploads/ops/lecture.avi",
                       media("valid/mpeg4asp_960x400_mp3.avi"))
-    r = stack.api().post("/api/v1/jobs/minio", json={"bucket": "videos", "object_key": "incoming/lecture.avi",
+    r = stack.api().post("/api/v1/jobs/minio", json={"bucket": "videos", "object_key": "uploads/ops/lecture.avi",
                                                      "metadata": {"room": "b12"}})
     assert r.status_code == 202, r.text
     job = await job_by_key(pool, "raw/lecture.avi")
     await discard(stack, job["id"])
     assert str(job["id"]) == r.json()["job_id"] and job["user_metadata"] == {"room": "b12"}
-    assert store.stat(stack.client(), stack.settings.bucket, "incoming/lecture.avi") is not None  # original kept
+    assert store.stat(stack.client(), stack.settings.bucket, "uploads/ops/lecture.avi") is not None  # original kept
 
 
 async def test_filesystem_submission_is_confined_to_the_roots(stack, pool, tmp_path):
@@ -156,7 +157,7 @@ class SecondApi:
     def __init__(self, stack, **env: str):
         self.port = free_port()
         self.proc = subprocess.Popen([sys.executable, "-m", "services.api"],
-                                     env=service_env(stack.settings, {"TFLOW_API_PORT": str(self.port), **env}),
+                                     env=service_env(stack.settings, {"TFLOW_API_PORT": str(self.port), **env}, role="api"),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}"
         wait_for_http(f"{self.url}/health", 30)

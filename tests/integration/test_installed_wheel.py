@@ -74,7 +74,7 @@ async def test_an_installed_service_runs_outside_the_checkout(stack, wheel_venv,
     url = (stack.settings.database_url or "").replace("/tflow?", "/tflow_wheel?")
     run_in(wheel_venv, "import sys; from tflow.cli import main; sys.exit(main(['migrate']))", tmp_path,
            {"TFLOW_DATABASE_URL": url})
-    # ingest from the wheel, on a NATS server with no streams yet and a bucket of its own
+    # `tflow bootstrap` then ingest from the wheel, on a NATS server with no streams yet and a bucket of its own
     port = free_port()
     nats_dir = tmp_path / "nats"
     nats_proc = subprocess.Popen([str(Path(sys.executable).parent / "nats-server"), "-a", "127.0.0.1", "-p", str(port),
@@ -82,10 +82,13 @@ async def test_an_installed_service_runs_outside_the_checkout(stack, wheel_venv,
     inbox = tmp_path / "inbox"
     env = {**os.environ, "TFLOW_NATS_URL": f"nats://127.0.0.1:{port}", "TFLOW_S3_ENDPOINT": stack.settings.s3_endpoint,
            "TFLOW_BUCKET": "wheeltest", "TFLOW_INBOX": str(inbox), "TFLOW_DATA_DIR": str(tmp_path / "data"),
-           "TFLOW_SWEEP_INTERVAL_SECONDS": "0", "TFLOW_INBOX_SETTLE_SECONDS": "0.3"}
+           "TFLOW_SWEEP_INTERVAL_SECONDS": "0", "TFLOW_INBOX_SETTLE_SECONDS": "0.3", "TFLOW_DATABASE_URL": url,
+           "TFLOW_S3_ACCESS_KEY": stack.settings.s3_access_key.get_secret_value(),
+           "TFLOW_S3_SECRET_KEY": stack.settings.s3_secret_key.get_secret_value()}
     service = None
     try:
         wait_for_port(port, 20, nats_proc)
+        run_in(wheel_venv, "import sys; from tflow.cli import main; sys.exit(main(['bootstrap']))", tmp_path, env)
         with (tmp_path / "ingest.log").open("wb") as log:
             service = subprocess.Popen([str(wheel_venv), "-m", "services.ingest"], cwd=tmp_path, env=env,
                                        stdout=subprocess.DEVNULL, stderr=log)
@@ -104,7 +107,7 @@ async def test_an_installed_service_runs_outside_the_checkout(stack, wheel_venv,
 
 
 async def _first_ingested(url: str, timeout: float) -> Ingested:
-    """The first `ingested` fact on the JOBS stream at `url` (which the service creates)."""
+    """The first `ingested` fact on the JOBS stream at `url` (which the bootstrap creates)."""
     nc = await nats.connect(url)
     js = nc.jetstream()
     try:

@@ -106,7 +106,7 @@ async def test_rebuild_from_the_stream_equals_the_live_tables(stack, pool, js):
     before_seq = await quiescent(pool, js)
     before = await snapshot(pool)
     assert len(before[0]) >= 2 and before[1], "the rebuild must have jobs and tasks to rebuild"
-    env = service_env(stack.settings)
+    env = service_env(stack.settings, role="projector")
     out = subprocess.run([sys.executable, "-m", "tflow.cli", "projector", "rebuild"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -5,6 +5,7 @@ the run does not matter."""
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
@@ -34,7 +35,7 @@ async def pool(stack):
 def restart_nats(stack) -> float:
     proc = stack.servers.procs["nats"]
     cmd = list(proc.args)
-    port = int(cmd[cmd.index("-p") + 1])
+    port = int(urlsplit(stack.settings.nats_url).port)
     stop_process(proc, "nats")
     time.sleep(1.0)
     started = time.monotonic()

@@ -66,22 +66,18 @@ async def check_workers(r: Resources) -> dict[str, Any]:
     return {"status": "ok" if healthy else "degraded", "consumers": out, "projector": projector}
 
 
-#: The projector is stalled when facts wait and its checkpoint has not moved this long.
-PROJECTOR_STALL_SECONDS = 30.0
-
-
 async def check_projector(r: Resources) -> dict[str, Any]:
     """The read model's lag: JOBS stream last sequence vs the projector's checkpoint, how
-    long ago the checkpoint moved, and how many facts were set aside. `stalled` (an
-    error) when facts wait and the checkpoint has not moved for 30 s: the projector is
-    down or crash-looping."""
+    long ago the checkpoint moved, and how many facts were set aside. An error when facts
+    wait and the checkpoint has not moved for `projector_stall_seconds` (30 s): the
+    projector is down or crash-looping."""
     info = await r.js.stream_info(JOBS_STREAM)
     checkpoint, age = await pstore.checkpoint_age(r.pool)
     set_aside = await pstore.failure_count(r.pool)
     lag = max(0, info.state.last_seq - checkpoint)
     out = {"stream_last_seq": info.state.last_seq, "checkpoint": checkpoint, "lag": lag,
            "checkpoint_age_seconds": round(age, 1), "set_aside": set_aside}
-    if lag and age > PROJECTOR_STALL_SECONDS:
+    if lag and age > r.settings.projector_stall_seconds:
         raise ProjectorStalled(f"{lag} facts wait and the checkpoint has not moved for {age:.0f}s", out)
     return {"status": "degraded" if set_aside else "ok", **out}
 
