@@ -82,7 +82,7 @@ def test_no_data_file_is_readable_by_other_users(stack):
         mode = stat.S_IMODE(path.lstat().st_mode)
         assert mode & 0o077 == 0, f"{path} has mode {oct(mode)}"
     secrets = data / "secrets"
-    assert sorted(p.name for p in secrets.iterdir()) >= ["nats.json", "postgres.password", "s3.json", "stream.key"]
+    assert {"nats.json", "postgres.password", "s3.json", "stream.key"} <= {p.name for p in secrets.iterdir()}
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in secrets.iterdir())
 
 
@@ -216,7 +216,7 @@ async def test_a_fact_postgres_refuses_is_set_aside_and_the_read_model_goes_on(s
     store.upload_file(stack.client(), stack.settings.bucket, "raw/security-after-poison.flv", media(CLIP))
     after = await job_by_key(pool, "raw/security-after-poison.flv", timeout=60)  # found by the sweep
     listed = stack.api().get("/api/v1/admin/projection-failures").json()
-    assert any(f["job_id"] == poisoned and "UntranslatableCharacter" in f["error"] for f in listed["facts"]), listed
+    assert any(f["job_id"] == poisoned and "0x00" in f["error"] for f in listed["facts"]), listed
     health = stack.api(None).get("/health")
     assert health.status_code == 200 and health.json()["projector"]["set_aside"] >= 1
     assert await pool.fetchval("SELECT count(*) FROM jobs WHERE id = $1", uuid.UUID(poisoned)) == 0
@@ -244,6 +244,14 @@ async def test_health_tells_when_the_projector_stalls(stack, js):
                    "/health 200 again")
 
 
+def raw_upload(stack, filename: bytes) -> httpx.Response:
+    """An upload whose part header carries `filename` byte for byte (httpx would escape a NUL)."""
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + filename + b"\"\r\n"
+            b"Content-Type: video/mp4\r\n\r\n" + b"x" * 100 + b"\r\n--b--\r\n")
+    return stack.api().post("/api/v1/jobs/upload", content=body,
+                            headers={"Content-Type": "multipart/form-data; boundary=b"})
+
+
 def test_the_nine_500s_are_4xx(stack):
     """The nine inputs the issue found answering 500, each now a precise 4xx."""
     api = stack.api()
@@ -253,7 +261,7 @@ def test_the_nine_500s_are_4xx(stack):
         "object_key raw/": api.post("/api/v1/jobs/minio", json={"bucket": "videos", "object_key": "raw/"}),
         "object_key with NUL": api.post("/api/v1/jobs/minio", json={"bucket": "videos",
                                                                     "object_key": "uploads/a\u0000b.mp4"}),
-        "file name with NUL": upload(stack, "admin", "a\u0000b.mp4", b"x" * 100),
+        "file name with NUL": raw_upload(stack, b"a\x00b.mp4"),
         "file name with backslashes": upload(stack, "admin", "dir\\evil.mp4", b"x" * 100),
         "list metadata NUL": api.get("/api/v1/jobs", params={"metadata": '{"a":"\\u0000"}'}),
         "list metadata NaN": api.get("/api/v1/jobs", params={"metadata": '{"a":NaN}'}),
@@ -261,8 +269,9 @@ def test_the_nine_500s_are_4xx(stack):
         "300-character path name": api.post("/api/v1/jobs/filesystem",
                                             json={"file_path": str(stack.fs_root / ("n" * 300 + ".mp4"))}),
     }
-    answers = {what: (r.status_code, r.json()["error"]["code"]) for what, r in cases.items()}
-    assert all(400 <= status < 500 for status, _ in answers.values()), answers
+    answers = {what: (r.status_code, r.text[:160]) for what, r in cases.items()}
+    wrong = {what: answer for what, answer in answers.items() if not 400 <= answer[0] < 500}
+    assert wrong == {}
 
 
 # --- finding 7: no input makes ingest open another URL or file ----------------------------
