@@ -15,6 +15,8 @@ from tflow.submission import json_depth, text_problem
 #: Largest JSON request body (bytes) and deepest nesting accepted on any route.
 MAX_JSON_BODY = 1 << 20
 MAX_JSON_DEPTH = 32
+#: A refused JSON body is read up to this many bytes so the client sees the 413.
+DRAIN_LIMIT = 8 << 20
 
 
 def _safe(value: str) -> str:
@@ -48,6 +50,7 @@ class JsonBodyGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_JSON_BODY:
+                await _drain(receive, message, DRAIN_LIMIT - size)
                 await _refuse(send, 413, "payload_too_large", f"JSON body is larger than {MAX_JSON_BODY} bytes")
                 return
             chunks.append(chunk)
@@ -66,6 +69,14 @@ class JsonBodyGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+async def _drain(receive: Any, message: Any, budget: int) -> None:
+    """Read (and drop) what is left of a refused body, up to `budget` bytes, so a client still
+    sending gets the 4xx instead of a reset connection; a larger body is cut off."""
+    while message.get("more_body", False) and budget > 0:
+        message = await receive()
+        budget -= len(message.get("body", b""))
 
 
 def _is_json(scope: Any) -> bool:

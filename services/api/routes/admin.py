@@ -15,6 +15,7 @@ from readmodel import projection as pstore
 from services.api.auth import Admin
 from services.api.deps import PoolDep
 from services.api.errors import ApiError
+from services.api.guards import SafeText
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 class KeyCreate(BaseModel):
     """A new key: its name, hourly request limit (PRD default 100) and scopes."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200, examples=["encoder-farm"])]
+    name: Annotated[SafeText, Field(min_length=1, max_length=200, examples=["encoder-farm"])]
     rate_limit_per_hour: Annotated[int, Field(ge=1, le=1_000_000, examples=[100])] = 100
     scopes: list[keys.Scope] = Field(default_factory=lambda: list(keys.DEFAULT_SCOPES),
                                      examples=[["jobs:read", "jobs:write"]])
