@@ -63,6 +63,10 @@ def test_the_store_refuses_anonymous_requests_and_unsigned_urls(stack):
     assert httpx.post(f"http://127.0.0.1:{filer}/buckets/{stack.settings.bucket}/raw/x.mp4",
                       files={"file": ("x.mp4", b"evil")}).status_code == 401
     assert httpx.get(f"http://127.0.0.1:{volume}/1,01").status_code == 401
+    # every gRPC port takes only mutually authenticated TLS (no client certificate: refused)
+    ca = stack.settings.data_dir / "secrets" / "seaweedfs-tls" / "ca.crt"
+    for component in ("master.grpc", "volume.grpc", "filer.grpc", "s3.grpc"):
+        assert _grpc_refuses_without_certificate(stack.servers.store_ports[component], ca), component
     # presigned URLs are really signed, and really expire
     url = store.presigned_key_url(client, stack.settings.bucket, key, timedelta(seconds=2))
     assert httpx.get(url).status_code == 200
@@ -70,6 +74,28 @@ def test_the_store_refuses_anonymous_requests_and_unsigned_urls(stack):
     assert httpx.get(url.split("?")[0]).status_code == 403
     time.sleep(3)
     assert httpx.get(url).status_code == 403
+
+
+def _grpc_refuses_without_certificate(port: int, ca: Path) -> bool:
+    """A gRPC (HTTP/2) preface over plain TCP gets no answer, and over TLS without a client
+    certificate the server's alert: certificate required."""
+    import ssl
+
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as plain:
+        plain.sendall(preface)
+        if plain.recv(64):
+            return False
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.check_hostname = False
+    try:
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
+                             server_hostname="127.0.0.1") as tls:
+            tls.sendall(preface)
+            tls.recv(64)
+    except ssl.SSLError as e:
+        return "CERTIFICATE_REQUIRED" in str(e)
+    return False
 
 
 def test_no_data_file_is_readable_by_other_users(stack):
