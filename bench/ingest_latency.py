@@ -32,7 +32,7 @@ from report import write_results  # noqa: E402
 
 from media.probe import read_media  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
-from tflow import store  # noqa: E402
+from tflow import natsauth, store  # noqa: E402
 from tflow.minio_server import MinioServer  # noqa: E402
 from tflow.settings import Settings  # noqa: E402
 from tflow.stack import free_port, running_stack  # noqa: E402
@@ -142,7 +142,8 @@ def main() -> None:
         minio_bin = Path(os.environ.get("TFLOW_MINIO_BINARY") or ROOT / ".tools" / "bin" / "minio")
         if minio_bin.exists():
             nats_port = free_port()
-            minio = MinioServer(minio_bin, tmp / "minio", f"127.0.0.1:{nats_port}").start()
+            minio = MinioServer(minio_bin, tmp / "minio", f"127.0.0.1:{nats_port}", nats_user="minio",
+                                nats_password=natsauth.credentials(tmp / "mdata" / "secrets")["minio"]).start()
             try:
                 mbase = minio.settings(Settings(_env_file=None, data_dir=tmp / "mdata", nats_port=nats_port,
                                                 api_port=free_port()))

@@ -53,8 +53,9 @@ def cmd_up(_: argparse.Namespace) -> int:
                 f"  API        http://{resolved.api_host}:{resolved.api_port}  (docs: /docs)\n"
                 f"  admin key  {key_where}\n"
                 f"  drop videos into {resolved.inbox_dir.resolve()}\n"
-                f"  S3         http://{resolved.s3_endpoint}/{resolved.bucket}/raw/\n"
-                f"  NATS       {resolved.nats_url}\n"
+                f"  S3         http://{resolved.s3_endpoint}/{resolved.bucket}/raw/  (signed requests only)\n"
+                f"  NATS       {resolved.nats_url}  (a user per service)\n"
+                f"  secrets    {resolved.data_dir / 'secrets'}/  (0600; see README, Security)\n"
                 "Ctrl-C stops everything.\n",
                 flush=True,
             )

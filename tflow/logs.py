@@ -21,6 +21,20 @@ _PATTERNS = (
 )
 
 
+_ADDRESSES = (
+    (re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]+"), "<url>"),
+    (re.compile(r"host='[^']*', port=\d+"), "host=<store>"),
+)
+
+
+def without_addresses(text: str) -> str:
+    """`text` for API clients: every URL (presigned or internal) and `host=…, port=…` pair
+    replaced by a placeholder; an error says what failed, not where the servers are."""
+    for pattern, replacement in _ADDRESSES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def redact(text: str) -> str:
     """`text` with secrets replaced by `[redacted]` and line breaks escaped (see module doc)."""
     for pattern, replacement in _PATTERNS:

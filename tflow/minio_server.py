@@ -28,6 +28,9 @@ class MinioServer:
     port: int = 0
     user: str = "tflow"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    #: MinIO's NATS user (the `minio` role of `tflow.natsauth`) and its password.
+    nats_user: str | None = None
+    nats_password: str | None = None
     proc: subprocess.Popen | None = None
 
     @property
@@ -44,6 +47,9 @@ class MinioServer:
                    MINIO_NOTIFY_NATS_SUBJECT_PRIMARY="minio.events", MINIO_NOTIFY_NATS_JETSTREAM_PRIMARY="on",
                    MINIO_NOTIFY_NATS_QUEUE_DIR_PRIMARY=str(self.data_dir / ".events"),
                    MINIO_NOTIFY_NATS_QUEUE_LIMIT_PRIMARY="100000")
+        if self.nats_user:
+            env.update(MINIO_NOTIFY_NATS_USERNAME_PRIMARY=self.nats_user,
+                       MINIO_NOTIFY_NATS_PASSWORD_PRIMARY=self.nats_password or "")
         (self.data_dir / ".events").mkdir(exist_ok=True)
         with (self.data_dir.parent / "minio.log").open("ab") as log_file:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(

@@ -61,6 +61,8 @@ ROLES: dict[str, Role] = {
     "transcriber": Role(consumers=(("JOBS", "transcriber"),), tasks=(layout.TRANSCRIPTION_TASK,), cancels=True),
     "projector": Role(ordered_reader=True),
     "api": Role(publish=("minio.announce.api", "jobs.*.cancelled"), monitor=True),
+    # MinIO's own NATS notification target (MINIO_NOTIFY_NATS_USERNAME/_PASSWORD): bucket events only
+    "minio": Role(publish=("minio.events",)),
 }
 
 

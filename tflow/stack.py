@@ -136,6 +136,7 @@ class EmbeddedStack:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
         self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        self.secrets_dir.chmod(0o700)
         self._take_lock()
         updates: dict[str, object] = {"data_dir": self.data_dir}
         if not self.settings.nats_url:

@@ -41,6 +41,7 @@ from contracts import (
 )
 from media.run import FfmpegError, Progress, ffmpeg_binary
 from tflow.facts import Facts, Permanent, pending
+from tflow.logs import without_addresses
 from tflow.objects import Objects
 from tflow.settings import Settings
 
@@ -137,8 +138,8 @@ class TaskReporter:
         code = "ffmpeg_failed" if isinstance(error, FfmpegError) else type(error).__name__
         for t in tasks if tasks is not None else self.open_tasks:
             await self.facts.publish(TaskFailed(job_id=self.job_id, at=utcnow(), task=t, code=code,
-                                                message=str(error)[-1000:], permanent=permanent,
-                                                attempt=self.attempt))
+                                                message=without_addresses(str(error))[-1000:],
+                                                permanent=permanent, attempt=self.attempt))
             if permanent:
                 self.finished.add(t)
 

@@ -32,6 +32,7 @@ from contracts import (
 from media.probe import read_media
 from services.ingest.validate import Rejection, check_size, plan_tasks, validate
 from tflow.facts import Facts, Permanent, verdict
+from tflow.logs import without_addresses
 from tflow.metrics import MESSAGES
 from tflow.objects import Objects
 from tflow.settings import Settings
@@ -101,7 +102,8 @@ class Ingest:
             return
         for origin, ref in refs:
             await self.facts.publish(Rejected(job_id=job_id_for(ref), at=utcnow(), source=ref, origin=origin,
-                                                  code="ingest_failed", message=f"ingest gave up: {error}"))
+                                                  code="ingest_failed",
+                                                  message=f"ingest gave up: {without_addresses(str(error))}"))
 
     async def ingest(self, origin: Origin, ref: ObjectRef) -> None:
         """Turn one object into `received` + `ingested`/`rejected` (skips known jobs)."""

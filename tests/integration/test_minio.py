@@ -14,7 +14,7 @@ import pytest
 from readmodel.db import create_pool
 from tests.integration.conftest import ACCEPTED, job_by_key
 from tests.media import REPO_ROOT, media
-from tflow import store
+from tflow import natsauth, store
 from tflow.minio_server import MinioServer
 from tflow.settings import Settings
 from tflow.stack import free_port, running_stack
@@ -36,7 +36,9 @@ def minio_stack(tmp_path_factory):
     binary = minio_binary()
     root = tmp_path_factory.mktemp("minio-stack")
     nats_port = free_port()
-    minio = MinioServer(binary, root / "minio", f"127.0.0.1:{nats_port}").start()
+    nats_password = natsauth.credentials(root / "data" / "secrets")["minio"]  # the stack's NATS will take it
+    minio = MinioServer(binary, root / "minio", f"127.0.0.1:{nats_port}", nats_user="minio",
+                        nats_password=nats_password).start()
     try:
         base = Settings(_env_file=None, data_dir=root / "data", nats_port=nats_port, api_port=free_port())
         settings = minio.settings(base)

@@ -109,7 +109,7 @@ def test_no_data_file_is_readable_by_other_users(stack):
         assert mode & 0o077 == 0, f"{path} has mode {oct(mode)}"
     secrets = data / "secrets"
     assert {"nats.json", "postgres.password", "s3.json", "stream.key"} <= {p.name for p in secrets.iterdir()}
-    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in secrets.iterdir())
+    assert all(stat.S_IMODE(p.stat().st_mode) == (0o700 if p.is_dir() else 0o600) for p in secrets.rglob("*"))
 
 
 def test_postgres_requires_the_password(stack):

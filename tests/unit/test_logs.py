@@ -19,3 +19,12 @@ def test_secrets_are_redacted():
 def test_one_record_is_one_line():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "dropped %s", ("evil\nname.mp4",), None)
     assert RedactingFormatter("%(message)s").format(record) == "dropped evil\\nname.mp4"
+
+
+def test_client_messages_carry_no_addresses():
+    from tflow.logs import without_addresses
+
+    msg = ("ffmpeg exited with 1: http://127.0.0.1:8333/videos/raw/a.mp4?X-Amz-Signature=ab: Invalid data; "
+           "HTTPConnectionPool(host='127.0.0.1', port=58901): Max retries exceeded")
+    out = without_addresses(msg)
+    assert "127.0.0.1" not in out and "X-Amz" not in out and "Invalid data" in out and "<url>" in out
