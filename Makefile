@@ -43,6 +43,7 @@ bench: $(STAMP) minio
 	TFLOW_MINIO_BINARY=$(MINIO) $(PY) bench/ingest_latency.py
 	$(PY) bench/transcode.py
 	$(PY) bench/whisper.py
+	$(PY) bench/security_overhead.py
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/api_load.py
 
