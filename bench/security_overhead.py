@@ -125,7 +125,7 @@ def _hls_figures() -> dict:
 
 
 def _metadata_figures() -> dict:
-    doc = {f"field_{i}": {"title": "lecture " * 8, "tags": ["a", "b", "c"], "n": i} for i in range(110)}
+    doc = {f"field_{i}": {"title": "lecture " * 8, "tags": ["a", "b", "c"], "n": i} for i in range(128)}
     text = json.dumps(doc)
     assert 15_000 < len(text) <= 16_384, len(text)
     runs = 300

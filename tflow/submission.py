@@ -47,29 +47,25 @@ def check_text(text: str, what: str) -> str:
     return text
 
 
+#: A JSON string (RFC 8259 §7) and a bracket, as bytes.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
 def json_depth(text: str | bytes, limit: int) -> int:
     """The deepest nesting of objects/arrays in JSON `text`, counting no further than
-    `limit + 1` (a scan of brackets outside strings: no recursion, no parse)."""
+    `limit + 1`: strings are blanked, then brackets counted (no recursion, no parse; an
+    unterminated string can only make the count larger)."""
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     depth = deepest = 0
-    in_string = escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x7B, 0x5B):  # { [
+    for m in _BRACKET.finditer(_JSON_STRING.sub(b'""', data)):
+        if m.group() in (b"{", b"["):
             depth += 1
             if depth > deepest:
                 deepest = depth
                 if deepest > limit:
                     return deepest
-        elif byte in (0x7D, 0x5D):  # } ]
+        else:
             depth -= 1
     return deepest
 
