@@ -39,14 +39,23 @@ from tflow.worker import Delivery
 log = logging.getLogger(__name__)
 
 
+class NatsRefused(ConnectionError):
+    """The server refused this process's credentials on its first connection: a wrong
+    user or password fails the start with this message instead of being retried forever."""
+
+
 async def connect(settings: Settings, name: str) -> NATS:
     """Connect to `settings.nats_url` as `settings.nats_user` (password auth when set);
     reconnects forever (nats-py's default gives up after 60 tries).
 
-    Raises the connection error only if the *first* connect fails after `connect_timeout`.
+    Raises `NatsRefused` when the first connection is refused for its credentials, and the
+    connection error if the *first* connect fails after `connect_timeout`.
     """
+    refused = asyncio.Event()
 
     async def on_error(e: Exception) -> None:
+        if isinstance(e, nats.errors.AuthorizationError) or "Authorization Violation" in str(e):
+            refused.set()
         log.warning("nats error: %s", e)
 
     async def on_disconnect() -> None:
@@ -61,7 +70,7 @@ async def connect(settings: Settings, name: str) -> NATS:
     if settings.nats_user:
         auth = {"user": settings.nats_user,
                 "password": settings.nats_password.get_secret_value() if settings.nats_password else ""}
-    return await nats.connect(
+    connecting = asyncio.ensure_future(nats.connect(
         servers=[settings.nats_url],
         name=name,
         **auth,
@@ -71,7 +80,17 @@ async def connect(settings: Settings, name: str) -> NATS:
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
-    )
+    ))
+    waiting = asyncio.ensure_future(refused.wait())
+    await asyncio.wait([connecting, waiting], return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if not connecting.done():
+        connecting.cancel()
+        with contextlib.suppress(BaseException):
+            await connecting
+        raise NatsRefused(f"NATS at {settings.nats_url} refused user {settings.nats_user or '(anonymous)'!r}: "
+                          "authorization violation (check TFLOW_NATS_USER / TFLOW_NATS_PASSWORD)")
+    return connecting.result()
 
 
 def _json_files(folder: Traversable) -> list[Traversable]:

@@ -21,11 +21,13 @@ from pathlib import Path
 import httpx
 import nats
 import pytest
+from pydantic import SecretStr
 
 from contracts import ObjectRef, Received, encode, subject_for, utcnow
 from tests.integration.conftest import discard, job_by_key, wait_for
 from tests.media import media
 from tflow import natsauth, store
+from tflow.natsio import NatsRefused, connect
 from tflow.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -143,6 +145,12 @@ async def test_nats_refuses_anonymous_and_wrong_role_publishes(stack):
         await nats.connect(url, user="transcoder", password="not-the-password", allow_reconnect=False,
                            max_reconnect_attempts=0, connect_timeout=3)
 
+    # a service given a wrong password fails its start at once with the reason (never retries forever)
+    t0 = time.monotonic()
+    with pytest.raises(NatsRefused, match="refused user 'transcoder'"):
+        await connect(stack.settings.model_copy(update={"nats_user": "transcoder",
+                                                        "nats_password": SecretStr("wrong")}), "tests")
+    assert time.monotonic() - t0 < 5
     admin = await nats.connect(url, user=natsauth.ADMIN, password=passwords[natsauth.ADMIN])
     seen: list[str] = []
 
