@@ -70,11 +70,21 @@ ROLES: dict[str, Role] = {
 }
 
 
-def permissions(role: Role) -> dict[str, Any]:
-    """The nats-server `permissions` block of `role` (allow lists; the rest is denied)."""
+#: Roles whose client cannot choose its inbox prefix (MinIO's nats.go target): `_INBOX.>`.
+DEFAULT_INBOX_ROLES = frozenset({"minio"})
+
+
+def inbox_prefix(user: str) -> str:
+    """The reply-subject prefix of `user` (`_INBOX_<user>`): each role may subscribe to its
+    own replies only, so no service reads another's JetStream deliveries or acks."""
+    return f"_INBOX_{user}"
+
+
+def permissions(role: Role, user: str) -> dict[str, Any]:
+    """The nats-server `permissions` block of `role` for `user` (allow lists; the rest is denied)."""
     pub = ["$JS.API.INFO", "$JS.API.STREAM.INFO.JOBS", "$JS.API.STREAM.MSG.GET.JOBS", *role.publish]
     pub += [f"jobs.*.{event}.{task}" for task in role.tasks for event in TASK_EVENTS]
-    sub = ["_INBOX.>"]
+    sub = ["_INBOX.>" if user in DEFAULT_INBOX_ROLES else f"{inbox_prefix(user)}.>"]
     for stream, durable in role.consumers:
         pub += [f"$JS.API.CONSUMER.INFO.{stream}.{durable}", f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
                 f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>", f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
@@ -124,7 +134,7 @@ def server_config(*, host: str, port: int, store_dir: Path, secrets_dir: Path,
     JetStream under `store_dir`, one user per role with bcrypt-hashed passwords."""
     hashes = _hashes(secrets_dir, credentials(secrets_dir))
     users: list[dict[str, Any]] = [{"user": ADMIN, "password": hashes[ADMIN]}]
-    users += [{"user": name, "password": hashes[name], "permissions": permissions(role)}
+    users += [{"user": name, "password": hashes[name], "permissions": permissions(role, name)}
               for name, role in ROLES.items()]
     js: dict[str, Any] = {"store_dir": str(store_dir)}
     if sync_interval:

@@ -31,6 +31,7 @@ from contracts import (
     job_id_for,
     utcnow,
 )
+from tflow import natsauth
 from tflow.facts import Facts, Permanent
 from tflow.metrics import HANDLE_SECONDS, MESSAGES
 from tflow.settings import Settings
@@ -70,6 +71,8 @@ async def connect(settings: Settings, name: str) -> NATS:
     if settings.nats_user:
         auth = {"user": settings.nats_user,
                 "password": settings.nats_password.get_secret_value() if settings.nats_password else ""}
+        if settings.nats_user != natsauth.ADMIN:
+            auth["inbox_prefix"] = natsauth.inbox_prefix(settings.nats_user)
     connecting = asyncio.ensure_future(nats.connect(
         servers=[settings.nats_url],
         name=name,

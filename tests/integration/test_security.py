@@ -171,6 +171,11 @@ async def test_nats_refuses_anonymous_and_wrong_role_publishes(stack):
     await worker.flush()
     await wait_for(lambda: asyncio.sleep(0, result=[e for e in errors if "ermissions" in e]), 5,
                    "a permissions violation")
+    # each role reads only its own replies: another service's deliveries and acks are not its to see
+    await worker.subscribe("_INBOX.>")
+    await worker.flush()
+    await wait_for(lambda: asyncio.sleep(0, result=[e for e in errors if "subscription" in e.lower()]), 5,
+                   "a subscription permissions violation")
     api = await nats.connect(url, user="api", password=passwords["api"], error_cb=on_error)
     with pytest.raises(NATS_ERRORS):
         await api.jetstream().publish(f"jobs.{victim}.ingested", b"{}", timeout=2)
