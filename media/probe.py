@@ -7,6 +7,7 @@ Side effects only (network/disk reads); the verdict is ingest's.
 
 from __future__ import annotations
 
+import contextlib
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ class MediaReading(msgspec.Struct, kw_only=True):
     """The raw reading of a source, streams in the contract's shapes (`VideoInfo`,
     `AudioInfo`: one definition of the probe fields from here to the API document).
     `open_error` set: nothing else is meaningful. `first_frame_error` / `end_error`: the
-    first frame or the last second did not decode. A video size or frame rate that
+    first frame or the last second did not decode. `duration_measured`: the header stated
+    no duration; it was measured from the packets. A video size or frame rate that
     could not be read is 0."""
 
     open_error: str | None = None
@@ -39,6 +41,7 @@ class MediaReading(msgspec.Struct, kw_only=True):
     subtitle_streams: int = 0
     first_frame_error: str | None = None
     end_error: str | None = None
+    duration_measured: bool = False
 
 
 #: Transfer characteristics of HDR video (PQ, HLG): tone-mapped to SDR BT.709 on encode.
@@ -138,7 +141,33 @@ def read_media(url: str, timeout: float = 30.0) -> MediaReading:
             color_transfer=TRANSFERS.get(getattr(cc, "color_trc", None) or 0))
         if reading.first_frame_error is None and reading.duration_seconds:
             _read_end(container, stated_duration(reading.duration_seconds, v.frames, _rate(v.average_rate)), reading)
+        elif reading.first_frame_error is None:
+            # no stated duration (a WebM from MediaRecorder, a live capture): measure it from
+            # the packets, from the start to the end (no decode)
+            with contextlib.suppress(av.FFmpegError):
+                container.seek(0)
+            reading.duration_seconds = measured_duration(container)
+            reading.duration_measured = reading.duration_seconds is not None
         return reading
+
+
+def measured_duration(container: Any) -> float | None:
+    """Seconds from the first packet to the end of the last one, over every stream, read
+    from the current position to the end of `container` (packets only, nothing decoded);
+    None when no packet carries a time. For sources whose header states no duration."""
+    first = last = None
+    try:
+        for packet in container.demux():
+            if packet.pts is None or packet.time_base is None:
+                continue
+            start = float(packet.pts * packet.time_base)
+            end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+            first = start if first is None else min(first, start)
+            last = end if last is None else max(last, end)
+    except av.FFmpegError:
+        pass  # a damaged tail: the packets read so far stand
+    start_time = container.start_time / 1_000_000 if container.start_time else (first or 0.0)
+    return round(last - min(start_time, first or 0.0), 3) if last is not None else None
 
 
 def _read_start(container: Any, v: Any) -> tuple[Any, list[float], str | None]:

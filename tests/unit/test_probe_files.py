@@ -65,3 +65,25 @@ def test_every_valid_file_cut_in_half_is_rejected(name, tmp_path):
     half.write_bytes(src[: len(src) // 2])
     r = verdict(half)
     assert isinstance(r, Rejection) and r.code in ("truncated", "unreadable"), r
+
+
+def test_a_webm_without_a_stated_duration_is_measured_and_accepted(tmp_path):
+    """Reliability finding: a 1280x720 VP9/Opus WebM whose header states no duration (what
+    browsers' MediaRecorder writes: the muxer cannot seek back) was `unknown_duration`. Made
+    here from real media by muxing into a pipe, so no duration and no cues are written."""
+    import subprocess
+
+    from media.run import ffmpeg_binary
+
+    out = tmp_path / "recording.webm"
+    with out.open("wb") as f:
+        subprocess.run([ffmpeg_binary(), "-v", "error", "-t", "3", "-i", str(media("valid/bbb_1280x720_30s_vp8_vorbis.webm")),
+                        "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "1M",
+                        "-c:a", "libopus", "-f", "webm", "pipe:1"], stdout=f, check=True, timeout=120)
+    with av.open(str(out)) as c:
+        assert c.duration is None and c.streams.video[0].duration is None  # nothing stated
+    reading = read_media(str(out))
+    assert reading.duration_measured and reading.duration_seconds == pytest.approx(3.0, abs=0.1)
+    probe = verdict(out)
+    assert not isinstance(probe, Rejection), probe
+    assert (probe.video.codec, probe.video.width, probe.audio.codec) == ("vp9", 1280, "opus")
