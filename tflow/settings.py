@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = 16 * 1024
     inbox_settle_seconds: float = Field(0.5, description="A drop-folder file is taken once its size/mtime held "
                                         "this long.")
+    inbox_verdict_timeout_seconds: float = Field(120.0, description="How long the drop folder waits for "
+                                                 "ingest's verdict before filing a file under failed/ as unknown.")
     sweep_interval_seconds: float = Field(60.0, description="Period of the raw/ reconcile sweep; 0 = off.")
     probe_timeout_seconds: float = 30.0
 

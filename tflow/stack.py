@@ -323,10 +323,15 @@ def role_env(settings: Settings, service: str) -> dict[str, str]:
     return {"TFLOW_NATS_USER": service, "TFLOW_NATS_PASSWORD": password}
 
 
+#: A service that ran this long before exiting was healthy: its restart backoff starts over.
+STABLE_SECONDS = 60.0
+
+
 @dataclass
 class Supervisor:
     """Runs each service as `python -m services.<name>`, restarting a crashed one with
-    backoff (1 s doubling to 30 s). `stop()` sends SIGTERM and waits. `per_service` adds
+    backoff (1 s doubling to 30 s, reset once it has run `STABLE_SECONDS`). `stop()` sends
+    SIGTERM and waits. `per_service` adds
     environment variables to one service (its NATS user)."""
 
     env: dict[str, str]
@@ -335,6 +340,7 @@ class Supervisor:
     per_service: dict[str, dict[str, str]] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     _restarts: dict[str, tuple[int, float]] = field(default_factory=dict)
+    _started: dict[str, float] = field(default_factory=dict)
 
     def _spawn(self, name: str) -> None:
         with contextlib.ExitStack() as files:  # the child keeps its own descriptor of the log
@@ -352,6 +358,7 @@ class Supervisor:
     def start(self) -> None:
         """Start every service."""
         for name in self.services:
+            self._started[name] = time.monotonic()
             self._spawn(name)
 
     def check(self) -> None:
@@ -363,9 +370,12 @@ class Supervisor:
             count, not_before = self._restarts.get(name, (0, 0.0))
             if now < not_before:
                 continue
+            if now - self._started.get(name, now) >= STABLE_SECONDS:
+                count = 0  # it had been running fine: a new crash starts the backoff afresh
             delay = min(30.0, 2.0 ** count)
             log.warning("%s exited with %s; restarting (next backoff %.0fs)", name, proc.returncode, delay)
             self._restarts[name] = (count + 1, now + delay)
+            self._started[name] = now
             self._spawn(name)
 
     def stop(self) -> None:

@@ -4,14 +4,22 @@ A file is taken once its size and mtime have held for `inbox_settle_seconds`. It
 uploaded to `raw/<name>` (an existing different object of that name is never
 overwritten: the upload goes to `raw/<stem>-<sha256[:12]><ext>`), announced, and
 after ingest's verdict moved to `done/` or, rejected, to `failed/` with
-`<name>.error.txt` saying why. An optional sidecar `<name>.json` (or `<stem>.json`)
-holds the user metadata. Nothing is ever deleted.
+`<name>.error.txt` saying why; without a verdict in `inbox_verdict_timeout_seconds` it
+goes to `failed/` as `unknown` (never to `done/`). An optional sidecar `<name>.json`
+(or `<stem>.json`) holds the user metadata. Nothing is ever deleted.
+
+Names that can never become an object key — not valid UTF-8, a backslash, a control
+character — go to `failed/` at once as `invalid_name`; a name too long for its sidecar
+or note names simply has none. When the watcher itself fails (watchfiles cannot decode a
+name), the folder is polled instead: one bad name never stops the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import hashlib
 import logging
 import shutil
 import time
@@ -36,8 +44,8 @@ THUMB_EXTS = (".jpg", ".jpeg", ".png", ".webp")
 #: Names never taken: partial downloads/copies, sidecars and our own notes.
 SKIP_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".json", ".error.txt",
                  *(f".thumb{e}" for e in THUMB_EXTS))
-#: Seconds to wait for ingest's verdict before filing the file under done/ anyway.
-VERDICT_TIMEOUT = 120.0
+#: Seconds between scans when the watcher has failed (polling instead).
+POLL_SECONDS = 0.5
 #: Seconds between looks for the verdict.
 VERDICT_POLL = 0.2
 
@@ -46,10 +54,46 @@ class NotIngestable(Exception):
     """The file cannot be submitted (bad sidecar, unreadable): it goes to `failed/`."""
 
 
+def _exists(cand: Path) -> bool:
+    """Whether `cand` is there (a symbolic link counts: it is found, then refused); a name
+    too long to exist (ENAMETOOLONG) is simply not there."""
+    try:
+        return cand.is_symlink() or cand.is_file()
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            return False
+        raise
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` can never be an object key (so retrying is pointless), or None: not valid
+    UTF-8 (Python keeps such bytes as lone surrogates), a backslash, a control character."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8"
+    if "\\" in name:
+        return "the file name contains a backslash"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        return "the file name contains a control character"
+    return None
+
+
+def note_path(dest: Path) -> Path:
+    """`<dest>.error.txt`, shortened (a stem and a hash of the name) when that name would be
+    longer than the file system allows (255 bytes)."""
+    note = dest.with_name(dest.name + ".error.txt")
+    if len(note.name.encode("utf-8", "surrogateescape")) <= 255:
+        return note
+    digest = hashlib.sha256(dest.name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    stem = dest.name.encode("utf-8", "surrogateescape")[:200].decode("utf-8", "ignore")
+    return dest.with_name(f"{stem}~{digest}.error.txt")
+
+
 def sidecar_for(path: Path) -> Path | None:
     """The metadata sidecar of a dropped file: `<name>.json`, else `<stem>.json`, else None."""
     for cand in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
-        if cand != path and (cand.is_symlink() or cand.is_file()):  # a link is found, then refused
+        if cand != path and _exists(cand):
             return cand
     return None
 
@@ -60,7 +104,7 @@ def thumbnail_for(path: Path) -> Path | None:
     for base in (path.name, path.stem):
         for ext in THUMB_EXTS:
             cand = path.with_name(f"{base}.thumb{ext}")
-            if cand.is_symlink() or cand.is_file():
+            if _exists(cand):
                 return cand
     return None
 
@@ -105,13 +149,21 @@ class DropFolder:
         self._tasks: set[asyncio.Task] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Scan at start, on every change, and every half second (settle checks)."""
+        """Scan at start, on every change, and every half second (settle checks); if the
+        watcher fails, poll every `POLL_SECONDS` instead."""
         for d in (self.inbox, self.done, self.failed):
             d.mkdir(parents=True, exist_ok=True)
         self.scan()
-        async for _ in awatch(self.inbox, stop_event=stop, recursive=False, yield_on_timeout=True,
-                              rust_timeout=500, debounce=100, step=50):
-            self.scan()
+        try:
+            async for _ in awatch(self.inbox, stop_event=stop, recursive=False, yield_on_timeout=True,
+                                  rust_timeout=500, debounce=100, step=50):
+                self.scan()
+        except Exception as e:  # noqa: BLE001 - e.g. "Unable to decode path": polling does not decode
+            log.warning("inbox watcher failed (%s); polling %s every %.1f s instead", e, self.inbox, POLL_SECONDS)
+            while not stop.is_set():
+                self.scan()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), POLL_SECONDS)
         for t in list(self._tasks):
             t.cancel()
 
@@ -140,10 +192,17 @@ class DropFolder:
 
     async def _take(self, path: Path) -> None:
         try:
+            if problem := name_problem(path.name):
+                raise NotIngestable(f"invalid_name: {problem} ({path.name!r})")
             ref = await self.submit(path)
-            said = await self._verdict(job_id_for(ref))
+            job_id = job_id_for(ref)
+            said = await self._verdict(job_id)
             if isinstance(said, Rejected):
                 self._fail(path, f"{said.code}: {said.message}\njob {said.job_id}, kept as {ref.key}\n")
+            elif said is None:
+                wait = self.settings.inbox_verdict_timeout_seconds
+                self._fail(path, f"unknown: no verdict from ingest within {wait:g} s; the job may still complete "
+                                 f"(GET /api/v1/jobs/{job_id})\njob {job_id}, kept as {ref.key}\n")
             else:
                 self._file(path, self.done)
         except NotIngestable as e:
@@ -156,8 +215,8 @@ class DropFolder:
             self._busy.discard(path)
 
     async def _verdict(self, job_id: str) -> object:
-        """Ingest's verdict once it exists, or None after `VERDICT_TIMEOUT` seconds."""
-        deadline = time.monotonic() + VERDICT_TIMEOUT
+        """Ingest's verdict once it exists, or None after `inbox_verdict_timeout_seconds`."""
+        deadline = time.monotonic() + self.settings.inbox_verdict_timeout_seconds
         while (said := await verdict(self.facts, job_id)) is None and time.monotonic() < deadline:
             await asyncio.sleep(VERDICT_POLL)
         return said
@@ -167,7 +226,7 @@ class DropFolder:
         the drop itself last: whoever sees it there finds everything that goes with it."""
         dest = free_destination(folder, path.name)
         if note is not None:
-            dest.with_name(dest.name + ".error.txt").write_text(note)
+            note_path(dest).write_text(note, errors="backslashreplace")
         for side in (sidecar_for(path), thumbnail_for(path)):
             if side is not None:
                 file_away(side, folder)
@@ -176,7 +235,7 @@ class DropFolder:
 
     def _fail(self, path: Path, why: str) -> None:
         self._file(path, self.failed, why)
-        log.info("inbox: %s -> failed/: %s", path.name, why.splitlines()[0])
+        log.info("inbox: %r -> failed/: %s", path.name, why.splitlines()[0])
 
     async def submit(self, path: Path) -> ObjectRef:
         """Upload `path` (and its sidecar's submission) to `raw/` and announce it.

@@ -84,15 +84,17 @@ class Stack:
 
 
 @contextlib.contextmanager
-def started_stack(root: Path, services: tuple[str, ...] = SERVICES) -> Iterator[Stack]:
-    """Real servers and `services` as processes under `root`, on random loopback ports;
-    ready once the API answers."""
+def started_stack(root: Path, services: tuple[str, ...] = SERVICES,
+                  extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """Real servers and `services` as processes under `root`, on random loopback ports,
+    with `extra_env` on top of the test settings; ready once the API answers."""
     settings = Settings(_env_file=None, data_dir=root / "data", nats_port=0, s3_port=0, api_port=free_port())
     logs = root / "service-logs"
     (root / "fsroot").mkdir()
     webhook_port = free_port()
     env = {**TEST_ENV, "TFLOW_WORK_DIR": str(root / "work"), "TFLOW_FS_ROOTS": f'["{root / "fsroot"}"]',
-           "TFLOW_WEBHOOK_ALLOWED_HOSTS": f'["127.0.0.1:{webhook_port}"]', "TFLOW_WEBHOOK_BACKOFF_SECONDS": "0.5"}
+           "TFLOW_WEBHOOK_ALLOWED_HOSTS": f'["127.0.0.1:{webhook_port}"]', "TFLOW_WEBHOOK_BACKOFF_SECONDS": "0.5",
+           **(extra_env or {})}
     with running_stack(settings, services, extra_env=env, service_logs=logs) as (resolved, sup, servers):
         wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60)
         yield Stack(resolved, sup, servers, logs, webhook_port)

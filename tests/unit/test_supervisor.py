@@ -1,0 +1,41 @@
+"""The supervisor's restart backoff (reliability finding: it never reset, so a service that
+crashed a few times stayed on 30 s restarts for the rest of the run)."""
+
+import subprocess
+import sys
+
+from tflow import stack
+from tflow.stack import STABLE_SECONDS, Supervisor
+
+
+class Exiting(Supervisor):
+    """Each 'service' is a process that has already exited with status 3."""
+
+    spawned: list[float]
+
+    def _spawn(self, name: str) -> None:
+        self.spawned.append(stack.time.monotonic())
+        proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+        proc.wait()
+        self.procs[name] = proc
+
+
+def test_backoff_doubles_then_starts_over_after_a_stable_run(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(stack.time, "monotonic", lambda: clock[0])
+    sup = Exiting(env={}, services=("svc",))
+    sup.spawned = []
+    sup.start()
+
+    def advance_and_check(seconds: float) -> None:
+        clock[0] += seconds
+        sup.check()
+
+    advance_and_check(0.1)   # crash 1: restarted at once, next backoff 1 s
+    advance_and_check(0.5)   # within the backoff: not restarted
+    advance_and_check(0.6)   # crash 2 restarted, next 2 s
+    advance_and_check(2.1)   # crash 3 restarted, next 4 s
+    assert len(sup.spawned) == 4 and sup._restarts["svc"][0] == 3
+    advance_and_check(STABLE_SECONDS + 1)   # it "ran" a minute before this crash: backoff starts over
+    assert len(sup.spawned) == 5 and sup._restarts["svc"][0] == 1
+    assert sup._restarts["svc"][1] == clock[0] + 1.0  # next backoff 1 s again, not 8
