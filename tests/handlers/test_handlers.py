@@ -104,11 +104,27 @@ async def test_poison_messages_are_terminal_and_never_break_the_failure_path(fac
     await handler.on_failure(delivery(orphan), RuntimeError("x"))
 
 
-async def test_an_invalid_custom_thumbnail_fails_only_its_optional_task(facts, objects, settings):
+def _png_bomb() -> bytes:
+    """A 16000x16000 PNG of about 250 KB (256 megapixels once decoded)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.new("L", (16000, 16000)).save(buf, "PNG", optimize=True)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("content", "reason"), [(b"not an image", "not a JPG, PNG or WebP image"),
+                                                  (_png_bomb(), "image canvas is far too large")],
+                         ids=["not-an-image", "16000x16000-png"])
+async def test_an_invalid_custom_thumbnail_fails_only_its_optional_task(facts, objects, settings, content, reason):
+    """Also the reliability finding: a PNG bomb made ffmpeg run out of memory and failed
+    `thumbnails` while `thumbnail_custom` stayed processing. Judged by its header now."""
     ing = ingested(objects, media(CLIP), settings)
-    thumb_key = layout.thumbnail_sidecar_key(ing.source.key, ".jpg")
+    thumb_key = layout.thumbnail_sidecar_key(ing.source.key, ".png")
     objects.path(BUCKET, thumb_key).parent.mkdir(parents=True, exist_ok=True)
-    objects.path(BUCKET, thumb_key).write_text("not an image")
+    objects.path(BUCKET, thumb_key).write_bytes(content)
     options = JobOptions(thumbnail_key=thumb_key)
     from services.ingest.validate import plan_tasks
 
@@ -116,7 +132,7 @@ async def test_an_invalid_custom_thumbnail_fails_only_its_optional_task(facts, o
     await facts.publish(ing)
     await Thumbnailer(settings, facts, objects).handle(delivery(ing))
     failed = await facts.last(ing.job_id, "task_failed", layout.CUSTOM_THUMBNAIL_TASK)
-    assert isinstance(failed, TaskFailed) and failed.permanent and "not a JPG, PNG or WebP image" in failed.message
+    assert isinstance(failed, TaskFailed) and failed.permanent and reason in failed.message
     thumbs = await completed(facts, ing.job_id, layout.THUMBNAILS_TASK)
     assert thumbs is not None and isinstance(thumbs.result, ThumbnailsResult)
     assert [t.position_percent for t in thumbs.result.thumbnails] == [0, 25, 50, 75, 100]
