@@ -11,8 +11,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from tflow.processes import child_setup, stop_process
 from tflow.settings import Settings
-from tflow.stack import LOOPBACK, _die_with_parent, _port, free_port, stop_process, wait_for_port
+from tflow.stack import LOOPBACK, _port, free_port, wait_for_port
 
 
 @dataclass
@@ -56,7 +57,7 @@ class MinioServer:
                 [str(self.binary), "server", "--quiet", "--address", self.endpoint,
                  "--console-address", f"{LOOPBACK}:{free_port()}", str(self.data_dir / "export")],
                 env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_die_with_parent)
+                start_new_session=True, preexec_fn=child_setup)
         wait_for_port(self.port, 60, self.proc)
         return self
 

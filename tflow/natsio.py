@@ -96,6 +96,18 @@ async def connect(settings: Settings, name: str) -> NATS:
     return connecting.result()
 
 
+async def close(nc: NATS, timeout: float = 3.0) -> None:
+    """Drain `nc` (finish in-flight acks and publishes), or, when the server is away or the
+    drain does not end within `timeout` seconds, just close it: stopping never waits on a
+    server that is gone, and never raises."""
+    try:
+        await asyncio.wait_for(nc.drain(), timeout)
+    except Exception as e:  # noqa: BLE001 - reconnecting, timed out, already closed: close and go
+        log.info("nats drain skipped (%s); closing", type(e).__name__)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), 1.0)
+
+
 def _json_files(folder: Traversable) -> list[Traversable]:
     return sorted((p for p in folder.iterdir() if p.name.endswith(".json")), key=lambda p: p.name)
 

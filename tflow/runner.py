@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from tflow import store
 from tflow.facts import Facts, JetStreamFacts
-from tflow.natsio import Cancellations, ConsumerLoop, connect
+from tflow.natsio import Cancellations, ConsumerLoop, close, connect
 from tflow.objects import Objects, S3Objects
 from tflow.settings import Settings
 from tflow.worker import JobHandler
@@ -34,4 +34,4 @@ async def serve_consumers(service: str, consumers: list[Consumer], settings: Set
     try:
         await asyncio.gather(*loops)
     finally:
-        await nc.drain()
+        await close(nc)

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +27,7 @@ from pydantic import SecretStr
 
 from services import SERVICES
 from tflow import natsauth, pgauth, s3auth
+from tflow.processes import Supervisor, child_setup, stop_all
 from tflow.secrets import ensure_secret_file, private_file
 from tflow.settings import Settings
 
@@ -46,14 +45,6 @@ def free_port() -> int:
 
 def _port(p: int) -> int:
     return p if p else free_port()
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: SIGTERM this child when the parent dies (Linux PR_SET_PDEATHSIG): no
-    orphans; and umask 077, so no file a server or service writes is readable by others."""
-    os.umask(0o077)
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def _binary(name: str) -> str:
@@ -127,7 +118,7 @@ class EmbeddedStack:
         fd = os.open(logs / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "ab") as out:  # the child keeps its own descriptor
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
-                                    start_new_session=True, preexec_fn=_die_with_parent)
+                                    start_new_session=True, preexec_fn=child_setup)
         self.procs[name] = proc
         return proc
 
@@ -204,9 +195,9 @@ class EmbeddedStack:
         return f"{LOOPBACK}:{s3}"
 
     def stop(self) -> None:
-        """Stop every server this stack started (SIGTERM, then SIGKILL after 10 s)."""
-        for name, proc in reversed(list(self.procs.items())):
-            stop_process(proc, name)
+        """Stop every server this stack started: SIGTERM to all at once, then SIGKILL what
+        still runs after 10 s; then Postgres (`pg_ctl -m fast`)."""
+        stop_all(self.procs)
         self.procs.clear()
         if self._pg is not None:
             self._stop_postgres()
@@ -236,19 +227,6 @@ def _socket_dir_from_uri(uri: str) -> str:
     if "host" in q:
         return q["host"][0]
     raise RuntimeError(f"cannot find the socket directory in {uri!r}")
-
-
-def stop_process(proc: subprocess.Popen, name: str, timeout: float = 10.0) -> None:
-    """SIGTERM `proc`, wait up to `timeout` seconds, then SIGKILL."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        log.warning("%s did not stop in %.0fs; killing it", name, timeout)
-        proc.kill()
-        proc.wait()
 
 
 def ensure_admin_key(settings: Settings) -> Path | None:
@@ -321,70 +299,6 @@ def role_env(settings: Settings, service: str) -> dict[str, str]:
         return {}
     password = natsauth.credentials(path.parent)[service]
     return {"TFLOW_NATS_USER": service, "TFLOW_NATS_PASSWORD": password}
-
-
-#: A service that ran this long before exiting was healthy: its restart backoff starts over.
-STABLE_SECONDS = 60.0
-
-
-@dataclass
-class Supervisor:
-    """Runs each service as `python -m services.<name>`, restarting a crashed one with
-    backoff (1 s doubling to 30 s, reset once it has run `STABLE_SECONDS`). `stop()` sends
-    SIGTERM and waits. `per_service` adds
-    environment variables to one service (its NATS user)."""
-
-    env: dict[str, str]
-    services: tuple[str, ...] = SERVICES
-    log_dir: Path | None = None
-    per_service: dict[str, dict[str, str]] = field(default_factory=dict)
-    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
-    _restarts: dict[str, tuple[int, float]] = field(default_factory=dict)
-    _started: dict[str, float] = field(default_factory=dict)
-
-    def _spawn(self, name: str) -> None:
-        with contextlib.ExitStack() as files:  # the child keeps its own descriptor of the log
-            out = None
-            if self.log_dir is not None:
-                self.log_dir.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.log_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                out = files.enter_context(os.fdopen(fd, "ab"))
-            env = {**self.env, **self.per_service.get(name, {})}
-            self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env,
-                                                stdout=out, stderr=subprocess.STDOUT if out else None,
-                                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                                preexec_fn=_die_with_parent)
-
-    def start(self) -> None:
-        """Start every service."""
-        for name in self.services:
-            self._started[name] = time.monotonic()
-            self._spawn(name)
-
-    def check(self) -> None:
-        """Restart services that exited (call periodically)."""
-        now = time.monotonic()
-        for name, proc in list(self.procs.items()):
-            if proc.poll() is None:
-                continue
-            count, not_before = self._restarts.get(name, (0, 0.0))
-            if now < not_before:
-                continue
-            if now - self._started.get(name, now) >= STABLE_SECONDS:
-                count = 0  # it had been running fine: a new crash starts the backoff afresh
-            delay = min(30.0, 2.0 ** count)
-            log.warning("%s exited with %s; restarting (next backoff %.0fs)", name, proc.returncode, delay)
-            self._restarts[name] = (count + 1, now + delay)
-            self._started[name] = now
-            self._spawn(name)
-
-    def stop(self) -> None:
-        """SIGTERM every service and wait (SIGKILL after 10 s)."""
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for name, proc in self.procs.items():
-            stop_process(proc, name)
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from services.api.deps import Resources
 from services.api.guards import JsonBodyGuard
 from services.api.routes import admin, jobs, ops, stream, submit
 from tflow import store
-from tflow.natsio import connect
+from tflow.natsio import close, connect
 from tflow.settings import Settings
 
 
@@ -37,7 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await pool.close()
-            await nc.drain()
+            await close(nc)
 
     app = FastAPI(title="Transcode Flow", version="0.2.0", lifespan=lifespan,
                   description="Jobs of the Transcode Flow video pipeline. Every /api/v1 route takes `X-API-Key`.")

@@ -9,7 +9,7 @@ from services.ingest.inbox import DropFolder
 from services.ingest.sweep import run_sweeps
 from tflow import store
 from tflow.facts import JetStreamFacts
-from tflow.natsio import ConsumerLoop, connect
+from tflow.natsio import ConsumerLoop, close, connect
 from tflow.objects import S3Objects
 from tflow.service import run_service
 from tflow.settings import Settings
@@ -33,7 +33,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             run_sweeps(settings, js, facts, client, stop),
         )
     finally:
-        await nc.drain()
+        await close(nc)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from readmodel.db import create_pool
 from readmodel.jobs import count_jobs
 from services.projector.service import SERVICE, project, rebuild
 from tflow.logs import setup_logging
-from tflow.natsio import connect
+from tflow.natsio import close, connect
 from tflow.service import require, run_service
 from tflow.settings import Settings, get_settings
 
@@ -24,7 +24,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await project(js, pool, stop)
     finally:
         await pool.close()
-        await nc.drain()
+        await close(nc)
 
 
 async def _rebuild(settings: Settings) -> int:

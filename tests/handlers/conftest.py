@@ -21,8 +21,9 @@ from services.ingest.validate import plan_tasks, validate
 from tflow.facts import Facts, JetStreamFacts, MemoryFacts
 from tflow.natsio import apply_definitions
 from tflow.objects import DirectoryObjects
+from tflow.processes import stop_process
 from tflow.settings import Settings
-from tflow.stack import free_port, stop_process, wait_for_port
+from tflow.stack import free_port, wait_for_port
 from tflow.worker import Delivery
 
 BUCKET = "videos"

@@ -21,8 +21,9 @@ from readmodel.db import create_pool
 from services import SERVICES
 from tflow import store
 from tflow.natsio import connect
+from tflow.processes import Supervisor
 from tflow.settings import Settings
-from tflow.stack import EmbeddedStack, Supervisor, free_port, running_stack, wait_for_http
+from tflow.stack import EmbeddedStack, free_port, running_stack, wait_for_http
 
 #: Settings the services run with in tests (short settle and sweep periods).
 TEST_ENV = {"TFLOW_INBOX_SETTLE_SECONDS": "0.3", "TFLOW_SWEEP_INTERVAL_SECONDS": "2", "TFLOW_LOG_LEVEL": "INFO",

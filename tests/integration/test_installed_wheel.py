@@ -21,7 +21,8 @@ import pytest
 
 from contracts import Ingested, decode_job_event
 from tests.media import REPO_ROOT, media
-from tflow.stack import free_port, stop_process, wait_for_port
+from tflow.processes import stop_process
+from tflow.stack import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ import pytest_asyncio
 from readmodel.db import create_pool
 from tests.integration.conftest import ACCEPTED, discard, job_by_key, started_stack
 from tests.media import media
-from tflow.stack import stop_process, wait_for_port
+from tflow.processes import stop_process
+from tflow.stack import wait_for_port
 
 pytestmark = pytest.mark.integration
 

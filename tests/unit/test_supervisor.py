@@ -4,8 +4,8 @@ crashed a few times stayed on 30 s restarts for the rest of the run)."""
 import subprocess
 import sys
 
-from tflow import stack
-from tflow.stack import STABLE_SECONDS, Supervisor
+from tflow import processes
+from tflow.processes import STABLE_SECONDS, Supervisor
 
 
 class Exiting(Supervisor):
@@ -14,7 +14,7 @@ class Exiting(Supervisor):
     spawned: list[float]
 
     def _spawn(self, name: str) -> None:
-        self.spawned.append(stack.time.monotonic())
+        self.spawned.append(processes.time.monotonic())
         proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
         proc.wait()
         self.procs[name] = proc
@@ -22,7 +22,7 @@ class Exiting(Supervisor):
 
 def test_backoff_doubles_then_starts_over_after_a_stable_run(monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr(stack.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(processes.time, "monotonic", lambda: clock[0])
     sup = Exiting(env={}, services=("svc",))
     sup.spawned = []
     sup.start()
