@@ -3,6 +3,7 @@ move the checkpoint, all in the caller's transaction; reset for a rebuild."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import asyncpg
@@ -98,18 +99,22 @@ async def set_aside(conn: asyncpg.Connection, *, seq: int, subject: str, job_id:
     """Record a fact that cannot be applied and move the checkpoint past it, in one
     transaction. False when the checkpoint is already at or past `seq` (another replica
     got there first)."""
-    import base64
-
     async with conn.transaction():
         if await lock_checkpoint(conn) >= seq:
             return False
-        await conn.execute(
-            "INSERT INTO projection_failures (stream_seq, subject, job_id, error, data_base64) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream_seq) DO NOTHING",
-            seq, subject, job_id, error[:4000], base64.b64encode(data).decode())
+        await record_failure(conn, seq=seq, subject=subject, job_id=job_id, error=error, data=data)
         await conn.execute("UPDATE projector_checkpoint SET last_seq = $2, updated_at = now() WHERE projection = $1",
                            PROJECTION, seq)
     return True
+
+
+async def record_failure(conn: asyncpg.Connection, *, seq: int, subject: str, job_id: str | None, error: str,
+                         data: bytes) -> None:
+    """Record one fact that is not applied (in the caller's transaction)."""
+    await conn.execute(
+        "INSERT INTO projection_failures (stream_seq, subject, job_id, error, data_base64) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream_seq) DO NOTHING",
+        seq, subject, job_id, error[:4000], base64.b64encode(data).decode())
 
 
 async def failures(conn: asyncpg.Connection | asyncpg.Pool, *, limit: int = 100) -> list[dict[str, Any]]:

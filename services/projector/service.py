@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Sequence
 
 import asyncpg
@@ -57,7 +58,11 @@ async def apply_batch(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -
                 decoded.append((m.metadata.sequence.stream, decode_job_event(m.data)))
             except (msgspec.DecodeError, msgspec.ValidationError) as e:
                 MESSAGES.labels(SERVICE, "undecodable").inc()
-                log.error("skipping undecodable fact seq=%s subject=%s: %s", m.metadata.sequence.stream, m.subject, e)
+                SET_ASIDE.inc()
+                log.error("setting aside undecodable fact seq=%s subject=%s: %s", m.metadata.sequence.stream,
+                          m.subject, e)
+                await pstore.record_failure(conn, seq=m.metadata.sequence.stream, subject=m.subject,
+                                            job_id=_job_of(m.subject), error=f"undecodable: {e}", data=m.data)
         job_ids = sorted({e.job_id for _, e in decoded})
         states: dict[str, JobState | None] = dict(await pstore.load_states(conn, job_ids=job_ids))
         before = {jid: (s.job.status, s.job.api_key_id) for jid, s in states.items() if s is not None}
@@ -92,10 +97,8 @@ async def apply_or_set_aside(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: 
             return last
         m = msgs[0]
         seq = m.metadata.sequence.stream
-        parts = m.subject.split(".")
-        job_id = parts[1] if len(parts) > 2 and _is_uuid(parts[1]) else None
         async with pool.acquire() as conn:
-            if await pstore.set_aside(conn, seq=seq, subject=m.subject, job_id=job_id,
+            if await pstore.set_aside(conn, seq=seq, subject=m.subject, job_id=_job_of(m.subject),
                                       error=f"{type(e).__name__}: {e}", data=m.data):
                 MESSAGES.labels(SERVICE, "set_aside").inc()
                 SET_ASIDE.inc()
@@ -103,14 +106,15 @@ async def apply_or_set_aside(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: 
             return await pstore.read_checkpoint(conn)
 
 
-def _is_uuid(text: str) -> bool:
-    import uuid
-
+def _job_of(subject: str) -> str | None:
+    """The job id of a `jobs.<id>.…` subject when it is a UUID, else None."""
+    parts = subject.split(".")
+    if len(parts) < 3:
+        return None
     try:
-        uuid.UUID(text)
+        return str(uuid.UUID(parts[1]))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 async def _subscribe(js: JetStreamContext, start_seq: int) -> JetStreamContext.PushSubscription:

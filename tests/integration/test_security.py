@@ -252,10 +252,13 @@ async def test_a_fact_postgres_refuses_is_set_aside_and_the_read_model_goes_on(s
     bad = Received(job_id=poisoned, at=utcnow(), origin="api",
                    source=ObjectRef(bucket="videos", key="raw/x\x00y.mp4", etag="e", size=1))
     await js.publish(subject_for(bad), encode(bad))
+    garbage = str(uuid.uuid4())
+    await js.publish(f"jobs.{garbage}.received", b"\x00{not a fact")
     store.upload_file(stack.client(), stack.settings.bucket, "raw/security-after-poison.flv", media(CLIP))
     after = await job_by_key(pool, "raw/security-after-poison.flv", timeout=60)  # found by the sweep
     listed = stack.api().get("/api/v1/admin/projection-failures").json()
     assert any(f["job_id"] == poisoned and "0x00" in f["error"] for f in listed["facts"]), listed
+    assert any(f["job_id"] == garbage and f["error"].startswith("undecodable") for f in listed["facts"]), listed
     health = stack.api(None).get("/health")
     assert health.status_code == 200 and health.json()["projector"]["set_aside"] >= 1
     assert await pool.fetchval("SELECT count(*) FROM jobs WHERE id = $1", uuid.UUID(poisoned)) == 0
