@@ -14,8 +14,9 @@ from typing import Any
 
 
 def private_file(path: Path, text: str) -> None:
-    """Write `text` to `path` with mode 0600 (created so, never briefly wider); atomic."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write `text` to `path` with mode 0600 (created so, never briefly wider); atomic. A
+    missing parent folder is created 0700."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
