@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -73,15 +75,27 @@ def parse_progress_block(lines: list[str]) -> Progress:
 
 
 ProgressCallback = Callable[[Progress], Awaitable[None]]
+#: linux/prctl.h
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """In a child between fork and exec (`preexec_fn`): ask Linux to send it `sig` when its
+    parent dies (`prctl(PR_SET_PDEATHSIG)`), so no child outlives a killed worker. A no-op
+    where prctl is missing."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
 
 
 async def run_ffmpeg(cmd: list[str], on_progress: ProgressCallback | None = None,
                      interval: float = 1.0) -> str:
     """Run `cmd` (which should carry `-progress pipe:1 -nostats`); call `on_progress` at
     most every `interval` seconds and once at the end. Returns stderr; raises
-    `FfmpegError` on a non-zero exit. Cancelling the caller kills ffmpeg."""
+    `FfmpegError` on a non-zero exit. Cancelling the caller kills ffmpeg, and so does the
+    caller's death (`die_with_parent`: a `kill -9`ed worker leaves no ffmpeg behind)."""
     proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                preexec_fn=die_with_parent)
     assert proc.stdout is not None and proc.stderr is not None
     stderr_task = asyncio.ensure_future(proc.stderr.read())
     last_sent = 0.0

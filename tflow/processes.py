@@ -5,7 +5,6 @@ parent, umask 077), stopped (all at once, against one deadline), and supervised
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -15,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from media.run import die_with_parent
 from services import SERVICES
 
 log = logging.getLogger(__name__)
@@ -24,8 +24,7 @@ def child_setup() -> None:
     """preexec_fn: SIGTERM this child when the parent dies (Linux PR_SET_PDEATHSIG): no
     orphans; and umask 077, so no file a server or service writes is readable by others."""
     os.umask(0o077)
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    die_with_parent(signal.SIGTERM)
 
 
 def stop_process(proc: subprocess.Popen, name: str, timeout: float = 10.0) -> None:

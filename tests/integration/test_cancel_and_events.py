@@ -79,3 +79,4 @@ async def test_cancel_stops_work_within_seconds_and_sse_ends_with_it(stack, pool
 def test_cancel_unknown_job_is_404(stack):
     import uuid
     assert stack.api().delete(f"/api/v1/jobs/{uuid.uuid4()}").status_code == 404
+

@@ -68,3 +68,4 @@ async def test_projector_and_api_recover_after_postgres_restart(stack, pool):
     codes = [api.get(f"/api/v1/jobs/{job['id']}").status_code for _ in range(12)]
     assert set(codes) <= {200, 503} and codes[-1] == 200, codes  # a stale connection is a 503, never a 500
     assert {n: p.pid for n, p in stack.sup.procs.items()} == before, "a service had to be restarted"
+
