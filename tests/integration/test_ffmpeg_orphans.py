@@ -40,7 +40,7 @@ def test_a_killed_workers_ffmpeg_dies_with_it(tmp_path):
         worker.wait(10)
         gone, alive = psutil.wait_procs([ffmpeg], timeout=5)
         assert gone and not alive, f"ffmpeg {ffmpeg.pid} outlived its killed worker"
-    finally:
-        for p in [*psutil.Process().children(recursive=True), *([ffmpeg] if ffmpeg is not None else [])]:
-            if p.is_running():
-                p.kill()
+    finally:  # only this test's processes (the session's stack runs beside it)
+        for proc in (psutil.Process(worker.pid) if worker.poll() is None else None, ffmpeg):
+            if proc is not None and proc.is_running():
+                proc.kill()
