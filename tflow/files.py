@@ -3,6 +3,7 @@ allowed roots) without following a symbolic link and only if they are regular fi
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -21,12 +22,12 @@ def open_regular(path: Path) -> BinaryIO:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
-        if e.errno == 40:  # ELOOP: the final component is a symbolic link
+        if e.errno == errno.ELOOP:  # with O_NOFOLLOW: the final component is a symbolic link
             raise NotRegular(e.errno, f"{path.name} is a symbolic link") from None
         raise
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise NotRegular(21, f"{path.name} is not a regular file")
+        raise NotRegular(errno.EINVAL, f"{path.name} is not a regular file")
     return os.fdopen(fd, "rb")
 
 

@@ -5,6 +5,7 @@ surrogate: `tflow.submission.text_problem`)."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
@@ -87,8 +88,6 @@ def _is_json(scope: Any) -> bool:
 
 
 async def _refuse(send: Any, status: int, code: str, message: str) -> None:
-    import json
-
     body = json.dumps(error_body(code, message)).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})

@@ -24,9 +24,8 @@ def output_url(settings: Settings, client: Minio, job_id: str, api_base: str) ->
     """`url(key)` for the outputs of `job_id`: public, or presigned / stream-token URLs
     valid `settings.url_lifetime_seconds`. `api_base` is this API's own origin
     (scheme://host:port) as the caller reached it."""
-    public = settings.public_url
     if settings.public_base_url:
-        return lambda key: public(key) or key
+        return lambda key: settings.public_url(key) or key
     secret = settings.stream_secret_value()
     if not secret:
         raise RuntimeError("no stream secret: set TFLOW_STREAM_SECRET or run the bootstrap (tflow up does)")
