@@ -41,12 +41,8 @@ def cmd_up(_: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        with running_stack(settings) as (resolved, sup, _servers):
-            def still_starting() -> bool:
-                sup.check()
-                return not stopping
-
-            wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60, still_starting)
+        with running_stack(settings, supervise=True) as (resolved, _, _):
+            wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60, lambda: not stopping)
             key_where = "TFLOW_ADMIN_KEY" if resolved.admin_key else str(resolved.data_dir / "admin.key")
             print(
                 f"\nTranscode Flow is up ({time.monotonic() - started:.1f}s)\n"
@@ -60,8 +56,7 @@ def cmd_up(_: argparse.Namespace) -> int:
                 flush=True,
             )
             while not stopping:
-                sup.check()
-                time.sleep(0.5)
+                time.sleep(0.2)
             print("stopping...", flush=True)
     except DataDirBusy as e:
         print(f"tflow up: {e}", file=sys.stderr)

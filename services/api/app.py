@@ -4,10 +4,13 @@ every other source (it never runs media work itself)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from nats.aio.client import Client as NATS
 
 from readmodel.db import create_pool
 from readmodel.keys import key_hash
@@ -16,8 +19,18 @@ from services.api.deps import Resources
 from services.api.guards import JsonBodyGuard
 from services.api.routes import admin, jobs, ops, stream, submit
 from tflow import store
-from tflow.natsio import close, connect
+from tflow.natsio import NatsRefused, close, connect
 from tflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def _connect(settings: Settings, nc: NATS) -> None:
+    """Connect the API's client; a refusal of its credentials is logged (and /health tells)."""
+    try:
+        await connect(settings, "api", nc)
+    except NatsRefused as e:
+        log.error("%s", e)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -30,12 +43,16 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(settings.database_url or "")
-        nc = await connect(settings, "api")
+        # NATS is connected in the background: the API serves (and /health tells) while
+        # the server is away, and a stop during that wait is not held up by it
+        nc = NATS()
+        connecting = asyncio.create_task(_connect(settings, nc))
         app.state.resources = Resources(settings=settings, admin_key_hash=key_hash(admin_key), pool=pool, nc=nc,
                                         js=nc.jetstream(), client=store.make_client(settings))
         try:
             yield
         finally:
+            connecting.cancel()
             await pool.close()
             await close(nc)
 

@@ -14,6 +14,7 @@ from minio import Minio
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from services.api.errors import ApiError
 from tflow.facts import JetStreamFacts
 from tflow.settings import Settings
 
@@ -54,6 +55,9 @@ def _pool(r: ResourcesDep) -> asyncpg.Pool:
 
 
 def _js(r: ResourcesDep) -> JetStreamContext:
+    if not r.nc.is_connected:
+        raise ApiError(503, "events_unavailable", "not connected to NATS (it is restarting or away), retry",
+                       headers={"Retry-After": "1"})
     return r.js
 
 
@@ -62,6 +66,7 @@ def _client(r: ResourcesDep) -> Minio:
 
 
 def _facts(r: ResourcesDep) -> JetStreamFacts:
+    _js(r)
     return r.facts
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import nats.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -45,6 +46,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ConnectionError)
     async def _db_down(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(error_body("database_unavailable", f"the database is unreachable, retry: {exc}"),
+                            status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(nats.errors.Error)
+    async def _nats_down(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(error_body("events_unavailable", f"the event stream is unreachable, retry: {exc!r}"),
                             status_code=503, headers={"Retry-After": "1"})
 
     @app.exception_handler(StarletteHTTPException)

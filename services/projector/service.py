@@ -158,24 +158,25 @@ async def project(js: JetStreamContext, pool: asyncpg.Pool, stop: asyncio.Event,
                 fresh = False
         except Rewound as e:
             log.info("re-subscribing: %s", e)
-            last = await _checkpoint_when_reachable(pool, stop)
+            last = await _checkpoint_when_reachable(pool, stop, last)
         except UNAVAILABLE as e:
             log.warning("database unavailable (%s); resuming from the checkpoint when it is back", e)
-            last = await _checkpoint_when_reachable(pool, stop)
+            last = await _checkpoint_when_reachable(pool, stop, last)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
     return last
 
 
-async def _checkpoint_when_reachable(pool: asyncpg.Pool, stop: asyncio.Event) -> int:
-    """The checkpoint, retrying every second while the database is unreachable."""
+async def _checkpoint_when_reachable(pool: asyncpg.Pool, stop: asyncio.Event, known: int) -> int:
+    """The checkpoint, retrying every second while the database is unreachable; `known`
+    (the last one read) when `stop` is set meanwhile: stopping does not wait for it."""
     while True:
         try:
             return await pstore.read_checkpoint(pool)
         except UNAVAILABLE as e:
             if stop.is_set():
-                raise
+                return known
             log.warning("waiting for the database: %s", e)
             await asyncio.sleep(1.0)
 

@@ -86,9 +86,10 @@ class Stack:
 
 @contextlib.contextmanager
 def started_stack(root: Path, services: tuple[str, ...] = SERVICES,
-                  extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+                  extra_env: dict[str, str] | None = None, supervise: bool = False) -> Iterator[Stack]:
     """Real servers and `services` as processes under `root`, on random loopback ports,
-    with `extra_env` on top of the test settings; ready once the API answers."""
+    with `extra_env` on top of the test settings; ready once the API answers. With
+    `supervise`, whatever dies is restarted as under `tflow up`."""
     settings = Settings(_env_file=None, data_dir=root / "data", nats_port=0, s3_port=0, api_port=free_port())
     logs = root / "service-logs"
     (root / "fsroot").mkdir()
@@ -96,7 +97,8 @@ def started_stack(root: Path, services: tuple[str, ...] = SERVICES,
     env = {**TEST_ENV, "TFLOW_WORK_DIR": str(root / "work"), "TFLOW_FS_ROOTS": f'["{root / "fsroot"}"]',
            "TFLOW_WEBHOOK_ALLOWED_HOSTS": f'["127.0.0.1:{webhook_port}"]', "TFLOW_WEBHOOK_BACKOFF_SECONDS": "0.5",
            **(extra_env or {})}
-    with running_stack(settings, services, extra_env=env, service_logs=logs) as (resolved, sup, servers):
+    with running_stack(settings, services, extra_env=env, service_logs=logs, supervise=supervise) as (
+            resolved, sup, servers):
         wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60)
         yield Stack(resolved, sup, servers, logs, webhook_port)
 
@@ -128,7 +130,7 @@ async def wait_for(probe: Callable[[], Awaitable[object]], timeout: float = 30, 
     while time.monotonic() < deadline:
         try:
             value = await probe()
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
             value = None  # a server restart under test: the pool hands out a new connection next
         if value:
             return value
