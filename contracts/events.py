@@ -236,13 +236,15 @@ class TaskCompleted(JobEvent, frozen=True, tag="task_completed"):
 
 
 class TaskFailed(JobEvent, frozen=True, tag="task_failed"):
-    """Task failed. `permanent`: it will not be retried and the job fails."""
+    """Task failed. `permanent`: it will not be retried and the job fails; otherwise it is
+    retried in `retry_in_seconds` (when known)."""
 
     task: str
     code: str
     message: str
     permanent: bool = True
     attempt: int = 1
+    retry_in_seconds: float | None = None
 
 
 class Cancelled(JobEvent, frozen=True, tag="cancelled"):

@@ -87,28 +87,59 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
 
 
+class Stalled(RuntimeError):
+    """ffmpeg's position did not move for `stall_seconds`: it was killed (a transient
+    failure: the task is retried)."""
+
+
+class TimeLimitExceeded(RuntimeError):
+    """ffmpeg ran past its time limit and was killed (transient: the task is retried)."""
+
+
 async def run_ffmpeg(cmd: list[str], on_progress: ProgressCallback | None = None,
-                     interval: float = 1.0) -> str:
+                     interval: float = 1.0, stall_seconds: float | None = None,
+                     time_limit: float | None = None) -> str:
     """Run `cmd` (which should carry `-progress pipe:1 -nostats`); call `on_progress` at
     most every `interval` seconds and once at the end. Returns stderr; raises
-    `FfmpegError` on a non-zero exit. Cancelling the caller kills ffmpeg, and so does the
-    caller's death (`die_with_parent`: a `kill -9`ed worker leaves no ffmpeg behind)."""
+    `FfmpegError` on a non-zero exit. A watchdog kills ffmpeg and raises `Stalled` when
+    its media position has not advanced for `stall_seconds`, or `TimeLimitExceeded` after
+    `time_limit` seconds (None: no limit). Cancelling the caller kills ffmpeg, and so does
+    the caller's death (`die_with_parent`: a `kill -9`ed worker leaves no ffmpeg behind)."""
     proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                                                 preexec_fn=die_with_parent)
     assert proc.stdout is not None and proc.stderr is not None
     stderr_task = asyncio.ensure_future(proc.stderr.read())
-    last_sent = 0.0
+    started = last_sent = last_moved = time.monotonic()
+    position = -1.0
     block: list[str] = []
     try:
-        async for raw in proc.stdout:
+        while True:
+            now = time.monotonic()
+            waits = [w for w in (None if stall_seconds is None else last_moved + stall_seconds - now,
+                                 None if time_limit is None else started + time_limit - now) if w is not None]
+            try:
+                raw = await asyncio.wait_for(proc.stdout.readline(), max(0.0, min(waits))) if waits \
+                    else await proc.stdout.readline()
+            except TimeoutError:
+                raw = None
+            now = time.monotonic()
+            if time_limit is not None and now - started >= time_limit:
+                raise TimeLimitExceeded(f"ffmpeg ran past its time limit of {time_limit:.0f}s")
+            if stall_seconds is not None and now - last_moved >= stall_seconds:
+                raise Stalled(f"ffmpeg made no progress for {stall_seconds:.0f}s (stuck at {max(position, 0):.1f}s)")
+            if raw is None:
+                continue
+            if not raw:
+                break
             line = raw.decode(errors="replace")
             block.append(line)
             if not line.startswith("progress="):
                 continue
             p = parse_progress_block(block)
             block = []
-            now = time.monotonic()
+            if p.position_seconds > position or p.done:
+                position, last_moved = p.position_seconds, now
             if on_progress is not None and (p.done or now - last_sent >= interval):
                 last_sent = now
                 await on_progress(p)
@@ -125,6 +156,7 @@ async def run_ffmpeg(cmd: list[str], on_progress: ProgressCallback | None = None
     return stderr
 
 
-async def run_quiet(cmd: list[str]) -> str:
-    """Run a short ffmpeg command without progress; returns stderr, raises `FfmpegError`."""
-    return await run_ffmpeg(cmd, None)
+async def run_quiet(cmd: list[str], time_limit: float | None = None) -> str:
+    """Run a short ffmpeg command without progress (so no stall watchdog), killed after
+    `time_limit` seconds; returns stderr, raises `FfmpegError` / `TimeLimitExceeded`."""
+    return await run_ffmpeg(cmd, None, time_limit=time_limit)

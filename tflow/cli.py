@@ -41,7 +41,7 @@ def cmd_up(_: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        with running_stack(settings, supervise=True) as (resolved, _, _):
+        with running_stack(settings, supervise=True) as (resolved, _sup, _servers):
             wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60, lambda: not stopping)
             key_where = "TFLOW_ADMIN_KEY" if resolved.admin_key else str(resolved.data_dir / "admin.key")
             print(

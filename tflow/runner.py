@@ -10,14 +10,16 @@ from tflow.facts import Facts, JetStreamFacts
 from tflow.natsio import Cancellations, ConsumerLoop, close, connect
 from tflow.objects import Objects, S3Objects
 from tflow.settings import Settings
-from tflow.worker import JobHandler
+from tflow.worker import JobHandler, sweep_workdirs
 
 #: (stream, durable, handler class): the handler is built from settings, facts and objects.
 Consumer = tuple[str, str, Callable[[Settings, Facts, Objects], JobHandler]]
 
 
 async def serve_consumers(service: str, consumers: list[Consumer], settings: Settings, stop: asyncio.Event) -> None:
-    """Connect and run each consumer until `stop` (the streams exist: `tflow bootstrap` made them)."""
+    """Connect and run each consumer until `stop` (the streams exist: `tflow bootstrap` made
+    them); first remove the job directories dead workers left (`sweep_workdirs`)."""
+    sweep_workdirs(settings.work_dir)
     nc = await connect(settings, service)
     js = nc.jetstream()
     facts = JetStreamFacts(js, service)
@@ -30,7 +32,8 @@ async def serve_consumers(service: str, consumers: list[Consumer], settings: Set
         loops.append(ConsumerLoop(js, stream, durable, service, handler.handle, handler.on_failure, facts,
                                   fetch_timeout=settings.fetch_timeout_seconds,
                                   rebind_after_timeouts=settings.rebind_after_timeouts,
-                                  cancellations=cancellations).run(stop))
+                                  cancellations=cancellations, retry_delays=settings.retry_delays_seconds
+                                  ).run(stop))
     try:
         await asyncio.gather(*loops)
     finally:

@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     # --- consumers ----------------------------------------------------------
     fetch_timeout_seconds: float = 5.0
     rebind_after_timeouts: int = 12
+    retry_delays_seconds: list[float] = Field(default_factory=lambda: [10.0, 30.0, 60.0, 120.0, 300.0],
+                                              description="Delay before each redelivery of a transiently failed "
+                                              "task (JSON list, s); the last repeats up to max_deliver (PRD FR-4.2).")
+    task_stall_seconds: float = Field(120.0, description="A task whose ffmpeg position (or Whisper segment) "
+                                      "has not moved this long is killed and retried.")
+    task_time_limit_base_seconds: float = Field(600.0, description="Per-task time limit: this plus "
+                                                "task_time_limit_factor times the media duration.")
+    task_time_limit_factor: float = Field(10.0, description="Seconds of work allowed per second of media, "
+                                          "on top of the base.")
 
     # --- API ----------------------------------------------------------------
     reference_prefixes: list[str] = Field(default_factory=lambda: ["{bucket}/uploads/{owner}/"], description=(
@@ -129,6 +138,10 @@ class Settings(BaseSettings):
         if not self.public_base_url:
             return None
         return f"{self.public_base_url.rstrip('/')}/{key}"
+
+    def task_time_limit(self, media_seconds: float) -> float:
+        """The time limit of one task on `media_seconds` of media, in seconds."""
+        return self.task_time_limit_base_seconds + self.task_time_limit_factor * max(0.0, media_seconds)
 
     @property
     def inbox_dir(self) -> Path:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import shutil
 import socket
 import tempfile
@@ -43,6 +44,7 @@ from media.run import FfmpegError, Progress, ffmpeg_binary
 from tflow.facts import Facts, Permanent, pending
 from tflow.logs import without_addresses
 from tflow.objects import Objects
+from tflow.retry import is_permanent
 from tflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,11 +52,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Delivery:
-    """One message as a handler sees it: subject, payload, delivery attempt (1 = first)."""
+    """One message as a handler sees it: subject, payload, delivery attempt (1 = first),
+    whether it is the last delivery (`max_deliver` reached) and the seconds before the
+    next one should this attempt fail transiently."""
 
     subject: str
     data: bytes
     attempt: int = 1
+    last: bool = False
+    retry_in: float = 0.0
 
     @property
     def job_id(self) -> str | None:
@@ -132,25 +138,60 @@ class TaskReporter:
                                                result=result, seconds=round(seconds, 3)))
         self.finished.add(task)
 
-    async def failed(self, error: BaseException, permanent: bool, tasks: list[str] | None = None) -> None:
+    async def failed(self, error: BaseException, permanent: bool, tasks: list[str] | None = None,
+                     retry_in: float | None = None) -> None:
         """`task_failed` for `tasks` (default: every open task), the error's class as code
-        (`ffmpeg_failed` for ffmpeg). A permanent failure finishes the task."""
-        code = "ffmpeg_failed" if isinstance(error, FfmpegError) else type(error).__name__
+        (`ffmpeg_failed` for ffmpeg; the cause's for a `Permanent` wrapping one), and for a
+        retryable one the seconds until the retry. A permanent failure finishes the task."""
+        cause = error.__cause__ if isinstance(error, Permanent) and error.__cause__ is not None else error
+        code = "ffmpeg_failed" if isinstance(cause, FfmpegError) else type(cause).__name__
         for t in tasks if tasks is not None else self.open_tasks:
             await self.facts.publish(TaskFailed(job_id=self.job_id, at=utcnow(), task=t, code=code,
                                                 message=without_addresses(str(error))[-1000:],
-                                                permanent=permanent, attempt=self.attempt))
+                                                permanent=permanent, attempt=self.attempt,
+                                                retry_in_seconds=None if permanent else retry_in))
             if permanent:
                 self.finished.add(t)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_workdirs(parent: Path | None, job_id: str = "*") -> list[Path]:
+    """Remove the job directories (`tflow-<service>-<pid>-<job>-*`) under `parent` (None:
+    the system temp) whose process is gone: what a worker killed mid-task (`kill -9`, out
+    of memory) left behind. `job_id` limits it to one job. Returns what was removed."""
+    root = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    removed = []
+    for path in root.glob(f"tflow-*-*-{job_id}-*"):
+        parts = path.name.split("-")
+        pid = next((int(p) for p in parts[2:3] if p.isdigit()), None)
+        if pid is None or pid == os.getpid() or _pid_alive(pid) or not path.is_dir():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    if removed:
+        log.info("removed %d stale job directories: %s", len(removed), ", ".join(p.name for p in removed))
+    return removed
+
+
 @contextlib.contextmanager
 def job_workdir(settings: Settings, job_id: str, service: str) -> Iterator[Path]:
-    """A temp directory for one job's work, removed when the work ends, whatever the outcome."""
+    """A temp directory for one job's work (`tflow-<service>-<pid>-<job>-*` under
+    `work_dir`), removed when the work ends, whatever the outcome; what a dead worker left
+    for the same job is swept first."""
     parent = settings.work_dir
     if parent is not None:
         parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"tflow-{service}-{job_id}-", dir=parent))
+    sweep_workdirs(parent, job_id)
+    path = Path(tempfile.mkdtemp(prefix=f"tflow-{service}-{os.getpid()}-{job_id}-", dir=parent))
     try:
         yield path
     finally:
@@ -174,6 +215,13 @@ class JobHandler:
     async def run(self, work: Work, rep: TaskReporter) -> None:
         """Do `work.tasks` (only the pending ones), completing each through `rep`."""
         raise NotImplementedError
+
+    def limits(self, work: Work) -> dict[str, float]:
+        """The watchdog of `work`'s ffmpeg runs (`run_ffmpeg` keywords): killed when its
+        position holds for `task_stall_seconds`, or after the time limit scaled to the
+        media's duration (`Settings.task_time_limit`)."""
+        return {"stall_seconds": self.settings.task_stall_seconds,
+                "time_limit": self.settings.task_time_limit(work.duration)}
 
     @property
     def ffmpeg(self) -> str:
@@ -205,9 +253,11 @@ class JobHandler:
         return dataclasses.replace(work, tasks=todo), rep
 
     async def handle(self, delivery: Delivery) -> None:
-        """`task_started`, then `run`; a failure publishes a retryable `task_failed` for
-        the open tasks and propagates (the consumer naks; the last delivery ends in
-        `on_failure`)."""
+        """`task_started`, then `run`. A failure the media itself causes (`is_permanent`)
+        fails the open tasks for good and raises `Permanent` (the consumer terms it); any
+        other publishes a retryable `task_failed` (with `retry_in_seconds`) for the open
+        tasks and propagates (the consumer naks it with that delay; the last delivery ends
+        in `on_failure`)."""
         found = await self.pending_work(delivery)
         if found is None:
             return
@@ -218,7 +268,11 @@ class JobHandler:
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            await rep.failed(e, permanent=False)
+            if is_permanent(e):
+                await rep.failed(e, permanent=True)
+                raise Permanent(str(e)) from e
+            if not delivery.last:
+                await rep.failed(e, permanent=False, retry_in=delivery.retry_in)
             raise
 
     async def on_failure(self, delivery: Delivery, error: BaseException) -> None:

@@ -25,7 +25,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     ingest = Ingest(settings, facts, S3Objects(client, settings.bucket))
     loop = ConsumerLoop(js, "MINIO", "ingest", SERVICE, ingest.handle, ingest.on_failure, facts,
                         fetch_timeout=settings.fetch_timeout_seconds,
-                        rebind_after_timeouts=settings.rebind_after_timeouts)
+                        rebind_after_timeouts=settings.rebind_after_timeouts,
+                        retry_delays=settings.retry_delays_seconds)
     try:
         await asyncio.gather(
             loop.run(stop),

@@ -63,7 +63,7 @@ class Packager(JobHandler):
         with self.workdir(work.job_id) as scratch:
             playlist = scratch / "playlist.m3u8"
             await run_ffmpeg(hls_command(self.ffmpeg, url, playlist), rep.progress,
-                             self.settings.progress_interval_seconds)
+                             self.settings.progress_interval_seconds, **self.limits(work))
             parsed = m3u8.load(str(playlist))
             segments = [(seg.duration, (scratch / seg.uri).stat().st_size) for seg in parsed.segments]
             for seg in parsed.segments:  # segments first: the playlist never names a missing one

@@ -59,7 +59,7 @@ class Thumbnailer(JobHandler):
             for p, at in thumbnail_times(ingested.probe.duration_seconds, last, first).items():
                 out = scratch / f"thumb_{p:02d}.jpg"
                 await run_quiet(thumbnail_command(self.ffmpeg, url, ingested.probe, at, out, last=p == 100,
-                                                  first_frame=first))
+                                                  first_frame=first), self.settings.task_time_limit(0))
                 if not out.exists() or out.stat().st_size == 0:
                     raise RuntimeError(f"no frame at {at:.3f} s for thumb_{p:02d}")
                 _, w, h = image_codec(str(out))
@@ -88,7 +88,7 @@ class Thumbnailer(JobHandler):
         with self.workdir(ingested.job_id) as scratch:
             src, out = scratch / "custom_source", scratch / "thumb_custom.jpg"
             src.write_bytes(data)
-            await run_quiet(custom_thumbnail_command(self.ffmpeg, str(src), out))
+            await run_quiet(custom_thumbnail_command(self.ffmpeg, str(src), out), self.settings.task_time_limit(0))
             _, w, h = image_codec(str(out))
             info = await self.upload(out_key, out, "jpeg", width=w, height=h)
         await rep.complete(layout.CUSTOM_THUMBNAIL_TASK, [info], CustomThumbnailResult(primary=out_key),

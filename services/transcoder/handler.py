@@ -38,8 +38,9 @@ class Transcoder(JobHandler):
             outputs = {r.name: scratch / Path(layout.rendition_key(ingested.job_id, r.name)).name for r in renditions}
             mp3 = scratch / "audio.mp3" if want_mp3 else None
             started = time.monotonic()
+            limits = self.limits(work)
             await run_ffmpeg(transcode_command(self.ffmpeg, url, ingested.probe, renditions, outputs, mp3),
-                             rep.progress, settings.progress_interval_seconds)
+                             rep.progress, settings.progress_interval_seconds, **limits)
             encode_seconds = time.monotonic() - started
             duration = ingested.probe.duration_seconds
             measure = settings.quality_metrics and duration < settings.quality_max_duration_seconds
@@ -49,7 +50,8 @@ class Transcoder(JobHandler):
                 quality = {}
                 if measure and info.width and info.height:
                     quality = parse_quality(await run_quiet(quality_command(
-                        self.ffmpeg, outputs[r.name], url, ingested.probe, info.width, info.height)))
+                        self.ffmpeg, outputs[r.name], url, ingested.probe, info.width, info.height),
+                        limits["time_limit"]))
                 codecs = r.codecs if ingested.probe.audio is not None else r.codecs_video
                 result = VideoResult(rendition=r.name, codecs=codecs, frame_rate=ingested.probe.video.fps,
                                      profile=r.profile, level=r.level, crf=r.crf, **quality)

@@ -15,7 +15,7 @@ from typing import Any
 
 from contracts import AnyJobEvent, Ingested, TranscriptResult, layout
 from media.audio import decode_audio
-from media.run import Progress
+from media.run import Progress, Stalled, TimeLimitExceeded
 from services.transcriber.formats import Segment, Word, to_json, to_srt, to_txt, to_vtt, word_count
 from services.transcriber.models import Model, choose_model, installed_models, verify
 from tflow.facts import Facts
@@ -91,23 +91,32 @@ class Transcriber(JobHandler):
 
         job = loop.run_in_executor(None, work)
         try:
-            segments, info, audio_seconds = await self._follow(job, positions, started, rep)
-        except asyncio.CancelledError:
-            halt.set()
+            segments, info, audio_seconds = await self._follow(job, positions, started, rep,
+                                                               ingested.probe.duration_seconds)
+        except (asyncio.CancelledError, Stalled, TimeLimitExceeded):
+            halt.set()  # the thread stops at its next segment; its result is dropped
             raise
         await self._finish(ingested, model, rule, language, segments, info, audio_seconds, started, rep)
 
     async def _follow(self, job: asyncio.Future[tuple[list[Segment], Any, float]], positions: asyncio.Queue[float],
-                      started: float, rep: TaskReporter) -> tuple[list[Segment], Any, float]:
+                      started: float, rep: TaskReporter, duration: float) -> tuple[list[Segment], Any, float]:
         """Publish progress (at most every `progress_interval_seconds`) while the
-        decoding thread runs; return its result."""
-        last_sent = 0.0
+        decoding thread runs; return its result. Raises `Stalled` when no segment came for
+        `task_stall_seconds` once segments flow (decoding the audio and the language
+        detection come first), `TimeLimitExceeded` past the task's time limit."""
+        last_sent, last_segment, limit = 0.0, None, self.settings.task_time_limit(duration)
+        stall = self.settings.task_stall_seconds
         while not job.done():
+            now = time.monotonic()
+            if now - started > limit:
+                raise TimeLimitExceeded(f"transcription ran past its time limit of {limit:.0f}s")
+            if last_segment is not None and now - last_segment > stall:
+                raise Stalled(f"Whisper produced no segment for {stall:.0f}s")
             try:
                 pos = await asyncio.wait_for(positions.get(), 0.5)
             except TimeoutError:
                 continue
-            now = time.monotonic()
+            now = last_segment = time.monotonic()
             if now - last_sent >= self.settings.progress_interval_seconds:
                 last_sent = now
                 elapsed = now - started

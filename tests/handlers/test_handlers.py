@@ -25,7 +25,9 @@ from contracts import (
     ThumbnailsResult,
     TranscriptResult,
     VideoResult,
+    encode,
     layout,
+    subject_for,
     utcnow,
 )
 from media.run import FfmpegError
@@ -86,6 +88,29 @@ async def test_a_failed_encode_is_a_retryable_failure_and_the_last_delivery_a_pe
         final = await facts.last(ing.job_id, "task_failed", task)
         assert isinstance(final, TaskFailed) and final.permanent and final.attempt == 3
         assert (final.code, final.message) == ("RuntimeError", "gave up")
+
+
+async def test_a_source_ffmpeg_cannot_decode_fails_at_once_with_its_reason(facts, objects, settings):
+    ing = ingested(objects, media(CLIP), settings)
+    await facts.publish(ing)
+    objects.path(BUCKET, ing.source.key).write_bytes(b"\x00garbage, not a video" * 100)  # replaced after ingest
+    with pytest.raises(Permanent):
+        await Transcoder(settings, facts, objects).handle(delivery(ing))  # the first delivery: no retries
+    for task in (layout.video_task("360p"), layout.MP3_TASK):
+        final = await facts.last(ing.job_id, "task_failed", task)
+        assert isinstance(final, TaskFailed) and final.permanent and final.attempt == 1
+        assert final.code == "ffmpeg_failed" and "Invalid data" in final.message and final.retry_in_seconds is None
+
+
+async def test_a_retryable_failure_says_when_it_is_retried(facts, objects, settings):
+    ing = ingested(objects, media(CLIP), settings)
+    await facts.publish(ing)
+    objects.path(BUCKET, ing.source.key).unlink()
+    with pytest.raises(FfmpegError):
+        await Transcoder(settings, facts, objects).handle(
+            Delivery(subject=subject_for(ing), data=encode(ing), attempt=2, retry_in=30.0))
+    retry = await facts.last(ing.job_id, "task_failed", layout.MP3_TASK)
+    assert isinstance(retry, TaskFailed) and not retry.permanent and retry.retry_in_seconds == 30.0
 
 
 @pytest.mark.parametrize("handler_class", [Transcoder, Thumbnailer, Packager, Finalizer])

@@ -27,7 +27,8 @@ from tflow.stack import EmbeddedStack, free_port, running_stack, wait_for_http
 
 #: Settings the services run with in tests (short settle and sweep periods).
 TEST_ENV = {"TFLOW_INBOX_SETTLE_SECONDS": "0.3", "TFLOW_SWEEP_INTERVAL_SECONDS": "2", "TFLOW_LOG_LEVEL": "INFO",
-            "TFLOW_PROJECTOR_STALL_SECONDS": "3"}
+            "TFLOW_PROJECTOR_STALL_SECONDS": "3",
+            "TFLOW_RETRY_DELAYS_SECONDS": "[2, 5, 10]"}
 
 
 @dataclass

@@ -1,0 +1,96 @@
+"""Retry policy and watchdog (reliability findings: retries of 1, 2, 4 s with max_deliver 3
+could not ride out a ten-second outage; bad input was retried like an outage; nothing
+bounded a hung ffmpeg; a killed worker's temp directory stayed behind)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from media.run import FfmpegError, Stalled, TimeLimitExceeded, ffmpeg_binary, run_ffmpeg, run_quiet
+from tflow.facts import Permanent
+from tflow.retry import RETRY_DELAYS_SECONDS, is_permanent, retry_delay
+from tflow.settings import Settings
+from tflow.worker import job_workdir, sweep_workdirs
+
+
+def test_the_schedule_rides_out_minutes_and_is_capped():
+    assert [retry_delay(a) for a in range(1, 9)] == [10, 30, 60, 120, 300, 300, 300, 300]
+    assert sum(retry_delay(a) for a in range(1, 8)) >= 15 * 60  # 7 retries of max_deliver 8: > 15 min
+    assert retry_delay(3, [1, 2]) == 2 and retry_delay(0, [5]) == 5 and retry_delay(4, []) == 0
+    assert tuple(Settings(_env_file=None).retry_delays_seconds) == RETRY_DELAYS_SECONDS
+
+
+@pytest.mark.parametrize("error, permanent", [
+    (Permanent("no ingested fact"), True),
+    (FfmpegError(1, "[mov,mp4] moov atom not found\nInvalid data found when processing input"), True),
+    (FfmpegError(234, "Error while decoding stream #0:0: Invalid data found"), True),
+    (FfmpegError(1, "http://127.0.0.1:9/raw/x.mp4: Connection refused"), False),
+    (FfmpegError(8, "Server returned 503 Service Unavailable"), False),
+    (FfmpegError(1, "raw/x.mp4: No such file or directory"), False),
+    (FfmpegError(-9, "Invalid data found"), False),  # killed: out of memory or the watchdog
+    (ConnectionRefusedError(111, "refused"), False),
+    (TimeoutError(), False),
+    (Stalled("stuck"), False),
+    (TimeLimitExceeded("too long"), False),
+    (ValueError("a bug"), False),
+])
+def test_what_is_worth_a_retry(error, permanent):
+    assert is_permanent(error) is permanent
+
+
+def test_a_stalled_ffmpeg_is_killed(tmp_path):
+    fifo = tmp_path / "never-written"
+    os.mkfifo(fifo)  # opening it blocks forever: ffmpeg makes no progress
+    cmd = [ffmpeg_binary(), "-hide_banner", "-nostats", "-progress", "pipe:1", "-f", "s16le", "-i", str(fifo),
+           "-f", "null", "-"]
+    t0 = time.monotonic()
+    with pytest.raises(Stalled):
+        asyncio.run(run_ffmpeg(cmd, stall_seconds=1.0, time_limit=30))
+    assert time.monotonic() - t0 < 10
+    assert not _ffmpeg_reading(fifo)
+
+
+def test_an_overlong_ffmpeg_is_killed_at_its_time_limit(tmp_path):
+    cmd = [ffmpeg_binary(), "-hide_banner", "-nostats", "-progress", "pipe:1", "-re", "-f", "lavfi",
+           "-i", "testsrc=size=64x64:rate=5:duration=60", "-f", "null", "-"]  # real time: 60 s of work
+    progress = []
+
+    async def on_progress(p):
+        progress.append(p.position_seconds)
+
+    with pytest.raises(TimeLimitExceeded):
+        asyncio.run(run_ffmpeg(cmd, on_progress, 0.2, stall_seconds=30, time_limit=1.5))
+    assert progress and max(progress) < 5  # it was moving: a limit, not a stall
+    with pytest.raises(TimeLimitExceeded):
+        asyncio.run(run_quiet(cmd, time_limit=1.0))
+
+
+def _ffmpeg_reading(path) -> bool:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return any(str(path) in line and "ffmpeg" in line for line in out.splitlines())
+
+
+def test_the_directories_of_dead_workers_are_swept(tmp_path):
+    settings = Settings(_env_file=None, work_dir=tmp_path)
+    job = "0b9a4a8e-7b7c-5d1e-9f00-3a1b2c3d4e5f"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"tflow-transcoder-{dead.pid}-{job}-abc123"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "partial.mp4").write_bytes(b"x" * 1000)
+    alive = tmp_path / f"tflow-packager-{os.getppid()}-{job}-def456"  # a live process's: kept
+    alive.mkdir()
+    other = tmp_path / f"tflow-transcoder-{dead.pid}-another-job-ghi789"
+    other.mkdir()
+    with job_workdir(settings, job, "transcoder") as mine:  # a redelivery of the same job
+        assert mine.exists() and not stale.exists() and alive.exists() and other.exists()
+        assert mine.name.startswith(f"tflow-transcoder-{os.getpid()}-{job}-")
+    assert not mine.exists()
+    assert sweep_workdirs(tmp_path) == [other]  # a worker starting up sweeps every dead one
+    assert alive.exists()
