@@ -1,5 +1,6 @@
 """Every message of Transcode Flow: msgspec structs in one tagged union, with their
-subjects; typed task results; the object layout; the MinIO S3 event decoder.
+subjects; typed task results; the object layout; the MinIO S3 event decoder; JetStream's
+advisories of dead letters.
 JetStream stream and consumer definitions are package data under `contracts/nats/`.
 
 Import from here: `from contracts import Ingested, encode, decode_job_event, subject_for`.
@@ -9,6 +10,8 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 
 from contracts import layout
+from contracts.advisories import *  # noqa: F403
+from contracts.advisories import __all__ as _advisories_all
 from contracts.events import *  # noqa: F403
 from contracts.events import __all__ as _events_all
 from contracts.results import *  # noqa: F403
@@ -20,4 +23,4 @@ from contracts.s3 import __all__ as _s3_all
 #: and `nats consumer add --config` take, shipped inside the package.
 NATS_DEFINITIONS: Traversable = files("contracts") / "nats"
 
-__all__ = [*_events_all, *_results_all, *_s3_all, "layout", "NATS_DEFINITIONS"]
+__all__ = [*_events_all, *_results_all, *_s3_all, *_advisories_all, "layout", "NATS_DEFINITIONS"]

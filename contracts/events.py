@@ -38,6 +38,7 @@ __all__ = [
     "TaskCompleted",
     "TaskFailed",
     "Cancelled",
+    "Replayed",
     "AnyJobEvent",
     "Submission",
     "job_id_for",
@@ -207,11 +208,13 @@ class Rejected(JobEvent, frozen=True, tag="rejected"):
 
 
 class TaskStarted(JobEvent, frozen=True, tag="task_started"):
-    """A worker began task `task` (attempt = JetStream delivery count)."""
+    """A worker began task `task` (attempt = JetStream delivery count; `epoch` = the run
+    of the task it belongs to: 1, then one more per `replayed` that names the task)."""
 
     task: str
     attempt: int = 1
     worker: str = ""
+    epoch: int = 1
 
 
 class TaskProgress(JobEvent, frozen=True, tag="task_progress"):
@@ -221,6 +224,7 @@ class TaskProgress(JobEvent, frozen=True, tag="task_progress"):
     percent: float
     speed: float | None = None
     eta_seconds: float | None = None
+    epoch: int = 1
 
 
 class TaskCompleted(JobEvent, frozen=True, tag="task_completed"):
@@ -232,6 +236,7 @@ class TaskCompleted(JobEvent, frozen=True, tag="task_completed"):
     outputs: list[OutputInfo] = []
     result: TaskResult | None = None
     seconds: float | None = None
+    epoch: int = 1
     v1_details: dict[str, Any] | msgspec.UnsetType = msgspec.field(default=msgspec.UNSET, name="details")
 
 
@@ -245,6 +250,7 @@ class TaskFailed(JobEvent, frozen=True, tag="task_failed"):
     permanent: bool = True
     attempt: int = 1
     retry_in_seconds: float | None = None
+    epoch: int = 1
 
 
 class Cancelled(JobEvent, frozen=True, tag="cancelled"):
@@ -255,7 +261,28 @@ class Cancelled(JobEvent, frozen=True, tag="cancelled"):
     by: str | None = None
 
 
-AnyJobEvent = Received | Ingested | Rejected | TaskStarted | TaskProgress | TaskCompleted | TaskFailed | Cancelled
+class Replayed(JobEvent, frozen=True, tag="replayed"):
+    """A replay of the job (`tflow replay`, a dead letter re-driven): `tasks` run again,
+    as `epoch` (one more than the job's last), through the normal consumers. `epochs` is
+    the epoch every task of the plan must complete in from now on (cumulative over the
+    job's replays: a task not named keeps its own); a completion of an older epoch no
+    longer counts. `options` are the job's options from now on (e.g. another Whisper
+    model or language for the transcription)."""
+
+    epoch: int
+    tasks: list[str]
+    epochs: dict[str, int]
+    options: JobOptions = msgspec.field(default_factory=JobOptions)
+    reason: str = ""
+    by: str | None = None
+
+    def required(self, task: str) -> int:
+        """The epoch `task` must complete in."""
+        return self.epochs.get(task, 1)
+
+
+AnyJobEvent = (Received | Ingested | Rejected | TaskStarted | TaskProgress | TaskCompleted | TaskFailed | Cancelled
+               | Replayed)
 
 
 _job_decoder = msgspec.json.Decoder(AnyJobEvent)
@@ -290,16 +317,22 @@ def subject_for(event: JobEvent) -> str:
 
 def msg_id_for(event: JobEvent) -> str | None:
     """The `Nats-Msg-Id` that makes a republished fact a duplicate, or None for progress
-    (every progress fact is new). Lifecycle facts: one per job; task facts: one per attempt."""
+    (every progress fact is new). Lifecycle facts: one per job; a replay: one per epoch;
+    task facts: one per attempt of each epoch (the epoch only appears from 2 on, so the
+    ids of jobs never replayed are those of schema 2)."""
     tag = type(event).__struct_config__.tag
     if isinstance(event, TaskProgress):
         return None
+    run = f".e{event.epoch}" if isinstance(event, TaskStarted | TaskFailed | TaskCompleted) and event.epoch > 1 \
+        else ""
     if isinstance(event, TaskStarted):
-        return f"{event.job_id}.{tag}.{event.task}.{event.attempt}"
+        return f"{event.job_id}.{tag}.{event.task}.{event.attempt}{run}"
     if isinstance(event, TaskFailed):  # a retry and the final failure of one attempt are two facts
-        return f"{event.job_id}.{tag}.{event.task}.{event.attempt}.{'final' if event.permanent else 'retry'}"
+        return f"{event.job_id}.{tag}.{event.task}.{event.attempt}.{'final' if event.permanent else 'retry'}{run}"
     if isinstance(event, TaskCompleted):
-        return f"{event.job_id}.{tag}.{event.task}"
+        return f"{event.job_id}.{tag}.{event.task}{run}"
+    if isinstance(event, Replayed):
+        return f"{event.job_id}.{tag}.{event.epoch}"
     return f"{event.job_id}.{tag}"
 
 

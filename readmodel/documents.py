@@ -29,11 +29,12 @@ def _iso(v: Any) -> Any:
 
 
 def task_view(t: Mapping[str, Any]) -> dict[str, Any]:
-    """One task of a job: status, progress (percent), speed (x real time), ETA (seconds), error."""
+    """One task of a job: status, progress (percent), speed (x real time), ETA (seconds),
+    delivery attempts and epoch (1 + the replays that re-ran it), error."""
     return {
         "name": t["name"], "kind": t["kind"], "rendition": t["rendition"], "status": t["status"],
         "progress_percent": t["progress_percent"], "speed": t["speed"], "eta_seconds": t["eta_seconds"],
-        "attempts": t["attempts"], "outputs": t["outputs"], "details": t["details"],
+        "attempts": t["attempts"], "epoch": t["epoch"], "outputs": t["outputs"], "details": t["details"],
         "processing_seconds": t["processing_seconds"],
         "error": {"code": t["error_code"], "message": t["error_message"]} if t["error_message"] else None,
         "started_at": _iso(t["started_at"]), "completed_at": _iso(t["completed_at"]),

@@ -65,6 +65,7 @@ class JobRow(msgspec.Struct, kw_only=True):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     last_seq: int = 0
+    epoch: int = 1
 
 
 class TaskRow(msgspec.Struct, kw_only=True):
@@ -88,6 +89,7 @@ class TaskRow(msgspec.Struct, kw_only=True):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     updated_at: datetime
+    epoch: int = 1
 
 
 JOB_COLUMNS: tuple[str, ...] = JobRow.__struct_fields__

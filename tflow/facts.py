@@ -16,6 +16,7 @@ from contracts import (
     JobEvent,
     PlannedTask,
     Rejected,
+    Replayed,
     TaskCompleted,
     TaskFailed,
     decode_job_event,
@@ -97,21 +98,44 @@ async def ingested(facts: Facts, job_id: str) -> Ingested:
     return event
 
 
-async def completed(facts: Facts, job_id: str, task: str) -> TaskCompleted | None:
-    """The task's completion fact, or None."""
+async def replay(facts: Facts, job_id: str) -> Replayed | None:
+    """The job's last `replayed` fact (it holds the epoch of every task), or None."""
+    event = await facts.last(job_id, "replayed")
+    return event if isinstance(event, Replayed) else None
+
+
+def required_epoch(last_replay: Replayed | None, task: str) -> int:
+    """The epoch `task` must complete in: 1 unless a replay named it."""
+    return last_replay.required(task) if last_replay is not None else 1
+
+
+async def completed(facts: Facts, job_id: str, task: str, last_replay: Replayed | None | bool = True
+                    ) -> TaskCompleted | None:
+    """The task's completion fact of its current epoch, or None (never completed, or only
+    in an epoch a replay has since superseded). `last_replay`: the job's last `replayed`
+    fact when the caller has it (None: never replayed); True reads it."""
     event = await facts.last(job_id, "task_completed", task)
-    return event if isinstance(event, TaskCompleted) else None
+    if not isinstance(event, TaskCompleted):
+        return None
+    if last_replay is True:
+        last_replay = await replay(facts, job_id)
+    current = required_epoch(last_replay if isinstance(last_replay, Replayed) else None, task)
+    return event if event.epoch >= current else None
 
 
 async def failed_permanently(facts: Facts, job_id: str, task: str) -> bool:
-    """Whether the task's last failure fact is permanent."""
+    """Whether the task's last failure fact is permanent, in the task's current epoch."""
     event = await facts.last(job_id, "task_failed", task)
-    return isinstance(event, TaskFailed) and event.permanent
+    if not (isinstance(event, TaskFailed) and event.permanent):
+        return False
+    return event.epoch >= required_epoch(await replay(facts, job_id), task)
 
 
-async def pending(facts: Facts, job_id: str, tasks: list[PlannedTask]) -> list[PlannedTask]:
-    """The tasks without a completion fact yet (a redelivered message redoes only those)."""
-    return [t for t in tasks if await completed(facts, job_id, t.name) is None]
+async def pending(facts: Facts, job_id: str, tasks: list[PlannedTask], last_replay: Replayed | None = None
+                  ) -> list[PlannedTask]:
+    """The tasks without a completion fact of their current epoch yet (a redelivered
+    message redoes only those)."""
+    return [t for t in tasks if await completed(facts, job_id, t.name, last_replay) is None]
 
 
 async def verdict(facts: Facts, job_id: str) -> Ingested | Rejected | None:

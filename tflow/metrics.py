@@ -24,3 +24,6 @@ def serve_metrics(port: int | None, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host)
 SET_ASIDE = Counter("tflow_projection_set_aside_total",
                     "Facts the projector could not apply and set aside (projection_failures).")
+DEAD_LETTERS = Counter("tflow_dead_letters_total",
+                       "Messages given up on (JetStream advisories in the DLQ stream), by stream, consumer and kind "
+                       "(max_deliveries, terminated).", ["stream", "consumer", "kind"])

@@ -52,19 +52,27 @@ def _video_tasks(kind: str) -> tuple[str, ...]:
 
 
 #: Every NATS user but the admin; the key is the user name (a service's name).
+def _dead(durable: str) -> tuple[str, str]:
+    """The DLQ consumer of `durable`'s dead letters (`contracts/nats/consumers/DLQ/`)."""
+    return ("DLQ", f"dead_{durable}")
+
+
 ROLES: dict[str, Role] = {
-    "ingest": Role(consumers=(("MINIO", "ingest"),),
+    "ingest": Role(consumers=(("MINIO", "ingest"), _dead("ingest")),
                    publish=("jobs.*.received", "jobs.*.ingested", "jobs.*.rejected",
-                            "minio.announce.inbox", "minio.announce.sweep")),
-    "transcoder": Role(consumers=(("JOBS", "transcoder"),), tasks=(*_video_tasks("video"), layout.MP3_TASK),
-                       cancels=True),
-    "packager": Role(consumers=(("JOBS", "packager"), ("JOBS", "finalizer")),
+                            "minio.announce.inbox", "minio.announce.sweep", "$JS.API.STREAM.MSG.GET.MINIO")),
+    "transcoder": Role(consumers=(("JOBS", "transcoder"), _dead("transcoder")),
+                       tasks=(*_video_tasks("video"), layout.MP3_TASK), cancels=True),
+    "packager": Role(consumers=(("JOBS", "packager"), ("JOBS", "finalizer"), _dead("packager"), _dead("finalizer")),
                      tasks=(*_video_tasks("hls"), layout.METADATA_TASK), cancels=True),
-    "thumbnailer": Role(consumers=(("JOBS", "thumbnailer"),),
+    "thumbnailer": Role(consumers=(("JOBS", "thumbnailer"), _dead("thumbnailer")),
                         tasks=(layout.THUMBNAILS_TASK, layout.CUSTOM_THUMBNAIL_TASK), cancels=True),
-    "transcriber": Role(consumers=(("JOBS", "transcriber"),), tasks=(layout.TRANSCRIPTION_TASK,), cancels=True),
+    "transcriber": Role(consumers=(("JOBS", "transcriber"), _dead("transcriber")),
+                        tasks=(layout.TRANSCRIPTION_TASK,), cancels=True),
     "projector": Role(ordered_reader=True),
-    "api": Role(publish=("minio.announce.api", "jobs.*.cancelled"), monitor=True),
+    # admin routes: dead letters are read from DLQ and re-driven as replays or announcements
+    "api": Role(publish=("minio.announce.api", "jobs.*.cancelled", "jobs.*.replayed", "$JS.API.STREAM.MSG.GET.DLQ",
+                         "$JS.API.STREAM.MSG.GET.MINIO"), monitor=True),
     # MinIO's own NATS notification target (MINIO_NOTIFY_NATS_USERNAME/_PASSWORD): bucket events only
     "minio": Role(publish=("minio.events",)),
 }

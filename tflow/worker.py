@@ -20,7 +20,7 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,8 +30,10 @@ import msgspec
 from contracts import (
     AnyJobEvent,
     Ingested,
+    JobOptions,
     OutputInfo,
     PlannedTask,
+    Replayed,
     TaskCompleted,
     TaskFailed,
     TaskProgress,
@@ -41,7 +43,7 @@ from contracts import (
     utcnow,
 )
 from media.run import FfmpegError, Progress, ffmpeg_binary
-from tflow.facts import Facts, Permanent, pending
+from tflow.facts import Facts, Permanent, ingested, pending, replay, required_epoch
 from tflow.logs import without_addresses
 from tflow.objects import Objects
 from tflow.retry import is_permanent
@@ -72,13 +74,20 @@ class Delivery:
 @dataclass(frozen=True)
 class Work:
     """What one fact asks of a handler: the job's `ingested` fact, the fact that
-    triggered the work, the planned tasks it serves, and the media seconds progress is
-    measured against."""
+    triggered the work, the planned tasks it serves, the media seconds progress is
+    measured against, and the job's options now (those of its last replay, if any;
+    filled in by `JobHandler.pending_work`)."""
 
     ingested: Ingested
     trigger: AnyJobEvent
     tasks: list[PlannedTask]
     duration: float
+    options: JobOptions | None = None
+
+    @property
+    def job_options(self) -> JobOptions:
+        """`options`, else those the job was submitted with."""
+        return self.options if self.options is not None else self.ingested.options
 
     @property
     def job_id(self) -> str:
@@ -106,11 +115,17 @@ class TaskReporter:
     """Publishes the facts of the tasks one piece of work serves. A task it completed or
     failed for good is finished: later failures of the work no longer name it."""
 
-    def __init__(self, facts: Facts, service: str, job_id: str, tasks: list[str], attempt: int, duration: float):
+    def __init__(self, facts: Facts, service: str, job_id: str, tasks: list[str], attempt: int, duration: float,
+                 epochs: dict[str, int] | None = None):
         self.facts, self.service, self.job_id, self.tasks = facts, service, job_id, tasks
         self.attempt, self.duration = attempt, duration
+        self.epochs = epochs or {}
         self.worker = worker_name(service)
         self.finished: set[str] = set()
+
+    def epoch(self, task: str) -> int:
+        """The epoch `task` runs in (1 unless a replay named it)."""
+        return self.epochs.get(task, 1)
 
     @property
     def open_tasks(self) -> list[str]:
@@ -121,7 +136,7 @@ class TaskReporter:
         """`task_started` for every task."""
         for t in self.tasks:
             await self.facts.publish(TaskStarted(job_id=self.job_id, at=utcnow(), task=t, attempt=self.attempt,
-                                                 worker=self.worker))
+                                                 worker=self.worker, epoch=self.epoch(t)))
 
     async def progress(self, p: Progress) -> None:
         """`task_progress` (percent, speed in x real time, ETA in seconds) for every open
@@ -129,13 +144,13 @@ class TaskReporter:
         for t in self.open_tasks:
             await self.facts.publish(TaskProgress(job_id=self.job_id, at=utcnow(), task=t,
                                                   percent=round(p.percent(self.duration), 2), speed=p.speed,
-                                                  eta_seconds=p.eta_seconds(self.duration)))
+                                                  eta_seconds=p.eta_seconds(self.duration), epoch=self.epoch(t)))
 
     async def complete(self, task: str, outputs: list[OutputInfo], result: TaskResult | None,
                        seconds: float) -> None:
         """`task_completed` with its outputs, typed result and the seconds its work took."""
         await self.facts.publish(TaskCompleted(job_id=self.job_id, at=utcnow(), task=task, outputs=outputs,
-                                               result=result, seconds=round(seconds, 3)))
+                                               result=result, seconds=round(seconds, 3), epoch=self.epoch(task)))
         self.finished.add(task)
 
     async def failed(self, error: BaseException, permanent: bool, tasks: list[str] | None = None,
@@ -149,7 +164,8 @@ class TaskReporter:
             await self.facts.publish(TaskFailed(job_id=self.job_id, at=utcnow(), task=t, code=code,
                                                 message=without_addresses(str(error))[-1000:],
                                                 permanent=permanent, attempt=self.attempt,
-                                                retry_in_seconds=None if permanent else retry_in))
+                                                retry_in_seconds=None if permanent else retry_in,
+                                                epoch=self.epoch(t)))
             if permanent:
                 self.finished.add(t)
 
@@ -239,18 +255,39 @@ class JobHandler:
         """This service's temp directory for one job (`job_workdir`)."""
         return job_workdir(self.settings, job_id, self.service)
 
+    async def source_work(self, event: AnyJobEvent, kinds: Collection[str]) -> Work | None:
+        """The work of a handler that starts from the source: on `ingested`, the planned
+        tasks of `kinds`; on `replayed`, those of them the replay names. Else None."""
+        if isinstance(event, Ingested):
+            ing = event
+            tasks = [t for t in ing.plan if t.kind in kinds]
+        elif isinstance(event, Replayed):
+            ing = await ingested(self.facts, event.job_id)
+            tasks = [t for t in ing.plan if t.kind in kinds and t.name in event.tasks]
+        else:
+            return None
+        return Work(ingested=ing, trigger=event, tasks=tasks, duration=ing.probe.duration_seconds)
+
     async def pending_work(self, delivery: Delivery) -> tuple[Work, TaskReporter] | None:
         """The opening every handler shares: decode (or `Permanent`), the work the fact
-        asks for, without the tasks already completed; None when nothing is left."""
+        asks for, without the tasks already completed in their current epoch; None when
+        nothing is left. An `ingested` or `replayed` trigger only serves the tasks whose
+        current epoch is its own (a redelivered `ingested` never runs a replayed task)."""
         work = await self.work_for(decode_or_permanent(delivery.data))
         if work is None:
             return None
-        todo = await pending(self.facts, work.job_id, work.tasks)
+        last_replay = await replay(self.facts, work.job_id)
+        tasks = work.tasks
+        if isinstance(work.trigger, Ingested | Replayed):
+            own = work.trigger.epoch if isinstance(work.trigger, Replayed) else 1
+            tasks = [t for t in tasks if required_epoch(last_replay, t.name) == own]
+        todo = await pending(self.facts, work.job_id, tasks, last_replay)
         if not todo:
             return None
         rep = TaskReporter(self.facts, self.service, work.job_id, [t.name for t in todo], delivery.attempt,
-                           work.duration)
-        return dataclasses.replace(work, tasks=todo), rep
+                           work.duration, {t.name: required_epoch(last_replay, t.name) for t in todo})
+        options = last_replay.options if last_replay is not None else work.ingested.options
+        return dataclasses.replace(work, tasks=todo, options=options), rep
 
     async def handle(self, delivery: Delivery) -> None:
         """`task_started`, then `run`. A failure the media itself causes (`is_permanent`)

@@ -33,7 +33,8 @@ EXAMPLES: dict[tuple[str, str], tuple[str, object]] = {
     ("get", "/api/v1/jobs"): ("200", {"total": 1, "limit": 50, "offset": 0, "jobs": [JOB_SUMMARY]}),
     ("get", "/api/v1/jobs/{job_id}"): ("200", {**JOB_SUMMARY, "tasks": [
         {"name": "video_720p", "kind": "transcode", "rendition": "720p", "status": "processing",
-         "progress_percent": 61.0, "speed": 0.9, "eta_seconds": 1.2, "attempts": 1, "outputs": [], "details": {},
+         "progress_percent": 61.0, "speed": 0.9, "eta_seconds": 1.2, "attempts": 1, "epoch": 1,
+         "outputs": [], "details": {},
          "processing_seconds": None, "error": None, "started_at": "2026-11-22T03:15:05+00:00",
          "completed_at": None}], "eta_seconds": 1.2}),
     ("delete", "/api/v1/jobs/{job_id}"): ("202", {"job_id": JOB_ID, "status": "cancelled",

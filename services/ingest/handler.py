@@ -39,6 +39,8 @@ from tflow.settings import Settings
 from tflow.submission import MAX_METADATA_DEPTH, MetadataError, check_metadata, check_text, json_depth, text_problem
 from tflow.worker import Delivery
 
+#: The code of the `rejected` fact of an object ingest gave up on (not a verdict on it).
+GAVE_UP = "ingest_failed"
 log = logging.getLogger(__name__)
 SERVICE = "ingest"
 
@@ -102,15 +104,16 @@ class Ingest:
             return
         for origin, ref in refs:
             await self.facts.publish(Rejected(job_id=job_id_for(ref), at=utcnow(), source=ref, origin=origin,
-                                                  code="ingest_failed",
+                                                  code=GAVE_UP,
                                                   message=f"ingest gave up: {without_addresses(str(error))}"))
 
     async def ingest(self, origin: Origin, ref: ObjectRef) -> None:
         """Turn one object into `received` + `ingested`/`rejected` (skips known jobs)."""
         job_id = job_id_for(ref)
-        if await verdict(self.facts, job_id) is not None:
+        known = await verdict(self.facts, job_id)
+        if known is not None and not (isinstance(known, Rejected) and known.code == GAVE_UP):
             MESSAGES.labels(SERVICE, "duplicate").inc()
-            return
+            return  # judged already (a give-up is no judgement: a re-drive examines it anew)
         await self.facts.publish(Received(job_id=job_id, at=utcnow(), source=ref, origin=origin))
         fact = await self.examine(job_id, origin, ref)
         new = await self.facts.publish(fact)

@@ -11,6 +11,7 @@ from tflow import store
 from tflow.facts import JetStreamFacts
 from tflow.natsio import ConsumerLoop, close, connect
 from tflow.objects import S3Objects
+from tflow.runner import dead_letter_loop
 from tflow.service import run_service
 from tflow.settings import Settings
 
@@ -30,6 +31,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     try:
         await asyncio.gather(
             loop.run(stop),
+            dead_letter_loop(js, "ingest", SERVICE, ingest.on_failure, facts, settings).run(stop),
             DropFolder(settings, js, facts, client).run(stop),
             run_sweeps(settings, js, facts, client, stop),
         )

@@ -22,6 +22,7 @@ from contracts import (
     Ingested,
     MetadataResult,
     OutputInfo,
+    Replayed,
     TaskCompleted,
     TaskFailed,
     TranscriptResult,
@@ -46,7 +47,12 @@ class Packager(JobHandler):
     service = SERVICE
 
     async def work_for(self, event: AnyJobEvent) -> Work | None:
+        """A rendition's MP4 completed in its current epoch (a completion a replay has
+        superseded is not packaged: the replay's own completion will be)."""
         if not (isinstance(event, TaskCompleted) and isinstance(event.result, VideoResult) and event.outputs):
+            return None
+        current = await completed(self.facts, event.job_id, event.task)
+        if current is None or current.epoch != event.epoch:
             return None
         ing = await ingested(self.facts, event.job_id)
         task = layout.hls_task(event.result.rendition)
@@ -85,10 +91,13 @@ class Finalizer(JobHandler):
     service = SERVICE
 
     async def work_for(self, event: AnyJobEvent) -> Work | None:
-        """Any completion, or permanent failure, of a task other than `metadata`."""
-        if not isinstance(event, TaskCompleted | TaskFailed) or event.task == layout.METADATA_TASK:
-            return None
-        if isinstance(event, TaskFailed) and not event.permanent:
+        """Any completion, or permanent failure, of a task other than `metadata`; a replay
+        (which may name `metadata` alone)."""
+        if isinstance(event, Replayed):
+            if layout.METADATA_TASK not in event.tasks:
+                return None
+        elif (not isinstance(event, TaskCompleted | TaskFailed) or event.task == layout.METADATA_TASK
+              or (isinstance(event, TaskFailed) and not event.permanent)):
             return None
         ing = await ingested(self.facts, event.job_id)
         return Work(ingested=ing, trigger=event, tasks=[t for t in ing.plan if t.name == layout.METADATA_TASK],

@@ -12,6 +12,11 @@ Rules (DESIGN.md, PRD job statuses):
 - `cancelled` ends a non-terminal job `cancelled` and its unfinished tasks with it.
 - a terminal job (completed/failed/cancelled) keeps its status; late task facts
   still update their task rows.
+- an object ingest gave up on (`rejected` `ingest_failed`) re-opens on a later
+  `received`/`ingested` (a dead letter re-driven).
+- `replayed` (epoch N) re-opens the job (`pending`, error cleared) and resets the tasks
+  it names to `pending` in their new epoch; a task fact of an older epoch than its
+  task's is stale and ignored (a late progress or failure of the replaced run).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from contracts import (
     Ingested,
     Received,
     Rejected,
+    Replayed,
     TaskCompleted,
     TaskFailed,
     TaskProgress,
@@ -52,9 +58,20 @@ def _new_job(event: Received | Ingested | Rejected, status: str) -> JobRow:
     )
 
 
+#: The `rejected` code of an object ingest gave up on: a re-drive may still ingest it.
+GAVE_UP = "ingest_failed"
+
+
+def _reopen_if_given_up(state: JobState) -> None:
+    job = state.job
+    if job.status == "failed" and job.error_code == GAVE_UP:
+        job.status, job.completed_at, job.error_code, job.error_message = "validating", None, None, None
+
+
 def _apply_ingested(state: JobState | None, e: Ingested) -> JobState:
     if state is None:
         state = JobState(_new_job(e, "validating"), {})
+    _reopen_if_given_up(state)
     job = state.job
     if job.status not in ("validating", "pending"):
         return state
@@ -101,8 +118,27 @@ def _roll_up(state: JobState, at: datetime) -> None:
         job.status, job.completed_at, job.progress_percent = "completed", at, 100.0
 
 
+def _apply_replayed(state: JobState, e: Replayed) -> JobState:
+    job = state.job
+    job.epoch = max(job.epoch, e.epoch)
+    job.status, job.completed_at, job.current_task = "pending", None, None
+    job.error_code = job.error_message = None
+    o = e.options
+    job.priority, job.transcription_language, job.whisper_model = o.priority, o.transcription_language, o.whisper_model
+    for name in e.tasks:
+        task = _task(state, name, e.at)
+        task.epoch = e.required(name)
+        task.status, task.progress_percent, task.speed, task.eta_seconds = "pending", 0.0, None, None
+        task.error_code = task.error_message = None
+        task.attempts, task.completed_at, task.updated_at = 0, None, e.at
+    _roll_up(state, e.at)
+    return state
+
+
 def _apply_task(state: JobState, e: TaskStarted | TaskProgress | TaskCompleted | TaskFailed) -> JobState:
     job, task = state.job, _task(state, e.task, e.at)
+    if e.epoch < task.epoch:
+        return state  # a fact of a run a replay has replaced
     task.updated_at = e.at
     if job.status == "cancelled" and task.status == "cancelled":
         return state
@@ -152,6 +188,7 @@ def apply(state: JobState | None, event: AnyJobEvent, seq: int) -> JobState | No
     if isinstance(event, Received):
         if state is None:
             state = JobState(_new_job(event, "validating"), {})
+        _reopen_if_given_up(state)
     elif isinstance(event, Ingested):
         state = _apply_ingested(state, event)
     elif isinstance(event, Rejected):
@@ -171,6 +208,10 @@ def apply(state: JobState | None, event: AnyJobEvent, seq: int) -> JobState | No
             for t in state.tasks.values():
                 if t.status in ("pending", "processing"):
                     t.status, t.updated_at, t.eta_seconds = "cancelled", event.at, None
+    elif isinstance(event, Replayed):
+        if state is None:
+            return None
+        state = _apply_replayed(state, event)
     else:
         if state is None:
             return None

@@ -5,6 +5,7 @@ permanent failure of that optional task only)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 from contracts import (
@@ -24,6 +25,7 @@ from tflow.worker import JobHandler, TaskReporter, Work
 
 SERVICE = "thumbnailer"
 TASKS = (layout.CUSTOM_THUMBNAIL_TASK, layout.THUMBNAILS_TASK)
+KINDS = ("thumbnails",)
 
 
 class InvalidThumbnail(Exception):
@@ -36,10 +38,11 @@ class Thumbnailer(JobHandler):
     service = SERVICE
 
     async def work_for(self, event: AnyJobEvent) -> Work | None:
-        if not isinstance(event, Ingested):
+        work = await self.source_work(event, KINDS)
+        if work is None:
             return None
-        tasks = sorted((t for t in event.plan if t.name in TASKS), key=lambda t: TASKS.index(t.name))
-        return Work(ingested=event, trigger=event, tasks=tasks, duration=event.probe.duration_seconds)
+        tasks = sorted((t for t in work.tasks if t.name in TASKS), key=lambda t: TASKS.index(t.name))
+        return dataclasses.replace(work, tasks=tasks)
 
     async def run(self, work: Work, rep: TaskReporter) -> None:
         if work.has(layout.CUSTOM_THUMBNAIL_TASK):

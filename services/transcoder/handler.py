@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from contracts import AnyJobEvent, Ingested, Mp3Result, VideoResult, layout
+from contracts import AnyJobEvent, Mp3Result, VideoResult, layout
 from media.encode import parse_quality, quality_command, transcode_command
 from media.ladder import LADDER
 from media.probe import describe_output
@@ -24,10 +24,7 @@ class Transcoder(JobHandler):
     service = SERVICE
 
     async def work_for(self, event: AnyJobEvent) -> Work | None:
-        if not isinstance(event, Ingested):
-            return None
-        return Work(ingested=event, trigger=event, tasks=[t for t in event.plan if t.kind in KINDS],
-                    duration=event.probe.duration_seconds)
+        return await self.source_work(event, KINDS)
 
     async def run(self, work: Work, rep: TaskReporter) -> None:
         ingested, settings = work.ingested, self.settings

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from contracts import AnyJobEvent, Ingested, TranscriptResult, layout
+from contracts import AnyJobEvent, Ingested, JobOptions, TranscriptResult, layout
 from media.audio import decode_audio
 from media.run import Progress, Stalled, TimeLimitExceeded
 from services.transcriber.formats import Segment, Word, to_json, to_srt, to_txt, to_vtt, word_count
@@ -53,19 +53,15 @@ class Transcriber(JobHandler):
             return self._loaded[m.name]
 
     async def work_for(self, event: AnyJobEvent) -> Work | None:
-        if not isinstance(event, Ingested):
-            return None
-        tasks = [t for t in event.plan if t.name == layout.TRANSCRIPTION_TASK]
-        return Work(ingested=event, trigger=event, tasks=tasks,
-                    duration=event.probe.duration_seconds)
+        return await self.source_work(event, ("transcription",))
 
     async def run(self, work: Work, rep: TaskReporter) -> None:
-        await self._transcribe(work.ingested, rep)
+        await self._transcribe(work.ingested, work.job_options, rep)
 
-    async def _transcribe(self, ingested: Ingested, rep: TaskReporter) -> None:
+    async def _transcribe(self, ingested: Ingested, options: JobOptions, rep: TaskReporter) -> None:
         started = time.monotonic()
-        language = ingested.options.transcription_language
-        model, rule = choose_model(ingested.probe.duration_seconds, ingested.options.whisper_model, language,
+        language = options.transcription_language
+        model, rule = choose_model(ingested.probe.duration_seconds, options.whisper_model, language,
                                    self.installed)
         url = self.objects.url(ingested.source.bucket, ingested.source.key)
         loop = asyncio.get_running_loop()
