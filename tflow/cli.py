@@ -6,6 +6,8 @@
   tflow migrate                apply database migrations
   tflow bootstrap              bucket, streams, consumers, migrations on external servers
   tflow keys create|list|revoke  API keys
+  tflow replay JOB [--task T]    re-run a job, or some of its tasks, as a new epoch
+  tflow dlq list|retry ID        dead letters: messages given up on, and re-driving one
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import signal
 import sys
 import time
 
+import nats.errors
+from nats.aio.client import Client as NATS
+
 from services import SERVICES
 from tflow.logs import setup_logging
-from tflow.settings import get_settings
+from tflow.settings import Settings, get_settings
 
 log = logging.getLogger("tflow")
 
@@ -82,7 +87,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from readmodel import keys
     from readmodel.db import create_pool
 
-    settings = get_settings()
+    settings = cli_settings()
 
     async def main() -> int:
         pool = await create_pool(settings.database_url or "")
@@ -105,6 +110,81 @@ def cmd_keys(args: argparse.Namespace) -> int:
         finally:
             await pool.close()
         return 0
+
+    return asyncio.run(main())
+
+
+def cli_settings() -> Settings:
+    """The settings of a command run from a shell: the environment, and for what it leaves
+    unset, the endpoints of the embedded stack `tflow up` runs on this data dir."""
+    from tflow.stack import with_endpoints
+
+    return with_endpoints(get_settings())
+
+
+async def _nats(settings: Settings) -> NATS:
+    from tflow.natsio import connect
+
+    if not settings.nats_url:
+        raise SystemExit("no NATS: start `tflow up` here, or set TFLOW_NATS_URL (and TFLOW_NATS_USER/_PASSWORD)")
+    try:
+        return await connect(settings, "tflow-cli", wait=False)
+    except (OSError, nats.errors.Error) as e:
+        raise SystemExit(f"cannot reach NATS at {settings.nats_url}: {e!r} (is `tflow up` running?)") from e
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """`tflow replay JOB [--task NAME ...] [--whisper-model M] [--language L]`."""
+    from tflow.facts import JetStreamFacts
+    from tflow.natsio import close
+    from tflow.replay import ReplayRefused, request_replay
+
+    options = {k: v for k, v in (("whisper_model", args.whisper_model),
+                                 ("transcription_language", args.language)) if v is not None}
+
+    async def main() -> int:
+        nc = await _nats(cli_settings())
+        try:
+            fact = await request_replay(JetStreamFacts(nc.jetstream(), "cli"), args.job, args.task, options,
+                                        reason=args.reason, by="cli")
+        except ReplayRefused as e:
+            print(f"tflow replay: {e}", file=sys.stderr)
+            return 1
+        finally:
+            await close(nc)
+        print(f"job {fact.job_id}: epoch {fact.epoch} replays {', '.join(fact.tasks)}")
+        return 0
+
+    return asyncio.run(main())
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    """`tflow dlq list [--limit N]`, `tflow dlq retry ID`."""
+    from tflow.deadletters import list_dead_letters, redrive
+    from tflow.facts import JetStreamFacts
+    from tflow.natsio import close
+    from tflow.replay import ReplayRefused
+
+    async def main() -> int:
+        nc = await _nats(cli_settings())
+        js = nc.jetstream()
+        try:
+            if args.action == "list":
+                total, letters = await list_dead_letters(js, args.limit)
+                print(f"{total} dead letters" + (f" (newest {len(letters)})" if len(letters) < total else ""))
+                for d in letters:
+                    a = d.advisory
+                    print(f"{d.seq:>6}  {d.at.isoformat(timespec='seconds')}  {a.kind:14} {a.stream}/{a.consumer:12} "
+                          f"#{a.stream_seq:<7} x{a.deliveries}  {d.subject or '(gone from ' + a.stream + ')'}")
+                return 0
+            try:
+                print(await redrive(js, JetStreamFacts(js, "cli"), args.id, by="cli"))
+            except (LookupError, ReplayRefused) as e:
+                print(f"tflow dlq retry: {e}", file=sys.stderr)
+                return 1
+            return 0
+        finally:
+            await close(nc)
 
     return asyncio.run(main())
 
@@ -151,6 +231,21 @@ def main(argv: list[str] | None = None) -> int:
     kr = k_sub.add_parser("revoke", help="revoke a key")
     kr.add_argument("id")
     k.set_defaults(fn=cmd_keys)
+    rp = sub.add_parser("replay", help="re-run a job, or some of its tasks, through the consumers (a new epoch)")
+    rp.add_argument("job", help="job id")
+    rp.add_argument("--task", action="append", help="a task to re-run (repeatable; default: the whole job); the "
+                    "MP4/HLS it derives from or feeds and metadata come along")
+    rp.add_argument("--whisper-model", help="Whisper model for the transcription from now on (tiny, base, ...)")
+    rp.add_argument("--language", help="transcription language from now on (ISO 639-1, e.g. en)")
+    rp.add_argument("--reason", default="replay", help="recorded in the job's history")
+    rp.set_defaults(fn=cmd_replay)
+    d = sub.add_parser("dlq", help="dead letters (messages given up on)")
+    d_sub = d.add_subparsers(dest="action", required=True)
+    dl = d_sub.add_parser("list", help="the newest dead letters")
+    dl.add_argument("--limit", type=int, default=50)
+    dr = d_sub.add_parser("retry", help="re-drive one through the consumers")
+    dr.add_argument("id", type=int, help="the dead letter's id (DLQ sequence, first column of `list`)")
+    d.set_defaults(fn=cmd_dlq)
     args = p.parse_args(argv)
     status: int = args.fn(args)
     return status

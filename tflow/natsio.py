@@ -47,10 +47,11 @@ class NatsRefused(ConnectionError):
     user or password fails the start with this message instead of being retried forever."""
 
 
-async def connect(settings: Settings, name: str, nc: NATS | None = None) -> NATS:
+async def connect(settings: Settings, name: str, nc: NATS | None = None, wait: bool = True) -> NATS:
     """Connect `nc` (default: a new client) to `settings.nats_url` as `settings.nats_user`
     (password auth when set); waits for a server that is not up yet and reconnects forever
-    (nats-py's default gives up after 60 tries). Returns the client.
+    (nats-py's default gives up after 60 tries). Returns the client. With `wait=False`
+    (a command line), a server that does not answer fails the first connect.
 
     Raises `NatsRefused` when the first connection is refused for its credentials.
     """
@@ -80,7 +81,8 @@ async def connect(settings: Settings, name: str, nc: NATS | None = None) -> NATS
         servers=[settings.nats_url],
         name=name,
         **auth,
-        max_reconnect_attempts=-1,
+        max_reconnect_attempts=-1 if wait else 0,
+        allow_reconnect=wait,
         reconnect_time_wait=1,
         connect_timeout=5,
         error_cb=on_error,

@@ -245,6 +245,41 @@ async def bootstrap(settings: Settings) -> None:
     ensure_secret_file(settings.data_dir / "secrets" / "stream.key", "", settings.stream_secret is not None)
 
 
+ENDPOINTS = "secrets/endpoints.json"
+
+
+def write_endpoints(settings: Settings) -> None:
+    """Record the running stack's endpoints and admin credentials in
+    `<data_dir>/secrets/endpoints.json` (0600): what a command run from another shell
+    (`tflow replay`, `tflow dlq`, `tflow keys`, ...) connects with (`with_endpoints`)."""
+    import json
+
+    doc = {"nats_url": settings.nats_url, "nats_user": settings.nats_user,
+           "nats_password": settings.nats_password.get_secret_value() if settings.nats_password else None,
+           "database_url": settings.database_url, "s3_endpoint": settings.s3_endpoint,
+           "s3_access_key": settings.s3_access_key.get_secret_value(),
+           "s3_secret_key": settings.s3_secret_key.get_secret_value()}
+    private_file(settings.data_dir / ENDPOINTS, json.dumps(doc, indent=2) + "\n")
+
+
+def with_endpoints(settings: Settings) -> Settings:
+    """`settings` with the endpoints the environment leaves unset taken from the embedded
+    stack's `<data_dir>/secrets/endpoints.json` (written by `tflow up`), if there is one."""
+    import json
+
+    path = settings.data_dir / ENDPOINTS
+    if settings.nats_url or not path.exists():
+        return settings
+    doc = json.loads(path.read_text())
+    updates: dict[str, object] = {k: v for k, v in doc.items() if v is not None and not k.endswith(("password", "key"))}
+    for k in ("nats_password", "s3_access_key", "s3_secret_key"):
+        if doc.get(k) is not None:
+            updates[k] = SecretStr(doc[k])
+    if settings.database_url:
+        updates.pop("database_url", None)
+    return settings.model_copy(update=updates)
+
+
 def service_env(settings: Settings, extra: dict[str, str] | None = None, role: str | None = None) -> dict[str, str]:
     """The environment of a service process: this one plus every resolved endpoint, and
     the NATS user of `role` (a service name, see `role_env`) when given."""
@@ -336,6 +371,7 @@ def running_stack(settings: Settings, services: tuple[str, ...] = SERVICES, extr
         resolved = stack.start()
         asyncio.run(bootstrap(resolved))
         resolved.inbox_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_endpoints(resolved)
         sup = Supervisor(service_env(resolved, extra_env), services, log_dir=service_logs,
                          per_service={name: role_env(resolved, name) for name in services})
         sup.start()

@@ -1,4 +1,5 @@
-"""Admin routes: API keys (create, list, revoke, rotate); facts the projector set aside."""
+"""Admin routes: API keys (create, list, revoke, rotate); facts the projector set aside;
+dead letters (list, re-drive); replays."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from pydantic import BaseModel, Field
 from readmodel import keys
 from readmodel import projection as pstore
 from services.api.auth import Admin
-from services.api.deps import PoolDep
+from services.api.deps import FactsDep, JetStreamDep, PoolDep
 from services.api.errors import ApiError
 from services.api.guards import SafeText
+from tflow.deadletters import list_dead_letters, redrive
+from tflow.replay import ReplayRefused, request_replay
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -88,3 +91,86 @@ async def projection_failures(_: Admin, pool: PoolDep,
                               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> SetAsideFacts:
     rows = await pstore.failures(pool, limit=limit)
     return SetAsideFacts(total=await pstore.failure_count(pool), facts=[SetAsideFact(**r) for r in rows])
+
+
+class DeadLetterView(BaseModel):
+    """One dead letter: its id (DLQ sequence), when and why JetStream gave up on the
+    message (`max_deliveries`: never acknowledged; `terminated`: a worker gave up), which
+    consumer, the original's stream sequence and subject (None once it left its stream)."""
+
+    id: int
+    at: datetime
+    kind: str
+    stream: str
+    consumer: str
+    stream_seq: int
+    deliveries: int
+    reason: str | None
+    subject: str | None
+    job_id: str | None
+
+
+class DeadLetters(BaseModel):
+    """How many dead letters DLQ keeps, and the newest ones (newest first)."""
+
+    total: int
+    dead_letters: list[DeadLetterView]
+
+
+class Redriven(BaseModel):
+    """What re-driving a dead letter did."""
+
+    id: int
+    done: str
+
+
+class ReplayRequest(BaseModel):
+    """Which tasks to re-run (none: the whole job) and options for them from now on."""
+
+    tasks: list[Annotated[SafeText, Field(max_length=100)]] | None = Field(None, max_length=64,
+                                                                           examples=[["transcription"]])
+    whisper_model: Annotated[SafeText, Field(max_length=50)] | None = Field(None, examples=["base"])
+    transcription_language: Annotated[SafeText, Field(max_length=10)] | None = Field(None, examples=["en"])
+    reason: Annotated[SafeText, Field(max_length=500)] = "replay"
+
+
+class ReplayStarted(BaseModel):
+    """The replay's epoch and the tasks it re-runs."""
+
+    job_id: str
+    epoch: int
+    tasks: list[str]
+
+
+@router.get("/dead-letters", summary="Messages JetStream gave up on (DLQ stream), newest first")
+async def dead_letters(_: Admin, js: JetStreamDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> DeadLetters:
+    total, letters = await list_dead_letters(js, limit)
+    return DeadLetters(total=total, dead_letters=[DeadLetterView(
+        id=d.seq, at=d.at, kind=d.advisory.kind, stream=d.advisory.stream, consumer=d.advisory.consumer,
+        stream_seq=d.advisory.stream_seq, deliveries=d.advisory.deliveries, reason=d.advisory.reason,
+        subject=d.subject, job_id=d.job_id) for d in letters])
+
+
+@router.post("/dead-letters/{letter_id}/retry", status_code=202,
+             summary="Re-drive a dead letter: a replay of its job's unfinished tasks, or its object announced again")
+async def retry_dead_letter(letter_id: int, who: Admin, js: JetStreamDep, facts: FactsDep) -> Redriven:
+    try:
+        done = await redrive(js, facts, letter_id, by=str(who.id) if who.id else "admin")
+    except LookupError as e:
+        raise ApiError(404, "not_found", str(e)) from e
+    except ReplayRefused as e:
+        raise ApiError(409, "conflict", str(e)) from e
+    return Redriven(id=letter_id, done=done)
+
+
+@router.post("/jobs/{job_id}/replay", status_code=202,
+             summary="Re-run a job, or some of its tasks, through the normal consumers as a new epoch")
+async def replay_job(job_id: uuid.UUID, body: ReplayRequest, who: Admin, facts: FactsDep) -> ReplayStarted:
+    options = {k: v for k, v in (("whisper_model", body.whisper_model),
+                                 ("transcription_language", body.transcription_language)) if v is not None}
+    try:
+        fact = await request_replay(facts, str(job_id), body.tasks, options, reason=body.reason,
+                                    by=str(who.id) if who.id else "admin")
+    except ReplayRefused as e:
+        raise ApiError(409, "conflict", str(e)) from e
+    return ReplayStarted(job_id=fact.job_id, epoch=fact.epoch, tasks=fact.tasks)
