@@ -8,8 +8,14 @@ STAMP  := $(VENV)/.installed
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 TOOLS  := $(CURDIR)/.tools
 MINIO  := $(TOOLS)/bin/minio
+# The `nats` CLI for the README's recipes (tests/integration/test_nats_cli.py). The Go
+# checksum database is unreachable here, so the module's own hash is checked instead
+# (go.sum line of natscli v0.2.2, h1: = SHA-256 of the module zip's file list).
+NATSCLI_VERSION := v0.2.2
+NATSCLI_SUM     := h1:7MhzaguUN48P6Ot3+sQ4IjYxgvU2BUSlrYhwYbJWYcw=
+NATSCLI         := $(TOOLS)/bin/nats
 
-.PHONY: run test test-fast lint install minio bench clean
+.PHONY: run test test-fast lint install minio natscli bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,13 +34,22 @@ minio:
 	  test -x $(MINIO) || GOBIN=$(TOOLS)/bin GOFLAGS=-mod=mod go install github.com/minio/minio@$(MINIO_VERSION); \
 	else echo "go not found: the MinIO notification test will be skipped"; fi
 
+natscli:
+	@if command -v go >/dev/null 2>&1; then \
+	  test -x $(NATSCLI) || { \
+	    sum=$$(GOSUMDB=off GOFLAGS=-mod=mod go mod download -json github.com/nats-io/natscli@$(NATSCLI_VERSION) \
+	           | sed -n 's/.*"Sum": "\(.*\)".*/\1/p'); \
+	    test "$$sum" = "$(NATSCLI_SUM)" || { echo "natscli $(NATSCLI_VERSION): module hash $$sum, expected $(NATSCLI_SUM)"; exit 1; }; \
+	    GOSUMDB=off GOBIN=$(TOOLS)/bin GOFLAGS=-mod=mod go install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION); }; \
+	else echo "go not found: the nats CLI recipe tests will be skipped"; fi
+
 # ruff (with bugbear) and mypy (strict on contracts/, media/, readmodel/), as configured in pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP) minio lint
-	TFLOW_MINIO_BINARY=$(MINIO) $(PY) -m pytest -q -ra
+test: $(STAMP) minio natscli lint
+	TFLOW_MINIO_BINARY=$(MINIO) TFLOW_NATS_CLI=$(NATSCLI) $(PY) -m pytest -q -ra
 
 test-fast: $(STAMP) lint
 	$(PY) -m pytest -q -ra -m 'not slow and not minio'
