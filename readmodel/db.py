@@ -19,6 +19,11 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
+#: Errors that mean "the database is away" (down, restarting, recovering), never "this
+#: query is wrong": callers wait and retry.
+UNAVAILABLE: tuple[type[BaseException], ...] = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                                                asyncpg.CannotConnectNowError)
+
 #: The schema, as plain SQL migrations for dbmate (a real folder: installed packages are unzipped).
 MIGRATIONS_DIR = Path(str(files("readmodel") / "migrations"))
 

@@ -52,3 +52,35 @@ def file_sha256(source: Path | BinaryIO) -> str:
     while chunk := source.read(1 << 20):
         h.update(chunk)
     return h.hexdigest()
+
+
+def open_for_writing(path: Path) -> list[int]:
+    """The pids of the processes that hold `path` open for writing right now (Linux:
+    every `/proc/<pid>/fd` link to it whose `fdinfo` flags have O_WRONLY or O_RDWR; the
+    processes this user may inspect). Empty elsewhere or when none does."""
+    import os
+
+    try:
+        target = os.stat(path)
+    except OSError:
+        return []
+    writers = []
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()) if os.path.isdir("/proc") else ():
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                st = os.stat(f"{fd_dir}/{fd}")
+                if (st.st_dev, st.st_ino) != (target.st_dev, target.st_ino):
+                    continue
+                with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+                    flags = next(int(line.split()[1], 8) for line in info if line.startswith("flags:"))
+            except (OSError, StopIteration, ValueError):
+                continue
+            if flags & (os.O_WRONLY | os.O_RDWR):
+                writers.append(int(pid))
+                break
+    return writers

@@ -57,8 +57,8 @@ class Settings(BaseSettings):
     min_width: int = 640
     min_height: int = 360
     max_metadata_bytes: int = 16 * 1024
-    inbox_settle_seconds: float = Field(0.5, description="A drop-folder file is taken once its size/mtime held "
-                                        "this long.")
+    inbox_settle_seconds: float = Field(2.0, description="A drop-folder file is taken once its size/mtime held "
+                                        "this long and no process holds it open for writing.")
     inbox_verdict_timeout_seconds: float = Field(120.0, description="How long the drop folder waits for "
                                                  "ingest's verdict before filing a file under failed/ as unknown.")
     sweep_interval_seconds: float = Field(60.0, description="Period of the raw/ reconcile sweep; 0 = off.")

@@ -43,6 +43,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(asyncpg.PostgresConnectionError)
     @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.CannotConnectNowError)
     @app.exception_handler(ConnectionError)
     async def _db_down(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(error_body("database_unavailable", f"the database is unreachable, retry: {exc}"),

@@ -1,6 +1,9 @@
 """The drop folder (`TFLOW_INBOX`, default `./data/inbox`), watched with watchfiles.
 
-A file is taken once its size and mtime have held for `inbox_settle_seconds`. It is
+A file is taken once its size and mtime have held for `inbox_settle_seconds` (2 s) and
+no process holds it open for writing (Linux `/proc`); a writer that closes the file
+between writes is covered by the window, and one that cannot be seen (another machine
+over a network share) by the `.part` convention: write `<name>.part`, then rename. It is
 uploaded to `raw/<name>` (an existing different object of that name is never
 overwritten: the upload goes to `raw/<stem>-<sha256[:12]><ext>`), announced, and
 after ingest's verdict moved to `done/` or, rejected, to `failed/` with
@@ -31,7 +34,7 @@ from watchfiles import awatch
 
 from contracts import JobOptions, ObjectRef, Rejected, Submission, job_id_for
 from tflow.facts import Facts, verdict
-from tflow.files import read_regular
+from tflow.files import open_for_writing, read_regular
 from tflow.natsio import announce_object
 from tflow.settings import Settings
 from tflow.submission import MetadataError, options_from_metadata, parse_metadata
@@ -183,6 +186,9 @@ class DropFolder:
             if prev is None or prev[:2] != (st.st_size, st.st_mtime_ns):
                 self._seen[path] = (st.st_size, st.st_mtime_ns, now)
             elif now - prev[2] >= self.settings.inbox_settle_seconds:
+                if open_for_writing(path):  # still being written, however slowly: look again later
+                    self._seen[path] = (st.st_size, st.st_mtime_ns, now)
+                    continue
                 self._busy.add(path)
                 task = asyncio.create_task(self._take(path))
                 self._tasks.add(task)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import asyncpg
 import httpx
 
-from readmodel.db import create_pool
+from readmodel.db import UNAVAILABLE, create_pool
 from services.notifier.service import SERVICE, deliver_due
 from tflow.service import require, run_service
 from tflow.settings import Settings
@@ -24,7 +23,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             while not stop.is_set():
                 try:
                     n = await deliver_due(pool, settings, http)
-                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+                except UNAVAILABLE as e:
                     log.warning("database unavailable: %s", e)
                     n = 0
                 if not n:

@@ -24,6 +24,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from contracts import decode_job_event
 from readmodel import projection as pstore
+from readmodel.db import UNAVAILABLE
 from readmodel.rows import JobState
 from services.projector import fold
 from tflow.facts import JOBS_STREAM
@@ -75,8 +76,6 @@ async def apply_batch(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -
         return new_last
 
 
-#: Errors that mean "the database is away", never "this fact cannot be applied".
-UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
 
 
 async def apply_or_set_aside(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -> int:
@@ -86,7 +85,9 @@ async def apply_or_set_aside(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: 
     after it. Returns the checkpoint."""
     try:
         return await apply_batch(pool, msgs, fresh=fresh)
-    except (Rewound, *UNAVAILABLE):
+    except Rewound:
+        raise
+    except UNAVAILABLE:
         raise
     except Exception as e:  # noqa: BLE001 - one bad fact must not stop the read model
         if len(msgs) > 1:

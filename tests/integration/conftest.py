@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from minio import Minio
 
-from readmodel.db import create_pool
+from readmodel.db import UNAVAILABLE, create_pool
 from services import SERVICES
 from tflow import store
 from tflow.natsio import connect
@@ -131,7 +131,7 @@ async def wait_for(probe: Callable[[], Awaitable[object]], timeout: float = 30, 
     while time.monotonic() < deadline:
         try:
             value = await probe()
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
+        except UNAVAILABLE:
             value = None  # a server restart under test: the pool hands out a new connection next
         if value:
             return value

@@ -5,7 +5,6 @@ own: one test holds the transcoder stopped."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
