@@ -207,24 +207,35 @@ def end_tolerance(duration: float) -> float:
 
 def _read_end(container: Any, duration: float, reading: MediaReading) -> None:
     """Seek to 3 s before the stated end and demux every stream: the furthest packet
-    time must reach the stated duration (within `end_tolerance`). A file cut short
-    ends before it, wherever the demuxer's seek lands."""
+    time must reach the stated duration (within `end_tolerance`), and no packet may be
+    cut short (flagged corrupt, or its data past the end of the file: an index that
+    promises more than the file holds, as in a faststart MP4 cut anywhere). A file cut
+    short ends before it, wherever the demuxer's seek lands."""
     start = container.start_time / 1_000_000 if container.start_time else 0.0
     wanted = start + duration - end_tolerance(duration)
     reach = None
+    size = getattr(container, "size", None)
     try:
         container.seek(int(max(0.0, start + duration - 3.0) * 1_000_000), backward=True)
         for n, packet in enumerate(container.demux()):
+            if packet.is_corrupt or (size and packet.pos is not None and packet.pos >= 0
+                                     and packet.pos + packet.size > size):
+                at = float(packet.pts * packet.time_base) - start if packet.pts is not None and packet.time_base \
+                    else None
+                where = f" at {at:.2f} s" if at is not None else ""
+                reading.end_error = (f"a packet{where} is cut short (its data runs past the end of the file), "
+                                     f"the stated duration is {duration:.2f} s: the file is truncated")
+                return
             if packet.pts is not None and packet.time_base is not None:
                 t = float((packet.pts + (packet.duration or 0)) * packet.time_base)
                 reach = t if reach is None else max(reach, t)
-                if reach >= wanted:
-                    return
             if n >= END_SAMPLE_PACKETS:
                 break
     except av.FFmpegError as e:
         reading.end_error = f"reading near the stated end ({duration:.2f} s) failed: {error_text(e)}"
         return
+    if reach is not None and reach >= wanted:
+        return  # every packet to the end is whole and reaches the stated duration
     got = "no packet" if reach is None else f"data ends at {reach - start:.2f} s"
     reading.end_error = f"{got}, but the stated duration is {duration:.2f} s: the file is truncated"
 

@@ -113,11 +113,15 @@ def thumbnail_for(path: Path) -> Path | None:
 
 
 def candidates(inbox: Path) -> list[Path]:
-    """Regular files directly in `inbox` that may be media drops (not hidden, partial, notes)."""
+    """Regular files and symbolic links directly in `inbox` that may be media drops (not
+    hidden, partial, notes; folders are left alone). A link is never followed: taking it
+    fails it as not a regular file, and it is filed under failed/ as it is."""
     out = []
     with contextlib.suppress(FileNotFoundError):
         for p in inbox.iterdir():
-            if p.name.startswith(".") or p.name.lower().endswith(SKIP_SUFFIXES) or not p.is_file() or p.is_symlink():
+            if p.name.startswith(".") or p.name.lower().endswith(SKIP_SUFFIXES):
+                continue
+            if not p.is_symlink() and not p.is_file():
                 continue
             out.append(p)
     return sorted(out)
@@ -179,7 +183,7 @@ class DropFolder:
             if path in self._busy:
                 continue
             try:
-                st = path.stat()
+                st = path.lstat()
             except FileNotFoundError:
                 continue
             prev = self._seen.get(path)
