@@ -69,9 +69,9 @@ async def _figures(url: str, auth: dict[str, str]) -> dict:
             "job_facts_ms": round(job_s * 1000, 1)}
 
 
-async def _with_server(tmp: Path, sync: str | None) -> dict:
+async def _with_server(tmp: Path, sync: str | None, run: str) -> dict:
     port = free_port()
-    store = tmp / (sync or "default")
+    store = tmp / run
     store.mkdir()
     conf = store / "server.conf"
     private_file(conf, natsauth.server_config(host=LOOPBACK, port=port, store_dir=store, secrets_dir=tmp / "s",
@@ -89,16 +89,14 @@ async def _with_server(tmp: Path, sync: str | None) -> dict:
 async def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        default = await _with_server(tmp, None)
-        always = await _with_server(tmp, "always")
-        default_again = await _with_server(tmp, None)  # the baseline twice: how noisy this machine is
+        default = await _with_server(tmp, None, "default")
+        always = await _with_server(tmp, "always", "always")
+        default_again = await _with_server(tmp, None, "default-again")  # the baseline twice: the noise
     ratios = {k: round(always[k] / default[k], 2) for k in default}
     results = {"default_2min": default, "always": always, "default_again": default_again,
                "always_over_default": ratios,
                "per_job_overhead_ms": round(always["job_facts_ms"] - default["job_facts_ms"], 1)}
-    for name, figures in results.items():
-        print(f"{name:22} {figures}")
-    print("wrote", write_results("stream_durability", results))
+    write_results("stream_durability", results)
 
 
 if __name__ == "__main__":

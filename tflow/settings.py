@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     nats_user: str | None = Field(None, description="NATS user of this process (`tflow up` gives each service "
                                   "its own role); unset = no authentication.")
     nats_password: SecretStr | None = None
+    nats_sync_interval: str = Field("always", description="JetStream fsync policy of the embedded NATS: "
+                                    "`always` (every write on disk before its ack; see README, Reliability) or "
+                                    "a period such as `2m` (nats-server's default).")
     database_url: str | None = None
     s3_endpoint: str | None = Field(None, description="host:port of any S3 endpoint (MinIO, SeaweedFS, AWS).")
     s3_access_key: SecretStr = SecretStr("")

@@ -167,7 +167,8 @@ class EmbeddedStack:
         (self.data_dir / "nats").mkdir(mode=0o700, exist_ok=True)
         conf = self.data_dir / "nats" / "server.conf"
         private_file(conf, natsauth.server_config(host=LOOPBACK, port=port, store_dir=self.data_dir / "nats",
-                                                  secrets_dir=self.secrets_dir))
+                                                  secrets_dir=self.secrets_dir,
+                                                  sync_interval=self.settings.nats_sync_interval))
         proc = self._spawn("nats", [_binary("nats-server"), "-c", str(conf)])
         wait_for_port(port, 20, proc)
         return f"nats://{LOOPBACK}:{port}"
