@@ -62,6 +62,14 @@ EXAMPLES: dict[tuple[str, str], tuple[str, object]] = {
         "stream_seq": 4711, "subject": f"jobs.{JOB_ID}.received", "job_id": JOB_ID,
         "error": "UntranslatableCharacterError: unsupported Unicode escape sequence",
         "data_base64": "eyJ0eXBlIjoicmVjZWl2ZWQiLC4uLn0=", "failed_at": "2026-12-01T09:00:00+00:00"}]}),
+    ("get", "/api/v1/admin/dead-letters"): ("200", {"total": 1, "dead_letters": [{
+        "id": 42, "at": "2026-12-01T09:00:00Z", "kind": "max_deliveries", "stream": "JOBS", "consumer": "transcoder",
+        "stream_seq": 4711, "deliveries": 8, "reason": None, "subject": f"jobs.{JOB_ID}.ingested",
+        "job_id": JOB_ID}]}),
+    ("post", "/api/v1/admin/dead-letters/{letter_id}/retry"): ("202", {
+        "id": 42, "done": f"job {JOB_ID}: replay epoch 2 of video_360p, video_720p, hls_360p, hls_720p, metadata"}),
+    ("post", "/api/v1/admin/jobs/{job_id}/replay"): ("202", {"job_id": JOB_ID, "epoch": 2,
+                                                            "tasks": ["transcription", "metadata"]}),
     ("get", "/api/v1/stream/{job_id}/{token}/{path}"): ("200", "#EXTM3U\n#EXT-X-VERSION:6\n#EXTINF:6.0,\n"
                                                              "http://127.0.0.1:8333/videos/processed/…/segment_000.ts"
                                                              "?X-Amz-Signature=…\n"),

@@ -4,6 +4,7 @@ restarted; Ctrl-C waited 10 s per service one after another when NATS was gone; 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -74,6 +75,8 @@ def restarted(proc: subprocess.Popen, name: str, old_pid: int, timeout: float = 
 
 def test_killed_servers_restart_and_every_child_dies_with_a_killed_tflow_up(tmp_path):
     proc, url = start_up(tmp_path)
+    conf = json.loads((tmp_path / "data" / "nats" / "server.conf").read_text())
+    assert conf["jetstream"]["sync_interval"] == "always"  # every acknowledged fact is on disk
     try:
         started = children(proc)
         assert set(started.values()) >= SERVERS, started
