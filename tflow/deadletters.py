@@ -14,7 +14,7 @@ from datetime import datetime
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from contracts import (
     DLQ_STREAM,
@@ -105,7 +105,7 @@ async def read_dead_letter(js: JetStreamContext, seq: int) -> DeadLetter:
     """DLQ entry `seq` with its original message. Raises `LookupError` if there is none."""
     try:
         msg = await js.get_msg(DLQ_STREAM, seq)
-    except NotFoundError as e:
+    except (NotFoundError, BadRequestError) as e:
         raise LookupError(f"no dead letter {seq}") from e
     adv = decode_advisory(msg.data or b"")
     try:

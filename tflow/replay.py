@@ -16,6 +16,10 @@ class ReplayRefused(ValueError):
     """The replay cannot be done as asked (unknown task, a cancelled job, no such job)."""
 
 
+class NoSuchJob(ReplayRefused):
+    """The job was never ingested (unknown, or rejected): there is nothing to replay."""
+
+
 def replay_tasks(plan: list[PlannedTask], asked: list[str] | None) -> list[str]:
     """The tasks a replay of `asked` (None or empty: the whole job) re-runs, in plan
     order: the ones asked, the MP4 an HLS rendition is cut from, the HLS cut from a
@@ -58,11 +62,12 @@ async def request_replay(facts: Facts, job_id: str, asked: list[str] | None = No
                          options: dict[str, Any] | None = None, reason: str = "replay",
                          by: str | None = None) -> Replayed:
     """Publish the next epoch of job `job_id` (see `plan_replay`); returns the fact.
-    Raises `ReplayRefused` when the job has no `ingested` fact or was cancelled."""
+    Raises `NoSuchJob` when the job has no `ingested` fact, `ReplayRefused` when it was
+    cancelled or a task is unknown."""
     try:
         job = await ingested(facts, job_id)
     except Permanent as e:  # no such (accepted) job
-        raise ReplayRefused(f"job {job_id} was never ingested; nothing to replay") from e
+        raise NoSuchJob(f"job {job_id} was never ingested; nothing to replay") from e
     if isinstance(await facts.last(job_id, "cancelled"), Cancelled):
         raise ReplayRefused(f"job {job_id} was cancelled; submit the source again instead")
     fact = plan_replay(job, await replay(facts, job_id), asked, options or {}, reason, by)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Query, Response
+from fastapi import Path as ApiPath
 from pydantic import BaseModel, Field
 
 from readmodel import keys
@@ -18,7 +19,7 @@ from services.api.deps import FactsDep, JetStreamDep, PoolDep
 from services.api.errors import ApiError
 from services.api.guards import SafeText
 from tflow.deadletters import list_dead_letters, redrive
-from tflow.replay import ReplayRefused, request_replay
+from tflow.replay import NoSuchJob, ReplayRefused, request_replay
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -153,7 +154,8 @@ async def dead_letters(_: Admin, js: JetStreamDep, limit: Annotated[int, Query(g
 
 @router.post("/dead-letters/{letter_id}/retry", status_code=202,
              summary="Re-drive a dead letter: a replay of its job's unfinished tasks, or its object announced again")
-async def retry_dead_letter(letter_id: int, who: Admin, js: JetStreamDep, facts: FactsDep) -> Redriven:
+async def retry_dead_letter(letter_id: Annotated[int, ApiPath(ge=1, le=2**63 - 1, description="DLQ sequence")],
+                            who: Admin, js: JetStreamDep, facts: FactsDep) -> Redriven:
     try:
         done = await redrive(js, facts, letter_id, by=str(who.id) if who.id else "admin")
     except LookupError as e:
@@ -171,6 +173,8 @@ async def replay_job(job_id: uuid.UUID, body: ReplayRequest, who: Admin, facts: 
     try:
         fact = await request_replay(facts, str(job_id), body.tasks, options, reason=body.reason,
                                     by=str(who.id) if who.id else "admin")
+    except NoSuchJob as e:
+        raise ApiError(404, "not_found", str(e)) from e
     except ReplayRefused as e:
         raise ApiError(409, "conflict", str(e)) from e
     return ReplayStarted(job_id=fact.job_id, epoch=fact.epoch, tasks=fact.tasks)
