@@ -19,11 +19,10 @@ from pathlib import Path
 
 import m3u8
 import pytest
-import pytest_asyncio
 
 from contracts import layout
-from readmodel.db import create_pool
 from tests.integration.conftest import started_stack, wait_for
+from tests.integration.own_stack import own_pool  # noqa: F401 - fixtures
 from tests.integration.test_media_e2e import decode_all
 from tests.integration.test_projector import quiescent, snapshot
 from tests.media import media
@@ -54,12 +53,6 @@ def stack(tmp_path_factory):
     with started_stack(tmp_path_factory.mktemp("faults"), supervise=True) as s:
         yield s
 
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def pool(stack):
-    p = await create_pool(stack.settings.database_url or "")
-    yield p
-    await p.close()
 
 
 def process(stack, name: str):

@@ -13,14 +13,13 @@ import sys
 import time
 
 import pytest
-import pytest_asyncio
 
 from contracts import decode_job_event
-from readmodel.db import create_pool
 from tests.integration.conftest import job_by_key, started_stack, wait_for
+from tests.integration.own_stack import own_js, own_pool  # noqa: F401 - fixtures
 from tests.media import media
 from tflow.deadletters import list_dead_letters
-from tflow.natsio import apply_consumer, connect, consumer_config
+from tflow.natsio import apply_consumer, consumer_config
 
 pytestmark = pytest.mark.integration
 CLIP = "valid/h264_1080x720_aac.flv"  # 1.1 s: 360p + 720p, MP3
@@ -33,18 +32,6 @@ def stack(tmp_path_factory):
         yield s
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def pool(stack):
-    p = await create_pool(stack.settings.database_url or "")
-    yield p
-    await p.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def js(stack):
-    nc = await connect(stack.settings, "tests")
-    yield nc.jetstream()
-    await nc.close()
 
 
 def tflow(stack, *args: str) -> subprocess.CompletedProcess:

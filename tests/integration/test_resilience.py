@@ -10,10 +10,9 @@ import signal
 import time
 
 import pytest
-import pytest_asyncio
 
-from readmodel.db import create_pool
 from tests.integration.conftest import ACCEPTED, discard, job_by_key, started_stack
+from tests.integration.own_stack import own_pool  # noqa: F401 - fixtures
 from tests.media import media
 
 pytestmark = pytest.mark.integration
@@ -25,12 +24,6 @@ def stack(tmp_path_factory):
     with started_stack(tmp_path_factory.mktemp("restarts"), ("projector", "ingest", "api"), supervise=True) as s:
         yield s
 
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def pool(stack):
-    p = await create_pool(stack.settings.database_url or "")
-    yield p
-    await p.close()
 
 
 def kill_server(stack, name: str, timeout: float = 30) -> float:
