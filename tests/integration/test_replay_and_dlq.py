@@ -102,12 +102,15 @@ async def test_a_worker_hung_on_every_delivery_ends_in_a_failure_fact_a_dead_let
     transcoder = stack.sup.procs["transcoder"]
     quick = type(cfg).from_response({**cfg.as_dict(), "max_deliver": 2, "ack_wait": 2 * 10**9})
     await apply_consumer(js, "JOBS", quick)
-    os.kill(transcoder.pid, signal.SIGSTOP)  # hung: holds no message, answers nothing
+    os.kill(transcoder.pid, signal.SIGSTOP)  # hung: answers nothing
     try:
+        async def no_pull_waiting():  # its last pull request expired: it holds no message either
+            return (await js.consumer_info("JOBS", "transcoder")).num_waiting == 0
+        await wait_for(no_pull_waiting, 30, "the stopped transcoder's pull request expired")
         stack.drop(media(CLIP), "dead-letter.flv")
         job = await job_by_key(pool, "raw/dead-letter.flv", ("pending", "processing"), timeout=60)
         sub = await js.pull_subscribe_bind("transcoder", "JOBS")
-        delivered = 0  # the stopped transcoder's waiting pull may have taken the first delivery
+        delivered = 0
         deadline = time.monotonic() + 30
         while delivered < 2 and time.monotonic() < deadline:  # deliveries never acknowledged
             try:
