@@ -81,7 +81,7 @@ async def connect(settings: Settings, name: str, nc: NATS | None = None, wait: b
         servers=[settings.nats_url],
         name=name,
         **auth,
-        max_reconnect_attempts=-1 if wait else 0,
+        max_reconnect_attempts=-1 if wait else 1,  # 1: two tries, then NoServersError
         allow_reconnect=wait,
         reconnect_time_wait=1,
         connect_timeout=5,
