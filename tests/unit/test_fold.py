@@ -156,3 +156,20 @@ def test_job_count_deltas_follow_status_and_owner_changes():
     assert count_deltas({"J": ("pending", None)}, [s]) == {}
     s = apply(s, Rejected(job_id="J", at=at(3), source=REF, origin="inbox", code="c", message="m"), 3)
     assert count_deltas({"J": ("pending", None)}, [s]) == {(NO_KEY, "pending"): -1, (NO_KEY, "failed"): 1}
+
+
+def test_a_replay_reopens_the_job_and_facts_of_the_replaced_run_are_ignored():
+    from contracts import Replayed
+
+    done = [*ingested(), *(TaskCompleted(job_id="J", at=at(2 + i), task=t.name) for i, t in enumerate(PLAN))]
+    assert fold(done).job.status == "completed"
+    replay = Replayed(job_id="J", at=at(10), epoch=2, tasks=["transcription"], epochs={"transcription": 2})
+    s = fold([*done, replay])
+    assert (s.job.status, s.job.epoch, s.job.completed_at) == ("pending", 2, None)
+    assert (s.tasks["transcription"].status, s.tasks["transcription"].epoch) == ("pending", 2)
+    assert (s.tasks["video_360p"].status, s.tasks["video_360p"].epoch) == ("completed", 1)
+    late = TaskFailed(job_id="J", at=at(11), task="transcription", code="x", message="old run", permanent=True)
+    s = fold([*done, replay, late])  # a failure of epoch 1 arriving late changes nothing
+    assert s.job.status == "pending" and s.tasks["transcription"].error_code is None
+    s = fold([*done, replay, late, TaskCompleted(job_id="J", at=at(12), task="transcription", epoch=2)])
+    assert (s.job.status, s.tasks["transcription"].status) == ("completed", "completed")
