@@ -32,7 +32,7 @@ from contracts import (
 )
 from tflow.facts import Facts, Permanent, completed, ingested
 from tflow.metrics import DEAD_LETTERS
-from tflow.replay import request_replay
+from tflow.replay import NoSuchJob, request_replay
 from tflow.worker import Delivery
 
 log = logging.getLogger(__name__)
@@ -135,12 +135,16 @@ async def redrive(js: JetStreamContext, facts: Facts, seq: int, by: str | None =
     """Re-drive dead letter `seq` through the normal consumers; returns what was done.
     A job fact's: a replay of the job's unfinished tasks (`tflow.replay`); an object
     announcement's: announced again (ingest then examines it anew). Raises `LookupError`
-    (no such entry, or its original is gone) or `tflow.replay.ReplayRefused`."""
+    (no such entry, or its original is gone) or `tflow.replay.ReplayRefused` (`NoSuchJob`
+    for a fact of a job that was never ingested)."""
     letter = await read_dead_letter(js, seq)
     if letter.subject is None or letter.data is None:
         raise LookupError(f"dead letter {seq}: its message left {letter.advisory.stream} (max_age)")
     if letter.job_id is not None:
-        job = await ingested(facts, letter.job_id)
+        try:
+            job = await ingested(facts, letter.job_id)
+        except Permanent as e:  # a poison fact of a job that never was: nothing to re-run
+            raise NoSuchJob(f"dead letter {seq}: job {letter.job_id} was never ingested; nothing to re-drive") from e
         unfinished = [t.name for t in job.plan if await completed(facts, job.job_id, t.name) is None]
         fact = await request_replay(facts, job.job_id, unfinished or None, reason=f"dlq {seq}", by=by)
         return f"job {job.job_id}: replay epoch {fact.epoch} of {', '.join(fact.tasks)}"

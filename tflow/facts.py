@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import msgspec
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -91,8 +92,12 @@ class MemoryFacts:
 
 
 async def ingested(facts: Facts, job_id: str) -> Ingested:
-    """The job's `ingested` fact. Raises `Permanent` if there is none (nothing to do)."""
-    event = await facts.last(job_id, "ingested")
+    """The job's `ingested` fact. Raises `Permanent` if there is none, or what stands in
+    its place does not decode (nothing to do)."""
+    try:
+        event = await facts.last(job_id, "ingested")
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise Permanent(f"job {job_id}: its ingested fact does not decode: {e}") from e
     if not isinstance(event, Ingested):
         raise Permanent(f"job {job_id} has no ingested fact")
     return event

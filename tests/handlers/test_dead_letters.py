@@ -6,6 +6,7 @@ lands in DLQ, and `DeadLetterHandler` hands it to the transcoder's own `on_failu
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import nats
@@ -17,9 +18,10 @@ from contracts import DLQ_STREAM, TaskFailed, layout, subject_for
 from services.transcoder.handler import Transcoder
 from tests.handlers.conftest import ingested
 from tests.media import media
-from tflow.deadletters import DeadLetterHandler, list_dead_letters
+from tflow.deadletters import DeadLetterHandler, list_dead_letters, redrive
 from tflow.facts import JetStreamFacts
 from tflow.natsio import apply_definitions
+from tflow.replay import NoSuchJob
 from tflow.worker import Delivery
 
 pytestmark = pytest.mark.integration
@@ -58,5 +60,15 @@ async def test_an_exhausted_message_fails_its_tasks_through_the_dlq(nats_url, ob
         assert "1 deliveries without an acknowledgement" in failed.message
     assert REGISTRY.get_sample_value("tflow_dead_letters_total", {"stream": "JOBS", "consumer": durable,
                                                                   "kind": "max_deliveries"}) == before + 1
+    # a poison fact of a job that never existed, given up on: re-driving it says so
+    poison = f"jobs.{uuid.uuid4()}.ingested"
+    seq = (await js.publish(poison, b"\x00 not a fact")).seq
+    ghost = await js.publish(f"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.JOBS.{durable}", json.dumps({
+        "type": "io.nats.jetstream.advisory.v1.terminated", "id": "x", "timestamp": "2026-12-01T00:00:00Z",
+        "stream": "JOBS", "consumer": durable, "stream_seq": seq, "deliveries": 1}).encode())
+    with pytest.raises(NoSuchJob, match="never ingested"):
+        await redrive(js, facts, ghost.seq)
+    with pytest.raises(LookupError):
+        await redrive(js, facts, 10**9)
     await js.delete_consumer("JOBS", durable)
     await nc.close()
