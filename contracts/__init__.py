@@ -9,7 +9,7 @@ Import from here: `from contracts import Ingested, encode, decode_job_event, sub
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
-from contracts import layout
+from contracts import layout, prd
 from contracts.advisories import *  # noqa: F403
 from contracts.advisories import __all__ as _advisories_all
 from contracts.events import *  # noqa: F403
@@ -23,4 +23,4 @@ from contracts.s3 import __all__ as _s3_all
 #: and `nats consumer add --config` take, shipped inside the package.
 NATS_DEFINITIONS: Traversable = files("contracts") / "nats"
 
-__all__ = [*_events_all, *_results_all, *_s3_all, *_advisories_all, "layout", "NATS_DEFINITIONS"]
+__all__ = [*_events_all, *_results_all, *_s3_all, *_advisories_all, "layout", "prd", "NATS_DEFINITIONS"]

@@ -38,6 +38,7 @@ __all__ = [
     "TaskCompleted",
     "TaskFailed",
     "Cancelled",
+    "Deleted",
     "Replayed",
     "AnyJobEvent",
     "Submission",
@@ -158,7 +159,7 @@ class PlannedTask(msgspec.Struct, frozen=True, kw_only=True):
 
 class OutputInfo(msgspec.Struct, frozen=True, kw_only=True):
     """One object a task wrote: key, size in bytes, and what is known of it
-    (pixels, bits/s, seconds, compression ratio = source size / output size)."""
+    (pixels, bits/s, seconds, audio samples/s, compression ratio = source size / output size)."""
 
     key: str
     size_bytes: int
@@ -169,6 +170,7 @@ class OutputInfo(msgspec.Struct, frozen=True, kw_only=True):
     duration_seconds: float | None = None
     encode_seconds: float | None = None
     compression_ratio: float | None = None
+    sample_rate: int | None = None
 
 
 class JobEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -261,6 +263,17 @@ class Cancelled(JobEvent, frozen=True, tag="cancelled"):
     by: str | None = None
 
 
+class Deleted(JobEvent, frozen=True, tag="deleted"):
+    """The job was deleted (`DELETE /api/jobs/{id}`; a running job is cancelled first):
+    it leaves listings and its document answers 410. `files_deleted`: its outputs under
+    `processed/<job>/` were removed from the store; `original_deleted`: its original in
+    `raw/` too (only when the owner asked for it)."""
+
+    files_deleted: bool = False
+    original_deleted: bool = False
+    by: str | None = None
+
+
 class Replayed(JobEvent, frozen=True, tag="replayed"):
     """A replay of the job (`tflow replay`, a dead letter re-driven): `tasks` run again,
     as `epoch` (one more than the job's last), through the normal consumers. `epochs` is
@@ -282,7 +295,7 @@ class Replayed(JobEvent, frozen=True, tag="replayed"):
 
 
 AnyJobEvent = (Received | Ingested | Rejected | TaskStarted | TaskProgress | TaskCompleted | TaskFailed | Cancelled
-               | Replayed)
+               | Replayed | Deleted)
 
 
 _job_decoder = msgspec.json.Decoder(AnyJobEvent)

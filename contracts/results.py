@@ -44,7 +44,8 @@ class VideoResult(msgspec.Struct, frozen=True, kw_only=True, tag="video", tag_fi
 
 class HlsResult(msgspec.Struct, frozen=True, kw_only=True, tag="hls", tag_field="type"):
     """An HLS media playlist (RFC 8216): segment count and durations (seconds), BANDWIDTH
-    (peak segment bits/s) and AVERAGE-BANDWIDTH, RESOLUTION `WxH`, CODECS, FRAME-RATE."""
+    (peak segment bits/s) and AVERAGE-BANDWIDTH, RESOLUTION `WxH`, CODECS, FRAME-RATE, and
+    the segments' total size in bytes (None in facts written before it was recorded)."""
 
     rendition: str
     playlist_key: str
@@ -55,6 +56,7 @@ class HlsResult(msgspec.Struct, frozen=True, kw_only=True, tag="hls", tag_field=
     resolution: str
     codecs: str | None = None
     frame_rate: float | None = None
+    segments_size_bytes: int | None = None
 
     @property
     def size(self) -> tuple[int, int]:

@@ -243,16 +243,19 @@ def _read_end(container: Any, duration: float, reading: MediaReading) -> None:
 def describe_output(path: Path, key: str, kind: str, source_size: int | None = None,
                     encode_seconds: float | None = None) -> OutputInfo:
     """`OutputInfo` of a local output file: size in bytes, video size in pixels, duration
-    in seconds, overall bitrate in bits/s, compression ratio = source bytes / output bytes."""
+    in seconds, overall bitrate in bits/s, audio sample rate in Hz, compression ratio = source bytes / output bytes."""
     size = path.stat().st_size
-    width = height = None
+    width = height = sample_rate = None
     with open_input(str(path), OUTPUT_DEMUXERS) as c:
         duration = c.duration / 1e6 if c.duration else None
         bitrate = c.bit_rate or (round(size * 8 / duration) if duration else None)
         if c.streams.video:
             v = c.streams.video[0]
             width, height = v.codec_context.width, v.codec_context.height
+        if c.streams.audio:
+            sample_rate = c.streams.audio[0].codec_context.sample_rate or None
     return OutputInfo(key=key, size_bytes=size, kind=kind, width=width, height=height, bitrate=bitrate,
+                      sample_rate=sample_rate,
                       duration_seconds=round(duration, 3) if duration else None,
                       encode_seconds=round(encode_seconds, 3) if encode_seconds is not None else None,
                       compression_ratio=round(source_size / size, 2) if source_size and size else None)

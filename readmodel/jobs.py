@@ -49,7 +49,7 @@ async def fetch_tasks(db: Db, *, job_id: uuid.UUID, completed_only: bool = False
 async def list_jobs(db: asyncpg.Pool, *, owner: uuid.UUID | None, status: str | None,
                     metadata: dict[str, Any] | None, sort: Sort, order: Order, limit: int,
                     offset: int) -> tuple[int, list[asyncpg.Record]]:
-    """`(total, page)`: the jobs matching `status`, `owner` and a user-metadata
+    """`(total, page)`: the jobs (deleted ones only when asked by `status`) matching `status`, `owner` and a user-metadata
     containment filter (`@>`, through the GIN index), sorted and paged. Without a
     metadata filter the total is exact and O(1), from `job_counts` (kept by the projector
     in the same transaction as the rows)."""
@@ -59,6 +59,8 @@ async def list_jobs(db: asyncpg.Pool, *, owner: uuid.UUID | None, status: str | 
         if value is not None:
             args.append(value)
             conds.append(f"{column} = ${len(args)}")
+    if status is None:
+        conds.append("status <> 'deleted'")
     if metadata is not None:
         args.append(metadata)
         conds.append(f"user_metadata @> ${len(args)}::jsonb")
@@ -90,7 +92,8 @@ async def fetch_progress(db: Db, *, job_id: uuid.UUID) -> tuple[asyncpg.Record |
 
 async def fetch_stats(db: Db, *, owner: uuid.UUID | None) -> tuple[dict[str, int], asyncpg.Record]:
     """`(jobs by status, figures)`: counts in the last 24 h, processing seconds (mean and
-    p95 of completed jobs, landing to completion), source bytes and seconds."""
+    p95 of completed jobs, landing to completion), source bytes and seconds, bytes of
+    every finished output (`output_bytes`)."""
     cond, args = ("", []) if owner is None else ("WHERE api_key_id = $1", [owner])
     by_status = {r["status"]: r["n"] for r in await db.fetch(
         f"SELECT status, count(*) AS n FROM jobs {cond} GROUP BY status", *args)}
@@ -105,6 +108,13 @@ async def fetch_stats(db: Db, *, owner: uuid.UUID | None) -> tuple[dict[str, int
                    percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at))
                        FILTER (WHERE status = 'completed') AS p95_processing_seconds,
                    coalesce(sum(file_size_bytes), 0) AS source_bytes,
-                   coalesce(sum(duration_seconds), 0) AS source_seconds
+                   coalesce(sum(duration_seconds), 0) AS source_seconds,
+                   (SELECT coalesce(sum((o ->> 'size_bytes')::bigint), 0) FROM tasks t
+                    JOIN jobs tj ON tj.id = t.job_id, jsonb_array_elements(t.outputs) o
+                    WHERE t.status = 'completed' {cond.replace("WHERE", "AND").replace("api_key_id", "tj.api_key_id")})
+                   + (SELECT coalesce(sum((t.details ->> 'segments_size_bytes')::bigint), 0) FROM tasks t
+                    JOIN jobs tj ON tj.id = t.job_id
+                    WHERE t.status = 'completed' {cond.replace("WHERE", "AND").replace("api_key_id", "tj.api_key_id")})
+                       AS output_bytes
             FROM jobs {cond}""", *args)
     return by_status, row

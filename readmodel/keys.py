@@ -19,6 +19,15 @@ KEY_PREFIX = "tf_"
 SCOPES = ("jobs:read", "jobs:write", "admin")
 Scope = Literal["jobs:read", "jobs:write", "admin"]
 DEFAULT_SCOPES: tuple[Scope, ...] = ("jobs:read", "jobs:write")
+#: The user guide's scope names -> ours.
+SCOPE_ALIASES: dict[str, Scope] = {"read": "jobs:read", "write": "jobs:write"}
+#: A scope as a request may name it: ours or the user guide's.
+AnyScope = Literal["jobs:read", "jobs:write", "admin", "read", "write"]
+
+
+def canonical_scopes(scopes: list[str]) -> tuple[str, ...]:
+    """Scopes in our names (`read` -> `jobs:read`, `write` -> `jobs:write`), each once, in order."""
+    return tuple(dict.fromkeys(SCOPE_ALIASES.get(s, s) for s in scopes))
 
 
 def new_secret() -> str:
@@ -32,14 +41,17 @@ def key_hash(key: str) -> str:
 
 
 async def create(db: asyncpg.Pool | asyncpg.Connection, *, name: str, rate_limit_per_hour: int,
-                 scopes: tuple[str, ...] = DEFAULT_SCOPES) -> tuple[asyncpg.Record, str]:
-    """Insert a key; returns its row and the secret (never stored, shown once)."""
+                 scopes: tuple[str, ...] = DEFAULT_SCOPES, rate_limit_per_minute: int | None = None,
+                 storage_quota_bytes: int | None = None) -> tuple[asyncpg.Record, str]:
+    """Insert a key; returns its row and the secret (never stored, shown once). With
+    `rate_limit_per_minute` its requests are counted per minute instead of per hour;
+    `storage_quota_bytes` bounds the bytes of originals it may have stored (None: no bound)."""
     secret = new_secret()
     row = await db.fetchrow(
-        "INSERT INTO api_keys (id, name, key_prefix, key_hash, scopes, rate_limit_per_hour, webhook_secret) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+        "INSERT INTO api_keys (id, name, key_prefix, key_hash, scopes, rate_limit_per_hour, webhook_secret, "
+        "rate_limit_per_minute, storage_quota_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
         uuid.uuid4(), name, secret[:8], key_hash(secret), list(scopes), rate_limit_per_hour,
-        "whsec_" + secrets.token_urlsafe(32))
+        "whsec_" + secrets.token_urlsafe(32), rate_limit_per_minute, storage_quota_bytes)
     return row, secret
 
 
@@ -85,14 +97,18 @@ class RateState:
         return self.used > self.limit
 
 
-async def count_request(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.UUID, limit: int) -> RateState:
-    """Count one request against the key's current hour (fixed window, atomic across
-    processes), bump today's usage and `last_used_at`, in one statement."""
+Window = Literal["hour", "minute"]
+
+
+async def count_request(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.UUID, limit: int,
+                        window: Window = "hour") -> RateState:
+    """Count one request against the key's current hour or minute (fixed window, atomic
+    across processes), bump today's usage and `last_used_at`, in one statement."""
     row = await db.fetchrow(
         """
         WITH rl AS (
             INSERT INTO rate_limit_windows (api_key_id, window_start, count)
-            VALUES ($1, date_trunc('hour', now()), 1)
+            VALUES ($1, date_trunc($2, now()), 1)
             ON CONFLICT (api_key_id, window_start) DO UPDATE SET count = rate_limit_windows.count + 1
             RETURNING count, window_start
         ), us AS (
@@ -101,9 +117,31 @@ async def count_request(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.U
         ), lu AS (
             UPDATE api_keys SET last_used_at = now() WHERE id = $1
         )
-        SELECT count, window_start + interval '1 hour' AS reset_at FROM rl
-        """, key_id)
+        SELECT count, window_start + ('1 ' || $2)::interval AS reset_at FROM rl
+        """, key_id, window)
     return RateState(limit, row["count"], row["reset_at"])
+
+
+async def stored_bytes(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.UUID) -> int:
+    """Bytes of originals the key has stored: submitted minus deleted (`usage_stats`)."""
+    n: int = await db.fetchval("SELECT coalesce(sum(bytes_uploaded - bytes_deleted), 0)::bigint FROM usage_stats "
+                               "WHERE api_key_id = $1", key_id)
+    return max(0, n)
+
+
+async def count_deletion(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.UUID | None, size: int) -> None:
+    """Record `size` bytes of originals deleted in today's usage (admin key: not recorded)."""
+    if key_id is None or size <= 0:
+        return
+    await db.execute(
+        "INSERT INTO usage_stats (api_key_id, day, bytes_deleted) VALUES ($1, current_date, $2) "
+        "ON CONFLICT (api_key_id, day) DO UPDATE SET bytes_deleted = usage_stats.bytes_deleted + $2", key_id, size)
+
+
+async def usage(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The key's usage per day, newest first: requests, jobs submitted, bytes uploaded and deleted."""
+    return await db.fetch("SELECT day, requests, jobs_submitted, bytes_uploaded, bytes_deleted FROM usage_stats "
+                          "WHERE api_key_id = $1 ORDER BY day DESC", key_id)
 
 
 async def count_submission(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.UUID | None, size: int) -> None:

@@ -13,9 +13,11 @@ import msgspec
 from contracts import Probe, TaskResult, result_from_v1
 
 #: Job statuses after which nothing changes the job's status any more.
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
-#: Every job status (the `jobs.status` CHECK constraint).
-JOB_STATUSES = ("pending", "validating", "processing", "completed", "failed", "cancelled")
+TERMINAL = frozenset({"completed", "failed", "cancelled", "deleted"})
+#: Every job status (the `jobs.status` CHECK constraint). The PRD's five, and ours:
+#: `cancelled` (by request) and `deleted` (gone from listings; its document answers 410).
+#: A rejected source is `failed` with the rejection's code (`error.code`).
+JOB_STATUSES = ("pending", "validating", "processing", "completed", "failed", "cancelled", "deleted")
 
 
 class JobRow(msgspec.Struct, kw_only=True):

@@ -57,9 +57,13 @@ def create_app(settings: Settings) -> FastAPI:
             await close(nc)
 
     app = FastAPI(title="Transcode Flow", version="0.2.0", lifespan=lifespan,
-                  description="Jobs of the Transcode Flow video pipeline. Every /api/v1 route takes `X-API-Key`.")
+                  description="Jobs of the Transcode Flow video pipeline. Every /api/v1 route takes `X-API-Key`. "
+                              "The `/api/v1/...` routes are the canonical ones (PRD §4); the routes tagged "
+                              "`user guide` (`/api/...`, `/api-keys/...`) are the user guide's shorter names for "
+                              "the same handlers.")
     errors.install(app)
-    for router in (jobs.router, submit.router, admin.router, ops.router, stream.router):
+    for router in (jobs.router, submit.router, admin.router, ops.router, stream.router, jobs.streaming,
+                   submit.guide, jobs.guide, admin.guide):
         app.include_router(router)
     ops.mount_metrics(app)
     app.add_middleware(JsonBodyGuard)

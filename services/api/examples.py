@@ -3,61 +3,117 @@ table here instead of examples scattered over the decorators)."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+
+import msgspec
 from fastapi import FastAPI
 
+from readmodel.documents import job_view, locator
+from readmodel.rows import JobRow, TaskRow
+
 JOB_ID = "39bb87a3-439b-5fbe-977a-ca66ba13d2c4"
+KEY_ID = "6b0f2c1e-9d2a-4c1b-8f37-3c0e5a1d9b42"
 ERROR = {"error": {"code": "not_found", "message": f"job {JOB_ID} does not exist", "details": None}}
-JOB_SUMMARY = {
-    "job_id": JOB_ID, "status": "processing", "progress_percent": 42.5, "current_task": "video_720p", "priority": 5,
-    "source": {"origin": "api", "bucket": "videos", "key": "raw/lecture.mov", "etag": "2d2eb7f2…",
-               "original_filename": "lecture.mov", "file_size_bytes": 1874097},
-    "video_info": {"container": "mov,mp4,m4a,3gp,3g2,mj2", "duration_seconds": 2.0, "codec": "h264", "width": 1920,
-                   "height": 1080, "fps": 50.0, "rotation": 0, "audio_codec": "pcm_s16le"},
-    "transcription": {"language": None, "model": None, "word_count": None},
-    "user_metadata": {"category": "education"}, "outputs": None, "error": None,
-    "created_at": "2026-11-22T03:15:05+00:00", "updated_at": "2026-11-22T03:15:08+00:00",
-    "started_at": "2026-11-22T03:15:05+00:00", "completed_at": None,
-}
-KEY = {"id": "6b0f…", "name": "encoder-farm", "key_prefix": "tf_Q2x9a", "scopes": ["jobs:read", "jobs:write"],
-       "rate_limit_per_hour": 100, "is_active": True, "created_at": "2026-11-22T04:00:00+00:00",
-       "last_used_at": None, "revoked_at": None}
-ACCEPTED = {"job_id": JOB_ID, "status": "pending", "status_url": f"/api/v1/jobs/{JOB_ID}",
+_T0 = datetime(2026, 11, 22, 3, 15, 5, tzinfo=UTC)
+_BASE = f"processed/{JOB_ID}"
+
+
+def _sample_job() -> dict:
+    """A job two seconds into its 720p encode, with its 360p MP4 done: the example of the
+    job document, built by the same function that answers (`job_view`)."""
+    job = JobRow(id=JOB_ID, status="processing", origin="api", source_bucket="videos", source_key="raw/lecture.mov",
+                 source_etag="2d2eb7f2…", original_filename="lecture.mov", file_size_bytes=1874097,
+                 container="mov,mp4,m4a,3gp,3g2,mj2", duration_seconds=2.0, bitrate=7496388, video_codec="h264",
+                 width=1920, height=1080, display_width=1920, display_height=1080, fps=50.0, rotation=0,
+                 audio_codec="aac", audio_bitrate=128000, audio_sample_rate=48000, audio_channels=2,
+                 user_metadata={"title": "Lecture 1", "category": "education"}, progress_percent=42.5,
+                 current_task="video_720p", created_at=_T0, updated_at=_T0 + timedelta(seconds=3),
+                 started_at=_T0 + timedelta(seconds=1))
+    done = TaskRow(job_id=JOB_ID, name="video_360p", kind="transcode", rendition="360p", status="completed",
+                   progress_percent=100.0, attempts=1, processing_seconds=1.4, started_at=_T0 + timedelta(seconds=1),
+                   completed_at=_T0 + timedelta(seconds=2.4), updated_at=_T0 + timedelta(seconds=2.4),
+                   outputs=[{"key": f"{_BASE}/360p/video_360p.mp4", "size_bytes": 98304, "kind": "mp4", "width": 640,
+                             "height": 360, "bitrate": 393216, "duration_seconds": 2.0, "compression_ratio": 19.06,
+                             "sample_rate": 44100}],
+                   details={"type": "video", "rendition": "360p", "codecs": "avc1.4d401f", "frame_rate": 50.0,
+                            "profile": "main", "level": "3.1", "crf": 23, "psnr_db": 41.2, "ssim": 0.981})
+    running = TaskRow(job_id=JOB_ID, name="video_720p", kind="transcode", rendition="720p", status="processing",
+                      progress_percent=61.0, speed=0.9, eta_seconds=1.2, attempts=1,
+                      started_at=_T0 + timedelta(seconds=1), updated_at=_T0 + timedelta(seconds=3))
+    rows = [msgspec.structs.asdict(t) for t in (done, running)]
+    return job_view(msgspec.structs.asdict(job), rows, locator("videos", lambda key: f"https://media.example/{key}"))
+
+
+JOB = _sample_job()
+JOB_SUMMARY = {k: v for k, v in JOB.items() if k not in ("tasks", "eta_seconds", "retry_count", "quality_metrics")}
+KEY = {"id": KEY_ID, "name": "encoder-farm", "key_prefix": "tf_Q2x9a", "scopes": ["jobs:read", "jobs:write"],
+       "rate_limit_per_hour": 100, "rate_limit_per_minute": None, "storage_quota_bytes": None, "is_active": True,
+       "created_at": "2026-11-22T04:00:00+00:00", "last_used_at": None, "revoked_at": None}
+WARNING = "Save this key securely - it won't be shown again"
+ACCEPTED = {"job_id": JOB_ID, "status": "pending", "message": "Job queued successfully",
+            "created_at": "2026-11-22T03:15:05+00:00", "priority": 5, "filename": "lecture.mov",
+            "status_url": f"/api/v1/jobs/{JOB_ID}",
             "source": {"bucket": "videos", "key": "raw/lecture.mov", "size_bytes": 1874097}}
+PROGRESS = {"job_id": JOB_ID, "status": "processing", "progress": 42.5, "progress_percent": 42.5,
+            "current_task": "transcode_720p", "error": None,
+            "tasks": [{"name": "transcode_720p", "task": "video_720p", "status": "running", "progress_percent": 61.0,
+                       "eta_seconds": 1.2}]}
+HEALTH = {"status": "healthy", "services": {"database": "up", "nats": "up", "storage": "up", "projector": "up",
+                                            "workers": "6/6 active"},
+          "timestamp": "2026-12-01T09:00:00+00:00",
+          "projector": {"status": "ok", "stream_last_seq": 812, "checkpoint": 812, "lag": 0,
+                        "checkpoint_age_seconds": 1.2, "set_aside": 0}}
+STREAMING = {"playlist_url": f"http://127.0.0.1:8000/api/v1/stream/{JOB_ID}/1764582000.Zx8…/360p/segments/"
+                             "playlist.m3u8", "token": "1764582000.Zx8…", "expires_at": "2026-12-01T10:00:00+00:00",
+             "job_id": JOB_ID, "resolution": "360p"}
+DOWNLOAD = {"download_url": "http://127.0.0.1:8333/videos/processed/…?X-Amz-Signature=…",
+            "expires_at": "2026-12-01T09:15:00+00:00", "file_type": "720p",
+            "key": f"{_BASE}/720p/video_720p.mp4", "expires_in_seconds": 900}
+USAGE = {"key_id": KEY_ID, "requests": 1204, "jobs": 31, "bytes": 1874097000, "quota_bytes": 10737418240,
+         "remaining_bytes": 8863321240, "rate_limit_per_hour": 100, "rate_limit_per_minute": 100,
+         "days": [{"day": "2026-12-01", "requests": 1204, "jobs": 31, "bytes_uploaded": 1874097000,
+                   "bytes_deleted": 0}]}
+STATS = {"total_jobs": 3, "pending": 0, "validating": 0, "processing": 1, "completed": 1, "failed": 1, "cancelled": 0,
+         "total_input_tb": 4.1e-06, "total_output_tb": 1.2e-06, "avg_processing_time_minutes": 0.12,
+         "worker_utilization_percent": 16.7,
+         "by_status": {"pending": 0, "validating": 0, "processing": 1, "completed": 1, "failed": 1, "cancelled": 0,
+                       "deleted": 0},
+         "last_24h": {"created": 3, "completed": 1, "failed": 1}, "processing_seconds": {"average": 7.2, "p95": 7.2},
+         "source": {"bytes": 4119839, "seconds": 9.3}, "total_output_bytes": 1204224}
+DELETED = {"message": "Job deleted", "job_id": JOB_ID, "status": "deleted", "was_cancelled": False,
+           "deleted_objects": 27, "original_deleted": False}
+CANCELLED = {"message": "Job cancelled successfully", "job_id": JOB_ID, "status": "cancelled"}
 
 #: (method, path) -> (success status, example body).
 EXAMPLES: dict[tuple[str, str], tuple[str, object]] = {
-    ("get", "/health"): ("200", {"status": "ok", "database": "ok", "nats": "ok", "projector": {
-        "status": "ok", "stream_last_seq": 812, "checkpoint": 812, "lag": 0, "checkpoint_age_seconds": 1.2,
-        "set_aside": 0}}),
+    ("get", "/health"): ("200", HEALTH),
+    ("get", "/health/detailed"): ("200", {"status": "healthy", "timestamp": "2026-12-01T09:00:00+00:00", "components": {
+        "db": {"latency_ms": 0.6, "status": "ok"}, "nats": {"latency_ms": 1.1, "status": "ok",
+                                                           "jobs_stream_messages": 812},
+        "storage": {"latency_ms": 2.3, "status": "ok", "bucket": "videos"}}}),
     ("get", "/metrics"): ("200", "# HELP tflow_api_requests_total API requests by route and status.\n"),
-    ("get", "/api/v1/jobs"): ("200", {"total": 1, "limit": 50, "offset": 0, "jobs": [JOB_SUMMARY]}),
-    ("get", "/api/v1/jobs/{job_id}"): ("200", {**JOB_SUMMARY, "tasks": [
-        {"name": "video_720p", "kind": "transcode", "rendition": "720p", "status": "processing",
-         "progress_percent": 61.0, "speed": 0.9, "eta_seconds": 1.2, "attempts": 1, "epoch": 1,
-         "outputs": [], "details": {},
-         "processing_seconds": None, "error": None, "started_at": "2026-11-22T03:15:05+00:00",
-         "completed_at": None}], "eta_seconds": 1.2}),
-    ("delete", "/api/v1/jobs/{job_id}"): ("202", {"job_id": JOB_ID, "status": "cancelled",
-                                                  "status_url": f"/api/v1/jobs/{JOB_ID}"}),
-    ("get", "/api/v1/jobs/{job_id}/events"): ("200", 'event: progress\ndata: {"job_id": "…", "status": '
-                                                     '"processing", "progress_percent": 42.5}\n\n'),
-    ("get", "/api/v1/jobs/{job_id}/download/{output}"): ("200", {
-        "output": "720p", "key": f"processed/{JOB_ID}/720p/video_720p.mp4",
-        "url": "http://127.0.0.1:8333/videos/processed/…?X-Amz-Signature=…", "expires_in_seconds": 900}),
+    ("get", "/api/v1/jobs"): ("200", {"total": 1, "limit": 50, "offset": 0, "page": 1, "per_page": 50, "pages": 1,
+                                      "jobs": [JOB_SUMMARY]}),
+    ("get", "/api/v1/jobs/{job_id}"): ("200", JOB),
+    ("delete", "/api/v1/jobs/{job_id}"): ("200", CANCELLED),
+    ("post", "/api/v1/jobs/{job_id}/cancel"): ("200", CANCELLED),
+    ("post", "/api/v1/jobs/{job_id}/delete"): ("200", DELETED),
+    ("get", "/api/v1/jobs/{job_id}/events"): ("200", f"event: progress\ndata: {json.dumps(PROGRESS)}\n\n"),
+    ("get", "/api/v1/jobs/{job_id}/download/{file_type}"): ("200", DOWNLOAD),
+    ("get", "/api/v1/streaming/token/{job_id}/{resolution}"): ("200", STREAMING),
     ("post", "/api/v1/jobs/upload"): ("202", ACCEPTED),
     ("post", "/api/v1/jobs/minio"): ("202", ACCEPTED),
     ("post", "/api/v1/jobs/filesystem"): ("202", ACCEPTED),
-    ("get", "/api/v1/stats"): ("200", {"total_jobs": 3, "by_status": {"pending": 0, "validating": 0, "processing": 1,
-                                                                      "completed": 1, "failed": 1, "cancelled": 0},
-                                       "last_24h": {"created": 3, "completed": 1, "failed": 1},
-                                       "processing_seconds": {"average": 7.2, "p95": 7.2},
-                                       "source": {"bytes": 4119839, "seconds": 9.3}}),
+    ("get", "/api/v1/stats"): ("200", STATS),
     ("get", "/api/v1/health/{component}"): ("200", {"status": "ok", "latency_ms": 0.41}),
-    ("post", "/api/v1/admin/api-keys"): ("201", {**KEY, "key": "tf_Q2x9a…", "webhook_secret": "whsec_…"}),
+    ("post", "/api/v1/admin/api-keys"): ("201", {**KEY, "api_key": "tf_Q2x9a…", "warning": WARNING,
+                                                 "webhook_secret": "whsec_…"}),
     ("get", "/api/v1/admin/api-keys"): ("200", {"api_keys": [KEY]}),
     ("delete", "/api/v1/admin/api-keys/{key_id}"): ("204", None),
-    ("post", "/api/v1/admin/api-keys/{key_id}/rotate"): ("200", {"id": "6b0f…", "key": "tf_Zr8…",
-                                                                  "key_prefix": "tf_Zr8kp"}),
+    ("post", "/api/v1/admin/api-keys/{key_id}/rotate"): ("200", {"id": KEY_ID, "api_key": "tf_Zr8…",
+                                                                  "key_prefix": "tf_Zr8kp", "warning": WARNING}),
+    ("get", "/api/v1/admin/api-keys/{key_id}/usage"): ("200", USAGE),
     ("get", "/api/v1/admin/projection-failures"): ("200", {"total": 1, "facts": [{
         "stream_seq": 4711, "subject": f"jobs.{JOB_ID}.received", "job_id": JOB_ID,
         "error": "UntranslatableCharacterError: unsupported Unicode escape sequence",
@@ -75,6 +131,23 @@ EXAMPLES: dict[tuple[str, str], tuple[str, object]] = {
                                                              "?X-Amz-Signature=…\n"),
     ("head", "/api/v1/stream/{job_id}/{token}/{path}"): ("200", ""),
 }
+
+#: The user guide's routes -> their canonical route (same handler, same example).
+GUIDE = {
+    ("post", "/api/upload"): ("post", "/api/v1/jobs/upload"),
+    ("get", "/api/jobs"): ("get", "/api/v1/jobs"),
+    ("get", "/api/jobs/{job_id}"): ("get", "/api/v1/jobs/{job_id}"),
+    ("delete", "/api/jobs/{job_id}"): ("post", "/api/v1/jobs/{job_id}/delete"),
+    ("post", "/api/jobs/{job_id}/cancel"): ("post", "/api/v1/jobs/{job_id}/cancel"),
+    ("get", "/api/jobs/{job_id}/download/{file_type}"): ("get", "/api/v1/jobs/{job_id}/download/{file_type}"),
+    ("get", "/api/events/{job_id}/progress"): ("get", "/api/v1/jobs/{job_id}/events"),
+    ("get", "/api/streaming/token/{job_id}/{resolution}"): ("get", "/api/v1/streaming/token/{job_id}/{resolution}"),
+    ("post", "/api-keys/"): ("post", "/api/v1/admin/api-keys"),
+    ("get", "/api-keys/"): ("get", "/api/v1/admin/api-keys"),
+    ("delete", "/api-keys/{key_id}"): ("delete", "/api/v1/admin/api-keys/{key_id}"),
+    ("get", "/api-keys/{key_id}/usage"): ("get", "/api/v1/admin/api-keys/{key_id}/usage"),
+}
+EXAMPLES.update({short: EXAMPLES[canonical] for short, canonical in GUIDE.items()})
 
 
 def install(app: FastAPI) -> None:

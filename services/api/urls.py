@@ -20,6 +20,22 @@ def stream_path(job_id: str, token: str, relative: str) -> str:
     return f"/api/v1/stream/{job_id}/{token}/{relative}"
 
 
+def stream_url(settings: Settings, job_id: str, key: str, api_base: str) -> tuple[str, str, int]:
+    """`(url, token, expires)`: the URL a player opens for playlist `key` of `job_id`
+    (public under `TFLOW_PUBLIC_BASE_URL`, else `stream_path` on this API), a stream
+    token opening the job for `settings.url_lifetime_seconds`, and its expiry in Unix
+    seconds. Raises `RuntimeError` without a stream secret."""
+    secret = settings.stream_secret_value()
+    if not secret:
+        raise RuntimeError("no stream secret: set TFLOW_STREAM_SECRET or run the bootstrap (tflow up does)")
+    token, expires = streamtoken.make(secret, job_id, settings.url_lifetime_seconds)
+    public = settings.public_url(key)
+    if public:
+        return public, token, expires
+    relative = key[len(layout.processed_prefix(job_id)):]
+    return api_base.rstrip("/") + stream_path(job_id, token, relative), token, expires
+
+
 def output_url(settings: Settings, client: Minio, job_id: str, api_base: str) -> Callable[[str], str]:
     """`url(key)` for the outputs of `job_id`: public, or presigned / stream-token URLs
     valid `settings.url_lifetime_seconds`. `api_base` is this API's own origin

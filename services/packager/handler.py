@@ -81,7 +81,8 @@ class Packager(JobHandler):
         result = HlsResult(rendition=rendition, playlist_key=key, segment_count=len(segments),
                            segment_durations=[round(d, 3) for d, _ in segments], bandwidth=peak,
                            average_bandwidth=average, resolution=f"{video.width}x{video.height}",
-                           codecs=video_done.result.codecs, frame_rate=video_done.result.frame_rate)
+                           codecs=video_done.result.codecs, frame_rate=video_done.result.frame_rate,
+                           segments_size_bytes=sum(size for _, size in segments))
         await rep.complete(layout.hls_task(rendition), [info], result, time.monotonic() - started)
 
 
@@ -149,7 +150,7 @@ class Finalizer(JobHandler):
         started = time.monotonic()
         key = layout.metadata_key(ing.job_id)
         has_master = any(f is not None and isinstance(f.result, HlsResult) for f in done.values())
-        doc = build_metadata(ing, done, layout.master_key(ing.job_id) if has_master else None, utcnow().isoformat())
+        doc = build_metadata(ing, done, layout.master_key(ing.job_id) if has_master else None, utcnow())
         size = await self.objects.put(key, json.dumps(doc, indent=2).encode())
         await rep.complete(layout.METADATA_TASK, [OutputInfo(key=key, size_bytes=size, kind="json")],
                            MetadataResult(master_playlist=layout.master_key(ing.job_id) if has_master else None),

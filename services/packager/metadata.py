@@ -2,82 +2,54 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
-from contracts import (
-    CustomThumbnailResult,
-    HlsResult,
-    Ingested,
-    Mp3Result,
-    TaskCompleted,
-    ThumbnailsResult,
-    TranscriptResult,
-    VideoResult,
-)
+from contracts import Ingested, TaskCompleted, prd
 
-
-def _first_output(done: TaskCompleted | None) -> dict[str, Any] | None:
-    return msgspec.to_builtins(done.outputs[0]) if done and done.outputs else None
-
-
-def _by_result(done: dict[str, TaskCompleted | None], kind: type) -> list[TaskCompleted]:
-    return [d for d in done.values() if d is not None and isinstance(d.result, kind)]
+#: Version of this document's shape: 2 = the PRD §2.6 names and nesting.
+SCHEMA_VERSION = 2
 
 
 def build_metadata(ing: Ingested, done: dict[str, TaskCompleted | None], master_key: str | None,
-                   completed_at: str) -> dict[str, Any]:
-    """The document written to `processed/<job>/metadata.json`: source and probe, every
-    output with key/size/bitrate (and per rendition the HLS segment count and durations,
-    PSNR/SSIM), thumbnails, MP3, transcript, compression ratios, processing seconds per
-    task, and the user metadata as given. `done`: each planned task's completion or None."""
-    videos = {d.result.rendition: d for d in _by_result(done, VideoResult) if isinstance(d.result, VideoResult)}
-    hls = {d.result.rendition: d.result for d in _by_result(done, HlsResult) if isinstance(d.result, HlsResult)}
-    renditions: dict[str, Any] = {}
-    for t in ing.plan:
-        if t.kind != "transcode" or t.rendition is None:
-            continue
-        video, playlist = videos.get(t.rendition), hls.get(t.rendition)
-        entry: dict[str, Any] = {"mp4": _first_output(video)}
-        if video is not None and isinstance(video.result, VideoResult):
-            entry["quality"] = {"psnr_db": video.result.psnr_db, "ssim": video.result.ssim}
-            entry["codecs"] = video.result.codecs
-        if playlist is not None:
-            entry["hls"] = {"playlist_key": playlist.playlist_key, "segment_count": playlist.segment_count,
-                            "segment_durations_seconds": playlist.segment_durations,
-                            "bandwidth": playlist.bandwidth, "average_bandwidth": playlist.average_bandwidth}
-        renditions[t.rendition] = entry
-    thumbs = next((d.result for d in _by_result(done, ThumbnailsResult)), None)
-    custom = next((d.result for d in _by_result(done, CustomThumbnailResult)), None)
-    transcript = next(iter(_by_result(done, TranscriptResult)), None)
-    mp3 = next(iter(_by_result(done, Mp3Result)), None)
+                   completed_at: datetime) -> dict[str, Any]:
+    """The document written to `processed/<job>/metadata.json`, in the PRD §2.6 shape:
+    `job_id`, `created_at`/`completed_at` (ISO 8601 UTC), `processing_time_seconds`,
+    `status`, `user_metadata`, `source` (`filename`, `size_bytes`, short `format`,
+    `codec`, `resolution`, `duration_seconds`, bits/s, fps, audio fields), `outputs`
+    (`prd.metadata_outputs`), `compression_ratio` (with `total_saved_percent`),
+    `quality_metrics` (PSNR dB / SSIM). Ours besides: the multivariant playlist, the
+    seconds of every task, the options and the raw probe. `done`: each planned task's
+    completion or None."""
+    finished = [prd.Done(name, list(d.outputs), d.result, d.seconds)
+                for name, d in done.items() if d is not None and d.result is not None]
+    p, src = ing.probe, ing.source
+    filename = src.key.rsplit("/", 1)[-1]
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "job_id": ing.job_id,
+        "created_at": ing.at.isoformat(),
+        "completed_at": completed_at.isoformat(),
+        "processing_time_seconds": round((completed_at - ing.at).total_seconds(), 3),
         "status": "completed",
-        "ingested_at": ing.at.isoformat(),
-        "completed_at": completed_at,
-        "source": {"bucket": ing.source.bucket, "key": ing.source.key, "etag": ing.source.etag,
-                   "size_bytes": ing.source.size, "origin": ing.origin,
-                   "probe": msgspec.to_builtins(ing.probe)},
-        "master_playlist": master_key,
-        "renditions": renditions,
-        "audio": _first_output(mp3),
-        "thumbnails": msgspec.to_builtins(thumbs.thumbnails) if isinstance(thumbs, ThumbnailsResult) else [],
-        "thumbnail_primary": (custom.primary if isinstance(custom, CustomThumbnailResult) else None)
-        or (thumbs.primary if isinstance(thumbs, ThumbnailsResult) else None),
-        "transcription": ({**_plain(transcript.result), "files": [msgspec.to_builtins(o) for o in transcript.outputs]}
-                          if transcript else None),
-        "compression_ratios": {r: (e["mp4"] or {}).get("compression_ratio") for r, e in renditions.items()},
-        "processing_seconds": {name: d.seconds for name, d in done.items() if d is not None},
         "user_metadata": ing.user_metadata,
+        "source": {
+            "filename": filename, "size_bytes": src.size, "format": prd.format_name(p.container, filename),
+            "codec": p.video.codec, "resolution": f"{p.video.display_width}x{p.video.display_height}",
+            "width": p.video.display_width, "height": p.video.display_height,
+            "duration_seconds": p.duration_seconds, "bitrate": p.bitrate, "fps": p.video.fps,
+            "audio_codec": p.audio.codec if p.audio else None,
+            "audio_bitrate": p.audio.bitrate if p.audio else None,
+            "audio_sample_rate": p.audio.sample_rate if p.audio else None,
+            "bucket": src.bucket, "key": src.key, "etag": src.etag, "origin": ing.origin,
+            "container": p.container, "probe": msgspec.to_builtins(p),
+        },
+        "outputs": prd.metadata_outputs(finished),
+        "master_playlist": master_key,
+        "compression_ratio": prd.compression(finished, src.size),
+        "quality_metrics": prd.quality_metrics(finished),
+        "processing_seconds": {name: d.seconds for name, d in done.items() if d is not None},
         "options": msgspec.to_builtins(ing.options),
     }
-
-
-def _plain(result: object) -> dict[str, Any]:
-    """A result's fields without its type tag (metadata.json keeps its schema-1 shape)."""
-    doc: dict[str, Any] = msgspec.to_builtins(result)
-    doc.pop("type", None)
-    return doc

@@ -10,6 +10,7 @@ Rules (DESIGN.md, PRD job statuses):
   of the plan that is processing.
 - every timestamp is the fact's `at`, so replaying the stream reproduces the rows.
 - `cancelled` ends a non-terminal job `cancelled` and its unfinished tasks with it.
+- `deleted` makes any job `deleted` (its unfinished tasks `cancelled`): it leaves listings.
 - a terminal job (completed/failed/cancelled) keeps its status; late task facts
   still update their task rows.
 - an object ingest gave up on (`rejected` `ingest_failed`) re-opens on a later
@@ -28,6 +29,7 @@ import msgspec
 from contracts import (
     AnyJobEvent,
     Cancelled,
+    Deleted,
     Ingested,
     Received,
     Rejected,
@@ -212,6 +214,14 @@ def apply(state: JobState | None, event: AnyJobEvent, seq: int) -> JobState | No
         if state is None:
             return None
         state = _apply_replayed(state, event)
+    elif isinstance(event, Deleted):
+        if state is None:
+            return None
+        job = state.job
+        job.status, job.completed_at, job.current_task = "deleted", job.completed_at or event.at, None
+        for t in state.tasks.values():
+            if t.status in ("pending", "processing"):
+                t.status, t.updated_at, t.eta_seconds = "cancelled", event.at, None
     else:
         if state is None:
             return None

@@ -214,9 +214,17 @@ async def test_the_path_from_ingested_to_metadata_json(facts, objects, settings)
     assert [p.uri for p in master.playlists] == ["360p/segments/playlist.m3u8", "720p/segments/playlist.m3u8"]
     assert [p.stream_info.resolution[1] for p in master.playlists] == [360, 720]
     doc = json.loads(objects.path(BUCKET, layout.metadata_key(ing.job_id)).read_text())
-    assert set(doc["renditions"]) == {"360p", "720p"} and doc["audio"]["key"] == layout.mp3_key(ing.job_id)
-    assert all(e["hls"]["segment_count"] >= 1 for e in doc["renditions"].values())
-    assert doc["thumbnail_primary"] == layout.thumbnail_key(ing.job_id, 50)
+    out = doc["outputs"]  # PRD §2.6
+    assert {"360p", "720p"} <= set(out) and out["audio"]["path"] == layout.mp3_key(ing.job_id)
+    for r in ("360p", "720p"):
+        seg = out[r]["segments"]
+        assert seg["count"] >= 1 and seg["playlist_path"] == layout.media_playlist_key(ing.job_id, r)
+        assert seg["total_size_bytes"] > 0 and out[r]["path"] == layout.rendition_key(ing.job_id, r)
+        assert doc["compression_ratio"][r] > 0 and out[r]["resolution"].endswith(r.removesuffix("p"))
+    assert out["audio"]["sample_rate"] == 48000 and out["audio"]["bitrate"] > 0
+    assert out["thumbnails"]["primary"] == {"path": layout.thumbnail_key(ing.job_id, 50)}
+    assert [t["timestamp"][:2] for t in out["thumbnails"]["auto_generated"]] == ["00"] * 5
+    assert doc["source"]["format"] == "flv" and doc["processing_time_seconds"] >= 0
 
 
 async def test_transcriber_writes_four_formats_and_a_typed_transcript(facts, objects, settings, tmp_path):

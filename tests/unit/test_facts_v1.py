@@ -27,7 +27,8 @@ from contracts import (
     encode,
     subject_for,
 )
-from readmodel.documents import download_key, outputs_view
+from readmodel.documents import download_key, job_view, locator
+from services.api.models import JobDocument
 from services.projector.fold import apply
 
 RECORDED = [json.loads(line) for line in (Path(__file__).parent / "fixtures" / "jobs_stream_v1.jsonl")
@@ -66,11 +67,18 @@ def test_every_recorded_fact_decodes_and_folds_into_complete_documents():
     completed = [s for s in states.values() if s is not None and s.job.status == "completed"]
     assert len(completed) >= 4
     for state in completed:
-        tasks = [msgspec.to_builtins(t) for t in state.tasks.values()]
-        doc = outputs_view(state.job.id, tasks, lambda k: f"http://cdn/{k}")
+        tasks = [msgspec.structs.asdict(t) for t in state.tasks.values()]
+        job = job_view(msgspec.structs.asdict(state.job), tasks, locator("videos", lambda k: f"http://cdn/{k}"))
+        JobDocument.model_validate(job)  # the PRD document, exactly as its model says
+        doc = job["outputs"]
         assert doc["master_playlist"]["key"] == f"processed/{state.job.id}/master.m3u8"
-        assert doc["renditions"]["360p"]["hls"]["segment_count"] >= 1
-        assert len(doc["thumbnails"]) == 5 and doc["metadata"]["key"].endswith("metadata.json")
+        assert doc["360p"]["streaming"]["segment_count"] >= 1 and doc["360p"]["streaming"]["hls_url"].startswith("http")
+        assert doc["360p"]["video"]["minio_path"] == f"videos/processed/{state.job.id}/360p/video_360p.mp4"
+        assert [t["position_percent"] for t in doc["thumbnails"]["auto_generated"]] == [0, 25, 50, 75, 100]
+        assert doc["metadata_json"]["key"].endswith("metadata.json")
+        assert job["compression"]["360p_ratio"] > 1 and job["processing_time_seconds"] > 0
+        assert {t["name"] for t in job["tasks"]} >= {"validate_video", "transcode_360p", "prepare_hls_360p",
+                                                     "generate_thumbnail", "generate_metadata"}
         assert download_key(state.job.id, "hls_360p", tasks) == f"processed/{state.job.id}/360p/segments/playlist.m3u8"
     languages = {s.job.transcription_language for s in completed}
     assert "en" in languages  # the transcript facts set the job's language through the typed result

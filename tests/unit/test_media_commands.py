@@ -1,6 +1,6 @@
 """ffmpeg argument lists, progress parsing, playlists and metadata: pure, no ffmpeg run."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import m3u8
@@ -189,10 +189,17 @@ def test_metadata_document_lists_every_output():
             primary="processed/J/thumbnails/thumb_50.jpg")),
         "metadata": None,
     }
-    doc = build_metadata(ing, done, "processed/J/master.m3u8", "2026-11-22T00:00:10+00:00")
-    r = doc["renditions"]["360p"]
-    assert r["mp4"]["key"] == mp4.key and r["quality"] == {"psnr_db": 40.0, "ssim": 0.98}
-    assert r["hls"]["segment_count"] == 1 and r["hls"]["segment_durations_seconds"] == [2.0]
-    assert doc["compression_ratios"] == {"360p": 10.0} and doc["processing_seconds"]["video_360p"] == 3.0
-    assert doc["thumbnail_primary"].endswith("thumb_50.jpg") and doc["user_metadata"] == {"k": 1}
-    assert doc["audio"] is None and doc["transcription"] is None
+    doc = build_metadata(ing, done, "processed/J/master.m3u8", AT + timedelta(seconds=10))
+    r = doc["outputs"]["360p"]  # PRD §2.6 names and nesting
+    assert r["path"] == mp4.key and r["size_bytes"] == 100 and r["processing_time_seconds"] == 3.0
+    assert r["segments"] == {"count": 1, "duration_seconds": 2, "total_size_bytes": None,
+                             "playlist_path": "processed/J/360p/segments/playlist.m3u8", "durations_seconds": [2.0],
+                             "bandwidth": 5, "average_bandwidth": 4}
+    assert doc["quality_metrics"] == {"360p": {"psnr": 40.0, "ssim": 0.98}}
+    assert doc["compression_ratio"] == {"360p": 10.0, "total_saved_percent": 90.0}
+    assert doc["processing_time_seconds"] == 10.0 and doc["created_at"] == AT.isoformat()
+    thumbs = doc["outputs"]["thumbnails"]
+    assert thumbs["auto_generated"][0]["timestamp"] == "00:00:01" and thumbs["auto_generated"][0]["is_primary"]
+    assert thumbs["custom"] is None and doc["user_metadata"] == {"k": 1}
+    assert doc["outputs"]["audio"] is None and doc["outputs"]["transcription"] is None
+    assert doc["source"]["filename"] == "a.mov" and doc["source"]["format"] == "mov"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, Query, Response
@@ -18,43 +18,58 @@ from services.api.auth import Admin
 from services.api.deps import FactsDep, JetStreamDep, PoolDep
 from services.api.errors import ApiError
 from services.api.guards import SafeText
+from services.api.models import KeyCreated, KeyList, KeyRotated, KeyUsage, KeyView, UsageDay
 from tflow.deadletters import list_dead_letters, redrive
 from tflow.replay import NoSuchJob, ReplayRefused, request_replay
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 
+#: The user guide's key routes (`/api-keys/...`): the same handlers.
+guide = APIRouter(prefix="/api-keys", tags=["user guide"])
+WARNING = "Save this key securely - it won't be shown again"
+
+
 class KeyCreate(BaseModel):
-    """A new key: its name, hourly request limit (PRD default 100) and scopes."""
+    """A new key: its name, request limit per hour (PRD, default 100) or per minute (user
+    guide; counted per minute when given), scopes (ours or the user guide's `read`,
+    `write`, `admin`) and an optional storage quota in bytes of originals."""
 
     name: Annotated[SafeText, Field(min_length=1, max_length=200, examples=["encoder-farm"])]
     rate_limit_per_hour: Annotated[int, Field(ge=1, le=1_000_000, examples=[100])] = 100
-    scopes: list[keys.Scope] = Field(default_factory=lambda: list(keys.DEFAULT_SCOPES),
-                                     examples=[["jobs:read", "jobs:write"]])
+    rate_limit_per_minute: Annotated[int | None, Field(ge=1, le=100_000, examples=[100])] = None
+    scopes: list[keys.AnyScope] = Field(default_factory=lambda: list(keys.DEFAULT_SCOPES), max_length=5,
+                                        examples=[["read", "write"]])
+    storage_quota_bytes: Annotated[int | None, Field(ge=1, le=2**62, examples=[10 * 2**30])] = None
 
 
-def key_view(row: asyncpg.Record) -> dict[str, Any]:
+def key_view(row: asyncpg.Record) -> KeyView:
     """A key without its secret."""
-    return {"id": str(row["id"]), "name": row["name"], "key_prefix": row["key_prefix"], "scopes": list(row["scopes"]),
-            "rate_limit_per_hour": row["rate_limit_per_hour"], "is_active": row["is_active"],
-            "created_at": row["created_at"].isoformat(),
-            "last_used_at": row["last_used_at"].isoformat() if row["last_used_at"] else None,
-            "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None}
+    return KeyView(id=str(row["id"]), name=row["name"], key_prefix=row["key_prefix"], scopes=list(row["scopes"]),
+                   rate_limit_per_hour=row["rate_limit_per_hour"], rate_limit_per_minute=row["rate_limit_per_minute"],
+                   storage_quota_bytes=row["storage_quota_bytes"], is_active=row["is_active"],
+                   created_at=row["created_at"], last_used_at=row["last_used_at"], revoked_at=row["revoked_at"])
 
 
-@router.post("/api-keys", status_code=201, summary="Create an API key (the secret is shown once)")
-async def create_key(body: KeyCreate, _: Admin, pool: PoolDep) -> dict[str, Any]:
+@router.post("/api-keys", status_code=201, summary="Create an API key (the secret is shown once, as `api_key`)")
+@guide.post("/", status_code=201, summary="Create an API key (user guide; as POST /api/v1/admin/api-keys)")
+async def create_key(body: KeyCreate, _: Admin, pool: PoolDep) -> KeyCreated:
     row, secret = await keys.create(pool, name=body.name, rate_limit_per_hour=body.rate_limit_per_hour,
-                                    scopes=tuple(dict.fromkeys(body.scopes)))
-    return {**key_view(row), "key": secret, "webhook_secret": row["webhook_secret"]}
+                                    scopes=keys.canonical_scopes(list(body.scopes)),
+                                    rate_limit_per_minute=body.rate_limit_per_minute,
+                                    storage_quota_bytes=body.storage_quota_bytes)
+    return KeyCreated(**key_view(row).model_dump(), api_key=secret, warning=WARNING,
+                      webhook_secret=row["webhook_secret"])
 
 
 @router.get("/api-keys", summary="List API keys")
-async def list_keys(_: Admin, pool: PoolDep) -> dict[str, Any]:
-    return {"api_keys": [key_view(r) for r in await keys.list_all(pool)]}
+@guide.get("/", summary="List API keys (user guide)")
+async def list_keys(_: Admin, pool: PoolDep) -> KeyList:
+    return KeyList(api_keys=[key_view(r) for r in await keys.list_all(pool)])
 
 
-@router.delete("/api-keys/{key_id}", status_code=204, summary="Revoke an API key")
+@router.delete("/api-keys/{key_id}", status_code=204, summary="Revoke an API key", response_class=Response)
+@guide.delete("/{key_id}", status_code=204, summary="Revoke an API key (user guide)", response_class=Response)
 async def revoke_key(key_id: uuid.UUID, _: Admin, pool: PoolDep) -> Response:
     if not await keys.revoke(pool, key_id=key_id):
         raise ApiError(404, "not_found", f"API key {key_id} does not exist")
@@ -62,11 +77,29 @@ async def revoke_key(key_id: uuid.UUID, _: Admin, pool: PoolDep) -> Response:
 
 
 @router.post("/api-keys/{key_id}/rotate", summary="Rotate: a new secret; the old one stops working")
-async def rotate_key(key_id: uuid.UUID, _: Admin, pool: PoolDep) -> dict[str, Any]:
+async def rotate_key(key_id: uuid.UUID, _: Admin, pool: PoolDep) -> KeyRotated:
     secret = await keys.rotate(pool, key_id=key_id)
     if secret is None:
         raise ApiError(404, "not_found", f"no active API key {key_id}")
-    return {"id": str(key_id), "key": secret, "key_prefix": secret[:8]}
+    return KeyRotated(id=str(key_id), api_key=secret, key_prefix=secret[:8], warning=WARNING)
+
+
+@router.get("/api-keys/{key_id}/usage", summary="A key's use: requests, jobs, stored bytes, quota, per day")
+@guide.get("/{key_id}/usage", summary="A key's use (user guide)")
+async def key_usage(key_id: uuid.UUID, _: Admin, pool: PoolDep) -> KeyUsage:
+    row = next((r for r in await keys.list_all(pool) if r["id"] == key_id), None)
+    if row is None:
+        raise ApiError(404, "not_found", f"API key {key_id} does not exist")
+    days = await keys.usage(pool, key_id=key_id)
+    stored = await keys.stored_bytes(pool, key_id=key_id)
+    quota = row["storage_quota_bytes"]
+    return KeyUsage(key_id=str(key_id), requests=sum(d["requests"] for d in days),
+                    jobs=sum(d["jobs_submitted"] for d in days), bytes=stored, quota_bytes=quota,
+                    remaining_bytes=max(0, quota - stored) if quota is not None else None,
+                    rate_limit_per_hour=row["rate_limit_per_hour"], rate_limit_per_minute=row["rate_limit_per_minute"],
+                    days=[UsageDay(day=d["day"].isoformat(), requests=d["requests"], jobs=d["jobs_submitted"],
+                                   bytes_uploaded=d["bytes_uploaded"], bytes_deleted=d["bytes_deleted"])
+                          for d in days])
 
 
 class SetAsideFact(BaseModel):

@@ -1,32 +1,49 @@
-"""Job routes: one job, the list, cancel, live events (SSE), downloads."""
+"""Job routes: one job, the list, cancel, delete, live progress (SSE), downloads and
+streaming tokens. Each handler serves its canonical `/api/v1/...` route and, where the
+user guide names one, its short `/api/...` route (the same function, no copy)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import asyncpg
 import msgspec
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi import Path as ApiPath
+from fastapi.responses import Response, StreamingResponse
+from minio import Minio
 
-from contracts import Cancelled, utcnow
-from readmodel import jobs
-from readmodel.documents import download_key, job_view
+from contracts import Cancelled, Deleted, layout, utcnow
+from readmodel import jobs, keys
+from readmodel.documents import download_key, job_view, locator, task_view
 from readmodel.rows import TERMINAL
-from services.api.auth import Principal, Reader, Writer
+from services.api.auth import Principal, QueryReader, Reader, Writer
 from services.api.deps import FactsDep, PoolDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
-from services.api.urls import output_url
+from services.api.models import (
+    Download,
+    ErrorBody,
+    JobCancelled,
+    JobDeleted,
+    JobDocument,
+    JobList,
+    ProgressEvent,
+    StreamingToken,
+)
+from services.api.urls import output_url, stream_url
 from tflow import store
 from tflow.submission import MetadataError, parse_metadata
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+#: The user guide's short surface (`/api/...`): the same handlers.
+guide = APIRouter(prefix="/api", tags=["user guide"])
 
 #: Lifetime of a download URL, seconds.
 DOWNLOAD_SECONDS = 900
@@ -34,41 +51,56 @@ EVENTS_POLL_SECONDS = 0.5
 EVENTS_MAX_SECONDS = 3600.0
 EVENTS_KEEPALIVE_SECONDS = 15.0
 JobStatus = Literal["pending", "validating", "processing", "completed", "failed", "cancelled"]
+GONE = {404: {"model": ErrorBody}, 410: {"model": ErrorBody, "description": "The job was deleted"}}
 
 
 def json_response(doc: dict[str, Any]) -> Response:
     """JSON encoded by msgspec: the read routes' documents are plain JSON already, and
-    FastAPI's generic encoder was the largest cost of a list page under load."""
+    FastAPI's generic encoder was the largest cost of a list page under load. Their
+    models (`responses=`) describe them; the tests validate them against those."""
     return Response(content=msgspec.json.encode(doc), media_type="application/json")
 
 
 async def owned_job(pool: asyncpg.Pool, job_id: uuid.UUID, who: Principal) -> asyncpg.Record:
-    """The caller's job row; 404 when it does not exist or belongs to another key."""
+    """The caller's job row; 404 when it does not exist or belongs to another key, 410
+    when it was deleted."""
     row = await jobs.fetch_job(pool, job_id=job_id, owner=who.owner)
     if row is None:
         raise ApiError(404, "not_found", f"job {job_id} does not exist")
+    if row["status"] == "deleted":
+        raise ApiError(410, "deleted", f"job {job_id} was deleted")
     return row
 
 
-@router.get("/{job_id}", summary="One job: state, progress, tasks, probe data, outputs", response_class=JSONResponse)
+@router.get("/{job_id}", summary="One job: state, progress, tasks, probe data, outputs (PRD §4)",
+            response_class=Response, responses={200: {"model": JobDocument}, **GONE})
+@guide.get("/jobs/{job_id}", summary="One job (user guide; as GET /api/v1/jobs/{job_id})",
+           response_class=Response, responses={200: {"model": JobDocument}, **GONE})
 async def get_job(job_id: uuid.UUID, who: Reader, pool: PoolDep, settings: SettingsDep, client: StoreDep,
                   request: Request) -> Response:
     row = await owned_job(pool, job_id, who)
     tasks = await jobs.fetch_tasks(pool, job_id=job_id)
-    url = output_url(settings, client, str(job_id), str(request.base_url))
-    return json_response(await asyncio.to_thread(job_view, row, list(tasks), url))
+    located = locator(settings.bucket, output_url(settings, client, str(job_id), str(request.base_url)))
+    return json_response(await asyncio.to_thread(job_view, row, list(tasks), located))
 
 
-@router.get("", summary="Jobs, filtered, sorted and paged", response_class=JSONResponse)
+@router.get("", summary="Jobs, filtered, sorted and paged (`limit`/`offset`, or `page`/`per_page`)",
+            response_class=Response, responses={200: {"model": JobList}})
+@guide.get("/jobs", summary="Jobs (user guide; as GET /api/v1/jobs)", response_class=Response,
+           responses={200: {"model": JobList}})
 async def list_jobs(who: Reader, pool: PoolDep, settings: SettingsDep,
                     status: JobStatus | None = None,
-                    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                    offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+                    limit: Annotated[int | None, Query(ge=1, le=200, description="default 50")] = None,
+                    offset: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+                    page: Annotated[int | None, Query(ge=1, le=2**40, description="1-based (user guide)")] = None,
+                    per_page: Annotated[int | None, Query(ge=1, le=200, description="user guide; as limit")] = None,
                     sort: jobs.Sort = "created_at",
                     order: jobs.Order = "desc",
                     metadata: Annotated[str | None, Query(description='JSON object the user metadata must '
                                                           'contain, e.g. {"category":"education"}')] = None
                     ) -> Response:
+    size = per_page or limit or 50
+    start = offset if offset is not None else ((page or 1) - 1) * size
     contains = None
     if metadata is not None:
         try:
@@ -76,30 +108,101 @@ async def list_jobs(who: Reader, pool: PoolDep, settings: SettingsDep,
         except MetadataError as e:
             raise ApiError(400, "invalid_metadata_filter", str(e)) from e
     total, rows = await jobs.list_jobs(pool, owner=who.owner, status=status, metadata=contains, sort=sort,
-                                       order=order, limit=limit, offset=offset)
-    return json_response({"total": total, "limit": limit, "offset": offset, "jobs": [job_view(r) for r in rows]})
+                                       order=order, limit=size, offset=start)
+    return json_response({"total": total, "limit": size, "offset": start, "page": start // size + 1,
+                          "per_page": size, "pages": math.ceil(total / size), "jobs": [job_view(r) for r in rows]})
 
 
-@router.delete("/{job_id}", status_code=202,
-               summary="Cancel a job: workers stop its ffmpeg/Whisper work within seconds")
-async def cancel_job(job_id: uuid.UUID, who: Writer, pool: PoolDep, facts: FactsDep) -> dict[str, Any]:
-    row = await owned_job(pool, job_id, who)
+async def cancel(job_id: uuid.UUID, row: asyncpg.Record, who: Principal, facts: FactsDep) -> None:
+    """Publish the job's `cancelled` fact; 409 when it has ended already."""
     if row["status"] in TERMINAL:
         raise ApiError(409, "conflict", f"job {job_id} is already {row['status']}")
     await facts.publish(Cancelled(job_id=str(job_id), at=utcnow(), reason="cancelled by request", by=who.name))
-    return {"job_id": str(job_id), "status": "cancelled", "status_url": f"/api/v1/jobs/{job_id}"}
+
+
+@router.delete("/{job_id}", summary="Cancel a job (PRD §4): workers stop its ffmpeg/Whisper work within seconds",
+               responses=GONE)
+@router.post("/{job_id}/cancel", summary="Cancel a job (as DELETE /api/v1/jobs/{job_id})", responses=GONE)
+@guide.post("/jobs/{job_id}/cancel", summary="Cancel a job (user guide)", responses=GONE)
+async def cancel_job(job_id: uuid.UUID, who: Writer, pool: PoolDep, facts: FactsDep) -> JobCancelled:
+    await cancel(job_id, await owned_job(pool, job_id, who), who, facts)
+    return JobCancelled(message="Job cancelled successfully", job_id=str(job_id), status="cancelled")
+
+
+def remove_objects(client: Minio, bucket: str, prefix: str) -> int:
+    """Delete every object under `prefix`; how many there were."""
+    names = [o.object_name for o in client.list_objects(bucket, prefix=prefix, recursive=True) if o.object_name]
+    for name in names:
+        client.remove_object(bucket, name)
+    return len(names)
+
+
+def remove_original(client: Minio, bucket: str, key: str) -> bool:
+    """Delete an original and its submission sidecars (`meta/<key>.*`); False if it was gone."""
+    found = store.stat(client, bucket, key) is not None
+    remove_objects(client, bucket, layout.meta_key(key).removesuffix(".json"))
+    if found:
+        client.remove_object(bucket, key)
+    return found
+
+
+@router.post("/{job_id}/delete", summary="Delete a job: cancel it if running, hide it, remove its files if asked",
+             responses=GONE)
+@guide.delete("/jobs/{job_id}", summary="Delete a job (user guide; as POST /api/v1/jobs/{job_id}/delete)",
+              responses=GONE)
+async def delete_job(job_id: uuid.UUID, who: Writer, pool: PoolDep, facts: FactsDep, settings: SettingsDep,
+                     client: StoreDep,
+                     delete_files: Annotated[bool, Query(description="Remove its outputs from the store")] = False,
+                     delete_original: Annotated[bool, Query(description="Remove its original too (only for the "
+                                                            "key that submitted it, or an admin)")] = False
+                     ) -> JobDeleted:
+    row = await owned_job(pool, job_id, who)
+    if delete_original and not who.is_admin and str(row["api_key_id"]) != str(who.id):
+        raise ApiError(403, "forbidden", "only the key that submitted a job may delete its original")
+    running = row["status"] not in TERMINAL
+    if running:
+        await cancel(job_id, row, who, facts)
+    removed = 0
+    if delete_files:
+        removed = await asyncio.to_thread(remove_objects, client, settings.bucket, layout.processed_prefix(str(job_id)))
+    original = False
+    if delete_original:
+        original = await asyncio.to_thread(remove_original, client, settings.bucket, row["source_key"])
+        if original:
+            await keys.count_deletion(pool, key_id=row["api_key_id"], size=row["file_size_bytes"])
+    await facts.publish(Deleted(job_id=str(job_id), at=utcnow(), files_deleted=delete_files,
+                                original_deleted=original, by=who.name))
+    return JobDeleted(message="Job deleted", job_id=str(job_id), status="deleted", was_cancelled=running,
+                      deleted_objects=removed + int(original), original_deleted=original)
 
 
 def progress_document(job_id: uuid.UUID, row: asyncpg.Record, tasks: list[asyncpg.Record]) -> dict[str, Any]:
-    """One SSE event's data: status, progress, current task, error, per-task progress."""
-    return {"job_id": str(job_id), **{k: row[k] for k in ("status", "progress_percent", "current_task")},
+    """One SSE event's data (`ProgressEvent`): status, `progress` (percent, the user
+    guide's name) and `progress_percent`, the current task's PRD name, error, per task
+    its PRD name, our name, status, progress and ETA."""
+    return {"job_id": str(job_id), "status": row["status"], "progress": row["progress_percent"],
+            "progress_percent": row["progress_percent"],
+            "current_task": next((task_view(t)["name"] for t in tasks if t["name"] == row["current_task"]),
+                                 row["current_task"]),
             "error": {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None,
-            "tasks": [dict(t) for t in tasks]}
+            "tasks": [{k: v for k, v in task_view(t).items() if k in ("name", "task", "status", "progress_percent",
+                                                                       "eta_seconds")} for t in tasks]}
 
 
-@router.get("/{job_id}/events", response_class=StreamingResponse,
-            summary="Server-Sent Events: progress and state changes, ending with the terminal state")
-async def job_events(job_id: uuid.UUID, request: Request, who: Reader, pool: PoolDep) -> StreamingResponse:
+EVENTS_DESCRIPTION = ("`text/event-stream`: a `progress` event whenever something changes (data: `ProgressEvent`), "
+                      "then one `complete` event with the terminal state, and the stream ends. Comments keep it "
+                      "alive every 15 s. Browsers' EventSource may pass the key as `?api_key=` (never logged).")
+
+
+@router.get("/{job_id}/events", response_class=StreamingResponse, description=EVENTS_DESCRIPTION,
+            summary="Server-Sent Events: progress and state changes, ending with the terminal state",
+            responses={200: {"content": {"text/event-stream": {"schema": ProgressEvent.model_json_schema()}}},
+                       **GONE})
+@guide.get("/events/{job_id}/progress", response_class=StreamingResponse, description=EVENTS_DESCRIPTION,
+           summary="Server-Sent Events (user guide; as GET /api/v1/jobs/{job_id}/events)",
+           responses={200: {"content": {"text/event-stream": {"schema": ProgressEvent.model_json_schema()}}},
+                      **GONE})
+async def job_events(job_id: uuid.UUID, request: Request, who: QueryReader, pool: PoolDep) -> StreamingResponse:
     await owned_job(pool, job_id, who)
 
     async def stream() -> AsyncIterator[str]:
@@ -112,7 +215,7 @@ async def job_events(job_id: uuid.UUID, request: Request, who: Reader, pool: Poo
             doc = progress_document(job_id, row, tasks)
             if doc != last:
                 terminal = row["status"] in TERMINAL
-                yield f"event: {'end' if terminal else 'progress'}\ndata: {json.dumps(doc)}\n\n"
+                yield f"event: {'complete' if terminal else 'progress'}\ndata: {json.dumps(doc)}\n\n"
                 if terminal:
                     return
                 last, idle = doc, 0.0
@@ -128,17 +231,45 @@ async def job_events(job_id: uuid.UUID, request: Request, who: Reader, pool: Poo
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-@router.get("/{job_id}/download/{output}", summary="A short-lived presigned URL for one output",
-            description="`output`: `master`, `metadata`, `mp3`, `360p` / `720p` (MP4), `hls_360p` / "
-                        "`hls_720p` (media playlist), `thumb_00` … `thumb_100`, `thumb_custom`, "
-                        "`transcript.txt|srt|vtt|json`.")
-async def download(job_id: uuid.UUID, output: str, who: Reader, pool: PoolDep, settings: SettingsDep,
-                   client: StoreDep) -> dict[str, Any]:
+DOWNLOAD_DESCRIPTION = ("`file_type`: the user guide's `360p`, `720p`, `audio`, `transcript_txt|srt|vtt|json`, "
+                        "`thumbnail` (the primary one), `metadata`; and `master`, `mp3`, `hls_360p` / `hls_720p` "
+                        "(media playlist), `thumb_00` … `thumb_100`, `thumb_custom`, `transcript.txt|srt|vtt|json`.")
+
+
+@router.get("/{job_id}/download/{file_type}", summary="A short-lived presigned URL for one output",
+            description=DOWNLOAD_DESCRIPTION, responses=GONE)
+@guide.get("/jobs/{job_id}/download/{file_type}", summary="A download URL (user guide)",
+           description=DOWNLOAD_DESCRIPTION, responses=GONE)
+async def download(job_id: uuid.UUID, file_type: Annotated[str, ApiPath(max_length=64)], who: Reader, pool: PoolDep,
+                   settings: SettingsDep, client: StoreDep) -> Download:
     await owned_job(pool, job_id, who)
     tasks = await jobs.fetch_tasks(pool, job_id=job_id, completed_only=True)
-    key = download_key(str(job_id), output, list(tasks))
+    key = download_key(str(job_id), file_type, list(tasks))
     if key is None:
-        raise ApiError(404, "not_found", f"job {job_id} has no output {output!r} (yet)")
+        raise ApiError(404, "not_found", f"job {job_id} has no output {file_type!r} (yet)")
     url = await asyncio.to_thread(store.presigned_key_url, client, settings.bucket, key,
                                   timedelta(seconds=DOWNLOAD_SECONDS))
-    return {"output": output, "key": key, "url": url, "expires_in_seconds": DOWNLOAD_SECONDS}
+    return Download(download_url=url, expires_at=datetime.now(UTC) + timedelta(seconds=DOWNLOAD_SECONDS),
+                    file_type=file_type, key=key, expires_in_seconds=DOWNLOAD_SECONDS)
+
+
+streaming = APIRouter(tags=["stream"])
+
+
+@streaming.get("/api/v1/streaming/token/{job_id}/{resolution}", responses=GONE,
+               summary="A stream token and the playlist URL it opens: one rendition, or `master` (every rendition "
+                       "and the subtitles)")
+@streaming.get("/api/streaming/token/{job_id}/{resolution}", responses=GONE,
+               summary="A stream token (user guide; as GET /api/v1/streaming/token/{job_id}/{resolution})")
+async def streaming_token(job_id: uuid.UUID, resolution: Annotated[str, ApiPath(max_length=16)], who: Reader,
+                          pool: PoolDep, settings: SettingsDep, request: Request) -> StreamingToken:
+    await owned_job(pool, job_id, who)
+    jid = str(job_id)
+    tasks = await jobs.fetch_tasks(pool, job_id=job_id, completed_only=True)
+    name = "master" if resolution in ("master", "auto") else layout.hls_task(resolution)
+    key = download_key(jid, name, list(tasks))
+    if key is None:
+        raise ApiError(404, "not_found", f"job {jid} has no {resolution!r} HLS playlist (yet)")
+    url, token, expires = stream_url(settings, jid, key, str(request.base_url))
+    return StreamingToken(playlist_url=url, token=token, expires_at=datetime.fromtimestamp(expires, UTC), job_id=jid,
+                          resolution=resolution)

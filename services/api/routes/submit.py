@@ -16,13 +16,15 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from contracts import JobOptions, ObjectRef, Submission, job_id_for
+from contracts import JobOptions, ObjectRef, Submission, job_id_for, utcnow
 from media.image import ImageRefused, still_image
 from readmodel import keys
 from services.api.auth import Principal, Writer
 from services.api.deps import JetStreamDep, PoolDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
 from services.api.guards import SafeText
+from services.api.models import Accepted, ErrorBody, SourceObject
+from tflow import store
 from tflow.natsio import announce_object
 from tflow.settings import Settings
 from tflow.submission import (
@@ -40,17 +42,22 @@ from tflow.submit import NotSubmittable, SourceMissing, submit_file, submit_obje
 from tflow.webhooks import WebhookRefused, check_webhook_url
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["submit"])
+#: The user guide's `POST /api/upload`: the same handler.
+guide = APIRouter(prefix="/api", tags=["user guide"])
+REFUSALS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 403, 404, 409, 413, 422)}
 THUMB_EXT = {"mjpeg": ".jpg", "png": ".png", "webp": ".webp"}
 CHUNK = 1 << 20
 #: Bytes a multipart body may carry beyond its parts (boundaries, part headers).
 FORM_OVERHEAD = 64 * 1024
 
 
-def accepted(ref: ObjectRef) -> dict[str, Any]:
-    """The 202 body: job id (deterministic), where to poll, where the source lives."""
+def accepted(ref: ObjectRef, priority: int) -> Accepted:
+    """The 202 body (PRD §4, user guide): job id (deterministic), status, message, when,
+    priority, the stored file name, where to poll, where the source lives."""
     job_id = job_id_for(ref)
-    return {"job_id": job_id, "status": "pending", "status_url": f"/api/v1/jobs/{job_id}",
-            "source": {"bucket": ref.bucket, "key": ref.key, "size_bytes": ref.size}}
+    return Accepted(job_id=job_id, status="pending", message="Job queued successfully", created_at=utcnow(),
+                    priority=priority, filename=ref.key.rsplit("/", 1)[-1], status_url=f"/api/v1/jobs/{job_id}",
+                    source=SourceObject(bucket=ref.bucket, key=ref.key, size_bytes=ref.size))
 
 
 def metadata_error(e: MetadataError) -> ApiError:
@@ -82,12 +89,23 @@ def build_submission(settings: Settings, who: Principal, metadata: Any, priority
         whisper_model=options.whisper_model, api_key_id=str(who.id) if who.id else None))
 
 
-async def announce(js: JetStreamDep, pool: PoolDep, who: Principal, ref: ObjectRef) -> dict[str, Any]:
+async def announce(js: JetStreamDep, pool: PoolDep, who: Principal, ref: ObjectRef, priority: int) -> Accepted:
     """Announce the stored object (ingest takes it from there), count it in the caller's
     usage, and answer 202."""
     await announce_object(js, ref, "api")
     await keys.count_submission(pool, key_id=who.id, size=ref.size)
-    return accepted(ref)
+    return accepted(ref, priority)
+
+
+async def check_quota(pool: PoolDep, who: Principal, size: int) -> None:
+    """413 `quota_exceeded` when `size` more bytes would pass the key's storage quota."""
+    if who.id is None or who.storage_quota_bytes is None:
+        return
+    used = await keys.stored_bytes(pool, key_id=who.id)
+    if used + size > who.storage_quota_bytes:
+        raise ApiError(413, "quota_exceeded", f"this upload of {size} bytes would pass the key's storage quota: "
+                       f"{used} of {who.storage_quota_bytes} bytes are used",
+                       {"used_bytes": used, "quota_bytes": who.storage_quota_bytes, "size_bytes": size})
 
 
 def _spool(upload: StarletteUpload, dest: Path, limit: int) -> int:
@@ -167,16 +185,22 @@ def _priority(text: str | None) -> int:
     return int(text)
 
 
+UPLOAD_DESCRIPTION = ("The key, its scope, its rate limit and its storage quota are checked before a byte of the "
+                      "body is read; a declared `Content-Length` above the limit is refused at once (413).")
+
+
 @router.post("/upload", status_code=202, summary="Upload a video (multipart), streamed to the store",
-             description="The key, its scope and its rate limit are checked before a byte of the body is "
-                         "read; a declared `Content-Length` above the limit is refused at once (413).",
-             openapi_extra={"requestBody": UPLOAD_BODY})
+             description=UPLOAD_DESCRIPTION, openapi_extra={"requestBody": UPLOAD_BODY}, responses=REFUSALS)
+@guide.post("/upload", status_code=202, summary="Upload a video (user guide; as POST /api/v1/jobs/upload)",
+            description=UPLOAD_DESCRIPTION, openapi_extra={"requestBody": UPLOAD_BODY}, responses=REFUSALS)
 async def upload(request: Request, who: Writer, settings: SettingsDep, client: StoreDep, js: JetStreamDep,
-                 pool: PoolDep) -> dict[str, Any]:
+                 pool: PoolDep) -> Accepted:
     limit = settings.max_size_bytes + CUSTOM_MAX_BYTES + settings.max_metadata_bytes * 4 + FORM_OVERHEAD
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise ApiError(413, "too_large", f"the upload declares {declared} bytes, above the limit of {limit} bytes")
+    if declared is not None:
+        await check_quota(pool, who, max(0, int(declared) - FORM_OVERHEAD - CUSTOM_MAX_BYTES))
     limited = Request(request.scope, receive=LimitedBody(request.receive, limit))
     if settings.work_dir is not None:
         settings.work_dir.mkdir(parents=True, exist_ok=True)
@@ -198,11 +222,11 @@ async def upload(request: Request, who: Writer, settings: SettingsDep, client: S
             meta = parse_metadata(metadata, settings.max_metadata_bytes) if metadata else None
         except MetadataError as e:
             raise metadata_error(e) from e
-        submission = build_submission(settings, who, meta, _priority(_form_text(form, "priority", 8)),
-                                      _form_text(form, "webhook_url", 2048))
+        priority = _priority(_form_text(form, "priority", 8))
+        submission = build_submission(settings, who, meta, priority, _form_text(form, "webhook_url", 2048))
         with tempfile.TemporaryDirectory(dir=settings.work_dir) as d:
             video = Path(d) / "upload"
-            await asyncio.to_thread(_spool, file, video, settings.max_size_bytes)
+            await check_quota(pool, who, await asyncio.to_thread(_spool, file, video, settings.max_size_bytes))
             thumb = None
             if thumbnail is not None:
                 raw = Path(d) / "thumbnail"
@@ -219,7 +243,7 @@ async def upload(request: Request, who: Writer, settings: SettingsDep, client: S
                 raise ApiError(409, "not_submittable", str(e)) from e
     finally:
         await form.close()
-    return await announce(js, pool, who, ref)
+    return await announce(js, pool, who, ref, priority)
 
 
 class ObjectSubmission(BaseModel):
@@ -237,15 +261,23 @@ class ObjectSubmission(BaseModel):
     metadata: dict[str, Any] | None = Field(None, examples=[{"category": "education"}])
 
 
-@router.post("/minio", status_code=202, summary="Process an object already in the store (copied into raw/)")
+@router.post("/minio", status_code=202, summary="Process an object already in the store (copied into raw/)",
+             responses=REFUSALS)
 async def from_object(body: ObjectSubmission, who: Writer, settings: SettingsDep, client: StoreDep, js: JetStreamDep,
-                      pool: PoolDep) -> dict[str, Any]:
+                      pool: PoolDep) -> Accepted:
     owner = str(who.id) if who.id else None
     missing = ApiError(404, "not_found", f"{body.bucket}/{body.object_key} does not exist")
     if not reference_allowed(settings.reference_prefixes, settings.bucket, owner, body.bucket, body.object_key) \
             or not Path(body.object_key).name:
         raise missing  # "not yours" answers exactly like "missing": existence does not leak
     submission = build_submission(settings, who, body.metadata, body.priority, body.webhook_url)
+    if who.storage_quota_bytes is not None:
+        try:
+            found = await asyncio.to_thread(store.stat, client, body.bucket, body.object_key)
+        except (ValueError, S3Error) as e:
+            raise missing from e
+        if found is not None:
+            await check_quota(pool, who, found.size)
     try:
         ref = await asyncio.to_thread(submit_object, client, settings.bucket, body.bucket, body.object_key, submission,
                                       owner)
@@ -259,7 +291,7 @@ async def from_object(body: ObjectSubmission, who: Writer, settings: SettingsDep
         if e.code in ("NoSuchBucket", "AccessDenied"):
             raise missing from e
         raise ApiError(400, "invalid_object", f"the store refused {body.bucket}/{body.object_key!r}: {e.code}") from e
-    return await announce(js, pool, who, ref)
+    return await announce(js, pool, who, ref, body.priority)
 
 
 class PathSubmission(BaseModel):
@@ -293,16 +325,18 @@ def confined(file_path: str, roots: list[Path]) -> Path:
     return resolved
 
 
-@router.post("/filesystem", status_code=202, summary="Process a file under an allowed server root")
+@router.post("/filesystem", status_code=202, summary="Process a file under an allowed server root",
+             responses=REFUSALS)
 async def from_path(body: PathSubmission, who: Writer, settings: SettingsDep, client: StoreDep, js: JetStreamDep,
-                    pool: PoolDep) -> dict[str, Any]:
+                    pool: PoolDep) -> Accepted:
     path = confined(body.file_path, settings.fs_roots)
     if path.stat().st_size > settings.max_size_bytes:
         raise ApiError(413, "too_large", f"{body.file_path} is larger than {settings.max_size_bytes} bytes")
+    await check_quota(pool, who, path.stat().st_size)
     submission = build_submission(settings, who, body.metadata, body.priority, body.webhook_url)
     try:
         ref = await asyncio.to_thread(submit_file, client, settings.bucket, path, path.name, submission, None,
                                       str(who.id) if who.id else None)
     except NotSubmittable as e:
         raise ApiError(409, "not_submittable", str(e)) from e
-    return await announce(js, pool, who, ref)
+    return await announce(js, pool, who, ref, body.priority)
