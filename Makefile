@@ -15,12 +15,15 @@ NATSCLI_VERSION := v0.2.2
 NATSCLI_SUM     := h1:7MhzaguUN48P6Ot3+sQ4IjYxgvU2BUSlrYhwYbJWYcw=
 NATSCLI         := $(TOOLS)/bin/nats
 
-.PHONY: run test test-fast lint install minio natscli bench clean
+# The TypeScript client, built with its pinned compiler (clients/javascript/package-lock.json).
+JSCLIENT := clients/javascript/dist/index.js
 
-$(STAMP): pyproject.toml
+.PHONY: run test test-fast lint install minio natscli clients bench clean
+
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test]' -e clients/python
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -43,12 +46,19 @@ natscli:
 	    GOSUMDB=off GOBIN=$(TOOLS)/bin GOFLAGS=-mod=mod go install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION); }; \
 	else echo "go not found: the nats CLI recipe tests will be skipped"; fi
 
+$(JSCLIENT): clients/javascript/src/index.ts clients/javascript/package-lock.json clients/javascript/tsconfig.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd clients/javascript && npm ci --no-audit --no-fund --loglevel=error && npx tsc -p tsconfig.json; \
+	else echo "npm not found: the TypeScript client test will be skipped"; fi
+
+clients: $(JSCLIENT)
+
 # ruff (with bugbear) and mypy (strict on contracts/, media/, readmodel/), as configured in pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP) minio natscli lint
+test: $(STAMP) minio natscli clients lint
 	TFLOW_MINIO_BINARY=$(MINIO) TFLOW_NATS_CLI=$(NATSCLI) $(PY) -m pytest -q -ra
 
 test-fast: $(STAMP) lint
@@ -64,4 +74,4 @@ bench: $(STAMP) minio
 	$(PY) bench/api_load.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache clients/javascript/node_modules clients/javascript/dist

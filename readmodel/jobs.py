@@ -49,8 +49,8 @@ async def fetch_tasks(db: Db, *, job_id: uuid.UUID, completed_only: bool = False
 async def list_jobs(db: asyncpg.Pool, *, owner: uuid.UUID | None, status: str | None,
                     metadata: dict[str, Any] | None, sort: Sort, order: Order, limit: int,
                     offset: int) -> tuple[int, list[asyncpg.Record]]:
-    """`(total, page)`: the jobs (deleted ones only when asked by `status`) matching `status`, `owner` and a user-metadata
-    containment filter (`@>`, through the GIN index), sorted and paged. Without a
+    """`(total, page)`: the jobs (deleted ones only when `status` asks for them) matching
+    `status`, `owner` and a user-metadata containment filter (`@>`, through the GIN index), sorted and paged. Without a
     metadata filter the total is exact and O(1), from `job_counts` (kept by the projector
     in the same transaction as the rows)."""
     conds: list[str] = []
@@ -82,10 +82,10 @@ async def count_jobs(db: Db) -> int:
 
 async def fetch_progress(db: Db, *, job_id: uuid.UUID) -> tuple[asyncpg.Record | None, list[asyncpg.Record]]:
     """What a live progress event shows: the job's status/progress/error columns and each
-    task's name, status, progress and ETA (by name)."""
+    task's name, rendition, status, progress and ETA (by name)."""
     row = await db.fetchrow("SELECT status, progress_percent, current_task, error_code, error_message "
                             "FROM jobs WHERE id = $1", job_id)
-    tasks = await db.fetch("SELECT name, status, progress_percent, eta_seconds FROM tasks "
+    tasks = await db.fetch("SELECT name, rendition, status, progress_percent, eta_seconds FROM tasks "
                            "WHERE job_id = $1 ORDER BY name", job_id)
     return row, tasks
 

@@ -71,8 +71,8 @@ ROLES: dict[str, Role] = {
                         tasks=(layout.TRANSCRIPTION_TASK,), cancels=True),
     "projector": Role(ordered_reader=True),
     # admin routes: dead letters are read from DLQ and re-driven as replays or announcements
-    "api": Role(publish=("minio.announce.api", "jobs.*.cancelled", "jobs.*.replayed", "jobs.*.deleted", "$JS.API.STREAM.MSG.GET.DLQ",
-                         "$JS.API.STREAM.MSG.GET.MINIO"), monitor=True),
+    "api": Role(publish=("minio.announce.api", "jobs.*.cancelled", "jobs.*.replayed", "jobs.*.deleted",
+                         "$JS.API.STREAM.MSG.GET.DLQ", "$JS.API.STREAM.MSG.GET.MINIO"), monitor=True),
     # MinIO's own NATS notification target (MINIO_NOTIFY_NATS_USERNAME/_PASSWORD): bucket events only
     "minio": Role(publish=("minio.events",)),
 }

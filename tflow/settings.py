@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_workers: int = Field(0, description="uvicorn worker processes for the API; 0 = one per core.")
+    api_access_log: bool = Field(False, description="uvicorn's access log (one line per request; keys and "
+                                 "tokens in URLs are redacted).")
     metrics_port: int | None = Field(None, description="Prometheus /metrics port of this service; unset = off.")
 
     # --- auth ---------------------------------------------------------------

@@ -104,7 +104,41 @@ def check_metadata(value: Any, max_bytes: int, max_depth: int = MAX_METADATA_DEP
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     if size > max_bytes:
         raise MetadataTooLarge(f"metadata is {size} bytes, above the limit of {max_bytes} bytes")
+    check_common_fields(value)
     return value
+
+
+#: The PRD's common metadata fields (FR-3.2: title, description, tags, category, author,
+#: copyright; §4 adds language) and their rules: a string of 1..N characters, tags a list
+#: of at most 50 strings of 1..50 characters. Custom fields are any JSON value.
+COMMON_TEXT_FIELDS = {"title": 200, "description": 5000, "category": 100, "author": 200, "copyright": 200}
+MAX_TAGS, MAX_TAG_LENGTH = 50, 50
+MAX_METADATA_KEYS, MAX_KEY_LENGTH = 100, 100
+#: A language tag (BCP 47 shape: `en`, `pt-BR`, `zh-Hant`).
+_LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}$")
+
+
+def check_common_fields(value: dict[str, Any]) -> None:
+    """The PRD's rules for the common top-level fields (`COMMON_TEXT_FIELDS`, `tags`,
+    `language`), at most `MAX_METADATA_KEYS` keys of 1..`MAX_KEY_LENGTH` characters.
+    Raises `MetadataError` naming the field and the rule."""
+    if len(value) > MAX_METADATA_KEYS:
+        raise MetadataError(f"metadata has {len(value)} keys, above the limit of {MAX_METADATA_KEYS}")
+    for k in value:
+        if not 1 <= len(k) <= MAX_KEY_LENGTH:
+            raise MetadataError(f"metadata key {k[:40]!r} must have 1 to {MAX_KEY_LENGTH} characters")
+    for name, limit in COMMON_TEXT_FIELDS.items():
+        v = value.get(name)
+        if v is not None and (not isinstance(v, str) or not 1 <= len(v) <= limit):
+            raise MetadataError(f"metadata.{name} must be a string of 1 to {limit} characters")
+    tags = value.get("tags")
+    if tags is not None and (not isinstance(tags, list) or len(tags) > MAX_TAGS
+                             or not all(isinstance(t, str) and 1 <= len(t) <= MAX_TAG_LENGTH for t in tags)):
+        raise MetadataError(f"metadata.tags must be a list of at most {MAX_TAGS} strings of 1 to "
+                            f"{MAX_TAG_LENGTH} characters")
+    lang = value.get("language")
+    if lang is not None and (not isinstance(lang, str) or not _LANGUAGE.match(lang)):
+        raise MetadataError("metadata.language must be a language tag such as 'en' or 'pt-BR'")
 
 
 def _no_constants(name: str) -> None:

@@ -4,7 +4,9 @@ table here instead of examples scattered over the decorators)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 from fastapi import FastAPI
@@ -41,7 +43,7 @@ def _sample_job() -> dict:
     running = TaskRow(job_id=JOB_ID, name="video_720p", kind="transcode", rendition="720p", status="processing",
                       progress_percent=61.0, speed=0.9, eta_seconds=1.2, attempts=1,
                       started_at=_T0 + timedelta(seconds=1), updated_at=_T0 + timedelta(seconds=3))
-    rows = [msgspec.structs.asdict(t) for t in (done, running)]
+    rows: list[Mapping[str, Any]] = [msgspec.structs.asdict(t) for t in (done, running)]
     return job_view(msgspec.structs.asdict(job), rows, locator("videos", lambda key: f"https://media.example/{key}"))
 
 

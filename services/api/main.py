@@ -34,4 +34,4 @@ def main() -> None:
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run("services.api.main:app_factory", factory=True, host=settings.api_host, port=settings.api_port,
-                workers=workers, log_config=None, access_log=False)
+                workers=workers, log_config=None, access_log=settings.api_access_log)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -14,7 +15,16 @@ pytestmark = pytest.mark.integration
 
 def test_health_needs_no_key(stack):
     r = stack.api(key=None).get("/health")
-    assert r.status_code == 200 and r.json()["database"] == "ok"
+    doc = r.json()  # PRD §9.3
+    assert r.status_code == 200 and doc["status"] in ("healthy", "degraded"), doc
+    assert {k: doc["services"][k] for k in ("database", "nats", "storage", "projector")} == dict.fromkeys(
+        ("database", "nats", "storage", "projector"), "up")
+    alive, total = doc["services"]["workers"].removesuffix(" active").split("/")
+    assert int(total) >= 6 and 0 <= int(alive) <= int(total) and doc["timestamp"]
+    detailed = stack.api(key=None).get("/health/detailed").json()
+    assert set(detailed["components"]) == {"db", "nats", "storage", "workers", "projector"}
+    assert all(c["status"] != "error" and c["latency_ms"] >= 0 for c in detailed["components"].values())
+    assert "127.0.0.1" not in json.dumps(detailed)  # no server address leaves through the keyless route
 
 
 @pytest.mark.parametrize("key,message", [(None, "missing X-API-Key header"), ("tf_wrong", "invalid API key")])
@@ -44,7 +54,10 @@ async def test_job_document_has_probe_data_and_tasks(stack, pool):
     assert (v["codec"], v["width"], v["height"], v["rotation"]) == ("h264", 1280, 720, 180)
     assert 10 < v["fps"] < 11 and v["audio_codec"] == "aac"
     assert doc["source"]["key"] == "raw/api-phone.mp4" and doc["source"]["origin"] == "inbox"
-    assert {t["name"] for t in doc["tasks"]} >= {"video_360p", "video_720p", "audio_mp3", "transcription"}
+    assert {t["task"] for t in doc["tasks"]} >= {"video_360p", "video_720p", "audio_mp3", "transcription"}
+    assert {t["name"] for t in doc["tasks"]} >= {"validate_video", "transcode_360p", "transcode_720p",
+                                                 "extract_audio_mp3", "transcribe_video"}
+    assert v["format"] == "mp4" and v["resolution"] == "1280x720" and v["filename"] == "api-phone.mp4"
 
 
 async def test_list_filters_pages_and_counts(stack, pool):

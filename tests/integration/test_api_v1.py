@@ -30,18 +30,18 @@ def new_key(stack, name="k", rate=1000, scopes=None) -> dict:
 
 def test_key_lifecycle_hashed_shown_once_revoke_rotate(stack, pool):
     k = new_key(stack, "lifecycle")
-    assert k["key"].startswith("tf_") and len(k["key"]) > 40 and k["key_prefix"] == k["key"][:8]
+    assert k["api_key"].startswith("tf_") and len(k["api_key"]) > 40 and k["key_prefix"] == k["api_key"][:8]
     listed = stack.api().get("/api/v1/admin/api-keys").json()["api_keys"]
     mine = next(x for x in listed if x["id"] == k["id"])
     assert "key" not in mine and mine["is_active"]
-    user = stack.api(k["key"])
+    user = stack.api(k["api_key"])
     assert user.get("/api/v1/jobs").status_code == 200
     rot = stack.api().post(f"/api/v1/admin/api-keys/{k['id']}/rotate").json()
-    assert rot["key"] != k["key"]
-    assert stack.api(k["key"]).get("/api/v1/jobs").status_code == 401
-    assert stack.api(rot["key"]).get("/api/v1/jobs").status_code == 200
+    assert rot["api_key"] != k["api_key"]
+    assert stack.api(k["api_key"]).get("/api/v1/jobs").status_code == 401
+    assert stack.api(rot["api_key"]).get("/api/v1/jobs").status_code == 200
     assert stack.api().delete(f"/api/v1/admin/api-keys/{k['id']}").status_code == 204
-    r = stack.api(rot["key"]).get("/api/v1/jobs")
+    r = stack.api(rot["api_key"]).get("/api/v1/jobs")
     assert r.status_code == 401 and r.json()["error"]["message"] == "this API key has been revoked"
     assert stack.api().delete(f"/api/v1/admin/api-keys/{uuid.uuid4()}").status_code == 404
     last_used = next(x for x in stack.api().get("/api/v1/admin/api-keys").json()["api_keys"] if x["id"] == k["id"])
@@ -52,13 +52,13 @@ async def test_keys_are_stored_only_as_sha256(stack, pool):
     import hashlib
     k = new_key(stack, "hash-check")
     row = await pool.fetchrow("SELECT * FROM api_keys WHERE id = $1", uuid.UUID(k["id"]))
-    assert row["key_hash"] == hashlib.sha256(k["key"].encode()).hexdigest()
-    assert k["key"] not in json.dumps({c: str(v) for c, v in dict(row).items()})
+    assert row["key_hash"] == hashlib.sha256(k["api_key"].encode()).hexdigest()
+    assert k["api_key"] not in json.dumps({c: str(v) for c, v in dict(row).items()})
 
 
 def test_scopes_are_enforced(stack):
     reader = new_key(stack, "reader", scopes=["jobs:read"])
-    api = stack.api(reader["key"])
+    api = stack.api(reader["api_key"])
     assert api.get("/api/v1/jobs").status_code == 200
     r = api.post("/api/v1/jobs/minio", json={"bucket": "videos", "object_key": "raw/x.mp4"})
     assert r.status_code == 403 and "jobs:write" in r.json()["error"]["message"]
@@ -70,7 +70,7 @@ async def test_upload_becomes_a_job_seen_only_by_its_key(stack, pool):
     a, b = new_key(stack, "owner-a"), new_key(stack, "owner-b")
     src = media("valid/h264_1080x720_aac.flv")
     with src.open("rb") as f:
-        r = stack.api(a["key"]).post("/api/v1/jobs/upload", files={"file": ("api-upload.flv", f, "video/x-flv")},
+        r = stack.api(a["api_key"]).post("/api/v1/jobs/upload", files={"file": ("api-upload.flv", f, "video/x-flv")},
                                      data={"priority": "7", "metadata": json.dumps({"course": "cs101"})})
     assert r.status_code == 202, r.text
     body = r.json()
@@ -80,11 +80,11 @@ async def test_upload_becomes_a_job_seen_only_by_its_key(stack, pool):
     await discard(stack, job["id"])
     assert str(job["id"]) == body["job_id"] and str(job["api_key_id"]) == a["id"]
     assert (job["priority"], job["user_metadata"], job["origin"]) == (7, {"course": "cs101"}, "api")
-    assert stack.api(a["key"]).get(f"/api/v1/jobs/{body['job_id']}").status_code == 200
-    assert stack.api(b["key"]).get(f"/api/v1/jobs/{body['job_id']}").status_code == 404
-    listed_b = stack.api(b["key"]).get("/api/v1/jobs").json()
+    assert stack.api(a["api_key"]).get(f"/api/v1/jobs/{body['job_id']}").status_code == 200
+    assert stack.api(b["api_key"]).get(f"/api/v1/jobs/{body['job_id']}").status_code == 404
+    listed_b = stack.api(b["api_key"]).get("/api/v1/jobs").json()
     assert listed_b["total"] == 0
-    listed_a = stack.api(a["key"]).get("/api/v1/jobs", params={"metadata": json.dumps({"course": "cs101"})}).json()
+    listed_a = stack.api(a["api_key"]).get("/api/v1/jobs", params={"metadata": json.dumps({"course": "cs101"})}).json()
     assert [j["job_id"] for j in listed_a["jobs"]] == [body["job_id"]]
     assert stack.api().get(f"/api/v1/jobs/{body['job_id']}").status_code == 200  # admin sees all
     usage = await pool.fetchrow("SELECT * FROM usage_stats WHERE api_key_id = $1", uuid.UUID(a["id"]))
@@ -200,8 +200,8 @@ def test_rate_limit_is_shared_by_two_api_processes(stack):
     port = api2.port
     try:
         k = new_key(stack, "limited", rate=5)
-        apis = [stack.api(k["key"]), httpx.Client(base_url=f"http://127.0.0.1:{port}",
-                                                  headers={"X-API-Key": k["key"]})]
+        apis = [stack.api(k["api_key"]), httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                                                  headers={"X-API-Key": k["api_key"]})]
         codes = []
         for i in range(7):
             r = apis[i % 2].get("/api/v1/jobs")
@@ -222,7 +222,8 @@ async def test_stats_health_and_metrics(stack, pool):
     api = stack.api()
     s = api.get("/api/v1/stats").json()
     assert s["by_status"]["failed"] >= 1
-    assert s["total_jobs"] == sum(s["by_status"].values()) >= 1
+    assert s["total_jobs"] == sum(n for k, n in s["by_status"].items() if k != "deleted") >= 1
+    assert s["failed"] == s["by_status"]["failed"] and s["total_input_tb"] > 0  # PRD §4 names
     for component in ("db", "nats", "storage"):
         assert api.get(f"/api/v1/health/{component}").json()["status"] == "ok"
     workers = api.get("/api/v1/health/workers").json()["consumers"]

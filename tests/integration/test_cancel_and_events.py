@@ -51,7 +51,8 @@ async def test_cancel_stops_work_within_seconds_and_sse_ends_with_it(stack, pool
     assert ffmpeg_for("raw/cancel-me.mkv"), "ffmpeg should be running for this job"
     t0 = time.monotonic()
     r = await asyncio.to_thread(stack.api().delete, f"/api/v1/jobs/{jid}")
-    assert r.status_code == 202 and r.json()["status"] == "cancelled"
+    assert r.status_code == 200 and r.json() == {"message": "Job cancelled successfully", "job_id": jid,
+                                                 "status": "cancelled"}  # PRD §4
 
     async def stopped():
         return not ffmpeg_for("raw/cancel-me.mkv")
@@ -69,7 +70,7 @@ async def test_cancel_stops_work_within_seconds_and_sse_ends_with_it(stack, pool
     r = await asyncio.to_thread(stack.api().delete, f"/api/v1/jobs/{jid}")
     assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
     await asyncio.wait_for(follower, 30)
-    assert events[-1][0] == "end" and events[-1][1]["status"] == "cancelled"
+    assert events[-1][0] == "complete" and events[-1][1]["status"] == "cancelled"
     assert any(e == "progress" and d["status"] == "processing" for e, d in events)
     # nothing is produced afterwards: the job stays cancelled
     await asyncio.sleep(2)

@@ -10,6 +10,7 @@ import m3u8
 import pytest
 
 from media.run import ffmpeg_binary
+from services.api.models import JobDocument
 from tests.integration.conftest import job_by_key
 from tests.media import media
 
@@ -91,35 +92,57 @@ async def test_1080p_clip_gives_ladder_hls_mp3_thumbnails_and_metadata(stack, po
     meta = json.loads(get(stack, f"{base}/metadata.json"))
     assert meta["job_id"] == jid and meta["master_playlist"] == f"{base}/master.m3u8"
     client = stack.client()
+    outputs = meta["outputs"]  # PRD §2.6
     for r in ("360p", "720p"):
-        e = meta["renditions"][r]
-        st = client.stat_object(stack.settings.bucket, e["mp4"]["key"])
-        assert st.size == e["mp4"]["size_bytes"] and e["mp4"]["compression_ratio"] > 1
-        assert e["hls"]["segment_count"] == len(m3u8.loads(get(stack, e["hls"]["playlist_key"]).decode()).segments)
-        assert e["quality"]["psnr_db"] > 30 and e["quality"]["ssim"] > 0.9
-    assert client.stat_object(stack.settings.bucket, meta["audio"]["key"]).size == meta["audio"]["size_bytes"]
-    times = [t["timestamp_seconds"] for t in meta["thumbnails"]]
+        e = outputs[r]
+        st = client.stat_object(stack.settings.bucket, e["path"])
+        assert st.size == e["size_bytes"] and meta["compression_ratio"][r] > 1
+        segments = m3u8.loads(get(stack, e["segments"]["playlist_path"]).decode()).segments
+        assert e["segments"]["count"] == len(segments)
+        listed = sum(client.stat_object(stack.settings.bucket, f"{base}/{r}/segments/{s.uri}").size for s in segments)
+        playlist = client.stat_object(stack.settings.bucket, e["segments"]["playlist_path"]).size
+        assert e["segments"]["total_size_bytes"] == listed + playlist
+        assert meta["quality_metrics"][r]["psnr"] > 30 and meta["quality_metrics"][r]["ssim"] > 0.9
+    sizes = sum(outputs[r]["size_bytes"] for r in ("360p", "720p"))
+    assert meta["compression_ratio"]["total_saved_percent"] == round((1 - sizes / meta["source"]["size_bytes"]) * 100, 1)
+    assert meta["source"]["format"] == "mov" and meta["source"]["filename"].endswith(".mov")  # not the demuxer name
+    audio = outputs["audio"]
+    assert client.stat_object(stack.settings.bucket, audio["path"]).size == audio["size_bytes"]
+    assert audio["sample_rate"] == 48000
+    auto = outputs["thumbnails"]["auto_generated"]
+    times = [t["timestamp_seconds"] for t in auto]
     assert times == sorted(times) and times[0] == 0.0 and times[-1] < src_duration
-    assert all(client.stat_object(stack.settings.bucket, t["key"]) for t in meta["thumbnails"])
+    assert [t["position_percent"] for t in auto] == [0, 25, 50, 75, 100] and auto[0]["timestamp"] == "00:00:00"
+    assert all(client.stat_object(stack.settings.bucket, t["path"]).size == t["size_bytes"] for t in auto)
     assert set(meta["processing_seconds"]) >= {"video_360p", "video_720p", "hls_360p", "hls_720p", "audio_mp3"}
     # the API's completed shape: every output with its object path and a URL that serves it
     doc = stack.api().get(f"/api/v1/jobs/{jid}").json()
     assert doc["status"] == "completed" and doc["progress_percent"] == 100.0
+    JobDocument.model_validate(doc)  # PRD §4 completed shape, exactly as its model says
     out = doc["outputs"]
     assert out["master_playlist"]["key"] == f"{base}/master.m3u8"
-    assert set(out["renditions"]) == {"360p", "720p"} and len(out["thumbnails"]) == 5
-    for url in (out["master_playlist"]["url"], out["renditions"]["720p"]["hls"]["url"], out["audio"]["url"],
-                out["metadata"]["url"]):
+    assert len(out["thumbnails"]["auto_generated"]) == 5 and out["thumbnails"]["custom"] is None
+    for r in ("360p", "720p"):
+        assert out[r]["video"]["minio_path"] == f"{stack.settings.bucket}/{base}/{r}/video_{r}.mp4"
+        assert out[r]["streaming"]["segment_count"] == outputs[r]["segments"]["count"]
+        assert doc["compression"][f"{r}_ratio"] == meta["compression_ratio"][r]
+    assert doc["processing_time_seconds"] > 0 and doc["video_info"]["format"] == "mov"
+    assert [t["name"] for t in doc["tasks"]][0] == "validate_video"
+    assert all(t["status"] == "completed" for t in doc["tasks"])
+    for url in (out["master_playlist"]["url"], out["720p"]["streaming"]["hls_url"], out["audio"]["url"],
+                out["metadata_json"]["url"], out["360p"]["video"]["url"]):
         assert httpx.get(url, timeout=10).status_code == 200
     assert httpx.head(out["master_playlist"]["url"]).headers["content-type"] == "application/vnd.apple.mpegurl"
     # short-lived presigned downloads of named outputs
     api = stack.api()
     for output, suffix in (("720p", "/720p/video_720p.mp4"), ("master", "/master.m3u8"), ("mp3", "/audio.mp3"),
+                           ("audio", "/audio.mp3"), ("thumbnail", "/thumb_50.jpg"),
                            ("thumb_100", "/thumb_100.jpg"), ("hls_360p", "/playlist.m3u8"),
                            ("metadata", "/metadata.json")):
-        d = api.get(f"/api/v1/jobs/{jid}/download/{output}").json()
-        assert d["key"].endswith(suffix) and d["expires_in_seconds"] == 900
-        assert httpx.get(d["url"], timeout=10).content == get(stack, d["key"])
+        for prefix in ("/api/v1/jobs", "/api/jobs"):  # canonical and user guide
+            d = api.get(f"{prefix}/{jid}/download/{output}").json()
+            assert d["key"].endswith(suffix) and d["expires_in_seconds"] == 900 and d["expires_at"]
+            assert httpx.get(d["download_url"], timeout=10).content == get(stack, d["key"])
     assert api.get(f"/api/v1/jobs/{jid}/download/1080p").status_code == 404
     # no temp directory of the job is left behind
     assert not [p for p in stack.work_dir.glob(f"*{jid}*")]
@@ -176,8 +199,12 @@ async def test_custom_thumbnail_is_stored_as_primary_and_an_invalid_one_fails_on
     with av.open(str(jpg)) as c:
         assert c.streams.video[0].codec_context.name == "mjpeg" and c.streams.video[0].width == 1280
     doc = stack.api().get(f"/api/v1/jobs/{good['id']}").json()
-    assert doc["outputs"]["thumbnail_primary"]["key"] == key
-    assert json.loads(get(stack, f"processed/{good['id']}/metadata.json"))["thumbnail_primary"] == key
+    thumbs = doc["outputs"]["thumbnails"]
+    assert thumbs["primary"]["key"] == key and thumbs["custom"]["key"] == key
+    assert thumbs["custom"]["source"] == "user_uploaded" and thumbs["custom"]["is_primary"]
+    assert not any(t["is_primary"] for t in thumbs["auto_generated"])
+    meta = json.loads(get(stack, f"processed/{good['id']}/metadata.json"))["outputs"]["thumbnails"]
+    assert meta["primary"] == {"path": key} and meta["custom"]["is_primary"] and meta["custom"]["path"] == key
     task = await pool.fetchrow("SELECT * FROM tasks WHERE job_id = $1 AND name = 'thumbnail_custom'", bad["id"])
     assert (task["status"], task["error_code"]) == ("failed", "InvalidThumbnail")
     assert "not a JPG, PNG or WebP image" in task["error_message"]

@@ -196,7 +196,7 @@ async def test_references_are_scoped_to_their_tenant(stack, pool):
     client, bucket = stack.client(), stack.settings.bucket
     mine = f"uploads/{a['id']}/lecture.flv"
     store.upload_file(client, bucket, mine, media(CLIP))
-    ra = stack.api(a["key"]).post("/api/v1/jobs/minio", json={"bucket": bucket, "object_key": mine})
+    ra = stack.api(a["api_key"]).post("/api/v1/jobs/minio", json={"bucket": bucket, "object_key": mine})
     assert ra.status_code == 202, ra.text
     job_a = ra.json()["job_id"]
     row = await job_by_key(pool, ra.json()["source"]["key"])
@@ -205,7 +205,7 @@ async def test_references_are_scoped_to_their_tenant(stack, pool):
                f"uploads/{b['id']}//lecture.flv", "raw/", f"uploads/{b['id']}/missing.flv"]
     answers = []
     for key in hostile:
-        r = stack.api(b["key"]).post("/api/v1/jobs/minio", json={"bucket": bucket, "object_key": key})
+        r = stack.api(b["api_key"]).post("/api/v1/jobs/minio", json={"bucket": bucket, "object_key": key})
         answers.append((key, r.status_code, r.json()["error"]["code"]))
     assert all(status == 404 and code == "not_found" for _, status, code in answers), answers
     # the admin key may reference any tenant's upload folder, never the pipeline's own prefixes
@@ -219,17 +219,17 @@ async def test_references_are_scoped_to_their_tenant(stack, pool):
 async def test_identical_uploads_from_two_keys_are_two_jobs(stack, pool):
     a, b = new_key(stack, "same-a"), new_key(stack, "same-b")
     data = media(CLIP).read_bytes()
-    ja = upload(stack, a["key"], "same-name.flv", data)
-    jb = upload(stack, b["key"], "same-name.flv", data)
+    ja = upload(stack, a["api_key"], "same-name.flv", data)
+    jb = upload(stack, b["api_key"], "same-name.flv", data)
     assert ja.status_code == jb.status_code == 202
     ida, idb = ja.json()["job_id"], jb.json()["job_id"]
     assert ida != idb
     assert ja.json()["source"]["key"] == f"raw/tenants/{a['id']}/same-name.flv"
-    assert upload(stack, a["key"], "same-name.flv", data).json()["job_id"] == ida  # its own duplicate
+    assert upload(stack, a["api_key"], "same-name.flv", data).json()["job_id"] == ida  # its own duplicate
     for owner, job, other in ((a, ida, idb), (b, idb, ida)):
         await wait_for(lambda o=owner, j=job: asyncio.to_thread(
-            lambda: stack.api(o["key"]).get(f"/api/v1/jobs/{j}").status_code == 200), 30, "own job visible")
-        assert stack.api(owner["key"]).get(f"/api/v1/jobs/{other}").status_code == 404
+            lambda: stack.api(o["api_key"]).get(f"/api/v1/jobs/{j}").status_code == 200), 30, "own job visible")
+        assert stack.api(owner["api_key"]).get(f"/api/v1/jobs/{other}").status_code == 404
     for j in (ida, idb):
         await discard(stack, j)
 
@@ -276,7 +276,9 @@ async def test_health_tells_when_the_projector_stalls(stack, js):
 
         def unhealthy() -> bool:
             r = stack.api(None).get("/health")
-            return r.status_code == 503 and "projector" in r.json()["error"]["message"]
+            doc = r.json()
+            return r.status_code == 503 and doc["status"] == "unhealthy" and doc["services"]["projector"] == "down" \
+                and "checkpoint has not moved" in doc["projector"]["error"]
         await wait_for(lambda: asyncio.to_thread(unhealthy), 30, "/health 503 for a stalled projector")
         workers = stack.api().get("/api/v1/health/workers").json()
         assert workers["status"] == "degraded" and workers["projector"]["lag"] >= 3

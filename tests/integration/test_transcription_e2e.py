@@ -93,8 +93,10 @@ async def test_real_speech_is_transcribed_accurately_in_four_formats(stack, pool
     progress = decode_job_event((await js.get_last_msg("JOBS", f"jobs.{job['id']}.task_progress.transcription")).data)
     assert isinstance(progress, TaskProgress) and 0 < progress.percent <= 100
     api = stack.api().get(f"/api/v1/jobs/{job['id']}").json()
-    assert {o["key"].rsplit("/", 1)[1] for o in api["outputs"]["transcription"]} == \
+    t = api["outputs"]["transcription"]
+    assert {t[f]["key"].rsplit("/", 1)[1] for f in ("text", "srt", "vtt", "json")} == \
         {"transcript.txt", "transcript.srt", "transcript.vtt", "transcript.json"}
+    assert t["language"] == "en" and t["text"]["word_count"] == t["word_count"] > 0 and t["whisper_model"]
 
 
 async def test_music_without_speech_gives_empty_transcripts(stack, pool, tmp_path):

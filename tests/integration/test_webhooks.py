@@ -47,7 +47,7 @@ async def test_terminal_state_is_posted_signed_retried_and_recorded(stack, pool)
         k = stack.api().post("/api/v1/admin/api-keys", json={"name": "hooks"}).json()
         url = f"http://127.0.0.1:{stack.webhook_port}/hook"
         with media("valid/h264_1080x720_aac.flv").open("rb") as f:
-            r = stack.api(k["key"]).post("/api/v1/jobs/upload", files={"file": ("hooked.flv", f)},
+            r = stack.api(k["api_key"]).post("/api/v1/jobs/upload", files={"file": ("hooked.flv", f)},
                                          data={"webhook_url": url})
         assert r.status_code == 202, r.text
         job_id = r.json()["job_id"]

@@ -25,3 +25,19 @@ def test_options_read_from_metadata():
     for bad in ({"priority": 11}, {"priority": True}, {"priority": "5"}, {"transcription_language": 7}):
         with pytest.raises(MetadataError):
             options_from_metadata(bad)
+
+
+def test_the_prd_common_fields_are_validated_by_type_and_length():
+    ok = {"title": "My Awesome Video", "description": "A detailed description", "tags": ["tutorial", "python"],
+          "category": "education", "author": "John Doe", "copyright": "CC BY-SA 4.0", "language": "en",
+          "custom_field": "custom value", "custom_field_2": 123}
+    assert check_metadata(ok, 100_000) == ok  # the PRD's example passes as it is
+    assert check_metadata({"language": "pt-BR"}, 1000) == {"language": "pt-BR"}
+    for bad, words in [({"title": 5}, "metadata.title must be a string of 1 to 200"),
+                       ({"title": ""}, "metadata.title"), ({"description": "d" * 5001}, "metadata.description"),
+                       ({"tags": "a,b"}, "metadata.tags must be a list"), ({"tags": ["x" * 51]}, "metadata.tags"),
+                       ({"tags": [f"t{i}" for i in range(51)]}, "at most 50"), ({"tags": [1]}, "metadata.tags"),
+                       ({"category": ["a"]}, "metadata.category"), ({"language": "english!"}, "language tag"),
+                       ({"k" * 101: 1}, "1 to 100 characters"), ({f"k{i}": i for i in range(101)}, "101 keys")]:
+        with pytest.raises(MetadataError, match=words):
+            check_metadata(bad, 100_000)

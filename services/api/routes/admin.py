@@ -30,6 +30,11 @@ guide = APIRouter(prefix="/api-keys", tags=["user guide"])
 WARNING = "Save this key securely - it won't be shown again"
 
 
+def default_scopes() -> list[keys.AnyScope]:
+    """Scopes of a key created without any: read and submit jobs."""
+    return ["jobs:read", "jobs:write"]
+
+
 class KeyCreate(BaseModel):
     """A new key: its name, request limit per hour (PRD, default 100) or per minute (user
     guide; counted per minute when given), scopes (ours or the user guide's `read`,
@@ -38,7 +43,7 @@ class KeyCreate(BaseModel):
     name: Annotated[SafeText, Field(min_length=1, max_length=200, examples=["encoder-farm"])]
     rate_limit_per_hour: Annotated[int, Field(ge=1, le=1_000_000, examples=[100])] = 100
     rate_limit_per_minute: Annotated[int | None, Field(ge=1, le=100_000, examples=[100])] = None
-    scopes: list[keys.AnyScope] = Field(default_factory=lambda: list(keys.DEFAULT_SCOPES), max_length=5,
+    scopes: list[keys.AnyScope] = Field(default_factory=default_scopes, max_length=5,
                                         examples=[["read", "write"]])
     storage_quota_bytes: Annotated[int | None, Field(ge=1, le=2**62, examples=[10 * 2**30])] = None
 

@@ -20,9 +20,9 @@ from fastapi import Path as ApiPath
 from fastapi.responses import Response, StreamingResponse
 from minio import Minio
 
-from contracts import Cancelled, Deleted, layout, utcnow
+from contracts import Cancelled, Deleted, layout, prd, utcnow
 from readmodel import jobs, keys
-from readmodel.documents import download_key, job_view, locator, task_view
+from readmodel.documents import download_key, job_view, locator
 from readmodel.rows import TERMINAL
 from services.api.auth import Principal, QueryReader, Reader, Writer
 from services.api.deps import FactsDep, PoolDep, SettingsDep, StoreDep
@@ -51,7 +51,8 @@ EVENTS_POLL_SECONDS = 0.5
 EVENTS_MAX_SECONDS = 3600.0
 EVENTS_KEEPALIVE_SECONDS = 15.0
 JobStatus = Literal["pending", "validating", "processing", "completed", "failed", "cancelled"]
-GONE = {404: {"model": ErrorBody}, 410: {"model": ErrorBody, "description": "The job was deleted"}}
+GONE: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody},
+                                         410: {"model": ErrorBody, "description": "The job was deleted"}}
 
 
 def json_response(doc: dict[str, Any]) -> Response:
@@ -180,13 +181,15 @@ def progress_document(job_id: uuid.UUID, row: asyncpg.Record, tasks: list[asyncp
     """One SSE event's data (`ProgressEvent`): status, `progress` (percent, the user
     guide's name) and `progress_percent`, the current task's PRD name, error, per task
     its PRD name, our name, status, progress and ETA."""
+    renditions = {t["name"]: t["rendition"] for t in tasks}
+    current = row["current_task"]
     return {"job_id": str(job_id), "status": row["status"], "progress": row["progress_percent"],
             "progress_percent": row["progress_percent"],
-            "current_task": next((task_view(t)["name"] for t in tasks if t["name"] == row["current_task"]),
-                                 row["current_task"]),
+            "current_task": prd.prd_task_name(current, renditions.get(current)) if current else None,
             "error": {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None,
-            "tasks": [{k: v for k, v in task_view(t).items() if k in ("name", "task", "status", "progress_percent",
-                                                                       "eta_seconds")} for t in tasks]}
+            "tasks": [{"name": prd.prd_task_name(t["name"], t["rendition"]), "task": t["name"],
+                       "status": prd.prd_task_status(t["status"]), "progress_percent": t["progress_percent"],
+                       "eta_seconds": t["eta_seconds"]} for t in tasks]}
 
 
 EVENTS_DESCRIPTION = ("`text/event-stream`: a `progress` event whenever something changes (data: `ProgressEvent`), "

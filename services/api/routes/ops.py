@@ -118,7 +118,8 @@ def overall(states: list[str]) -> str:
 
 
 @router.get("/health", summary="Health (PRD §9.3): database, NATS, storage, workers, projector; 503 when unhealthy",
-            responses={503: {"model": Health, "description": "A component is down"}})
+            response_class=Response,
+            responses={200: {"model": Health}, 503: {"model": Health, "description": "A component is down"}})
 async def health(r: ResourcesDep) -> Response:
     names = ("db", "nats", "storage", "workers", "projector")
     results = dict(zip(names, await asyncio.gather(*(run_check(n, r) for n in names)), strict=True))
@@ -135,7 +136,9 @@ async def health(r: ResourcesDep) -> Response:
 
 
 @router.get("/health/detailed", summary="Every component with its state and latency (user guide)",
-            responses={503: {"model": DetailedHealth, "description": "A component is down"}})
+            response_class=Response,
+            responses={200: {"model": DetailedHealth},
+                       503: {"model": DetailedHealth, "description": "A component is down"}})
 async def health_detailed(r: ResourcesDep) -> Response:
     results = dict(zip(CHECKS, await asyncio.gather(*(_timed(n, r) for n in CHECKS)), strict=True))
     status = overall([v["status"] for v in results.values()])
@@ -146,13 +149,13 @@ async def health_detailed(r: ResourcesDep) -> Response:
 
 
 @router.get("/api/v1/health/{component}", summary="Health of one component: db, nats, storage or workers")
-async def health_component(component: str, _: Reader, r: ResourcesDep) -> dict[str, Any]:
+async def health_component(component: str, _: Reader, r: ResourcesDep) -> ComponentHealth:
     if component not in CHECKS:
         raise ApiError(404, "not_found", f"unknown component {component!r}; one of {sorted(CHECKS)}")
     result = await run_check(component, r)
     if result["status"] == "error":
         raise ApiError(503, "unavailable", f"{component} is unavailable", result)
-    return result
+    return ComponentHealth(**result)
 
 
 async def worker_utilization(r: Resources) -> float | None:

@@ -37,9 +37,15 @@ def job_key(job_id: str, base_key: str, relative: str) -> str | None:
     return key if key.startswith(layout.processed_prefix(job_id)) else None
 
 
-@router.api_route("/{job_id}/{token}/{path:path}", methods=["GET", "HEAD"], response_class=Response,
-                  summary="A job's HLS playlist (or file) under a stream token",
-                  responses={200: {"content": {PLAYLIST_TYPE: {}}}, 307: {}, 403: {}, 404: {}})
+STREAM_RESPONSES: dict[int | str, dict] = {200: {"content": {PLAYLIST_TYPE: {"schema": {"type": "string"}}}},
+                                           307: {"description": "Redirect to a presigned URL of the file"},
+                                           403: {}, 404: {}}
+
+
+@router.get("/{job_id}/{token}/{path:path}", response_class=Response, operation_id="stream_get",
+            summary="A job's HLS playlist (or file) under a stream token", responses=STREAM_RESPONSES)
+@router.head("/{job_id}/{token}/{path:path}", response_class=Response, operation_id="stream_head",
+             summary="A job's HLS playlist (or file) under a stream token (headers only)", responses=STREAM_RESPONSES)
 async def stream(job_id: uuid.UUID, token: str, path: str, request: Request, settings: SettingsDep,
                  client: StoreDep) -> Response:
     jid = str(job_id)

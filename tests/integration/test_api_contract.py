@@ -1,0 +1,216 @@
+"""The API contract on the live stack: the user guide's routes as its commands use them
+(keys with `read`/`write` scopes and per-minute limits, upload, status, paging, SSE with
+`?api_key=`, streaming tokens that play, downloads, cancel, delete), storage quotas, the
+PRD's stats, and the FR-6.1 job report in SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import httpx
+import m3u8
+import pytest
+
+from contracts import Deleted, decode_job_event, layout
+from services.api.models import Accepted, JobDocument, JobList, Stats
+from tests.integration.conftest import discard, job_by_key, wait_for
+from tests.media import media
+
+pytestmark = pytest.mark.integration
+CLIP = "valid/h264_1080x720_aac.flv"
+
+
+def guide_key(stack, **body) -> dict:
+    """A key made the user guide's way: `POST /api-keys/` with its scopes."""
+    r = stack.api().post("/api-keys/", json={"name": f"guide-{uuid.uuid4().hex[:6]}", **body})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def upload(api: httpx.Client, name: str, **data) -> httpx.Response:
+    with media(CLIP).open("rb") as f:
+        return api.post("/api/upload", files={"file": (name, f, "video/x-flv")}, data=data, timeout=60)
+
+
+async def completed(pool, key: str, timeout: float = 240):
+    return await job_by_key(pool, key, ("completed",), timeout)
+
+
+async def test_the_user_guide_quick_start_works_as_written(stack, pool):
+    key = guide_key(stack, scopes=["read", "write"], rate_limit_per_minute=1000)
+    assert key["scopes"] == ["jobs:read", "jobs:write"] and key["api_key"].startswith("tf_")
+    assert key["warning"].startswith("Save this key") and key["rate_limit_per_minute"] == 1000
+    api = stack.api(key["api_key"])
+    r = upload(api, "guide-quick.flv", priority="7", metadata=json.dumps({"campaign_id": "2025-Q1"}))
+    assert r.status_code == 202, r.text
+    body = Accepted.model_validate(r.json())
+    assert (body.status, body.filename, body.priority) == ("pending", "guide-quick.flv", 7)
+    # the SSE stream of the user guide, the key in the query string as EventSource sends it
+    events: list[tuple[str, dict]] = []
+
+    async def follow() -> None:
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=300) as c, c.stream(
+                "GET", f"/api/events/{body.job_id}/progress", params={"api_key": key["api_key"]}) as s:
+            assert s.status_code == 200 and s.headers["content-type"].startswith("text/event-stream")
+            name = None
+            async for line in s.aiter_lines():
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    events.append((name, json.loads(line[6:])))
+    follower = asyncio.create_task(follow())
+    row = await completed(pool, f"raw/tenants/{key['id']}/guide-quick.flv")
+    await asyncio.wait_for(follower, 60)
+    assert events[-1][0] == "complete" and events[-1][1]["status"] == "completed"
+    assert events[-1][1]["progress"] == 100.0
+    running = [d["progress"] for e, d in events if e == "progress" and d["status"] == "processing"]
+    assert running and running == sorted(running), running  # progress only grows
+    # the key in the query string is in no log line (the access log is on in tests)
+    logged = "".join(p.read_text(errors="replace") for p in stack.logs.glob("*.log"))
+    assert f"/api/events/{body.job_id}/progress?api_key=[redacted]" in logged
+    assert key["api_key"] not in logged and key["api_key"][3:] not in logged
+    # status, paging, downloads
+    doc = api.get(f"/api/jobs/{body.job_id}").json()
+    JobDocument.model_validate(doc)
+    assert doc["status"] == "completed" and doc["user_metadata"] == {"campaign_id": "2025-Q1"} and doc["priority"] == 7
+    page = JobList.model_validate(api.get("/api/jobs", params={"status": "completed", "page": 1,
+                                                               "per_page": 1}).json())
+    assert page.per_page == 1 and len(page.jobs) == 1 and page.jobs[0].job_id == str(row["id"])
+    for file_type, suffix in (("360p", ".mp4"), ("audio", ".mp3"), ("transcript_vtt", ".vtt"),
+                              ("thumbnail", ".jpg"), ("metadata", ".json")):
+        if file_type == "transcript_vtt" and not doc["outputs"]["transcription"]:
+            continue
+        d = api.get(f"/api/jobs/{body.job_id}/download/{file_type}").json()
+        got = httpx.get(d["download_url"], timeout=30)
+        assert got.status_code == 200 and d["key"].endswith(suffix) and len(got.content) > 0, (file_type, d)
+    # a streaming token: the playlist URL plays (master -> media playlist -> every segment)
+    tok = api.get(f"/api/streaming/token/{body.job_id}/master").json()
+    assert tok["token"] in tok["playlist_url"] and tok["expires_at"]
+    master = m3u8.loads(httpx.get(tok["playlist_url"], timeout=10).text, uri=tok["playlist_url"])
+    assert [p.stream_info.resolution[1] for p in master.playlists] == [360, 720]
+    r360 = api.get(f"/api/streaming/token/{body.job_id}/360p").json()
+    media_pl = m3u8.loads(httpx.get(r360["playlist_url"], timeout=10).text)
+    assert media_pl.is_endlist and media_pl.segments
+    assert all(httpx.get(s.uri, timeout=10).status_code == 200 for s in media_pl.segments)
+    assert api.get(f"/api/streaming/token/{body.job_id}/1080p").status_code == 404
+
+
+async def test_delete_removes_outputs_hides_the_job_and_is_a_fact(stack, pool, js):
+    key = guide_key(stack, scopes=["read", "write"])
+    api = stack.api(key["api_key"])
+    r = upload(api, "guide-delete.flv")
+    jid = r.json()["job_id"]
+    row = await completed(pool, f"raw/tenants/{key['id']}/guide-delete.flv")
+    prefix = layout.processed_prefix(jid)
+    client = stack.client()
+    assert list(client.list_objects(stack.settings.bucket, prefix=prefix, recursive=True))
+    r = api.delete(f"/api/jobs/{jid}", params={"delete_files": "true"})
+    assert r.status_code == 200, r.text
+    gone = r.json()
+    assert gone["status"] == "deleted" and not gone["was_cancelled"] and gone["deleted_objects"] > 10
+    assert not gone["original_deleted"]
+    assert not list(client.list_objects(stack.settings.bucket, prefix=prefix, recursive=True))
+    assert client.stat_object(stack.settings.bucket, row["source_key"]).size == row["file_size_bytes"]  # original kept
+    # the fact, and the read model folded from it
+    fact = decode_job_event((await js.get_last_msg("JOBS", f"jobs.{jid}.deleted")).data)
+    assert isinstance(fact, Deleted) and fact.files_deleted and not fact.original_deleted
+    await wait_for(lambda: pool.fetchval("SELECT status = 'deleted' FROM jobs WHERE id = $1", row["id"]), 10,
+                   "job deleted in the read model")
+    assert api.get(f"/api/jobs/{jid}").status_code == 410
+    assert jid not in {j["job_id"] for j in api.get("/api/v1/jobs", params={"per_page": 200}).json()["jobs"]}
+    assert api.get(f"/api/jobs/{jid}/download/360p").status_code == 410
+
+
+async def test_cancel_of_the_user_guide_and_delete_of_a_running_job(stack, pool):
+    key = guide_key(stack, scopes=["read", "write"])
+    api = stack.api(key["api_key"])
+    first = upload(api, "guide-cancel.flv").json()["job_id"]
+    await job_by_key(pool, f"raw/tenants/{key['id']}/guide-cancel.flv", ("validating", "pending", "processing",
+                                                                           "completed"))
+    r = api.post(f"/api/jobs/{first}/cancel")
+    assert r.status_code in (200, 409), r.text  # 409 only if it finished in between
+    if r.status_code == 200:
+        assert r.json()["status"] == "cancelled"
+    second = upload(api, "guide-running.flv", priority="1")
+    await job_by_key(pool, f"raw/tenants/{key['id']}/guide-running.flv", ("validating", "pending", "processing",
+                                                                            "completed"))
+    r = api.delete(f"/api/jobs/{second.json()['job_id']}", params={"delete_original": "true"})
+    assert r.status_code == 200, r.text
+    assert r.json()["original_deleted"]
+    assert store_missing(stack, f"raw/tenants/{key['id']}/guide-running.flv")
+
+
+def store_missing(stack, key: str) -> bool:
+    from tflow import store
+    return store.stat(stack.client(), stack.settings.bucket, key) is None
+
+
+def test_storage_quota_refuses_the_upload_that_would_pass_it(stack):
+    size = media(CLIP).stat().st_size
+    key = guide_key(stack, scopes=["read", "write"], storage_quota_bytes=size + size // 2)
+    api = stack.api(key["api_key"])
+    assert upload(api, "quota-1.flv").status_code == 202
+    r = upload(api, "quota-2.flv")
+    assert r.status_code == 413, r.text
+    err = r.json()["error"]
+    assert err["code"] == "quota_exceeded" and "storage quota" in err["message"]
+    assert err["details"]["used_bytes"] == size and err["details"]["quota_bytes"] == size + size // 2
+    usage = stack.api().get(f"/api-keys/{key['id']}/usage").json()
+    assert usage["bytes"] == size and usage["jobs"] == 1 and usage["remaining_bytes"] == size // 2
+    assert usage["requests"] >= 2 and usage["days"][0]["bytes_uploaded"] == size
+
+
+def test_a_per_minute_limit_answers_429_with_retry_after(stack):
+    while time.time() % 60 > 50:  # the five requests fall in one minute window
+        time.sleep(1)
+    key = guide_key(stack, scopes=["read"], rate_limit_per_minute=3)
+    api = stack.api(key["api_key"])
+    codes = [api.get("/api/jobs").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    r = api.get("/api/jobs")
+    assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60
+    assert "per minute" in r.json()["error"]["message"]
+    assert api.post("/api/upload", files={"file": ("x.flv", b"x")}).status_code in (403, 429)  # read only
+
+
+async def test_stats_in_the_prd_shape_and_the_fr_6_1_report(stack, pool):
+    key = guide_key(stack, scopes=["read", "write"])
+    api = stack.api(key["api_key"])
+    jid = upload(api, "report.flv").json()["job_id"]
+    row = await completed(pool, f"raw/tenants/{key['id']}/report.flv")
+    s = Stats.model_validate(api.get("/api/v1/stats").json())
+    assert s.total_jobs == s.completed == 1 and s.total_input_tb == round(row["file_size_bytes"] / 1e12, 6)
+    assert s.total_output_tb > 0 and s.avg_processing_time_minutes is not None
+    assert s.worker_utilization_percent is None or 0 <= s.worker_utilization_percent <= 100
+    report = await pool.fetchrow("SELECT * FROM job_report WHERE id = $1", row["id"])
+    doc = api.get(f"/api/v1/jobs/{jid}").json()
+    out = doc["outputs"]
+    assert report["output_360p_path"] == out["360p"]["video"]["key"]
+    assert report["output_720p_size_bytes"] == out["720p"]["video"]["size_bytes"]
+    assert report["output_hls_360p_path"] == out["360p"]["streaming"]["key"]
+    assert report["segments_720p_count"] == out["720p"]["streaming"]["segment_count"]
+    assert report["segments_360p_size_bytes"] > 0 and report["metadata_json_path"] == out["metadata_json"]["key"]
+    assert report["compression_ratio_720p"] == doc["compression"]["720p_ratio"]
+    assert abs(report["total_saved_percent"] - doc["compression"]["total_saved_percent"]) < 0.11
+    assert report["thumbnail_path"] == out["thumbnails"]["primary"]["key"]
+    assert report["transcode_360p_time_seconds"] > 0 and report["retry_count"] == doc["retry_count"] == 0
+    assert report["source_resolution"] == doc["video_info"]["resolution"] and report["status"] == "completed"
+
+
+async def test_a_submission_from_the_prd_examples(stack, pool):
+    """The PRD §4 MinIO and filesystem examples, field for field; then its list and DELETE."""
+    (stack.fs_root / "prd.flv").write_bytes(media(CLIP).read_bytes())
+    r = stack.api().post("/api/v1/jobs/filesystem", json={
+        "file_path": str(stack.fs_root / "prd.flv"), "priority": 5, "metadata": {
+            "title": "Video from filesystem", "description": "Description here", "tags": ["tag1", "tag2"]}})
+    assert r.status_code == 202, r.text
+    doc = r.json()
+    assert {"job_id", "status", "message", "priority"} <= set(doc) and doc["priority"] == 5
+    listed = stack.api().get("/api/v1/jobs", params={"status": "pending", "limit": 50, "offset": 0,
+                                                     "sort": "priority", "order": "desc"}).json()
+    assert {"total", "limit", "offset", "jobs"} <= set(listed)
+    await job_by_key(pool, "raw/prd.flv")
+    await discard(stack, doc["job_id"])
