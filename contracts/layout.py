@@ -18,10 +18,13 @@ processed/<job_id>/subtitles/playlist.m3u8
 
 from __future__ import annotations
 
+import uuid
+
 __all__ = [
     "RAW_PREFIX",
     "META_PREFIX",
     "tenant_prefix",
+    "tenant_of",
     "raw_keys",
     "meta_key",
     "thumbnail_sidecar_key",
@@ -65,6 +68,19 @@ def tenant_prefix(owner: str | None) -> str:
     identical files are two objects, two jobs); `raw/` for the admin key, the drop folder
     and the bucket."""
     return f"{RAW_PREFIX}tenants/{owner}/" if owner else RAW_PREFIX
+
+
+def tenant_of(key: str) -> str | None:
+    """The API key id whose folder (`tenant_prefix`) holds original `key`, or None (the
+    key is not under `raw/tenants/<uuid>/`)."""
+    prefix = f"{RAW_PREFIX}tenants/"
+    if not key.startswith(prefix):
+        return None
+    owner, sep, rest = key[len(prefix):].partition("/")
+    try:
+        return str(uuid.UUID(owner)) if sep and rest else None
+    except ValueError:
+        return None
 
 
 def raw_keys(name: str, tag: str, owner: str | None = None) -> tuple[str, str]:

@@ -9,6 +9,18 @@ ALTER TABLE api_keys ADD COLUMN rate_limit_per_minute integer CHECK (rate_limit_
 ALTER TABLE api_keys ADD COLUMN storage_quota_bytes bigint CHECK (storage_quota_bytes > 0);
 ALTER TABLE usage_stats ADD COLUMN bytes_deleted bigint NOT NULL DEFAULT 0;
 
+-- What the API accepted (202) and for whom, written by the API at once: the job is visible
+-- to its submitter as `pending` before ingest's first fact is projected. Not job state.
+CREATE TABLE submissions (
+    job_id        uuid PRIMARY KEY,
+    api_key_id    uuid,
+    source_bucket text NOT NULL,
+    source_key    text NOT NULL,
+    size_bytes    bigint NOT NULL,
+    priority      integer NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+
 -- PRD FR-6.1: what an operator queries of a job, one row per job, in the PRD's column
 -- names: output paths and sizes, HLS segment figures, per-task seconds, compression
 -- ratios, transcription figures, error and retry count. Read from `jobs` and `tasks`
@@ -69,6 +81,7 @@ GROUP BY j.id;
 
 -- migrate:down
 DROP VIEW job_report;
+DROP TABLE submissions;
 ALTER TABLE usage_stats DROP COLUMN bytes_deleted;
 ALTER TABLE api_keys DROP COLUMN storage_quota_bytes;
 ALTER TABLE api_keys DROP COLUMN rate_limit_per_minute;

@@ -39,6 +39,7 @@ from contracts import (
     TaskProgress,
     TaskStarted,
     TranscriptResult,
+    layout,
 )
 from readmodel.rows import TERMINAL, JobRow, JobState, TaskRow, probe_columns
 
@@ -55,6 +56,7 @@ def _new_job(event: Received | Ingested | Rejected, status: str) -> JobRow:
         source_version_id=src.version_id,
         original_filename=src.key.rsplit("/", 1)[-1],
         file_size_bytes=src.size,
+        api_key_id=layout.tenant_of(src.key),  # a tenant sees its job from the first fact, rejected ones too
         created_at=event.at,
         updated_at=event.at,
     )

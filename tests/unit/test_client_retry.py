@@ -38,6 +38,16 @@ def test_a_429_is_retried_after_retry_after_then_succeeds():
     assert len(seen) == 3 and all(r.headers["X-API-Key"] == "tf_k" for r in seen)
 
 
+def test_a_job_still_being_received_is_retried_then_cancelled():
+    not_ready = httpx.Response(409, headers={"Retry-After": "0"}, json={"error": {
+        "code": "not_ready", "message": "job j was accepted and is being received; retry in a moment", "details": None}})
+    done = {"message": "Job cancelled successfully", "job_id": "j", "status": "cancelled"}
+    transport, seen = answers(not_ready, httpx.Response(200, json=done))
+    with Client("http://api", "tf_k", transport=transport) as tf:
+        assert tf.cancel_job("j") == done
+    assert [r.url.path for r in seen] == ["/api/v1/jobs/j/cancel"] * 2
+
+
 def test_retries_run_out_into_a_typed_error():
     transport, seen = answers(limited(), limited())
     with Client("http://api", "tf_k", transport=transport, max_retries=1) as tf, pytest.raises(RateLimited) as e:

@@ -3,6 +3,8 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from contracts import (
+    Cancelled,
+    Deleted,
     Ingested,
     ObjectRef,
     OutputInfo,
@@ -52,6 +54,20 @@ def test_received_then_ingested_is_pending_with_planned_tasks():
     assert s.job.status == "pending" and s.job.width == 640 and s.job.user_metadata == {"k": "v"}
     assert s.job.created_at == at(0) and s.job.updated_at == at(1) and s.job.last_seq == 2
     assert {n: t.status for n, t in s.tasks.items()} == {"video_360p": "pending", "transcription": "pending"}
+
+
+def test_a_tenants_job_is_its_own_from_the_first_fact_and_a_deleted_job_stays_deleted():
+    owner = "6b0f2c1e-9d2a-4c1b-8f37-3c0e5a1d9b42"
+    mine = ObjectRef(bucket="videos", key=f"raw/tenants/{owner}/a.mp4", etag="e", size=100)
+    s = fold([Received(job_id="J", at=at(0), source=mine, origin="api"),
+              Rejected(job_id="J", at=at(1), source=mine, origin="api", code="too_short", message="0.3 s")])
+    assert s.job.api_key_id == owner  # its submitter sees why it was rejected
+    forged = ObjectRef(bucket="videos", key="raw/tenants/not-a-key/a.mp4", etag="e", size=100)
+    assert fold([Received(job_id="K", at=at(0), source=forged, origin="bucket")]).job.api_key_id is None
+    s = fold([*ingested(), Deleted(job_id="J", at=at(2), files_deleted=True),
+              Cancelled(job_id="J", at=at(3), reason="late")])
+    assert s.job.status == "deleted" and s.job.completed_at == at(2) and s.job.error_code is None
+    assert {t.status for t in s.tasks.values()} == {"cancelled"}
 
 
 def test_rejected_fails_the_job_with_the_reason():

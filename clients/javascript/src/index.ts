@@ -7,6 +7,8 @@
  *   const job = await tf.waitForCompletion(job_id);
  *   const { download_url } = await tf.getDownloadUrl(job_id, "360p");
  *
+ * A 429 (or a 409 `not_ready`: a job accepted a moment ago is still being received) is
+ * retried after its Retry-After, `maxRetries` times.
  * Units: seconds, bytes, percent. Errors are `ApiError` with the API's machine `code`.
  */
 
@@ -164,13 +166,15 @@ export class TranscodeFlowClient {
       const headers: Record<string, string> = { "X-API-Key": this.apiKey };
       if (typeof body === "string") headers["Content-Type"] = "application/json";
       const r = await this.fetchFn(url, { method, headers, body });
-      if (r.status === 429 && attempt < this.maxRetries) {
-        const wait = Number(r.headers.get("retry-after") ?? "1");
-        await r.arrayBuffer();
+      try {
+        return (await TranscodeFlowClient.check(r)) as T;
+      } catch (e) {
+        // a 429, or a 409 `not_ready` (a job accepted a moment ago is still being received)
+        const retry = e instanceof ApiError && (e.status === 429 || e.code === "not_ready");
+        if (!retry || attempt >= this.maxRetries) throw e;
+        const wait = e.retryAfterSeconds ?? 1;
         await sleep((Number.isFinite(wait) ? wait : 1) * 1000);
-        continue;
       }
-      return (await TranscodeFlowClient.check(r)) as T;
     }
   }
 

@@ -1,7 +1,8 @@
 """Sync (`Client`) and async (`AsyncClient`) clients of the Transcode Flow REST API
 (canonical `/api/v1` routes, `X-API-Key`). Both share the request builders and answer
 parsers below; only the transport differs. Errors are `ApiError` subclasses carrying
-the API's error `code`; a 429 is retried after its `Retry-After` seconds (`max_retries`)."""
+the API's error `code`; a 429 (or a 409 `not_ready`: a job accepted a moment ago is
+still being received) is retried after its `Retry-After` seconds (`max_retries`)."""
 
 from __future__ import annotations
 
@@ -100,6 +101,11 @@ def check(response: httpx.Response) -> Any:
     return response.json() if response.content else None
 
 
+def retryable(e: ApiError) -> bool:
+    """A 429, or a 409 `not_ready` (a job accepted a moment ago is still being received)."""
+    return e.status == 429 or e.code == "not_ready"
+
+
 def retry_after(e: ApiError) -> float:
     """Seconds a 429 asks to wait (`Retry-After`, else `DEFAULT_RETRY_SECONDS`)."""
     try:
@@ -157,7 +163,7 @@ class Client:
             try:
                 return check(self.http.request(call.method, call.path, **call.kwargs))
             except ApiError as e:
-                if e.status != 429 or attempt == self.max_retries:
+                if not retryable(e) or attempt == self.max_retries:
                     raise
                 time.sleep(retry_after(e))
                 _rewind(call)
@@ -247,7 +253,7 @@ class AsyncClient:
             try:
                 return check(await self.http.request(call.method, call.path, **call.kwargs))
             except ApiError as e:
-                if e.status != 429 or attempt == self.max_retries:
+                if not retryable(e) or attempt == self.max_retries:
                     raise
                 await asyncio.sleep(retry_after(e))
                 _rewind(call)

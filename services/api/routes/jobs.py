@@ -9,7 +9,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -23,7 +23,7 @@ from minio import Minio
 from contracts import Cancelled, Deleted, layout, prd, utcnow
 from readmodel import jobs, keys
 from readmodel.documents import download_key, job_view, locator
-from readmodel.rows import TERMINAL
+from readmodel.rows import TERMINAL, submitted_job
 from services.api.auth import Principal, QueryReader, Reader, Writer
 from services.api.deps import FactsDep, PoolDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
@@ -62,15 +62,25 @@ def json_response(doc: dict[str, Any]) -> Response:
     return Response(content=msgspec.json.encode(doc), media_type="application/json")
 
 
-async def owned_job(pool: asyncpg.Pool, job_id: uuid.UUID, who: Principal) -> asyncpg.Record:
+async def owned_job(pool: asyncpg.Pool, job_id: uuid.UUID, who: Principal,
+                    accepted: bool = True) -> Mapping[str, Any]:
     """The caller's job row; 404 when it does not exist or belongs to another key, 410
-    when it was deleted."""
+    when it was deleted. A job the API accepted that ingest's first fact has not reached
+    yet (a second at most, usually) is a `pending` row (`rows.submitted_job`) when
+    `accepted`, else 409 `not_ready` with `Retry-After: 1`."""
     row = await jobs.fetch_job(pool, job_id=job_id, owner=who.owner)
     if row is None:
-        raise ApiError(404, "not_found", f"job {job_id} does not exist")
+        submitted = await jobs.fetch_submission(pool, job_id=job_id, owner=who.owner)
+        if submitted is None:
+            raise ApiError(404, "not_found", f"job {job_id} does not exist")
+        if not accepted:
+            raise ApiError(409, "not_ready", f"job {job_id} was accepted and is being received; retry in a moment",
+                           headers={"Retry-After": "1"})
+        return submitted_job(submitted)
     if row["status"] == "deleted":
         raise ApiError(410, "deleted", f"job {job_id} was deleted")
-    return row
+    found: Mapping[str, Any] = row
+    return found
 
 
 @router.get("/{job_id}", summary="One job: state, progress, tasks, probe data, outputs (PRD §4)",
@@ -114,7 +124,7 @@ async def list_jobs(who: Reader, pool: PoolDep, settings: SettingsDep,
                           "per_page": size, "pages": math.ceil(total / size), "jobs": [job_view(r) for r in rows]})
 
 
-async def cancel(job_id: uuid.UUID, row: asyncpg.Record, who: Principal, facts: FactsDep) -> None:
+async def cancel(job_id: uuid.UUID, row: Mapping[str, Any], who: Principal, facts: FactsDep) -> None:
     """Publish the job's `cancelled` fact; 409 when it has ended already."""
     if row["status"] in TERMINAL:
         raise ApiError(409, "conflict", f"job {job_id} is already {row['status']}")
@@ -126,7 +136,7 @@ async def cancel(job_id: uuid.UUID, row: asyncpg.Record, who: Principal, facts: 
 @router.post("/{job_id}/cancel", summary="Cancel a job (as DELETE /api/v1/jobs/{job_id})", responses=GONE)
 @guide.post("/jobs/{job_id}/cancel", summary="Cancel a job (user guide)", responses=GONE)
 async def cancel_job(job_id: uuid.UUID, who: Writer, pool: PoolDep, facts: FactsDep) -> JobCancelled:
-    await cancel(job_id, await owned_job(pool, job_id, who), who, facts)
+    await cancel(job_id, await owned_job(pool, job_id, who, accepted=False), who, facts)
     return JobCancelled(message="Job cancelled successfully", job_id=str(job_id), status="cancelled")
 
 
@@ -157,7 +167,7 @@ async def delete_job(job_id: uuid.UUID, who: Writer, pool: PoolDep, facts: Facts
                      delete_original: Annotated[bool, Query(description="Remove its original too (only for the "
                                                             "key that submitted it, or an admin)")] = False
                      ) -> JobDeleted:
-    row = await owned_job(pool, job_id, who)
+    row = await owned_job(pool, job_id, who, accepted=False)
     if delete_original and not who.is_admin and str(row["api_key_id"]) != str(who.id):
         raise ApiError(403, "forbidden", "only the key that submitted a job may delete its original")
     running = row["status"] not in TERMINAL
@@ -177,7 +187,7 @@ async def delete_job(job_id: uuid.UUID, who: Writer, pool: PoolDep, facts: Facts
                       deleted_objects=removed + int(original), original_deleted=original)
 
 
-def progress_document(job_id: uuid.UUID, row: asyncpg.Record, tasks: list[asyncpg.Record]) -> dict[str, Any]:
+def progress_document(job_id: uuid.UUID, row: Mapping[str, Any], tasks: list[asyncpg.Record]) -> dict[str, Any]:
     """One SSE event's data (`ProgressEvent`): status, `progress` (percent, the user
     guide's name) and `progress_percent`, the current task's PRD name, error, per task
     its PRD name, our name, status, progress and ETA."""
@@ -206,15 +216,18 @@ EVENTS_DESCRIPTION = ("`text/event-stream`: a `progress` event whenever somethin
            responses={200: {"content": {"text/event-stream": {"schema": ProgressEvent.model_json_schema()}}},
                       **GONE})
 async def job_events(job_id: uuid.UUID, request: Request, who: QueryReader, pool: PoolDep) -> StreamingResponse:
-    await owned_job(pool, job_id, who)
+    first = await owned_job(pool, job_id, who)
 
     async def stream() -> AsyncIterator[str]:
         last, idle = None, 0.0
         deadline = time.monotonic() + EVENTS_MAX_SECONDS
         while time.monotonic() < deadline:
-            row, tasks = await jobs.fetch_progress(pool, job_id=job_id)
-            if row is None:
-                return
+            found, tasks = await jobs.fetch_progress(pool, job_id=job_id)
+            row: Mapping[str, Any] | None = found
+            if row is None:  # accepted, not projected yet: pending until ingest's first fact lands
+                row = {**first, "error_code": None, "error_message": None} if first["origin"] == "api" else None
+                if row is None:
+                    return
             doc = progress_document(job_id, row, tasks)
             if doc != last:
                 terminal = row["status"] in TERMINAL

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import stat as statmod
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -92,8 +93,9 @@ def build_submission(settings: Settings, who: Principal, metadata: Any, priority
 async def announce(js: JetStreamDep, pool: PoolDep, who: Principal, ref: ObjectRef, priority: int) -> Accepted:
     """Announce the stored object (ingest takes it from there), count it in the caller's
     usage, and answer 202."""
+    await keys.count_submission(pool, key_id=who.id, size=ref.size, job_id=uuid.UUID(job_id_for(ref)),
+                                bucket=ref.bucket, key=ref.key, priority=priority)
     await announce_object(js, ref, "api")
-    await keys.count_submission(pool, key_id=who.id, size=ref.size)
     return accepted(ref, priority)
 
 
