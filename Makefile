@@ -59,7 +59,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 test: $(STAMP) minio natscli clients lint
-	TFLOW_MINIO_BINARY=$(MINIO) TFLOW_NATS_CLI=$(NATSCLI) $(PY) -m pytest -q -ra
+	TFLOW_MINIO_BINARY=$(MINIO) TFLOW_NATS_CLI=$(NATSCLI) $(PY) -m pytest -q -ra --durations=20
 
 test-fast: $(STAMP) lint
 	$(PY) -m pytest -q -ra -m 'not slow and not minio'

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from contracts import Cancelled, Ingested, JobOptions, PlannedTask, Replayed, layout, utcnow
+from contracts import Cancelled, Deleted, Ingested, JobOptions, PlannedTask, Replayed, layout, utcnow
 from tflow.facts import Facts, Permanent, ingested, replay
 
 
@@ -63,11 +63,13 @@ async def request_replay(facts: Facts, job_id: str, asked: list[str] | None = No
                          by: str | None = None) -> Replayed:
     """Publish the next epoch of job `job_id` (see `plan_replay`); returns the fact.
     Raises `NoSuchJob` when the job has no `ingested` fact, `ReplayRefused` when it was
-    cancelled or a task is unknown."""
+    cancelled or deleted, or a task is unknown."""
     try:
         job = await ingested(facts, job_id)
     except Permanent as e:  # no such (accepted) job
         raise NoSuchJob(f"job {job_id} was never ingested; nothing to replay") from e
+    if isinstance(await facts.last(job_id, "deleted"), Deleted):
+        raise ReplayRefused(f"job {job_id} was deleted; submit the source again instead")
     if isinstance(await facts.last(job_id, "cancelled"), Cancelled):
         raise ReplayRefused(f"job {job_id} was cancelled; submit the source again instead")
     fact = plan_replay(job, await replay(facts, job_id), asked, options or {}, reason, by)

@@ -53,6 +53,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             connecting.cancel()
+            for task in list(app.state.resources.background):
+                task.cancel()
             await pool.close()
             await close(nc)
 

@@ -5,7 +5,9 @@ for all of them, e.g. the health checks). The lifespan
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import asyncpg
@@ -30,6 +32,14 @@ class Resources:
     nc: NATS
     js: JetStreamContext
     client: Minio
+    #: Work an answer started and left running (held here so it is not collected).
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def later(self, work: Awaitable[None]) -> None:
+        """Run `work` after the answer; it is cancelled when the API stops."""
+        task = asyncio.ensure_future(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     @property
     def facts(self) -> JetStreamFacts:

@@ -13,6 +13,7 @@ import uuid
 import httpx
 import m3u8
 import pytest
+import pytest_asyncio
 
 from contracts import Deleted, decode_job_event, layout
 from services.api.models import Accepted, JobDocument, JobList, Stats
@@ -39,21 +40,20 @@ async def completed(pool, key: str, timeout: float = 240):
     return await job_by_key(pool, key, ("completed",), timeout)
 
 
-async def test_the_user_guide_quick_start_works_as_written(stack, pool):
+@pytest_asyncio.fixture(scope="module")
+async def guide(stack, pool) -> dict:
+    """One job submitted the user guide's way and followed to its end over SSE (key in the
+    query string, as EventSource sends it): the key, the 202 body, the events, the row."""
     key = guide_key(stack, scopes=["read", "write"], rate_limit_per_minute=1000)
-    assert key["scopes"] == ["jobs:read", "jobs:write"] and key["api_key"].startswith("tf_")
-    assert key["warning"].startswith("Save this key") and key["rate_limit_per_minute"] == 1000
-    api = stack.api(key["api_key"])
-    r = upload(api, "guide-quick.flv", priority="7", metadata=json.dumps({"campaign_id": "2025-Q1"}))
+    r = upload(stack.api(key["api_key"]), "guide-quick.flv", priority="7",
+               metadata=json.dumps({"campaign_id": "2025-Q1"}))
     assert r.status_code == 202, r.text
-    body = Accepted.model_validate(r.json())
-    assert (body.status, body.filename, body.priority) == ("pending", "guide-quick.flv", 7)
-    # the SSE stream of the user guide, the key in the query string as EventSource sends it
+    body = r.json()
     events: list[tuple[str, dict]] = []
 
     async def follow() -> None:
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=300) as c, c.stream(
-                "GET", f"/api/events/{body.job_id}/progress", params={"api_key": key["api_key"]}) as s:
+                "GET", f"/api/events/{body['job_id']}/progress", params={"api_key": key["api_key"]}) as s:
             assert s.status_code == 200 and s.headers["content-type"].startswith("text/event-stream")
             name = None
             async for line in s.aiter_lines():
@@ -64,6 +64,16 @@ async def test_the_user_guide_quick_start_works_as_written(stack, pool):
     follower = asyncio.create_task(follow())
     row = await completed(pool, f"raw/tenants/{key['id']}/guide-quick.flv")
     await asyncio.wait_for(follower, 60)
+    return {"key": key, "body": body, "events": events, "row": row, "api": stack.api(key["api_key"])}
+
+
+async def test_the_user_guide_quick_start_works_as_written(stack, guide):
+    key, events, api = guide["key"], guide["events"], guide["api"]
+    assert key["scopes"] == ["jobs:read", "jobs:write"] and key["api_key"].startswith("tf_")
+    assert key["warning"].startswith("Save this key") and key["rate_limit_per_minute"] == 1000
+    body = Accepted.model_validate(guide["body"])
+    assert (body.status, body.filename, body.priority) == ("pending", "guide-quick.flv", 7)
+    assert events[0][1]["status"] in ("pending", "validating", "processing")  # from the first moment on
     assert events[-1][0] == "complete" and events[-1][1]["status"] == "completed"
     assert events[-1][1]["progress"] == 100.0
     running = [d["progress"] for e, d in events if e == "progress" and d["status"] == "processing"]
@@ -78,7 +88,7 @@ async def test_the_user_guide_quick_start_works_as_written(stack, pool):
     assert doc["status"] == "completed" and doc["user_metadata"] == {"campaign_id": "2025-Q1"} and doc["priority"] == 7
     page = JobList.model_validate(api.get("/api/jobs", params={"status": "completed", "page": 1,
                                                                "per_page": 1}).json())
-    assert page.per_page == 1 and len(page.jobs) == 1 and page.jobs[0].job_id == str(row["id"])
+    assert page.per_page == 1 and len(page.jobs) == 1 and page.jobs[0].job_id == body.job_id
     for file_type, suffix in (("360p", ".mp4"), ("audio", ".mp3"), ("transcript_vtt", ".vtt"),
                               ("thumbnail", ".jpg"), ("metadata", ".json")):
         if file_type == "transcript_vtt" and not doc["outputs"]["transcription"]:
@@ -98,12 +108,29 @@ async def test_the_user_guide_quick_start_works_as_written(stack, pool):
     assert api.get(f"/api/streaming/token/{body.job_id}/1080p").status_code == 404
 
 
-async def test_delete_removes_outputs_hides_the_job_and_is_a_fact(stack, pool, js):
-    key = guide_key(stack, scopes=["read", "write"])
-    api = stack.api(key["api_key"])
-    r = upload(api, "guide-delete.flv")
-    jid = r.json()["job_id"]
-    row = await completed(pool, f"raw/tenants/{key['id']}/guide-delete.flv")
+async def test_stats_in_the_prd_shape_and_the_fr_6_1_report(pool, guide):
+    api, row, jid = guide["api"], guide["row"], guide["body"]["job_id"]
+    s = Stats.model_validate(api.get("/api/v1/stats").json())
+    assert s.total_jobs == s.completed == 1 and s.total_input_tb == round(row["file_size_bytes"] / 1e12, 6)
+    assert s.total_output_tb > 0 and s.avg_processing_time_minutes is not None
+    assert s.worker_utilization_percent is None or 0 <= s.worker_utilization_percent <= 100
+    report = await pool.fetchrow("SELECT * FROM job_report WHERE id = $1", row["id"])
+    doc = api.get(f"/api/v1/jobs/{jid}").json()
+    out = doc["outputs"]
+    assert report["output_360p_path"] == out["360p"]["video"]["key"]
+    assert report["output_720p_size_bytes"] == out["720p"]["video"]["size_bytes"]
+    assert report["output_hls_360p_path"] == out["360p"]["streaming"]["key"]
+    assert report["segments_720p_count"] == out["720p"]["streaming"]["segment_count"]
+    assert report["segments_360p_size_bytes"] > 0 and report["metadata_json_path"] == out["metadata_json"]["key"]
+    assert report["compression_ratio_720p"] == doc["compression"]["720p_ratio"]
+    assert abs(report["total_saved_percent"] - doc["compression"]["total_saved_percent"]) < 0.11
+    assert report["thumbnail_path"] == out["thumbnails"]["primary"]["key"]
+    assert report["transcode_360p_time_seconds"] > 0 and report["retry_count"] == doc["retry_count"] == 0
+    assert report["source_resolution"] == doc["video_info"]["resolution"] and report["status"] == "completed"
+
+
+async def test_delete_removes_outputs_hides_the_job_and_is_a_fact(stack, pool, js, guide):
+    api, row, jid = guide["api"], guide["row"], guide["body"]["job_id"]
     prefix = layout.processed_prefix(jid)
     client = stack.client()
     assert list(client.list_objects(stack.settings.bucket, prefix=prefix, recursive=True))
@@ -122,6 +149,7 @@ async def test_delete_removes_outputs_hides_the_job_and_is_a_fact(stack, pool, j
     assert api.get(f"/api/jobs/{jid}").status_code == 410
     assert jid not in {j["job_id"] for j in api.get("/api/v1/jobs", params={"per_page": 200}).json()["jobs"]}
     assert api.get(f"/api/jobs/{jid}/download/360p").status_code == 410
+    assert api.get("/api/v1/stats").json()["total_jobs"] == 0
 
 
 async def test_cancel_of_the_user_guide_and_delete_of_a_running_job(stack, pool):
@@ -138,13 +166,16 @@ async def test_cancel_of_the_user_guide_and_delete_of_a_running_job(stack, pool)
         assert r.status_code == 409 and r.headers["retry-after"] == "1"
         await asyncio.sleep(0.1)
     assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
-    second = upload(api, "guide-running.flv", priority="1")
-    await job_by_key(pool, f"raw/tenants/{key['id']}/guide-running.flv", ("validating", "pending", "processing",
-                                                                            "completed"))
-    r = api.delete(f"/api/jobs/{second.json()['job_id']}", params={"delete_original": "true"})
+    second = upload(api, "guide-running.flv", priority="1").json()["job_id"]
+    row = await job_by_key(pool, f"raw/tenants/{key['id']}/guide-running.flv", ("processing", "completed"), 120)
+    r = api.delete(f"/api/jobs/{second}", params={"delete_original": "true", "delete_files": "true"})
     assert r.status_code == 200, r.text
-    assert r.json()["original_deleted"]
+    assert r.json()["original_deleted"] and r.json()["was_cancelled"] == (row["status"] == "processing")
     assert store_missing(stack, f"raw/tenants/{key['id']}/guide-running.flv")
+    # whatever a worker still uploaded after the cancel is removed too
+    await asyncio.sleep(12)
+    assert not list(stack.client().list_objects(stack.settings.bucket, prefix=layout.processed_prefix(second),
+                                                recursive=True))
 
 
 def store_missing(stack, key: str) -> bool:
@@ -178,30 +209,6 @@ def test_a_per_minute_limit_answers_429_with_retry_after(stack):
     assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60
     assert "per minute" in r.json()["error"]["message"]
     assert api.post("/api/upload", files={"file": ("x.flv", b"x")}).status_code in (403, 429)  # read only
-
-
-async def test_stats_in_the_prd_shape_and_the_fr_6_1_report(stack, pool):
-    key = guide_key(stack, scopes=["read", "write"])
-    api = stack.api(key["api_key"])
-    jid = upload(api, "report.flv").json()["job_id"]
-    row = await completed(pool, f"raw/tenants/{key['id']}/report.flv")
-    s = Stats.model_validate(api.get("/api/v1/stats").json())
-    assert s.total_jobs == s.completed == 1 and s.total_input_tb == round(row["file_size_bytes"] / 1e12, 6)
-    assert s.total_output_tb > 0 and s.avg_processing_time_minutes is not None
-    assert s.worker_utilization_percent is None or 0 <= s.worker_utilization_percent <= 100
-    report = await pool.fetchrow("SELECT * FROM job_report WHERE id = $1", row["id"])
-    doc = api.get(f"/api/v1/jobs/{jid}").json()
-    out = doc["outputs"]
-    assert report["output_360p_path"] == out["360p"]["video"]["key"]
-    assert report["output_720p_size_bytes"] == out["720p"]["video"]["size_bytes"]
-    assert report["output_hls_360p_path"] == out["360p"]["streaming"]["key"]
-    assert report["segments_720p_count"] == out["720p"]["streaming"]["segment_count"]
-    assert report["segments_360p_size_bytes"] > 0 and report["metadata_json_path"] == out["metadata_json"]["key"]
-    assert report["compression_ratio_720p"] == doc["compression"]["720p_ratio"]
-    assert abs(report["total_saved_percent"] - doc["compression"]["total_saved_percent"]) < 0.11
-    assert report["thumbnail_path"] == out["thumbnails"]["primary"]["key"]
-    assert report["transcode_360p_time_seconds"] > 0 and report["retry_count"] == doc["retry_count"] == 0
-    assert report["source_resolution"] == doc["video_info"]["resolution"] and report["status"] == "completed"
 
 
 async def test_a_submission_from_the_prd_examples(stack, pool):

@@ -35,15 +35,23 @@ def decodes(path: Path) -> int:
         return sum(1 for _ in c.decode(video=0))
 
 
-def test_python_client_from_upload_to_a_360p_mp4_that_decodes(stack, tmp_path):
+@pytest.fixture(scope="module")
+def python_job(stack) -> dict:
+    """A clip uploaded with the sync client (streamed, with a progress callback)."""
     key = new_key(stack)
     sent_bytes: list[tuple[int, int]] = []
     with Client(stack.api_url, key["api_key"]) as tf:
         job = tf.upload_video(media(CLIP), "py-client.flv", priority=4, metadata={"client": "python"},
                               on_progress=lambda done, total: sent_bytes.append((done, total)))
-        assert job.status == "pending" and job.priority == 4 and job.filename == "py-client.flv"
-        size = media(CLIP).stat().st_size
-        assert sent_bytes[-1] == (size, size) and len(sent_bytes) >= 2  # streamed in chunks, not read whole
+    return {"key": key, "job": job, "sent": sent_bytes}
+
+
+def test_python_client_from_upload_to_a_360p_mp4_that_decodes(stack, python_job, tmp_path):
+    job, key = python_job["job"], python_job["key"]
+    assert job.status == "pending" and job.priority == 4 and job.filename == "py-client.flv"
+    size = media(CLIP).stat().st_size
+    assert python_job["sent"][-1] == (size, size) and len(python_job["sent"]) >= 2  # streamed in chunks
+    with Client(stack.api_url, key["api_key"]) as tf:
         events = list(tf.stream_progress(job.job_id))
         assert events[-1].event == "complete" and events[-1].status == "completed" and events[-1].progress == 100
         done = tf.wait_for_completion(job.job_id, timeout=300, poll_interval=0.5)
@@ -61,24 +69,28 @@ def test_python_client_from_upload_to_a_360p_mp4_that_decodes(stack, tmp_path):
         assert conflict.value.code == "conflict"
         with pytest.raises(NotFound):
             tf.get_job(str(uuid.UUID(int=1)))
-        assert tf.delete_job(job.job_id, delete_files=True)["status"] == "deleted"
-        with pytest.raises(Gone):
-            tf.get_job(job.job_id)
 
 
-async def test_async_client_and_typed_quota_error(stack):
-    size = media(CLIP).stat().st_size
-    key = new_key(stack, storage_quota_bytes=size + 1)
+async def test_async_client_then_delete_and_a_typed_quota_error(stack, python_job):
+    job, key = python_job["job"], python_job["key"]
     async with AsyncClient(stack.api_url, key["api_key"]) as tf:
-        job = await tf.upload_video(media(CLIP), "async-client.flv")
-        events = [e async for e in tf.stream_progress(job.job_id)]
-        assert events[-1].event == "complete" and events[-1].status == "completed"
-        final = await tf.wait_for_completion(job.job_id, timeout=60, poll_interval=0.5)
+        final = await tf.wait_for_completion(job.job_id, timeout=300, poll_interval=0.5)
         assert final.status == "completed" and final.outputs and final.outputs["360p"]["video"]["size_bytes"] > 0
+        events = [e async for e in tf.stream_progress(job.job_id)]
+        assert [e.event for e in events] == ["complete"] and events[0].status == "completed"
+        page = await tf.list_jobs(per_page=10)
+        assert page.total == 1 and page.jobs[0].job_id == job.job_id
         assert (await tf.get_download_url(job.job_id, "audio")).download_url.startswith("http")
+        deleted = await tf.delete_job(job.job_id, delete_files=True)
+        assert deleted["status"] == "deleted" and deleted["deleted_objects"] > 10
+        with pytest.raises(Gone):
+            await tf.get_job(job.job_id)
+    size = media(CLIP).stat().st_size
+    small = new_key(stack, storage_quota_bytes=size - 1)
+    async with AsyncClient(stack.api_url, small["api_key"]) as tf:
         with pytest.raises(PayloadTooLarge) as refused:
             await tf.upload_video(media(CLIP), "async-client-2.flv")
-        assert refused.value.code == "quota_exceeded" and refused.value.details["quota_bytes"] == size + 1
+        assert refused.value.code == "quota_exceeded" and refused.value.details["quota_bytes"] == size - 1
 
 
 def test_typescript_client_in_node(stack, tmp_path):

@@ -49,7 +49,7 @@ async def quiescent(pool, js, timeout: float = 240) -> int:
     """Every job terminal and the projector at the stream's end: nothing will publish."""
     async def idle():
         return await pool.fetchval("SELECT count(*) FROM jobs WHERE status NOT IN ('completed', 'failed', "
-                                   "'cancelled')") == 0
+                                   "'cancelled', 'deleted')") == 0
     await wait_for(idle, timeout, "every job terminal")
     return await caught_up(pool, js)
 

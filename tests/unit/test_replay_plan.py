@@ -51,3 +51,16 @@ def test_message_ids_name_the_epoch_from_2_on():
     assert msg_id_for(TaskCompleted(job_id="J", at=utcnow(), task="thumbnails", epoch=3)) == \
         "J.task_completed.thumbnails.e3"
     assert msg_id_for(plan_replay(job(), None, None, {}, "r", None)) == "J.replayed.2"
+
+
+async def test_a_deleted_or_cancelled_job_is_not_replayed():
+    from contracts import Cancelled, Deleted
+    from tflow.facts import MemoryFacts
+    from tflow.replay import request_replay
+
+    for end in (Deleted(job_id="J", at=utcnow(), files_deleted=True), Cancelled(job_id="J", at=utcnow())):
+        facts = MemoryFacts()
+        await facts.publish(job())
+        await facts.publish(end)
+        with pytest.raises(ReplayRefused, match=f"was {type(end).__name__.lower()}"):
+            await request_replay(facts, "J", ["transcription"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import time
 import uuid
@@ -25,7 +26,7 @@ from readmodel import jobs, keys
 from readmodel.documents import download_key, job_view, locator
 from readmodel.rows import TERMINAL, submitted_job
 from services.api.auth import Principal, QueryReader, Reader, Writer
-from services.api.deps import FactsDep, PoolDep, SettingsDep, StoreDep
+from services.api.deps import FactsDep, PoolDep, ResourcesDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
 from services.api.models import (
     Download,
@@ -41,6 +42,7 @@ from services.api.urls import output_url, stream_url
 from tflow import store
 from tflow.submission import MetadataError, parse_metadata
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 #: The user guide's short surface (`/api/...`): the same handlers.
 guide = APIRouter(prefix="/api", tags=["user guide"])
@@ -157,12 +159,25 @@ def remove_original(client: Minio, bucket: str, key: str) -> bool:
     return found
 
 
+#: How long after a cancel a worker may still finish an upload it had begun: the
+#: services' stop grace (3 s) plus an upload of one segment, with margin.
+LATE_UPLOAD_SECONDS = 10.0
+
+
+async def remove_late(client: Minio, bucket: str, prefix: str, delay: float) -> None:
+    """Remove what a cancelled job's workers wrote under `prefix` after its deletion."""
+    await asyncio.sleep(delay)
+    late = await asyncio.to_thread(remove_objects, client, bucket, prefix)
+    if late:
+        log.info("removed %d objects written under %s after its job was deleted", late, prefix)
+
+
 @router.post("/{job_id}/delete", summary="Delete a job: cancel it if running, hide it, remove its files if asked",
              responses=GONE)
 @guide.delete("/jobs/{job_id}", summary="Delete a job (user guide; as POST /api/v1/jobs/{job_id}/delete)",
               responses=GONE)
 async def delete_job(job_id: uuid.UUID, who: Writer, pool: PoolDep, facts: FactsDep, settings: SettingsDep,
-                     client: StoreDep,
+                     client: StoreDep, r: ResourcesDep,
                      delete_files: Annotated[bool, Query(description="Remove its outputs from the store")] = False,
                      delete_original: Annotated[bool, Query(description="Remove its original too (only for the "
                                                             "key that submitted it, or an admin)")] = False
@@ -174,8 +189,11 @@ async def delete_job(job_id: uuid.UUID, who: Writer, pool: PoolDep, facts: Facts
     if running:
         await cancel(job_id, row, who, facts)
     removed = 0
+    prefix = layout.processed_prefix(str(job_id))
     if delete_files:
-        removed = await asyncio.to_thread(remove_objects, client, settings.bucket, layout.processed_prefix(str(job_id)))
+        removed = await asyncio.to_thread(remove_objects, client, settings.bucket, prefix)
+        if running:  # a worker may finish an upload it had begun before the cancel reached it
+            r.later(remove_late(client, settings.bucket, prefix, LATE_UPLOAD_SECONDS))
     original = False
     if delete_original:
         original = await asyncio.to_thread(remove_original, client, settings.bucket, row["source_key"])
