@@ -150,6 +150,12 @@ async def test_delete_removes_outputs_hides_the_job_and_is_a_fact(stack, pool, j
     assert jid not in {j["job_id"] for j in api.get("/api/v1/jobs", params={"per_page": 200}).json()["jobs"]}
     assert api.get(f"/api/jobs/{jid}/download/360p").status_code == 410
     assert api.get("/api/v1/stats").json()["total_jobs"] == 0
+    again = upload(api, "guide-quick.flv")  # the same file under the same name is the same (deleted) job
+    assert again.status_code == 409 and again.json()["error"]["code"] == "job_deleted", again.text
+    renamed = upload(api, "guide-quick-again.flv")  # under another name it is a new job
+    assert renamed.status_code == 202 and renamed.json()["job_id"] != jid
+    await job_by_key(pool, f"raw/tenants/{guide['key']['id']}/guide-quick-again.flv")
+    await discard(stack, renamed.json()["job_id"])
 
 
 async def test_cancel_of_the_user_guide_and_delete_of_a_running_job(stack, pool):

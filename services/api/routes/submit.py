@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts import JobOptions, ObjectRef, Submission, job_id_for, utcnow
 from media.image import ImageRefused, still_image
-from readmodel import keys
+from readmodel import jobs, keys
 from services.api.auth import Principal, Writer
 from services.api.deps import JetStreamDep, PoolDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
@@ -92,8 +92,14 @@ def build_submission(settings: Settings, who: Principal, metadata: Any, priority
 
 async def announce(js: JetStreamDep, pool: PoolDep, who: Principal, ref: ObjectRef, priority: int) -> Accepted:
     """Announce the stored object (ingest takes it from there), count it in the caller's
-    usage, and answer 202."""
-    await keys.count_submission(pool, key_id=who.id, size=ref.size, job_id=uuid.UUID(job_id_for(ref)),
+    usage, and answer 202. 409 `job_deleted` when the object's job (its id is derived from
+    the object, so the same file under the same name is the same job) was deleted."""
+    job_id = uuid.UUID(job_id_for(ref))
+    earlier = await jobs.fetch_job(pool, job_id=job_id, owner=None)
+    if earlier is not None and earlier["status"] == "deleted":
+        raise ApiError(409, "job_deleted", f"this file is job {job_id}, which was deleted; submit it under "
+                       "another file name to process it again")
+    await keys.count_submission(pool, key_id=who.id, size=ref.size, job_id=job_id,
                                 bucket=ref.bucket, key=ref.key, priority=priority)
     await announce_object(js, ref, "api")
     return accepted(ref, priority)
