@@ -66,11 +66,6 @@ def finished(tasks: list[Mapping[str, Any]]) -> list[prd.Done]:
     return prd.done_from_rows(tasks, task_result)
 
 
-def outputs_view(job_id: str, tasks: list[Mapping[str, Any]], located: prd.Located) -> dict[str, Any]:
-    """The PRD §4 `outputs` of the job's finished tasks (`prd.api_outputs`)."""
-    return prd.api_outputs(job_id, finished(tasks), located)
-
-
 def locator(bucket: str, url: Callable[[str], str]) -> prd.Located:
     """Where an object is in an API document: `url` (public, presigned or stream-token),
     `minio_path` (`<bucket>/<key>`, PRD) and `key`."""

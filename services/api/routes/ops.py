@@ -121,8 +121,10 @@ def overall(states: list[str]) -> str:
             response_class=Response,
             responses={200: {"model": Health}, 503: {"model": Health, "description": "A component is down"}})
 async def health(r: ResourcesDep) -> Response:
-    names = ("db", "nats", "storage", "workers", "projector")
+    names = ("db", "nats", "storage", "workers")
     results = dict(zip(names, await asyncio.gather(*(run_check(n, r) for n in names)), strict=True))
+    # the workers' check reports the projector too; run it alone only when that check failed early
+    results["projector"] = results["workers"].get("projector") or await run_check("projector", r)
     consumers = results["workers"].get("consumers", {})
     services = {"database" if n == "db" else n: "up" if results[n]["status"] != "error" else "down"
                 for n in ("db", "nats", "storage", "projector")}
@@ -162,12 +164,10 @@ async def worker_utilization(r: Resources) -> float | None:
     """Busy share of the workers connected now, percent: messages in flight over in flight
     plus pull requests waiting (an idle worker waits with one), over every worker
     consumer. None when no worker is connected."""
-    busy = idle = 0
-    for stream, cfg in load_consumer_configs():
-        if stream != JOBS_STREAM:
-            continue
-        ci = await r.js.consumer_info(stream, cfg.durable_name or "")
-        busy, idle = busy + (ci.num_ack_pending or 0), idle + (ci.num_waiting or 0)
+    infos = await asyncio.gather(*(r.js.consumer_info(stream, cfg.durable_name or "")
+                                   for stream, cfg in load_consumer_configs() if stream == JOBS_STREAM))
+    busy = sum(ci.num_ack_pending or 0 for ci in infos)
+    idle = sum(ci.num_waiting or 0 for ci in infos)
     return round(100 * busy / (busy + idle), 1) if busy + idle else None
 
 
