@@ -42,6 +42,7 @@ __all__ = [
     "relative_to_job",
     "video_task",
     "hls_task",
+    "rendition_task",
     "THUMBNAILS_TASK",
     "CUSTOM_THUMBNAIL_TASK",
     "MP3_TASK",
@@ -171,3 +172,10 @@ def video_task(rendition: str) -> str:
 def hls_task(rendition: str) -> str:
     """Name of the task packaging rendition `r` as HLS: `hls_<r>`."""
     return f"hls_{rendition}"
+
+
+def rendition_task(task: str) -> tuple[str, str] | None:
+    """`("video" | "hls", rendition)` of a rendition task's name (the inverse of
+    `video_task` / `hls_task`), or None for any other task."""
+    kind, sep, rendition = task.partition("_")
+    return (kind, rendition) if sep and rendition and kind in ("video", "hls") else None

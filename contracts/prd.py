@@ -30,7 +30,6 @@ from contracts.results import (
 __all__ = [
     "VALIDATE_TASK",
     "prd_task_name",
-    "internal_task_name",
     "prd_task_status",
     "format_name",
     "clock",
@@ -42,6 +41,8 @@ __all__ = [
     "compression",
     "quality_metrics",
     "done_from_rows",
+    "primary_thumbnail",
+    "master_playlist",
 ]
 
 #: The PRD's first DAG task; ingest's validation (not a task of our plan).
@@ -54,13 +55,12 @@ _FIXED_NAMES = {
     layout.TRANSCRIPTION_TASK: "transcribe_video",
     layout.METADATA_TASK: "generate_metadata",
 }
-_FIXED_BACK = {v: k for k, v in _FIXED_NAMES.items()}
 
 #: Transcript file suffix -> its key in the PRD's `transcription` object.
 TRANSCRIPT_FORMATS = {"txt": "text", "srt": "srt", "vtt": "vtt", "json": "json"}
 
 
-def prd_task_name(task: str, rendition: str | None = None) -> str:
+def prd_task_name(task: str) -> str:
     """The PRD FR-4.1 name of one of our tasks: `video_<r>` -> `transcode_<r>`,
     `hls_<r>` -> `prepare_hls_<r>`, `audio_mp3` -> `extract_audio_mp3`, `transcription`
     -> `transcribe_video`, `thumbnails` -> `generate_thumbnail`; the two the PRD has no
@@ -68,24 +68,11 @@ def prd_task_name(task: str, rendition: str | None = None) -> str:
     `generate_metadata`. Unknown names are returned unchanged."""
     if task in _FIXED_NAMES:
         return _FIXED_NAMES[task]
-    if rendition is not None:
-        if task == layout.video_task(rendition):
-            return f"transcode_{rendition}"
-        if task == layout.hls_task(rendition):
-            return f"prepare_hls_{rendition}"
+    parsed = layout.rendition_task(task)
+    if parsed is not None:
+        kind, rendition = parsed
+        return f"transcode_{rendition}" if kind == "video" else f"prepare_hls_{rendition}"
     return task
-
-
-def internal_task_name(name: str) -> str:
-    """Our task name for a PRD task name (the inverse of `prd_task_name`); names that
-    are ours already are returned unchanged."""
-    if name in _FIXED_BACK:
-        return _FIXED_BACK[name]
-    if name.startswith("transcode_"):
-        return layout.video_task(name.removeprefix("transcode_"))
-    if name.startswith("prepare_hls_"):
-        return layout.hls_task(name.removeprefix("prepare_hls_"))
-    return name
 
 
 #: Our task statuses -> the PRD's (PRD FR-6.1 tasks.status: pending, running,
@@ -218,8 +205,7 @@ def _thumbnails(done: list[Done], at: Located) -> dict[str, Any] | None:
     custom = next(iter(_of(done, CustomThumbnailResult)), None)
     if auto is None and custom is None:
         return None
-    primary = custom.result.primary if custom is not None and isinstance(custom.result, CustomThumbnailResult) \
-        else auto.result.primary if auto is not None and isinstance(auto.result, ThumbnailsResult) else None
+    primary = primary_thumbnail(done)
     custom_doc = None
     if custom is not None and custom.outputs:
         o = custom.outputs[0]
@@ -235,7 +221,17 @@ def _thumbnails(done: list[Done], at: Located) -> dict[str, Any] | None:
     return {"custom": custom_doc, "auto_generated": listed, "primary": at(primary) if primary else None}
 
 
-def _master(job_id: str, done: list[Done]) -> str | None:
+def primary_thumbnail(done: list[Done]) -> str | None:
+    """Key of the job's primary thumbnail: the custom one, else the 50 % frame; None yet."""
+    custom = next(iter(_of(done, CustomThumbnailResult)), None)
+    if custom is not None and isinstance(custom.result, CustomThumbnailResult):
+        return custom.result.primary
+    auto = next(iter(_of(done, ThumbnailsResult)), None)
+    return auto.result.primary if auto is not None and isinstance(auto.result, ThumbnailsResult) else None
+
+
+def master_playlist(job_id: str, done: list[Done]) -> str | None:
+    """Key of the job's multivariant playlist, once a rendition's HLS is done; None before."""
     meta = next(iter(_of(done, MetadataResult)), None)
     if meta is not None and isinstance(meta.result, MetadataResult) and meta.result.master_playlist:
         return meta.result.master_playlist
@@ -269,7 +265,7 @@ def api_outputs(job_id: str, done: list[Done], at: Located) -> dict[str, Any]:
     out["thumbnails"] = _thumbnails(done, at)
     meta = next(iter(_of(done, MetadataResult)), None)
     out["metadata_json"] = at(meta.outputs[0].key) if meta is not None and meta.outputs else None
-    master = _master(job_id, done)
+    master = master_playlist(job_id, done)
     out["master_playlist"] = at(master) if master else None
     return out
 

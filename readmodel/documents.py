@@ -4,14 +4,13 @@ notifier posts, its tasks and its outputs, and where a named download lives."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from contracts import (
     CustomThumbnailResult,
     HlsResult,
     MetadataResult,
     Mp3Result,
-    TaskResult,
     ThumbnailsResult,
     TranscriptResult,
     VideoResult,
@@ -19,8 +18,6 @@ from contracts import (
     prd,
 )
 from readmodel.rows import task_result, video_info
-
-R = TypeVar("R")
 
 
 def _iso(v: Any) -> Any:
@@ -35,7 +32,7 @@ def task_view(t: Mapping[str, Any]) -> dict[str, Any]:
     delivery attempts, epoch (1 + the replays that re-ran it), outputs, typed details, error."""
     size = sum(o.get("size_bytes") or 0 for o in t["outputs"]) if t["outputs"] else None
     return {
-        "name": prd.prd_task_name(t["name"], t["rendition"]), "task": t["name"], "kind": t["kind"],
+        "name": prd.prd_task_name(t["name"]), "task": t["name"], "kind": t["kind"],
         "rendition": t["rendition"], "status": prd.prd_task_status(t["status"]),
         "progress_percent": t["progress_percent"], "eta_seconds": t["eta_seconds"],
         "duration_seconds": t["processing_seconds"], "output_size_mb": prd.mb(size), "output_size_bytes": size,
@@ -78,36 +75,19 @@ DOWNLOAD_ALIASES = {"audio": "mp3", "transcript_txt": "transcript.txt", "transcr
                     "hls": "master", "metadata_json": "metadata"}
 
 
-def _results(tasks: list[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], TaskResult]]:
-    """(row, typed result) of every completed task that has one, in the rows' order."""
-    out = []
-    for t in tasks:
-        if t["status"] == "completed":
-            result = task_result(t["name"], t["details"])
-            if result is not None:
-                out.append((t, result))
-    return out
-
-
-def _first(done: list[tuple[Mapping[str, Any], TaskResult]], kind: type[R]) -> tuple[Mapping[str, Any], R] | None:
-    for t, r in done:
-        if isinstance(r, kind):
-            return t, r
-    return None
-
-
 def download_key(job_id: str, output: str, tasks: list[Mapping[str, Any]]) -> str | None:
     """The object key of a named output (`master`, `metadata`, `mp3`, a rendition name
     for its MP4, `hls_<r>` for its media playlist, `thumb_<pp>` / `thumb_custom`,
     `thumbnail` for the primary one, `transcript.<fmt>`; and the user guide's names in
     `DOWNLOAD_ALIASES`) among the job's completed tasks, or None."""
     output = DOWNLOAD_ALIASES.get(output, output)
-    done = _results(tasks)
+    done = finished(tasks)
     if output == "thumbnail":
-        thumbs, custom = _first(done, ThumbnailsResult), _first(done, CustomThumbnailResult)
-        return custom[1].primary if custom else thumbs[1].primary if thumbs else None
-    for t, r in done:
-        keys = [o["key"] for o in t["outputs"]]
+        return prd.primary_thumbnail(done)
+    if output == "master":
+        return prd.master_playlist(job_id, done)
+    for d in done:
+        r, keys = d.result, [o.key for o in d.outputs]
         names = {k.rsplit("/", 1)[-1]: k for k in keys}
         if ((output == "metadata" and isinstance(r, MetadataResult))
                 or (output == "mp3" and isinstance(r, Mp3Result))
@@ -118,8 +98,6 @@ def download_key(job_id: str, output: str, tasks: list[Mapping[str, Any]]) -> st
             return names[f"{output}.jpg"]
         if isinstance(r, TranscriptResult) and output in names:
             return names[output]
-    if output == "master" and _first(done, HlsResult):
-        return layout.master_key(job_id)
     return None
 
 
@@ -152,8 +130,7 @@ def job_view(j: Mapping[str, Any], tasks: list[Mapping[str, Any]] | None = None,
         "job_id": str(j["id"]),
         "status": j["status"],
         "progress_percent": j["progress_percent"],
-        "current_task": prd.prd_task_name(j["current_task"], _rendition_of(j["current_task"], tasks))
-        if j["current_task"] else None,
+        "current_task": prd.prd_task_name(j["current_task"]) if j["current_task"] else None,
         "priority": j["priority"],
         "created_at": _iso(created), "updated_at": _iso(j["updated_at"]),
         "started_at": _iso(j["started_at"]), "completed_at": _iso(completed),
@@ -180,10 +157,3 @@ def job_view(j: Mapping[str, Any], tasks: list[Mapping[str, Any]] | None = None,
         doc["eta_seconds"] = max((t["eta_seconds"] for t in started), default=None)
         doc["retry_count"] = sum(max(0, (t["attempts"] or 0) - 1) for t in tasks)
     return doc
-
-
-def _rendition_of(task: str, tasks: list[Mapping[str, Any]] | None) -> str | None:
-    for t in tasks or []:
-        if t["name"] == task:
-            return t["rendition"]
-    return task.rsplit("_", 1)[-1] if task and task.rsplit("_", 1)[-1].endswith("p") else None

@@ -89,10 +89,10 @@ async def count_jobs(db: Db) -> int:
 
 async def fetch_progress(db: Db, *, job_id: uuid.UUID) -> tuple[asyncpg.Record | None, list[asyncpg.Record]]:
     """What a live progress event shows: the job's status/progress/error columns and each
-    task's name, rendition, status, progress and ETA (by name)."""
+    task's name, status, progress and ETA (by name)."""
     row = await db.fetchrow("SELECT status, progress_percent, current_task, error_code, error_message "
                             "FROM jobs WHERE id = $1", job_id)
-    tasks = await db.fetch("SELECT name, rendition, status, progress_percent, eta_seconds FROM tasks "
+    tasks = await db.fetch("SELECT name, status, progress_percent, eta_seconds FROM tasks "
                            "WHERE job_id = $1 ORDER BY name", job_id)
     return row, tasks
 

@@ -209,13 +209,12 @@ def progress_document(job_id: uuid.UUID, row: Mapping[str, Any], tasks: list[asy
     """One SSE event's data (`ProgressEvent`): status, `progress` (percent, the user
     guide's name) and `progress_percent`, the current task's PRD name, error, per task
     its PRD name, our name, status, progress and ETA."""
-    renditions = {t["name"]: t["rendition"] for t in tasks}
     current = row["current_task"]
     return {"job_id": str(job_id), "status": row["status"], "progress": row["progress_percent"],
             "progress_percent": row["progress_percent"],
-            "current_task": prd.prd_task_name(current, renditions.get(current)) if current else None,
+            "current_task": prd.prd_task_name(current) if current else None,
             "error": {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None,
-            "tasks": [{"name": prd.prd_task_name(t["name"], t["rendition"]), "task": t["name"],
+            "tasks": [{"name": prd.prd_task_name(t["name"]), "task": t["name"],
                        "status": prd.prd_task_status(t["status"]), "progress_percent": t["progress_percent"],
                        "eta_seconds": t["eta_seconds"]} for t in tasks]}
 
