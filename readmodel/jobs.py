@@ -125,3 +125,11 @@ async def fetch_stats(db: Db, *, owner: uuid.UUID | None) -> tuple[dict[str, int
                        AS output_bytes
             FROM jobs {cond}""", *args)
     return by_status, row
+
+
+async def count_stalled_tasks(db: Db, *, quiet_seconds: float) -> int:
+    """Tasks `processing` whose last fact (progress included) is older than `quiet_seconds`:
+    a worker that stopped reporting (the `TaskStalled` alert)."""
+    return int(await db.fetchval(
+        "SELECT count(*) FROM tasks WHERE status = 'processing' AND updated_at < now() - make_interval(secs => $1)",
+        float(quiet_seconds)))

@@ -26,7 +26,7 @@ from contracts import (
     msg_id_for,
     subject_for,
 )
-from tflow.metrics import EVENTS_PUBLISHED
+from tflow.metrics import EVENTS_PUBLISHED, observe_fact
 
 #: The stream of every job fact (DESIGN.md).
 JOBS_STREAM = "JOBS"
@@ -60,6 +60,8 @@ class JetStreamFacts:
         headers = {"Nats-Msg-Id": msg_id} if msg_id else None
         ack = await self.js.publish(subject_for(event), encode(event), headers=headers)
         EVENTS_PUBLISHED.labels(self.service, type(event).__struct_config__.tag).inc()
+        if not ack.duplicate:
+            observe_fact(self.service, event)  # type: ignore[arg-type]  # every JobEvent is in the union
         return not ack.duplicate
 
     async def last(self, job_id: str, event_type: str, task: str | None = None) -> AnyJobEvent | None:

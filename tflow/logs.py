@@ -1,7 +1,8 @@
 """Logging setup: one line per record, service name first, to stderr; secrets redacted.
 
 Every line passes `redact` on its way out: API keys (`tf_…`, an `api_key=` query
-parameter), stream tokens in `/api/v1/stream/<job>/<token>/` paths, presigned URL
+parameter), stream tokens in `/api/v1/stream/<job>/<token>/` and
+`/videos/processed/<job>/<token>/` paths, presigned URL
 signatures and credentials (`X-Amz-Signature=`, `X-Amz-Credential=`), passwords in
 connection URLs (`scheme://user:password@`), and newlines (one record, one line).
 """
@@ -16,6 +17,7 @@ _PATTERNS = (
     (re.compile(r"((?:api_key|token|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&\s'\"]+",
                 re.IGNORECASE), r"\1[redacted]"),
     (re.compile(r"(/api/v1/stream/[0-9a-fA-F-]{36}/)[^/\s]+"), r"\1[redacted]"),
+    (re.compile(r"(/[0-9a-fA-F-]{36}/)[0-9]{1,12}\.[A-Za-z0-9_-]{22}(?=/)"), r"\1[redacted]"),
     (re.compile(r"\b(tf_(?:admin_)?)[A-Za-z0-9_-]{16,}"), r"\1[redacted]"),
     (re.compile(r"(\w+://[^/\s:@]+:)[^@\s/]+@"), r"\1[redacted]@"),
 )

@@ -69,7 +69,7 @@ ROLES: dict[str, Role] = {
                         tasks=(layout.THUMBNAILS_TASK, layout.CUSTOM_THUMBNAIL_TASK), cancels=True),
     "transcriber": Role(consumers=(("JOBS", "transcriber"), _dead("transcriber")),
                         tasks=(layout.TRANSCRIPTION_TASK,), cancels=True),
-    "projector": Role(ordered_reader=True),
+    "projector": Role(ordered_reader=True, monitor=True),
     # admin routes: dead letters are read from DLQ and re-driven as replays or announcements
     "api": Role(publish=("minio.announce.api", "jobs.*.cancelled", "jobs.*.replayed", "jobs.*.deleted",
                          "$JS.API.STREAM.MSG.GET.DLQ", "$JS.API.STREAM.MSG.GET.MINIO"), monitor=True),

@@ -32,9 +32,10 @@ from contracts import (
     job_id_for,
     utcnow,
 )
+from contracts.advisories import DLQ_STREAM
 from tflow import natsauth
 from tflow.facts import Facts
-from tflow.metrics import HANDLE_SECONDS, MESSAGES
+from tflow.metrics import HANDLE_SECONDS, LOAD, MESSAGES
 from tflow.retry import RETRY_DELAYS_SECONDS, is_permanent, retry_delay
 from tflow.settings import Settings
 from tflow.worker import Delivery
@@ -240,6 +241,17 @@ class ConsumerLoop:
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and handle until `stop` is set; re-binds after repeated fetch timeouts or errors."""
         sub, cfg = await self._bind()
+        counted = self.stream != DLQ_STREAM  # the worker's load: its task loops, not its dead-letter loops
+        if counted:
+            LOAD.add_loop(self.service)
+        try:
+            await self._run(sub, cfg, stop, counted)
+        finally:
+            if counted:
+                LOAD.add_loop(self.service, -1)
+
+    async def _run(self, sub: JetStreamContext.PullSubscription, cfg: ConsumerConfig, stop: asyncio.Event,
+                   counted: bool) -> None:
         timeouts = 0
         stopping = asyncio.ensure_future(stop.wait())
         while not stop.is_set():
@@ -266,7 +278,14 @@ class ConsumerLoop:
                 continue
             timeouts = 0
             for msg in msgs:
-                await self._process(msg, cfg)
+                if counted:
+                    LOAD.busy(self.service)
+                outcome = "error"
+                try:
+                    outcome = await self._process(msg, cfg)
+                finally:
+                    if counted:
+                        LOAD.idle(self.service, outcome)
         stopping.cancel()
         with contextlib.suppress(Exception):
             await bounded(sub.unsubscribe(), 1.0)  # the server may be hung
@@ -303,7 +322,8 @@ class ConsumerLoop:
             with contextlib.suppress(Exception):
                 await msg.in_progress()
 
-    async def _process(self, msg: Msg, cfg: ConsumerConfig) -> None:
+    async def _process(self, msg: Msg, cfg: ConsumerConfig) -> str:
+        """Handle one message; returns the outcome (ack, nak, term)."""
         every = max(0.5, (cfg.ack_wait or 30.0) / 3)
         beat = asyncio.create_task(self._heartbeat(msg, every))
         started = time.perf_counter()
@@ -337,6 +357,7 @@ class ConsumerLoop:
         except Exception as e:  # noqa: BLE001 - the server is away: it redelivers after ack_wait
             log.warning("%s: could not %s %s (%s); the server redelivers it", self.durable, outcome, msg.subject, e)
         MESSAGES.labels(self.service, outcome).inc()
+        return outcome
 
 
 async def announce_object(js: JetStreamContext, ref: ObjectRef, origin: Origin) -> PubAck:

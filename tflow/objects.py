@@ -29,8 +29,9 @@ class Objects(Protocol):
         """Store the file at `key` with its content type; returns its size in bytes."""
         ...
 
-    async def put(self, key: str, data: bytes) -> int:
-        """Store `data` at `key` with the content type of its extension; returns its size."""
+    async def put(self, key: str, data: bytes, cache_control: str | None = None) -> int:
+        """Store `data` at `key` with the content type of its extension and `cache_control`
+        (default `store.cache_control_for`); returns its size."""
         ...
 
     async def stat(self, bucket: str, key: str) -> ObjectRef | None:
@@ -56,8 +57,8 @@ class S3Objects:
         ref = await asyncio.to_thread(store.upload_file, self.client, self.bucket, key, path)
         return ref.size
 
-    async def put(self, key: str, data: bytes) -> int:
-        await asyncio.to_thread(store.put_bytes, self.client, self.bucket, key, data)
+    async def put(self, key: str, data: bytes, cache_control: str | None = None) -> int:
+        await asyncio.to_thread(store.put_bytes, self.client, self.bucket, key, data, cache_control)
         return len(data)
 
     async def stat(self, bucket: str, key: str) -> ObjectRef | None:
@@ -86,7 +87,7 @@ class DirectoryObjects:
         shutil.copyfile(path, dest)
         return dest.stat().st_size
 
-    async def put(self, key: str, data: bytes) -> int:
+    async def put(self, key: str, data: bytes, cache_control: str | None = None) -> int:
         dest = self.path(self.bucket, key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)

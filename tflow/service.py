@@ -25,7 +25,7 @@ def run_service(name: str, serve: Serve) -> None:
     with it (the supervisor restarts the service)."""
     settings = get_settings()
     setup_logging(name, settings.log_level)
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_port, settings.metrics_host)
 
     async def main() -> None:
         stop = asyncio.Event()

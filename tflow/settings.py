@@ -49,7 +49,12 @@ class Settings(BaseSettings):
     api_workers: int = Field(0, description="uvicorn worker processes for the API; 0 = one per core.")
     api_access_log: bool = Field(False, description="uvicorn's access log (one line per request; keys and "
                                  "tokens in URLs are redacted).")
-    metrics_port: int | None = Field(None, description="Prometheus /metrics port of this service; unset = off.")
+    metrics_port: int | None = Field(None, description="Prometheus /metrics port of this service; unset = off "
+                                     "(`tflow up` sets it per service from metrics_port_base).")
+    metrics_host: str = Field("127.0.0.1", description="Address the services' /metrics servers bind (compose: "
+                              "0.0.0.0 inside each container).")
+    metrics_port_base: int = Field(9101, description="`tflow up`: the n-th service of `services.SERVICES` serves "
+                                   "/metrics on this port + n (the API on its own port); 0 = any free ports.")
 
     # --- auth ---------------------------------------------------------------
     admin_key: SecretStr | None = Field(None, description="Admin API key; else read from <data_dir>/admin.key (0600).")
@@ -79,8 +84,11 @@ class Settings(BaseSettings):
     whisper_beam_size: int = 5
     quality_metrics: bool = Field(True, description="PSNR/SSIM per rendition (sources shorter than the limit).")
     quality_max_duration_seconds: float = 600.0
-    public_base_url: str | None = Field(None, description="Base URL outputs are served under publicly (NGINX "
-                                        "or a public bucket); unset = presigned URLs and API stream tokens.")
+    public_base_url: str | None = Field(None, description="Base URL of the bucket as NGINX serves it (e.g. "
+                                        "https://media.example.com/videos, deploy/nginx/); unset = presigned URLs "
+                                        "and stream tokens on this API.")
+    stream_tokens: bool = Field(True, description="Outputs under public_base_url need a stream token in the path "
+                                "(NGINX secure_link, README Production); false = a public catalogue.")
     url_lifetime_seconds: float = Field(3600.0, description="Lifetime of presigned output URLs and stream tokens "
                                         "in job documents.")
     stream_secret: SecretStr | None = Field(None, description="Signs stream tokens; else "
@@ -137,12 +145,18 @@ class Settings(BaseSettings):
         """`TFLOW_STREAM_SECRET`, else the content of `<data_dir>/secrets/stream.key`, else None."""
         return self._secret(self.stream_secret, "secrets/stream.key")
 
-    def public_url(self, key: str) -> str | None:
-        """URL of an output object under `public_base_url` (`<base>/<key>`), or None when
-        outputs are not public (then they are reached by presigned URLs and stream tokens)."""
+    def public_url(self, key: str, token: str | None = None) -> str | None:
+        """URL of output `key` (`processed/<job>/<rest>`) under `public_base_url`:
+        `<base>/processed/<job>/<token>/<rest>` with a stream token (`tflow.streamtoken`),
+        `<base>/<key>` without; None when there is no public base URL (then outputs are
+        reached by presigned URLs and stream tokens on the API)."""
         if not self.public_base_url:
             return None
-        return f"{self.public_base_url.rstrip('/')}/{key}"
+        base = self.public_base_url.rstrip("/")
+        if token is None:
+            return f"{base}/{key}"
+        top, job, rest = key.split("/", 2)
+        return f"{base}/{top}/{job}/{token}/{rest}"
 
     def task_time_limit(self, media_seconds: float) -> float:
         """The time limit of one task on `media_seconds` of media, in seconds."""

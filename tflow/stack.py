@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from services import SERVICES
 from tflow import natsauth, pgserver, s3auth
 from tflow.processes import Program, Supervisor
+from tflow.scrape import metrics_ports, write_metrics_targets
 from tflow.secrets import ensure_secret_file, private_file
 from tflow.settings import Settings
 
@@ -373,8 +374,12 @@ def running_stack(settings: Settings, services: tuple[str, ...] = SERVICES, extr
         asyncio.run(bootstrap(resolved))
         resolved.inbox_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_endpoints(resolved)
-        sup = Supervisor(service_env(resolved, extra_env), services, log_dir=service_logs,
-                         per_service={name: role_env(resolved, name) for name in services})
+        ports = metrics_ports(resolved, services)
+        write_metrics_targets(resolved, ports)
+        per_service = {name: {**role_env(resolved, name),
+                              **({"TFLOW_METRICS_PORT": str(ports[name])} if name in ports else {})}
+                       for name in services}
+        sup = Supervisor(service_env(resolved, extra_env), services, log_dir=service_logs, per_service=per_service)
         sup.start()
         if supervise:
             watch = Watch(stack, sup)

@@ -83,7 +83,8 @@ def list_objects(client: Minio, bucket: str, prefix: str) -> Iterator[ObjectRef]
 
 #: Content types players and NGINX need (RFC 8216 §4 for playlists).
 CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".mp4": "video/mp4",
-                 ".mp3": "audio/mpeg", ".jpg": "image/jpeg", ".vtt": "text/vtt; charset=utf-8",
+                 ".m4s": "video/iso.segment", ".mp3": "audio/mpeg", ".jpg": "image/jpeg",
+                 ".vtt": "text/vtt; charset=utf-8",
                  ".srt": "application/x-subrip; charset=utf-8", ".txt": "text/plain; charset=utf-8",
                  ".json": "application/json"}
 
@@ -96,10 +97,35 @@ def content_type_for(key: str) -> str:
     return CONTENT_TYPES.get(ext) or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
+#: `Cache-Control` of a playlist that will not change any more (a VOD media playlist, the
+#: master of a finished job); NGINX serves it as stored, other playlists short-lived and
+#: segments immutable (deploy/nginx/).
+FINAL_PLAYLIST_CACHE = "public, max-age=86400"
+
+
+def cache_control_for(key: str, data: bytes) -> str | None:
+    """The `Cache-Control` stored with `key`: `FINAL_PLAYLIST_CACHE` for a media playlist
+    that carries `#EXT-X-ENDLIST` (RFC 8216 §4.3.3.4: no more segments), None otherwise
+    (the server's default applies)."""
+    if key.endswith(".m3u8") and b"#EXT-X-ENDLIST" in data:
+        return FINAL_PLAYLIST_CACHE
+    return None
+
+
+def _headers(key: str, data: bytes, metadata: dict | None, cache_control: str | None) -> dict | None:
+    control = cache_control or cache_control_for(key, data)
+    if control is None:
+        return metadata
+    return {**(metadata or {}), "Cache-Control": control}
+
+
 def upload_file(client: Minio, bucket: str, key: str, source: Path | BinaryIO,
                 metadata: dict[str, str | list[str] | tuple[str]] | None = None) -> ObjectRef:
     """Upload a local file — a path, or a file already opened (read from its start) —
-    streamed, multipart when large, with its content type; return its `ObjectRef`."""
+    streamed, multipart when large, with its content type (and a playlist's
+    `cache_control_for`); return its `ObjectRef`."""
+    if isinstance(source, Path) and key.endswith(".m3u8"):
+        metadata = _headers(key, source.read_bytes(), metadata, None)
     if isinstance(source, Path):
         res = client.fput_object(bucket, key, str(source), metadata=metadata, content_type=content_type_for(key))
     else:
@@ -118,11 +144,13 @@ def put_json(client: Minio, bucket: str, key: str, value: object, indent: int | 
     put_bytes(client, bucket, key, data)
 
 
-def put_bytes(client: Minio, bucket: str, key: str, data: bytes) -> None:
-    """Write `data` at `key` with the content type of its extension."""
+def put_bytes(client: Minio, bucket: str, key: str, data: bytes, cache_control: str | None = None) -> None:
+    """Write `data` at `key` with the content type of its extension and `cache_control`
+    (default `cache_control_for`)."""
     import io
 
-    client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type_for(key))
+    client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type_for(key),
+                      metadata=_headers(key, data, None, cache_control))
 
 
 def get_bytes(client: Minio, bucket: str, key: str, max_bytes: int) -> bytes | None:

@@ -16,6 +16,7 @@ from readmodel import keys
 from readmodel.keys import SCOPES
 from services.api.deps import ResourcesDep
 from services.api.errors import ApiError
+from services.api.metrics import RATE_LIMITED
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ async def authenticate(request: Request, res: ResourcesDep, key: str | None, mis
                                      window=window)
     headers = rate_headers(state)
     if state.exceeded:
+        RATE_LIMITED.inc()
         retry = max(1, int((state.reset_at - datetime.now(UTC)).total_seconds()))
         raise ApiError(429, "rate_limited", f"rate limit of {state.limit} requests per {window} exceeded",
                        {"limit": state.limit, "reset_at": state.reset_at.isoformat()},

@@ -1,7 +1,11 @@
-"""URLs of a job's outputs in API documents. With `TFLOW_PUBLIC_BASE_URL` (NGINX or a
-public bucket in front) they are public URLs; otherwise nothing in the store is public:
-files get presigned, expiring GET URLs, and playlists get stream-token URLs on this API
-(`routes/stream.py`), whose media playlists list presigned segment URLs."""
+"""URLs of a job's outputs in API documents.
+
+- With `TFLOW_PUBLIC_BASE_URL` (NGINX in front of the bucket, `deploy/nginx/`): every
+  output under NGINX, its path carrying a stream token that NGINX checks (`secure_link`),
+  or plain public URLs when `TFLOW_STREAM_TOKENS=false` (a public catalogue).
+- Without: nothing in the store is public: files get presigned, expiring GET URLs, and
+  playlists get stream-token URLs on this API (`routes/stream.py`), whose media
+  playlists list presigned segment URLs."""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ def stream_url(settings: Settings, job_id: str, key: str, api_base: str) -> tupl
     if not secret:
         raise RuntimeError("no stream secret: set TFLOW_STREAM_SECRET or run the bootstrap (tflow up does)")
     token, expires = streamtoken.make(secret, job_id, settings.url_lifetime_seconds)
-    public = settings.public_url(key)
+    public = settings.public_url(key, token if settings.stream_tokens else None)
     if public:
         return public, token, expires
     relative = key[len(layout.processed_prefix(job_id)):]
@@ -40,13 +44,15 @@ def output_url(settings: Settings, client: Minio, job_id: str, api_base: str) ->
     """`url(key)` for the outputs of `job_id`: public, or presigned / stream-token URLs
     valid `settings.url_lifetime_seconds`. `api_base` is this API's own origin
     (scheme://host:port) as the caller reached it."""
-    if settings.public_base_url:
+    if settings.public_base_url and not settings.stream_tokens:
         return lambda key: settings.public_url(key) or key
     secret = settings.stream_secret_value()
     if not secret:
         raise RuntimeError("no stream secret: set TFLOW_STREAM_SECRET or run the bootstrap (tflow up does)")
     token, _ = streamtoken.make(secret, job_id, settings.url_lifetime_seconds)
     prefix = layout.processed_prefix(job_id)
+    if settings.public_base_url:
+        return lambda key: (settings.public_url(key, token) if key.startswith(prefix) else None) or key
     lifetime = timedelta(seconds=settings.url_lifetime_seconds)
 
     def url(key: str) -> str:

@@ -34,6 +34,7 @@ from media.hls import Subtitles, Variant, bandwidths, hls_command, multivariant_
 from media.run import run_ffmpeg
 from services.packager.metadata import build_metadata
 from tflow.facts import completed, failed_permanently, ingested
+from tflow.store import FINAL_PLAYLIST_CACHE
 from tflow.worker import Delivery, JobHandler, TaskReporter, Work
 
 SERVICE = "packager"
@@ -122,7 +123,9 @@ class Finalizer(JobHandler):
                 return  # still waiting for t
         await self._finish(ing, done, rep)
 
-    async def _write_master(self, ing: Ingested, done: dict[str, TaskCompleted | None]) -> None:
+    async def _write_master(self, ing: Ingested, done: dict[str, TaskCompleted | None], final: bool = False) -> None:
+        """Write `master.m3u8` (and the subtitles playlist) from the variants in `done`;
+        `final` (every task settled) stores it as a playlist that will not change."""
         variants = []
         for fact in done.values():
             if fact is None or not isinstance(fact.result, HlsResult):
@@ -144,12 +147,15 @@ class Finalizer(JobHandler):
                                                            ing.probe.duration_seconds).encode())
             subs = Subtitles(uri=layout.relative_to_job(ing.job_id, key), language=lang,
                              name=LANGUAGE_NAMES.get(lang, lang))
-        await self.objects.put(layout.master_key(ing.job_id), multivariant_playlist(variants, subs).encode())
+        await self.objects.put(layout.master_key(ing.job_id), multivariant_playlist(variants, subs).encode(),
+                               FINAL_PLAYLIST_CACHE if final else None)
 
     async def _finish(self, ing: Ingested, done: dict[str, TaskCompleted | None], rep: TaskReporter) -> None:
         started = time.monotonic()
         key = layout.metadata_key(ing.job_id)
         has_master = any(f is not None and isinstance(f.result, HlsResult) for f in done.values())
+        if has_master:
+            await self._write_master(ing, done, final=True)
         doc = build_metadata(ing, done, layout.master_key(ing.job_id) if has_master else None, utcnow())
         size = await self.objects.put(key, json.dumps(doc, indent=2).encode())
         await rep.complete(layout.METADATA_TASK, [OutputInfo(key=key, size_bytes=size, kind="json")],

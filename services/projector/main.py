@@ -8,6 +8,7 @@ import time
 
 from readmodel.db import create_pool
 from readmodel.jobs import count_jobs
+from services.projector.gauges import keep_fresh
 from services.projector.service import SERVICE, project, rebuild
 from tflow.logs import setup_logging
 from tflow.natsio import close, connect
@@ -20,9 +21,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     nc = await connect(settings, SERVICE)
     js = nc.jetstream()
     pool = await create_pool(require(settings.database_url, "TFLOW_DATABASE_URL"))
+    gauges = asyncio.create_task(keep_fresh(js, pool, stop, settings.task_stall_seconds))
     try:
         await project(js, pool, stop)
     finally:
+        gauges.cancel()
         await pool.close()
         await close(nc)
 

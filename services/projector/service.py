@@ -28,7 +28,7 @@ from readmodel.db import UNAVAILABLE
 from readmodel.rows import JobState
 from services.projector import fold
 from tflow.facts import JOBS_STREAM
-from tflow.metrics import MESSAGES, SET_ASIDE
+from tflow.metrics import MESSAGES, PROCESSING_SECONDS, SET_ASIDE
 
 log = logging.getLogger(__name__)
 SERVICE = "projector"
@@ -40,7 +40,16 @@ class Rewound(Exception):
 
 
 async def apply_batch(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -> int:
-    """Apply a batch of JOBS messages (stream order) in one transaction; returns the checkpoint.
+    """`_apply_batch`, then `transcode_processing_time_seconds` of the jobs it completed."""
+    last, finished = await _apply_batch(pool, msgs, fresh=fresh)
+    for seconds in finished:
+        PROCESSING_SECONDS.observe(seconds)
+    return last
+
+
+async def _apply_batch(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -> tuple[int, list[float]]:
+    """Apply a batch of JOBS messages (stream order) in one transaction; returns the checkpoint
+    and the processing seconds of the jobs it completed.
 
     `fresh`: the first batch of a consumer started at checkpoint+1, where a gap in
     sequences means missing (expired/deleted) facts rather than a rewind.
@@ -50,7 +59,7 @@ async def apply_batch(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -
         last = await pstore.lock_checkpoint(conn)
         todo = [m for m in msgs if m.metadata.sequence.stream > last]
         if not todo:
-            return last
+            return last, []
         if todo[0].metadata.sequence.stream > last + 1 and not fresh:
             raise Rewound(f"checkpoint {last}, batch starts at {todo[0].metadata.sequence.stream}")
         decoded = []
@@ -73,7 +82,10 @@ async def apply_batch(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) -
         await pstore.save_states(conn, states=[s for s in states.values() if s is not None], last_seq=new_last,
                                  before=before)
         MESSAGES.labels(SERVICE, "applied").inc(len(todo))
-        return new_last
+        finished = [(s.job.completed_at - s.job.created_at).total_seconds() for jid, s in states.items()
+                    if s is not None and s.job.status == "completed" and s.job.completed_at is not None
+                    and before.get(jid, ("", None))[0] != "completed"]
+        return new_last, finished
 
 
 

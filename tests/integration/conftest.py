@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -24,6 +25,9 @@ from tflow.natsio import connect
 from tflow.processes import Supervisor
 from tflow.settings import Settings
 from tflow.stack import EmbeddedStack, free_port, running_stack, wait_for_http
+
+# many stacks share this host during a session: each service's /metrics on a free port
+os.environ.setdefault("TFLOW_METRICS_PORT_BASE", "0")
 
 #: Settings the services run with in tests (short settle and sweep periods).
 TEST_ENV = {"TFLOW_INBOX_SETTLE_SECONDS": "0.3", "TFLOW_SWEEP_INTERVAL_SECONDS": "2", "TFLOW_LOG_LEVEL": "INFO",

@@ -231,7 +231,7 @@ async def test_stats_health_and_metrics(stack, pool):
     assert all(w["alive"] for w in workers.values())
     assert api.get("/api/v1/health/everything").status_code == 404
     text = httpx.get(f"{stack.api_url}/metrics").text
-    assert "tflow_api_requests_total" in text and 'route="/api/v1/stats"' in text
+    assert "api_requests_total" in text and 'endpoint="/api/v1/stats"' in text
     assert stack.api(key=None).get("/api/v1/health/db").status_code == 401
 
 

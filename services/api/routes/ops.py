@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from readmodel import jobs
 from readmodel import projection as pstore
@@ -20,14 +20,12 @@ from readmodel.rows import JOB_STATUSES
 from services.api.auth import Reader
 from services.api.deps import PoolDep, Resources, ResourcesDep
 from services.api.errors import ApiError
+from services.api.metrics import LATENCY, REQUESTS
 from services.api.models import ComponentHealth, DetailedHealth, Health, Stats
 from tflow.facts import JOBS_STREAM
 from tflow.natsio import load_consumer_configs
 
 router = APIRouter(tags=["health"])
-REQUESTS = Counter("tflow_api_requests_total", "API requests by route and status.", ["route", "status"])
-LATENCY = Histogram("tflow_api_request_seconds", "API request latency by route.", ["route"],
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 10))
 
 
 async def check_db(r: Resources) -> dict[str, Any]:
