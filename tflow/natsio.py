@@ -35,6 +35,7 @@ from contracts import (
 from contracts.advisories import DLQ_STREAM
 from tflow import natsauth
 from tflow.facts import Facts
+from tflow.logs import log_context
 from tflow.metrics import HANDLE_SECONDS, LOAD, MESSAGES
 from tflow.retry import RETRY_DELAYS_SECONDS, is_permanent, retry_delay
 from tflow.settings import Settings
@@ -331,6 +332,12 @@ class ConsumerLoop:
         last = attempt >= (cfg.max_deliver or 1) > 0
         delay = retry_delay(attempt, self.retry_delays)
         delivery = Delivery(subject=msg.subject, data=msg.data, attempt=attempt, last=last, retry_in=delay)
+        with log_context(job_id=delivery.job_id, attempt=attempt, consumer=self.durable):
+            return await self._settle(msg, delivery, beat, started)
+
+    async def _settle(self, msg: Msg, delivery: Delivery, beat: asyncio.Task, started: float) -> str:
+        """Run the handler on `delivery`, then ack, nak or term `msg`; returns which."""
+        attempt, last, delay = delivery.attempt, delivery.last, delivery.retry_in
         try:
             await self._handle_cancellable(delivery)
             outcome = "ack"

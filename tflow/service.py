@@ -24,7 +24,7 @@ def run_service(name: str, serve: Serve) -> None:
     stops a service promptly in every state. An exception of `serve` ends the process
     with it (the supervisor restarts the service)."""
     settings = get_settings()
-    setup_logging(name, settings.log_level)
+    setup_logging(name, settings.log_level, settings.log_format)
     serve_metrics(settings.metrics_port, settings.metrics_host)
 
     async def main() -> None:

@@ -129,6 +129,8 @@ class Settings(BaseSettings):
                                            "projector's checkpoint has not moved this long.")
 
     log_level: str = "INFO"
+    log_format: str = Field("auto", description="`json` (JSON Lines), `text`, or `auto`: text on a terminal, "
+                            "JSON otherwise.")
 
     def _secret(self, value: SecretStr | None, file: str) -> str | None:
         """`value` when set (the environment), else the content of `<data_dir>/<file>`, else None."""

@@ -44,7 +44,7 @@ from contracts import (
 )
 from media.run import FfmpegError, Progress, ffmpeg_binary
 from tflow.facts import Facts, Permanent, ingested, pending, replay, required_epoch
-from tflow.logs import without_addresses
+from tflow.logs import log_context, without_addresses
 from tflow.objects import Objects
 from tflow.retry import is_permanent
 from tflow.settings import Settings
@@ -299,6 +299,10 @@ class JobHandler:
         if found is None:
             return
         work, rep = found
+        with log_context(task=",".join(rep.tasks)):
+            await self._run_reported(work, rep, delivery)
+
+    async def _run_reported(self, work: Work, rep: TaskReporter, delivery: Delivery) -> None:
         await rep.started()
         try:
             await self.run(work, rep)

@@ -16,7 +16,7 @@ from tflow.settings import get_settings
 def app_factory() -> FastAPI:
     """The app for each uvicorn worker process (settings read from the environment)."""
     settings = get_settings()
-    setup_logging("api", settings.log_level)
+    setup_logging("api", settings.log_level, settings.log_format)
     return create_app(settings)
 
 
@@ -24,7 +24,7 @@ def main() -> None:
     """Entry point of `tflow run api` / `python -m services.api`: `TFLOW_API_WORKERS`
     uvicorn worker processes (default: one per core) sharing the port."""
     settings = get_settings()
-    setup_logging("api", settings.log_level)
+    setup_logging("api", settings.log_level, settings.log_format)
     workers = settings.api_workers or os.cpu_count() or 1
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # one /metrics over every worker: prometheus_client's multiprocess mode (files per process)

@@ -48,7 +48,7 @@ def rebuild_main() -> int:
     """`tflow projector rebuild` / `python -m services.projector rebuild`: drop the read
     model and replay JOBS up to its current end. Returns the exit status."""
     settings = get_settings()
-    setup_logging("rebuild", settings.log_level)
+    setup_logging("rebuild", settings.log_level, settings.log_format)
     return asyncio.run(_rebuild(settings))
 
 
