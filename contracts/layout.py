@@ -22,6 +22,7 @@ import uuid
 
 __all__ = [
     "RAW_PREFIX",
+    "PROCESSED_PREFIX",
     "META_PREFIX",
     "tenant_prefix",
     "tenant_of",
@@ -55,6 +56,8 @@ RAW_PREFIX = "raw/"
 #: Submission sidecars: `meta/<raw key>.json` holds the user metadata and options of an
 #: object (written *before* the object, so whichever announcer wins, ingest finds it).
 META_PREFIX = "meta/"
+#: Every job's outputs: `processed/<job_id>/...` (served by NGINX).
+PROCESSED_PREFIX = "processed/"
 
 #: Task names that do not depend on a rendition.
 THUMBNAILS_TASK = "thumbnails"
@@ -106,7 +109,7 @@ def thumbnail_sidecar_key(raw_key: str, ext: str) -> str:
 
 def processed_prefix(job_id: str) -> str:
     """`processed/<job>/`: every output of a job lives below it."""
-    return f"processed/{job_id}/"
+    return f"{PROCESSED_PREFIX}{job_id}/"
 
 
 def rendition_key(job_id: str, rendition: str) -> str:

@@ -4,7 +4,9 @@
   tflow run <service>          run one service in the foreground (`services.SERVICES`)
   tflow projector rebuild      drop the read model and replay the JOBS stream into it
   tflow migrate                apply database migrations
-  tflow bootstrap              bucket, streams, consumers, migrations on external servers
+  tflow bootstrap [--minio]    bucket, streams, consumers, migrations on external servers
+  tflow nats-config --out F    the production nats-server config
+  tflow backup DIR / restore DIR  Postgres, the JetStream streams and the bucket
   tflow keys create|list|revoke  API keys
   tflow replay JOB [--task T]    re-run a job, or some of its tasks, as a new epoch
   tflow dlq list|retry ID        dead letters: messages given up on, and re-driving one
@@ -189,13 +191,36 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
-def cmd_bootstrap(_: argparse.Namespace) -> int:
+def cmd_bootstrap(args: argparse.Namespace) -> int:
     """Idempotent setup of servers that run elsewhere: bucket, JetStream streams and consumers,
-    migrations, generated secrets. Services never create streams themselves (their NATS users
-    may not), so a deployment runs this once before them; `tflow up` does it itself."""
+    migrations, generated secrets; with `--minio`, MinIO's `raw/` event rule and the
+    `processed/` read policy NGINX relies on. Services never create streams themselves
+    (their NATS users may not), so a deployment runs this once before them; `tflow up`
+    does it itself."""
+    from tflow import store
+    from tflow.production import configure_minio, refuse_placeholders
     from tflow.stack import bootstrap
 
-    asyncio.run(bootstrap(get_settings()))
+    settings = get_settings()
+    refuse_placeholders(settings)
+    asyncio.run(bootstrap(settings))
+    if args.minio:
+        configure_minio(store.make_client(settings), settings.bucket)
+    print(f"bootstrapped: bucket {settings.bucket}, streams, consumers, migrations"
+          + (", MinIO event rule and read policy" if args.minio else ""))
+    return 0
+
+
+def cmd_nats_config(args: argparse.Namespace) -> int:
+    """Write the production nats-server config (users per role, JetStream fsync always)."""
+    from pathlib import Path
+
+    from tflow.production import refuse_placeholders, write_nats_config
+
+    settings = get_settings()
+    refuse_placeholders(settings)
+    out = write_nats_config(settings, Path(args.out), args.host, args.port, Path(args.store))
+    print(f"wrote {out}")
     return 0
 
 
@@ -219,8 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     proj_sub = proj.add_subparsers(dest="action", required=True)
     proj_sub.add_parser("rebuild", help="drop the read model and replay the JOBS stream").set_defaults(fn=cmd_rebuild)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
-    sub.add_parser("bootstrap", help="create bucket, streams, consumers, tables (idempotent)"
-                   ).set_defaults(fn=cmd_bootstrap)
+    b = sub.add_parser("bootstrap", help="create bucket, streams, consumers, tables (idempotent)")
+    b.add_argument("--minio", action="store_true", help="also MinIO's raw/ event rule and processed/ read policy")
+    b.set_defaults(fn=cmd_bootstrap)
+    nc = sub.add_parser("nats-config", help="write the production nats-server config (compose's nats-config step)")
+    nc.add_argument("--out", required=True, help="config file to write (0600)")
+    nc.add_argument("--host", default="0.0.0.0", help="listen address inside the NATS container")
+    nc.add_argument("--port", type=int, default=4222)
+    nc.add_argument("--store", default="/data/nats/jetstream", help="JetStream store directory")
+    nc.set_defaults(fn=cmd_nats_config)
     k = sub.add_parser("keys", help="API keys (stored hashed; a secret is shown once)")
     k_sub = k.add_subparsers(dest="action", required=True)
     kc = k_sub.add_parser("create", help="create a key")

@@ -115,6 +115,16 @@ def credentials(secrets_dir: Path) -> dict[str, str]:
     return secret_json(secrets_dir / "nats.json", {u: token() for u in users})
 
 
+def stored_password(secrets_dir: Path, user: str) -> str | None:
+    """`user`'s password from `secrets_dir/nats.json` when that file exists (read only:
+    compose mounts the secrets read-only into each service container), else None."""
+    path = secrets_dir / "nats.json"
+    if not path.exists():
+        return None
+    value = json.loads(path.read_text()).get(user)
+    return str(value) if value is not None else None
+
+
 def _hashes(secrets_dir: Path, passwords: dict[str, str]) -> dict[str, str]:
     """bcrypt hashes of `passwords`, cached in `secrets_dir/nats.hashes.json` (0600) with
     the SHA-256 of the password each was made from: a hash is made once per password and

@@ -55,6 +55,8 @@ async def connect(settings: Settings, name: str, nc: NATS | None = None, wait: b
     (nats-py's default gives up after 60 tries). Returns the client. With `wait=False`
     (a command line), a server that does not answer fails the first connect.
 
+    Without `TFLOW_NATS_PASSWORD` the user's password is read from
+    `<data_dir>/secrets/nats.json` (compose: written by `tflow nats-config`).
     Raises `NatsRefused` when the first connection is refused for its credentials.
     """
     refused = asyncio.Event()
@@ -74,8 +76,9 @@ async def connect(settings: Settings, name: str, nc: NATS | None = None, wait: b
         raise SystemExit("TFLOW_NATS_URL is not set (tflow up sets it for the embedded stack)")
     auth: dict[str, Any] = {}
     if settings.nats_user:
-        auth = {"user": settings.nats_user,
-                "password": settings.nats_password.get_secret_value() if settings.nats_password else ""}
+        password = (settings.nats_password.get_secret_value() if settings.nats_password
+                    else natsauth.stored_password(settings.data_dir / "secrets", settings.nats_user))
+        auth = {"user": settings.nats_user, "password": password or ""}
         if settings.nats_user != natsauth.ADMIN:
             auth["inbox_prefix"] = natsauth.inbox_prefix(settings.nats_user)
     nc = nc if nc is not None else NATS()

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from tflow.logs import setup_logging
 from tflow.metrics import serve_metrics
+from tflow.production import refuse_placeholders
 from tflow.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ def run_service(name: str, serve: Serve) -> None:
     with it (the supervisor restarts the service)."""
     settings = get_settings()
     setup_logging(name, settings.log_level, settings.log_format)
+    refuse_placeholders(settings)
     serve_metrics(settings.metrics_port, settings.metrics_host)
 
     async def main() -> None:

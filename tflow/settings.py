@@ -21,6 +21,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TFLOW_", extra="ignore")
 
+    environment: str = Field("development", description="`production` refuses to start with missing, short or "
+                             "placeholder secrets (tflow.production).")
+
     # --- where things live -------------------------------------------------
     data_dir: Path = Field(Path("data"), description="State of the embedded stack (servers' data, admin key, models).")
     inbox: Path | None = Field(None, description="Drop folder; default <data_dir>/inbox.")
@@ -79,6 +82,8 @@ class Settings(BaseSettings):
     work_dir: Path | None = Field(None, description="Parent of per-job temp directories; default the system temp.")
     transcription: bool = Field(True, description="Plan a transcription task for sources with audio.")
     whisper_model_dir: Path | None = Field(None, description="A CTranslate2 Whisper model used for every job.")
+    models_dir: Path | None = Field(None, description="Where the Whisper models of the wheels are assembled and "
+                                    "verified; default <data_dir>/models (the transcriber image: baked in).")
     whisper_compute_type: str = Field("int8", description="CTranslate2 compute type on CPU (int8, float32).")
     whisper_threads: int = Field(0, description="CPU threads for Whisper; 0 = all cores.")
     whisper_beam_size: int = 5
@@ -163,6 +168,11 @@ class Settings(BaseSettings):
     def task_time_limit(self, media_seconds: float) -> float:
         """The time limit of one task on `media_seconds` of media, in seconds."""
         return self.task_time_limit_base_seconds + self.task_time_limit_factor * max(0.0, media_seconds)
+
+    @property
+    def whisper_models_dir(self) -> Path:
+        """`models_dir` if set, else `<data_dir>/models`."""
+        return self.models_dir if self.models_dir is not None else self.data_dir / "models"
 
     @property
     def inbox_dir(self) -> Path:

@@ -16,7 +16,7 @@ from readmodel import keys
 from readmodel.keys import SCOPES
 from services.api.deps import ResourcesDep
 from services.api.errors import ApiError
-from services.api.metrics import RATE_LIMITED
+from services.api.metrics import KEY_REQUESTS, RATE_LIMITED
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ async def authenticate(request: Request, res: ResourcesDep, key: str | None, mis
     if not key:
         raise ApiError(401, "unauthorized", missing)
     if hmac.compare_digest(keys.key_hash(key), res.admin_key_hash):
+        KEY_REQUESTS.labels("admin").inc()
         return ADMIN
     row = await keys.find(res.pool, key=key)
     if row is None:
@@ -98,6 +99,7 @@ async def authenticate(request: Request, res: ResourcesDep, key: str | None, mis
                        {"limit": state.limit, "reset_at": state.reset_at.isoformat()},
                        headers={**headers, "Retry-After": str(retry)})
     request.state.rate_headers = headers
+    KEY_REQUESTS.labels(row["name"]).inc()
     return who
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.api.app import create_app
 from tflow.logs import setup_logging
+from tflow.production import refuse_placeholders
 from tflow.settings import get_settings
 
 
@@ -25,6 +26,7 @@ def main() -> None:
     uvicorn worker processes (default: one per core) sharing the port."""
     settings = get_settings()
     setup_logging("api", settings.log_level, settings.log_format)
+    refuse_placeholders(settings)
     workers = settings.api_workers or os.cpu_count() or 1
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # one /metrics over every worker: prometheus_client's multiprocess mode (files per process)

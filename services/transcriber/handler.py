@@ -35,7 +35,7 @@ class Transcriber(JobHandler):
 
     def __init__(self, settings: Settings, facts: Facts, objects: Objects):
         super().__init__(settings, facts, objects)
-        self.installed = installed_models(settings.data_dir / "models", settings.whisper_model_dir)
+        self.installed = installed_models(settings.whisper_models_dir, settings.whisper_model_dir)
         self._loaded: dict[str, Any] = {}
         self._lock = threading.Lock()
         log.info("whisper models installed: %s", ", ".join(f"{m.name} ({m.path})" for m in self.installed))
