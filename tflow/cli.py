@@ -224,6 +224,13 @@ def cmd_nats_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """`tflow backup DIR` / `tflow restore DIR` (tflow.backup)."""
+    from tflow.backup import main as backup_main
+
+    return backup_main([args.action, args.dir])
+
+
 def cmd_migrate(_: argparse.Namespace) -> int:
     """Apply pending migrations to TFLOW_DATABASE_URL."""
     from readmodel.db import migrate
@@ -271,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--language", help="transcription language from now on (ISO 639-1, e.g. en)")
     rp.add_argument("--reason", default="replay", help="recorded in the job's history")
     rp.set_defaults(fn=cmd_replay)
+    for action, text in (("backup", "back up Postgres, the JetStream streams and the bucket into a new folder"),
+                         ("restore", "restore a backup folder into empty servers (services stopped)")):
+        bk = sub.add_parser(action, help=text)
+        bk.add_argument("dir")
+        bk.set_defaults(fn=cmd_backup, action=action)
     d = sub.add_parser("dlq", help="dead letters (messages given up on)")
     d_sub = d.add_subparsers(dest="action", required=True)
     dl = d_sub.add_parser("list", help="the newest dead letters")

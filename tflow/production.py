@@ -64,7 +64,8 @@ def write_nats_config(settings: Settings, out: Path, host: str, port: int, store
     hashes (`tflow.natsauth`), JetStream under `store_dir` with `sync_interval: always`
     (every write on disk before its ack), monitoring on port 8222 for the healthcheck.
     The passwords are generated once into `<data_dir>/secrets/nats.json` (0600), where
-    the services read theirs (`TFLOW_NATS_USER` = the service's name)."""
+    the services read theirs (`TFLOW_NATS_USER` = the service's name); MinIO's goes to
+    `<data_dir>/secrets/minio.env`, the env file MinIO reads (`MINIO_CONFIG_ENV_FILE`)."""
     secrets_dir = settings.data_dir / "secrets"
     secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     doc = json.loads(natsauth.server_config(host=host, port=port, store_dir=store_dir, secrets_dir=secrets_dir,
@@ -72,6 +73,9 @@ def write_nats_config(settings: Settings, out: Path, host: str, port: int, store
     doc["http_port"] = 8222
     out.parent.mkdir(parents=True, exist_ok=True)
     private_file(out, json.dumps(doc, indent=2) + "\n")
+    minio_password = natsauth.credentials(secrets_dir)["minio"]
+    private_file(secrets_dir / "minio.env", "# MinIO's NATS user (MINIO_CONFIG_ENV_FILE), by tflow nats-config\n"
+                 f"MINIO_NOTIFY_NATS_USERNAME_PRIMARY=minio\nMINIO_NOTIFY_NATS_PASSWORD_PRIMARY={minio_password}\n")
     return out
 
 
