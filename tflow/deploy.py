@@ -33,3 +33,23 @@ def render_template(text: str, values: Mapping[str, str]) -> str:
         return m.group(0)
 
     return _VARIABLE.sub(one, text)
+
+
+def native_prometheus_config(targets_file: Path, minio: str, node: str, interval: str = "15s") -> str:
+    """`deploy/prometheus/prometheus.yml` for a Prometheus on the same host as `tflow up`:
+    the same global settings and rule files (absolute paths), the services from
+    `targets_file` (file_sd, written by `tflow up`: `tflow.scrape`), MinIO at `minio`
+    and node_exporter at `node` (host:port), scraped every `interval`. YAML text."""
+    import yaml
+
+    doc = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    doc["global"].update(scrape_interval=interval, evaluation_interval=interval)
+    doc["rule_files"] = [str(DEPLOY / "prometheus" / f) for f in doc["rule_files"]]
+    compose_jobs = {job["job_name"]: job for job in doc["scrape_configs"]}
+    doc["scrape_configs"] = [
+        {"job_name": "services", "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": "5s"}]},
+        {**compose_jobs["minio"], "static_configs": [{"targets": [minio]}]},
+        {**compose_jobs["node"], "static_configs": [{"targets": [node]}]},
+    ]
+    text: str = yaml.safe_dump(doc, sort_keys=False)
+    return text

@@ -32,6 +32,8 @@ class MinioServer:
     #: MinIO's NATS user (the `minio` role of `tflow.natsauth`) and its password.
     nats_user: str | None = None
     nats_password: str | None = None
+    #: More MinIO settings, e.g. `MINIO_PROMETHEUS_AUTH_TYPE=public` as compose sets it.
+    extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
 
     @property
@@ -51,6 +53,7 @@ class MinioServer:
         if self.nats_user:
             env.update(MINIO_NOTIFY_NATS_USERNAME_PRIMARY=self.nats_user,
                        MINIO_NOTIFY_NATS_PASSWORD_PRIMARY=self.nats_password or "")
+        env.update(self.extra_env)
         (self.data_dir / ".events").mkdir(exist_ok=True)
         with (self.data_dir.parent / "minio.log").open("ab") as log_file:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(

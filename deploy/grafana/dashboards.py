@@ -107,8 +107,8 @@ def storage_analytics() -> Dashboard:
     """Dashboard 3: bucket size, input vs output, growth rate, objects."""
     return _dashboard("tflow-storage", "Transcode Flow / Storage analytics", [
         series("Stored bytes by kind", ("tflow_storage_bytes", "{{kind}}"), unit="bytes"),
-        stat("Output / input", ('tflow_storage_bytes{kind="output"} / clamp_min(tflow_storage_bytes{kind="input"}, 1)',
-                                "ratio"), x=12),
+        stat("Output / input", ('sum(tflow_storage_bytes{kind="output"}) / '
+                                'clamp_min(sum(tflow_storage_bytes{kind="input"}), 1)', "ratio"), x=12),
         stat("Bytes in (1 h)", ("sum(increase(transcode_input_bytes_total[1h]))", "sources"), unit="bytes", x=18),
         series("Storage growth", ("sum(deriv(tflow_storage_bytes[1h]))", "bytes/s"), unit="Bps", y=8),
         series("Bytes written by output", ("sum by (resolution) (increase(transcode_output_bytes_total[1h]))",

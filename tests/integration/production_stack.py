@@ -1,0 +1,145 @@
+"""The production topology run natively (no Docker engine here): real MinIO publishing
+its bucket notifications to NATS, the embedded NATS and Postgres, every service, and
+Debian's nginx, prometheus and node_exporter with the repository's own configs
+(`deploy/`). Used by test_production.py (playback, metrics, backup and restore)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from media.run import die_with_parent
+from tests.integration.conftest import TEST_ENV
+from tests.integration.test_minio import minio_binary
+from tflow import natsauth, store
+from tflow.deploy import DEPLOY, native_prometheus_config, render_template
+from tflow.minio_server import MinioServer
+from tflow.processes import Supervisor, stop_process
+from tflow.production import configure_minio
+from tflow.scrape import PROMETHEUS_TARGETS
+from tflow.settings import Settings
+from tflow.stack import free_port, running_stack, wait_for_port
+
+LOOPBACK = "127.0.0.1"
+
+
+def need(program: str) -> str:
+    """The path of a Debian program the topology needs; skips with the reason when absent."""
+    path = shutil.which(program)
+    if path is None:
+        pytest.skip(f"{program} is not installed (make test installs nginx, prometheus, prometheus-node-exporter "
+                    "and chromium from Debian when apt-get can run): production-topology test skipped")
+    return path
+
+
+def spawn(name: str, argv: list[str], log_dir: Path) -> subprocess.Popen:
+    """Start a server that dies with this process; its output goes to `<log_dir>/<name>.log`."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / f"{name}.log").open("ab") as log:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, preexec_fn=lambda: die_with_parent(signal.SIGTERM))
+
+
+def nginx_main_conf(root: Path, site: Path) -> str:
+    """What the nginx image's own nginx.conf does around `conf.d/`, with paths under `root`."""
+    temp = " ".join(f"{k}_temp_path {root / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    user = "user root root;" if os.geteuid() == 0 else ""
+    return (f"{user} daemon off; worker_processes 2; pid {root / 'nginx.pid'}; error_log {root / 'error.log'} warn;\n"
+            "events { worker_connections 1024; }\n"
+            f"http {{ access_log {root / 'access.log'}; sendfile on; keepalive_timeout 65; {temp}\n"
+            f"  include {site}; }}\n")
+
+
+@dataclass
+class Production:
+    """The running topology: resolved settings, the store client, public URLs."""
+
+    settings: Settings
+    client: object
+    nginx_url: str
+    prometheus_url: str
+    admin_key: str
+    root: Path
+    sup: Supervisor
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def api(self) -> httpx.Client:
+        """An HTTP client for the API *through NGINX*, with the admin key."""
+        return httpx.Client(base_url=self.nginx_url, headers={"X-API-Key": self.admin_key}, timeout=30)
+
+
+@contextmanager
+def production(root: Path, env: dict[str, str] | None = None, tokens: bool = True) -> Iterator[Production]:
+    """Start the whole topology under `root`; stop it on exit."""
+    nginx, prometheus, node_exporter = need("nginx"), need("prometheus"), need("prometheus-node-exporter")
+    binary = minio_binary()
+    nats_port, nginx_port, prom_port, node_port = free_port(), free_port(), free_port(), free_port()
+    nats_password = natsauth.credentials(root / "data" / "secrets")["minio"]
+    minio = MinioServer(binary, root / "minio", f"{LOOPBACK}:{nats_port}", nats_user="minio",
+                        nats_password=nats_password, extra_env={"MINIO_PROMETHEUS_AUTH_TYPE": "public"}).start()
+    nginx_url = f"http://{LOOPBACK}:{nginx_port}"
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        base = Settings(_env_file=None, data_dir=root / "data", nats_port=nats_port, api_port=free_port())
+        service_env = {**TEST_ENV, "TFLOW_PUBLIC_BASE_URL": f"{nginx_url}/videos",
+                       "TFLOW_STREAM_TOKENS": "true" if tokens else "false", **(env or {})}
+        with running_stack(minio.settings(base), extra_env=service_env, service_logs=root / "logs") as (resolved, sup, _):
+            client = store.make_client(resolved)
+            configure_minio(client, resolved.bucket)
+            conf = root / "nginx"
+            conf.mkdir(exist_ok=True)
+            site = conf / "transcode-flow.conf"
+            site.write_text(render_template(
+                (DEPLOY / "nginx" / "templates" / "transcode-flow.conf.template").read_text(),
+                {"TFLOW_NGINX_LISTEN": f"{LOOPBACK}:{nginx_port}",
+                 "TFLOW_API_UPSTREAM": f"{resolved.api_host}:{resolved.api_port}",
+                 "TFLOW_S3_UPSTREAM": minio.endpoint, "TFLOW_BUCKET": resolved.bucket,
+                 "TFLOW_STREAM_SECRET": resolved.stream_secret_value() or "",
+                 "TFLOW_STREAM_TOKENS": "true" if tokens else "false"}))
+            site.chmod(0o600)
+            (conf / "nginx.conf").write_text(nginx_main_conf(conf, site))
+            subprocess.run([nginx, "-t", "-q", "-p", str(conf), "-c", str(conf / "nginx.conf")], check=True)
+            procs["nginx"] = spawn("nginx", [nginx, "-p", str(conf), "-c", str(conf / "nginx.conf")], root / "logs")
+            procs["node_exporter"] = spawn("node_exporter", [node_exporter, f"--web.listen-address={LOOPBACK}:{node_port}",
+                                                             "--collector.disable-defaults", "--collector.cpu",
+                                                             "--collector.meminfo", "--collector.diskstats",
+                                                             "--collector.filesystem", "--collector.netdev",
+                                                             "--collector.mdadm"], root / "logs")
+            prom_dir = root / "prometheus"
+            prom_dir.mkdir(exist_ok=True)
+            (prom_dir / "prometheus.yml").write_text(native_prometheus_config(
+                resolved.data_dir / PROMETHEUS_TARGETS, minio.endpoint, f"{LOOPBACK}:{node_port}", interval="2s"))
+            procs["prometheus"] = spawn("prometheus", [
+                prometheus, f"--config.file={prom_dir / 'prometheus.yml'}", f"--storage.tsdb.path={prom_dir / 'data'}",
+                f"--web.listen-address={LOOPBACK}:{prom_port}"], root / "logs")
+            for name, port in (("nginx", nginx_port), ("node_exporter", node_port), ("prometheus", prom_port)):
+                wait_for_port(port, 30, procs[name])
+            yield Production(settings=resolved, client=client, nginx_url=nginx_url,
+                             prometheus_url=f"http://{LOOPBACK}:{prom_port}",
+                             admin_key=resolved.admin_key_value() or "", root=root, sup=sup, procs=procs)
+    finally:
+        for name, proc in procs.items():
+            stop_process(proc, name, timeout=5)
+        minio.stop()
+
+
+def wait_job(prod: Production, job_id: str, timeout: float = 240) -> dict:
+    """The job document once it is terminal (through NGINX); fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    with prod.api() as api:
+        while time.monotonic() < deadline:
+            r = api.get(f"/api/v1/jobs/{job_id}")
+            if r.status_code == 200 and r.json()["status"] in ("completed", "failed", "cancelled"):
+                return r.json()
+            time.sleep(0.5)
+    raise AssertionError(f"job {job_id} not finished after {timeout:.0f}s")
