@@ -11,9 +11,16 @@ ARG GO_IMAGE=golang:1.26-bookworm
 # Keep in step with MINIO_VERSION in the Makefile (what make test runs).
 ARG MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 
+# Keep in step with NATSCLI_VERSION in the Makefile: `tflow backup` / `restore` drive it.
+ARG NATSCLI_VERSION=v0.2.2
+
 FROM ${GO_IMAGE} AS minio-build
 ARG MINIO_VERSION
 RUN GOBIN=/out GOFLAGS=-mod=mod CGO_ENABLED=0 go install github.com/minio/minio@${MINIO_VERSION}
+
+FROM ${GO_IMAGE} AS natscli-build
+ARG NATSCLI_VERSION
+RUN GOBIN=/out CGO_ENABLED=0 go install github.com/nats-io/natscli/nats@${NATSCLI_VERSION}
 
 FROM debian:bookworm-slim AS minio
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
@@ -43,6 +50,15 @@ RUN useradd --uid 10001 --home-dir /home/tflow --create-home tflow && mkdir -p /
 COPY --from=build /wheels /wheels
 
 FROM base AS app
+# pg_dump/pg_restore of the compose Postgres's major version (PGDG) and the nats CLI, for
+# `docker compose run --rm init backup|restore DIR` (README, Production)
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl gnupg \
+    && curl -fsSL https://www.postgresql.org/media/keys/ACCC4CF8.asc | gpg --dearmor -o /usr/share/keyrings/pgdg.gpg \
+    && echo "deb [signed-by=/usr/share/keyrings/pgdg.gpg] http://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+       > /etc/apt/sources.list.d/pgdg.list \
+    && apt-get update && apt-get install -y --no-install-recommends postgresql-client-17 \
+    && apt-get purge -y gnupg && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
+COPY --from=natscli-build /out/nats /usr/local/bin/nats
 RUN WHEEL=$(ls /wheels/transcode_flow-*.whl) \
     && pip install --no-cache-dir "${WHEEL}[ingest,projector,api,media,packager,thumbnailer,notifier]" \
     && rm -rf /wheels
