@@ -22,8 +22,6 @@ WEBDEPS := web/node_modules/.package-lock.json
 # compose.yaml is checked by the Compose Specification's own loader (compose-go, pinned in
 # deploy/composecheck/go.mod and go.sum).
 COMPOSECHECK := $(TOOLS)/bin/composecheck
-# Debian's servers and browser for the production-topology test (tests/integration/test_production.py).
-PRODTOOLS := nginx prometheus promtool prometheus-node-exporter chromium
 
 .PHONY: run test test-fast lint install minio natscli clients web composecheck prodtools dashboards bench clean
 
@@ -81,8 +79,9 @@ prodtools:
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing from Debian:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      nginx prometheus prometheus-node-exporter chromium >/dev/null; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      nginx prometheus prometheus-node-exporter chromium >/dev/null; } \
+	      || echo "apt-get failed: the production-topology tests will be skipped"; \
 	  else echo "missing$$missing and apt-get cannot run: the production-topology tests will be skipped"; fi; \
 	fi
 

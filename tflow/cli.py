@@ -58,6 +58,7 @@ def cmd_up(_: argparse.Namespace) -> int:
                 f"  drop videos into {resolved.inbox_dir.resolve()}\n"
                 f"  S3         http://{resolved.s3_endpoint}/{resolved.bucket}/raw/  (signed requests only)\n"
                 f"  NATS       {resolved.nats_url}  (a user per service)\n"
+                f"  metrics    {metrics_summary(resolved)}\n"
                 f"  secrets    {resolved.data_dir / 'secrets'}/  (0600; see README, Security)\n"
                 "Ctrl-C stops everything.\n",
                 flush=True,
@@ -69,6 +70,19 @@ def cmd_up(_: argparse.Namespace) -> int:
         print(f"tflow up: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def metrics_summary(settings: Settings) -> str:
+    """Where each service's /metrics is, from `<data_dir>/prometheus/targets.json`."""
+    import json
+
+    from tflow.scrape import PROMETHEUS_TARGETS
+
+    path = settings.data_dir / PROMETHEUS_TARGETS
+    if not path.exists():
+        return "off"
+    groups = json.loads(path.read_text())
+    return ", ".join(f"{g['labels']['service']} {g['targets'][0]}" for g in groups) + f"  ({path})"
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from tflow.logs import setup_logging
 from tflow.metrics import serve_metrics
@@ -51,7 +53,32 @@ def run_service(name: str, serve: Serve) -> None:
             raise serving.exception()  # type: ignore[misc]
         log.info("%s stopped", name)
 
-    asyncio.run(main())
+    run_bounded(main())
+
+
+#: After `serve` returned, how long the tasks it left behind get to end once cancelled.
+CLEANUP_SECONDS = 2.0
+
+
+def run_bounded(main: Coroutine[Any, Any, None]) -> None:
+    """`asyncio.run(main)`, but the clean-up after `main` is bounded: tasks still pending
+    (a NATS client stuck reconnecting to a server that was killed, which does not end when
+    cancelled) get `CLEANUP_SECONDS`, then the loop is closed with them. `asyncio.run`
+    waits for them forever, and the process never exits."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main)
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            _, stuck = loop.run_until_complete(asyncio.wait(pending, timeout=CLEANUP_SECONDS))
+            if stuck:
+                log.warning("%d tasks did not end when cancelled; closing the loop without them", len(stuck))
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(asyncio.wait_for(loop.shutdown_asyncgens(), CLEANUP_SECONDS))
+        loop.close()
 
 
 def require(value: str | None, name: str) -> str:

@@ -134,6 +134,7 @@ class TaskReporter:
 
     async def started(self) -> None:
         """`task_started` for every task."""
+        log.info("%s: starting %s (attempt %d)", self.service, ", ".join(self.tasks), self.attempt)
         for t in self.tasks:
             await self.facts.publish(TaskStarted(job_id=self.job_id, at=utcnow(), task=t, attempt=self.attempt,
                                                  worker=self.worker, epoch=self.epoch(t)))
@@ -149,6 +150,7 @@ class TaskReporter:
     async def complete(self, task: str, outputs: list[OutputInfo], result: TaskResult | None,
                        seconds: float) -> None:
         """`task_completed` with its outputs, typed result and the seconds its work took."""
+        log.info("%s: %s completed in %.2fs (%d outputs)", self.service, task, seconds, len(outputs))
         await self.facts.publish(TaskCompleted(job_id=self.job_id, at=utcnow(), task=task, outputs=outputs,
                                                result=result, seconds=round(seconds, 3), epoch=self.epoch(task)))
         self.finished.add(task)

@@ -120,6 +120,22 @@ def test_nginx_serves_outputs_under_stream_tokens_only(prod: Production, job: di
     assert httpx.get(f"{prod.nginx_url}/health").json()["status"] in ("healthy", "degraded")
 
 
+def test_uploads_stream_through_nginx_and_logs_are_json_lines(prod: Production, job: dict, tmp_path):
+    body = tmp_path / "upload.mp4"
+    body.write_bytes(b"\0" * (4 << 20))  # 4 MiB: NGINX would spool it to a temp file if it buffered bodies
+    with prod.api() as api, body.open("rb") as f:
+        r = api.post("/api/upload", files={"file": ("upload.mp4", f, "video/mp4")})
+    assert r.status_code in (202, 422), r.text
+    error_log = (prod.root / "nginx" / "error.log").read_text()
+    assert "buffered to a temporary file" not in error_log, error_log[-2000:]
+    records = [json.loads(line) for line in (prod.root / "logs" / "transcoder.log").read_text().splitlines()
+               if line.startswith("{")]
+    assert records and all({"ts", "level", "service", "logger", "message"} <= set(r) for r in records)
+    mine = [r for r in records if r.get("job_id") == job["job_id"]]
+    assert mine and all(r["service"] == "transcoder" and r["attempt"] >= 1 for r in mine), records[-5:]
+    assert any(str(r.get("task", "")).startswith("video_") for r in mine)
+
+
 PLAY = """async ({url, hlsJs}) => {
   const video = document.querySelector('video');
   const hls = new Hls({enableWebVTT: true, renderTextTracksNatively: true});

@@ -39,3 +39,27 @@ def test_backoff_doubles_then_starts_over_after_a_stable_run(monkeypatch):
     advance_and_check(STABLE_SECONDS + 1)   # it "ran" a minute before this crash: backoff starts over
     assert len(sup.spawned) == 5 and sup._restarts["svc"][0] == 1
     assert sup._restarts["svc"][1] == clock[0] + 1.0  # next backoff 1 s again, not 8
+
+
+def test_a_service_exits_even_when_a_task_ignores_cancellation():
+    """A NATS client reconnecting to a killed server may not end when cancelled;
+    `asyncio.run` would wait for it forever (a service that never exits after SIGTERM)."""
+    import asyncio
+    import time
+
+    from tflow.service import CLEANUP_SECONDS, run_bounded
+
+    async def main() -> None:
+        async def stubborn() -> None:
+            while True:
+                try:
+                    await asyncio.sleep(10)
+                except asyncio.CancelledError:
+                    continue
+
+        asyncio.ensure_future(stubborn())
+        await asyncio.sleep(0)
+
+    t0 = time.monotonic()
+    run_bounded(main())
+    assert time.monotonic() - t0 < CLEANUP_SECONDS + 1.5
