@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     s3_secure: bool = False
     s3_region: str | None = None
     bucket: str = "videos"
+    s3_public_url: str | None = Field(None, description="scheme://host[:port] clients reach the store at for "
+                                      "presigned URLs (NGINX in production: it passes signed requests on); "
+                                      "unset = the S3 endpoint itself.")
 
     # --- embedded stack ports (loopback only) -------------------------------
     nats_port: int = 4222

@@ -48,7 +48,8 @@ def create_app(settings: Settings) -> FastAPI:
         nc = NATS()
         connecting = asyncio.create_task(_connect(settings, nc))
         app.state.resources = Resources(settings=settings, admin_key_hash=key_hash(admin_key), pool=pool, nc=nc,
-                                        js=nc.jetstream(), client=store.make_client(settings))
+                                        js=nc.jetstream(), client=store.make_client(settings),
+                                        presigner=store.make_presigner(settings))
         try:
             yield
         finally:

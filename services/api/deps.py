@@ -32,6 +32,8 @@ class Resources:
     nc: NATS
     js: JetStreamContext
     client: Minio
+    #: Signs the URLs handed to clients (`store.make_presigner`: `TFLOW_S3_PUBLIC_URL`).
+    presigner: Minio
     #: Work an answer started and left running (held here so it is not collected).
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -75,6 +77,10 @@ def _client(r: ResourcesDep) -> Minio:
     return r.client
 
 
+def _presigner(r: ResourcesDep) -> Minio:
+    return r.presigner
+
+
 def _facts(r: ResourcesDep) -> JetStreamFacts:
     _js(r)
     return r.facts
@@ -84,4 +90,5 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
 JetStreamDep = Annotated[JetStreamContext, Depends(_js)]
 StoreDep = Annotated[Minio, Depends(_client)]
+PresignDep = Annotated[Minio, Depends(_presigner)]
 FactsDep = Annotated[JetStreamFacts, Depends(_facts)]

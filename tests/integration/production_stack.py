@@ -91,7 +91,7 @@ def production(root: Path, env: dict[str, str] | None = None, tokens: bool = Tru
     procs: dict[str, subprocess.Popen] = {}
     try:
         base = Settings(_env_file=None, data_dir=root / "data", nats_port=nats_port, api_port=free_port())
-        service_env = {**TEST_ENV, "TFLOW_PUBLIC_BASE_URL": f"{nginx_url}/videos",
+        service_env = {**TEST_ENV, "TFLOW_PUBLIC_BASE_URL": f"{nginx_url}/videos", "TFLOW_S3_PUBLIC_URL": nginx_url,
                        "TFLOW_STREAM_TOKENS": "true" if tokens else "false", **(env or {})}
         with running_stack(minio.settings(base), extra_env=service_env, service_logs=root / "logs") as (resolved, sup, _):
             client = store.make_client(resolved)

@@ -112,9 +112,11 @@ def test_nginx_serves_outputs_under_stream_tokens_only(prod: Production, job: di
     # presigned downloads still work, and the API answers through the same origin
     with prod.api() as api:
         dl = api.get(f"/api/v1/jobs/{jid}/download/720p")
-        assert dl.status_code == 200
+        assert dl.status_code == 200 and dl.json()["download_url"].startswith(f"{prod.nginx_url}/videos/processed/")
         got = httpx.get(dl.json()["download_url"], headers={"Range": "bytes=0-1023"})
-        assert got.status_code == 206 and len(got.content) == 1024
+        assert got.status_code == 206 and len(got.content) == 1024 and got.content[4:8] == b"ftyp"
+        tampered = dl.json()["download_url"].replace("X-Amz-Signature=", "X-Amz-Signature=0")
+        assert httpx.get(tampered).status_code == 403  # MinIO checks the signature
         events = api.get(f"/api/v1/jobs/{jid}/events")
         assert events.headers["content-type"].startswith("text/event-stream") and "event: complete" in events.text
     assert httpx.get(f"{prod.nginx_url}/health").json()["status"] in ("healthy", "degraded")

@@ -26,7 +26,7 @@ from readmodel import jobs, keys
 from readmodel.documents import download_key, job_view, locator
 from readmodel.rows import TERMINAL, submitted_job
 from services.api.auth import Principal, QueryReader, Reader, Writer
-from services.api.deps import FactsDep, PoolDep, ResourcesDep, SettingsDep, StoreDep
+from services.api.deps import FactsDep, PoolDep, PresignDep, ResourcesDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
 from services.api.models import (
     Download,
@@ -89,7 +89,7 @@ async def owned_job(pool: asyncpg.Pool, job_id: uuid.UUID, who: Principal,
             response_class=Response, responses={200: {"model": JobDocument}, **GONE})
 @guide.get("/jobs/{job_id}", summary="One job (user guide; as GET /api/v1/jobs/{job_id})",
            response_class=Response, responses={200: {"model": JobDocument}, **GONE})
-async def get_job(job_id: uuid.UUID, who: Reader, pool: PoolDep, settings: SettingsDep, client: StoreDep,
+async def get_job(job_id: uuid.UUID, who: Reader, pool: PoolDep, settings: SettingsDep, client: PresignDep,
                   request: Request) -> Response:
     row = await owned_job(pool, job_id, who)
     tasks = await jobs.fetch_tasks(pool, job_id=job_id)
@@ -274,7 +274,7 @@ DOWNLOAD_DESCRIPTION = ("`file_type`: the user guide's `360p`, `720p`, `audio`, 
 @guide.get("/jobs/{job_id}/download/{file_type}", summary="A download URL (user guide)",
            description=DOWNLOAD_DESCRIPTION, responses=GONE)
 async def download(job_id: uuid.UUID, file_type: Annotated[str, ApiPath(max_length=64)], who: Reader, pool: PoolDep,
-                   settings: SettingsDep, client: StoreDep) -> Download:
+                   settings: SettingsDep, client: PresignDep) -> Download:
     await owned_job(pool, job_id, who)
     tasks = await jobs.fetch_tasks(pool, job_id=job_id, completed_only=True)
     key = download_key(str(job_id), file_type, list(tasks))

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse
 
 from contracts import layout
 from media.hls import rewrite_uris
-from services.api.deps import SettingsDep, StoreDep
+from services.api.deps import PresignDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
 from tflow import store, streamtoken
 
@@ -47,7 +47,7 @@ STREAM_RESPONSES: dict[int | str, dict] = {200: {"content": {PLAYLIST_TYPE: {"sc
 @router.head("/{job_id}/{token}/{path:path}", response_class=Response, operation_id="stream_head",
              summary="A job's HLS playlist (or file) under a stream token (headers only)", responses=STREAM_RESPONSES)
 async def stream(job_id: uuid.UUID, token: str, path: str, request: Request, settings: SettingsDep,
-                 client: StoreDep) -> Response:
+                 client: StoreDep, presigner: PresignDep) -> Response:
     jid = str(job_id)
     try:
         expires = streamtoken.check(settings.stream_secret_value() or "", jid, token)
@@ -58,7 +58,7 @@ async def stream(job_id: uuid.UUID, token: str, path: str, request: Request, set
         raise ApiError(404, "not_found", f"{path!r} is not an output of job {jid}")
     lifetime = timedelta(seconds=max(60.0, expires - time.time()))
     if not key.endswith(".m3u8"):
-        url = await asyncio.to_thread(store.presigned_key_url, client, settings.bucket, key, lifetime)
+        url = await asyncio.to_thread(store.presigned_key_url, presigner, settings.bucket, key, lifetime)
         return RedirectResponse(url, status_code=307, headers=HEADERS)
     data = await asyncio.to_thread(store.get_bytes, client, settings.bucket, key, MAX_PLAYLIST_BYTES)
     if data is None:
@@ -68,7 +68,7 @@ async def stream(job_id: uuid.UUID, token: str, path: str, request: Request, set
         target = job_key(jid, key, uri)
         if target is None or target.endswith(".m3u8"):
             return uri  # playlists stay relative (they come back here); foreign URIs stay as they are
-        return store.presigned_key_url(client, settings.bucket, target, lifetime)
+        return store.presigned_key_url(presigner, settings.bucket, target, lifetime)
 
     text = await asyncio.to_thread(rewrite_uris, data.decode("utf-8", "replace"), sign)
     body = b"" if request.method == "HEAD" else text.encode()
