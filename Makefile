@@ -18,7 +18,7 @@ NATSCLI         := $(TOOLS)/bin/nats
 # The TypeScript client, built with its pinned compiler (clients/javascript/package-lock.json).
 JSCLIENT := clients/javascript/dist/index.js
 # Browser code (hls.js) at pinned versions (web/package-lock.json).
-WEBDEPS := web/node_modules/.package-lock.json
+WEBDEPS := services/api/ui/vendor/hls.min.js
 # compose.yaml is checked by the Compose Specification's own loader (compose-go, pinned in
 # deploy/composecheck/go.mod and go.sum).
 COMPOSECHECK := $(TOOLS)/bin/composecheck
@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) web
 	$(VENV)/bin/tflow up
 
 # Builds MinIO when Go is present; without Go the MinIO test skips and says so.
@@ -60,8 +60,11 @@ clients: $(JSCLIENT)
 
 $(WEBDEPS): web/package.json web/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
-	  cd web && npm ci --no-audit --no-fund --loglevel=error; \
-	else echo "npm not found: the browser playback test will be skipped"; fi
+	  cd web && npm ci --no-audit --no-fund --loglevel=error \
+	  && mkdir -p ../services/api/ui/vendor \
+	  && cp node_modules/hls.js/dist/hls.min.js ../services/api/ui/vendor/hls.min.js \
+	  && cp node_modules/hls.js/LICENSE ../services/api/ui/vendor/hls.js.LICENSE; \
+	else echo "npm not found: the browser tests will be skipped and the UI player uses native HLS only"; fi
 
 web: $(WEBDEPS)
 

@@ -16,19 +16,13 @@ from typing import Any, Literal
 import msgspec
 
 from contracts.results import TaskResult, result_from_v1
+from contracts.shapes import JobOptions, ObjectRef, OutputInfo, PlannedTask, Probe
 
 __all__ = [
     "SCHEMA_VERSION",
     "JOB_ID_NAMESPACE",
     "Origin",
-    "ObjectRef",
     "ObjectAnnounced",
-    "VideoInfo",
-    "AudioInfo",
-    "Probe",
-    "JobOptions",
-    "PlannedTask",
-    "OutputInfo",
     "JobEvent",
     "Received",
     "Ingested",
@@ -40,8 +34,11 @@ __all__ = [
     "Cancelled",
     "Deleted",
     "Replayed",
+    "TranscriptLine",
+    "TranscriptText",
+    "TRANSCRIPT_PART_BYTES",
+    "transcript_parts",
     "AnyJobEvent",
-    "Submission",
     "job_id_for",
     "fact_subject",
     "subject_for",
@@ -68,16 +65,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class ObjectRef(msgspec.Struct, frozen=True, kw_only=True):
-    """An object in the store: bucket, key (decoded, e.g. `raw/My clip.mp4`), ETag, size in bytes."""
-
-    bucket: str
-    key: str
-    etag: str
-    size: int
-    version_id: str | None = None
-
-
 class ObjectAnnounced(msgspec.Struct, frozen=True, kw_only=True, tag="object_announced", tag_field="type"):
     """"This object exists in the bucket": published by the drop folder, the sweep and the API."""
 
@@ -85,92 +72,6 @@ class ObjectAnnounced(msgspec.Struct, frozen=True, kw_only=True, tag="object_ann
     object: ObjectRef
     origin: Origin
     at: datetime
-
-
-class VideoInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """The first video stream. Sizes in pixels, `fps` in frames/s, `bitrate` in bits/s.
-
-    `hdr`: the transfer is PQ (SMPTE ST 2084) or HLG (ARIB STD-B67).
-    `rotation` is the clockwise rotation (0/90/180/270 degrees) a player applies for
-    display (the legacy `rotate` tag; the display matrix negated). `display_width` /
-    `display_height` are the upright, square-pixel size after that rotation.
-    """
-
-    codec: str
-    profile: str | None = None
-    width: int
-    height: int
-    display_width: int
-    display_height: int
-    fps: float
-    bitrate: int | None = None
-    pixel_format: str | None = None
-    bit_depth: int | None = None
-    sample_aspect_ratio: str | None = None
-    rotation: int = 0
-    interlaced: bool | None = None
-    color_transfer: str | None = None
-    hdr: bool = False
-
-
-class AudioInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """The first audio stream: `bitrate` in bits/s, `sample_rate` in Hz."""
-
-    codec: str
-    bitrate: int | None = None
-    sample_rate: int | None = None
-    channels: int | None = None
-
-
-class Probe(msgspec.Struct, frozen=True, kw_only=True):
-    """What ingest read of a source: container (FFmpeg demuxer name), duration in seconds,
-    size in bytes, overall bitrate in bits/s, first video and audio stream."""
-
-    container: str
-    duration_seconds: float
-    size_bytes: int
-    bitrate: int | None = None
-    video: VideoInfo
-    audio: AudioInfo | None = None
-    subtitle_streams: int = 0
-
-
-class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
-    """What the submitter asked for (PRD: priority 1..10, webhook, transcription overrides)."""
-
-    priority: int = 5
-    webhook_url: str | None = None
-    transcription_language: str | None = None
-    whisper_model: str | None = None
-    thumbnail_key: str | None = None
-    api_key_id: str | None = None
-
-
-class PlannedTask(msgspec.Struct, frozen=True, kw_only=True):
-    """One task of a job's plan. `name` is unique in the job and is the subject detail
-    (`jobs.<id>.task_completed.<name>`); `kind` says which service does it. An
-    `optional` task's failure is recorded but does not fail the job."""
-
-    name: str
-    kind: Literal["transcode", "package", "audio", "thumbnails", "transcription", "metadata"]
-    rendition: str | None = None
-    optional: bool = False
-
-
-class OutputInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """One object a task wrote: key, size in bytes, and what is known of it
-    (pixels, bits/s, seconds, audio samples/s, compression ratio = source size / output size)."""
-
-    key: str
-    size_bytes: int
-    kind: str
-    width: int | None = None
-    height: int | None = None
-    bitrate: int | None = None
-    duration_seconds: float | None = None
-    encode_seconds: float | None = None
-    compression_ratio: float | None = None
-    sample_rate: int | None = None
 
 
 class JobEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -255,6 +156,50 @@ class TaskFailed(JobEvent, frozen=True, tag="task_failed"):
     epoch: int = 1
 
 
+class TranscriptLine(msgspec.Struct, frozen=True, array_like=True):
+    """One transcribed segment: start and end in seconds, its text (JSON `[start, end, text]`)."""
+
+    start: float
+    end: float
+    text: str
+
+
+#: Bytes of transcript text per `transcript_text` fact: far below JOBS' 1 MiB message limit.
+TRANSCRIPT_PART_BYTES = 256 * 1024
+
+
+class TranscriptText(JobEvent, frozen=True, tag="transcript_text"):
+    """The words of a transcription, as facts, so the read model (search inside videos)
+    is built by folding facts like everything else and a rebuild reproduces it.
+    Published by the transcriber before its `task_completed`, in `parts` facts of at
+    most `TRANSCRIPT_PART_BYTES` of text; part 0 replaces any earlier transcript of the
+    job (a replay with another model or language)."""
+
+    language: str
+    lines: list[TranscriptLine]
+    part: int = 0
+    parts: int = 1
+    task: str = "transcription"
+    epoch: int = 1
+
+
+def transcript_parts(job_id: str, at: datetime, language: str, lines: list[TranscriptLine],
+                     epoch: int = 1) -> list[TranscriptText]:
+    """`lines` cut into `TranscriptText` facts of at most `TRANSCRIPT_PART_BYTES` of text
+    each (one fact, with no lines, for a silent source)."""
+    chunks: list[list[TranscriptLine]] = [[]]
+    size = 0
+    for line in lines:
+        n = len(line.text.encode()) + 32
+        if chunks[-1] and size + n > TRANSCRIPT_PART_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(line)
+        size += n
+    return [TranscriptText(job_id=job_id, at=at, language=language, lines=chunk, part=i, parts=len(chunks),
+                           epoch=epoch) for i, chunk in enumerate(chunks)]
+
+
 class Cancelled(JobEvent, frozen=True, tag="cancelled"):
     """The job was cancelled (API `DELETE`): workers stop its work and remove its temp
     files; the job ends `cancelled`."""
@@ -295,7 +240,7 @@ class Replayed(JobEvent, frozen=True, tag="replayed"):
 
 
 AnyJobEvent = (Received | Ingested | Rejected | TaskStarted | TaskProgress | TaskCompleted | TaskFailed | Cancelled
-               | Replayed | Deleted)
+               | Replayed | Deleted | TranscriptText)
 
 
 _job_decoder = msgspec.json.Decoder(AnyJobEvent)
@@ -346,6 +291,8 @@ def msg_id_for(event: JobEvent) -> str | None:
         return f"{event.job_id}.{tag}.{event.task}{run}"
     if isinstance(event, Replayed):
         return f"{event.job_id}.{tag}.{event.epoch}"
+    if isinstance(event, TranscriptText):
+        return f"{event.job_id}.{tag}.{event.part}" + (f".e{event.epoch}" if event.epoch > 1 else "")
     return f"{event.job_id}.{tag}"
 
 
@@ -373,12 +320,3 @@ def decode_job_event(data: bytes) -> AnyJobEvent:
 def decode_announcement(data: bytes) -> ObjectAnnounced:
     """Decode an `ObjectAnnounced`. Raises `msgspec.ValidationError` / `msgspec.DecodeError`."""
     return _announce_decoder.decode(data)
-
-
-class Submission(msgspec.Struct, frozen=True, kw_only=True):
-    """The sidecar object `meta/<raw key>.json` a submitter writes *before* the object:
-    user metadata (stored and returned as given) and job options."""
-
-    user_metadata: dict[str, Any] = {}
-    options: JobOptions = msgspec.field(default_factory=JobOptions)
-

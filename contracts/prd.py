@@ -15,7 +15,6 @@ from typing import Any, NamedTuple
 import msgspec
 
 from contracts import layout
-from contracts.events import OutputInfo
 from contracts.results import (
     CustomThumbnailResult,
     HlsResult,
@@ -26,6 +25,7 @@ from contracts.results import (
     TranscriptResult,
     VideoResult,
 )
+from contracts.shapes import OutputInfo
 
 __all__ = [
     "VALIDATE_TASK",

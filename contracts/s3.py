@@ -14,7 +14,7 @@ from urllib.parse import unquote_plus
 
 import msgspec
 
-from contracts.events import ObjectRef
+from contracts.shapes import ObjectRef
 
 __all__ = ["ACCEPTED_EVENTS", "S3Notification", "S3Record", "decode_s3_notification", "created_objects"]
 

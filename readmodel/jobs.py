@@ -133,3 +133,9 @@ async def count_stalled_tasks(db: Db, *, quiet_seconds: float) -> int:
     return int(await db.fetchval(
         "SELECT count(*) FROM tasks WHERE status = 'processing' AND updated_at < now() - make_interval(secs => $1)",
         float(quiet_seconds)))
+
+
+async def fetch_task_progress(db: Db, *, job_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+    """Name, status, percent and ETA of every task of `job_ids` (a list page's live bars)."""
+    return list(await db.fetch("SELECT job_id, name, status, progress_percent, eta_seconds FROM tasks "
+                               "WHERE job_id = ANY($1::uuid[]) ORDER BY job_id, name", job_ids))

@@ -54,6 +54,7 @@ def cmd_up(_: argparse.Namespace) -> int:
             print(
                 f"\nTranscode Flow is up ({time.monotonic() - started:.1f}s)\n"
                 f"  API        http://{resolved.api_host}:{resolved.api_port}  (docs: /docs)\n"
+                f"  web UI     http://{resolved.api_host}:{resolved.api_port}/ui/  (sign in with an API key)\n"
                 f"  admin key  {key_where}\n"
                 f"  drop videos into {resolved.inbox_dir.resolve()}\n"
                 f"  S3         http://{resolved.s3_endpoint}/{resolved.bucket}/raw/  (signed requests only)\n"

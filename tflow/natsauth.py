@@ -68,6 +68,7 @@ ROLES: dict[str, Role] = {
     "thumbnailer": Role(consumers=(("JOBS", "thumbnailer"), _dead("thumbnailer")),
                         tasks=(layout.THUMBNAILS_TASK, layout.CUSTOM_THUMBNAIL_TASK), cancels=True),
     "transcriber": Role(consumers=(("JOBS", "transcriber"), _dead("transcriber")),
+                        publish=(f"jobs.*.transcript_text.{layout.TRANSCRIPTION_TASK}",),
                         tasks=(layout.TRANSCRIPTION_TASK,), cancels=True),
     "projector": Role(ordered_reader=True, monitor=True),
     # admin routes: dead letters are read from DLQ and re-driven as replays or announcements

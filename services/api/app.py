@@ -17,7 +17,8 @@ from readmodel.keys import key_hash
 from services.api import errors, examples
 from services.api.deps import Resources
 from services.api.guards import JsonBodyGuard
-from services.api.routes import admin, jobs, ops, stream, submit
+from services.api.routes import admin, jobs, library, ops, stream, submit
+from services.api.web import mount_ui
 from tflow import store
 from tflow.natsio import NatsRefused, close, connect
 from tflow.settings import Settings
@@ -65,10 +66,11 @@ def create_app(settings: Settings) -> FastAPI:
                               "`user guide` (`/api/...`, `/api-keys/...`) are the user guide's shorter names for "
                               "the same handlers.")
     errors.install(app)
-    for router in (jobs.router, submit.router, admin.router, ops.router, stream.router, jobs.streaming,
+    for router in (library.router, jobs.router, submit.router, admin.router, ops.router, stream.router, jobs.streaming,
                    submit.guide, jobs.guide, admin.guide):
         app.include_router(router)
     ops.mount_metrics(app)
+    mount_ui(app)
     app.add_middleware(JsonBodyGuard)
     examples.install(app)
     return app

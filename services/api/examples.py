@@ -94,7 +94,27 @@ EXAMPLES: dict[tuple[str, str], tuple[str, object]] = {
         "db": {"latency_ms": 0.6, "status": "ok"}, "nats": {"latency_ms": 1.1, "status": "ok",
                                                            "jobs_stream_messages": 812},
         "storage": {"latency_ms": 2.3, "status": "ok", "bucket": "videos"}}}),
-    ("get", "/metrics"): ("200", "# HELP tflow_api_requests_total API requests by route and status.\n"),
+    ("get", "/metrics"): ("200", "# HELP api_requests_total API requests by endpoint and status.\n"),
+    ("get", "/"): ("307", None),
+    ("get", "/api/v1/jobs/stream"): ("200", "event: jobs\ndata: " + json.dumps({
+        "total": 1, "limit": 50, "offset": 0, "page": 1, "per_page": 50, "pages": 1, "jobs": ["…"],
+        "tasks": {JOB_ID: [{"name": "transcode_720p", "task": "video_720p", "status": "running",
+                            "progress_percent": 40.0, "eta_seconds": 3.1}]}}) + "\n\n"),
+    ("get", "/api/v1/search"): ("200", {"query": "bread", "total": 1, "limit": 20, "offset": 0, "results": [{
+        "job_id": JOB_ID, "filename": "lecture.mov", "status": "completed", "duration_seconds": 62.2, "rank": 0.1,
+        "metadata_match": False, "moments": [{"start_seconds": 12.4, "end_seconds": 15.9,
+                                              "text": "and the bread was warm", "headline": "and the <b>bread</b> "
+                                              "was warm"}]}]}),
+    ("get", "/api/v1/jobs/{job_id}/transcript"): ("200", {
+        "job_id": JOB_ID, "language": "en", "language_probability": 0.98, "model": "base", "duration": 62.2,
+        "word_count": 2, "segments": [{"start": 0.0, "end": 1.2, "text": "Hello there.", "words": [
+            {"start": 0.0, "end": 0.5, "word": " Hello", "probability": 0.97},
+            {"start": 0.5, "end": 1.2, "word": " there.", "probability": 0.93}]}]}),
+    ("get", "/api/v1/jobs/{job_id}/timeline"): ("200", {"job_id": JOB_ID, "facts": [
+        {"seq": 812, "at": "2026-11-22T03:15:05Z", "type": "ingested", "task": None,
+         "summary": "valid source: 9 tasks planned"},
+        {"seq": 815, "at": "2026-11-22T03:15:09Z", "type": "task_completed", "task": "video_360p",
+         "summary": "2 outputs in 3.20s"}]}),
     ("get", "/api/v1/jobs"): ("200", {"total": 1, "limit": 50, "offset": 0, "page": 1, "per_page": 50, "pages": 1,
                                       "jobs": [JOB_SUMMARY]}),
     ("get", "/api/v1/jobs/{job_id}"): ("200", JOB),

@@ -39,6 +39,7 @@ from contracts import (
     TaskProgress,
     TaskStarted,
     TranscriptResult,
+    TranscriptText,
     layout,
 )
 from readmodel.rows import TERMINAL, JobRow, JobState, TaskRow, probe_columns
@@ -224,6 +225,9 @@ def apply(state: JobState | None, event: AnyJobEvent, seq: int) -> JobState | No
         for t in state.tasks.values():
             if t.status in ("pending", "processing"):
                 t.status, t.updated_at, t.eta_seconds = "cancelled", event.at, None
+    elif isinstance(event, TranscriptText):
+        if state is None:  # its lines are stored beside the state (`readmodel.search`)
+            return None
     else:
         if state is None:
             return None
@@ -231,3 +235,30 @@ def apply(state: JobState | None, event: AnyJobEvent, seq: int) -> JobState | No
     state.job.updated_at = max(state.job.updated_at, event.at)
     state.job.last_seq = seq
     return state
+
+
+def timeline_entry(event: AnyJobEvent) -> tuple[str, str | None, str] | None:
+    """`(type, task, one-line summary)` of a fact for the job's timeline; None for
+    progress (too many, and the task rows hold the latest)."""
+    tag = str(type(event).__struct_config__.tag)
+    if isinstance(event, TaskProgress):
+        return None
+    if isinstance(event, Ingested):
+        return tag, None, f"valid source: {len(event.plan)} tasks planned"
+    if isinstance(event, Rejected):
+        return tag, None, f"{event.code}: {event.message}"
+    if isinstance(event, TaskStarted):
+        return tag, event.task, f"attempt {event.attempt} on {event.worker}"
+    if isinstance(event, TaskCompleted):
+        took = f" in {event.seconds:.2f}s" if event.seconds is not None else ""
+        return tag, event.task, f"{len(event.outputs)} outputs{took}"
+    if isinstance(event, TaskFailed):
+        retry = "permanent" if event.permanent else f"retry in {event.retry_in_seconds or 0:.0f}s"
+        return tag, event.task, f"{event.code}: {event.message[:300]} ({retry})"
+    if isinstance(event, TranscriptText):
+        return tag, event.task, f"part {event.part + 1}/{event.parts}: {len(event.lines)} lines ({event.language})"
+    if isinstance(event, Cancelled | Deleted):
+        return tag, None, (getattr(event, "reason", "") or "") + (f" by {event.by}" if event.by else "")
+    if isinstance(event, Replayed):
+        return tag, None, f"epoch {event.epoch}: {', '.join(event.tasks)} ({event.reason})"
+    return tag, None, tag

@@ -22,8 +22,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from contracts import decode_job_event
+from contracts import TranscriptText, decode_job_event
 from readmodel import projection as pstore
+from readmodel import search
 from readmodel.db import UNAVAILABLE
 from readmodel.rows import JobState
 from services.projector import fold
@@ -76,8 +77,17 @@ async def _apply_batch(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: bool) 
         job_ids = sorted({e.job_id for _, e in decoded})
         states: dict[str, JobState | None] = dict(await pstore.load_states(conn, job_ids=job_ids))
         before = {jid: (s.job.status, s.job.api_key_id) for jid, s in states.items() if s is not None}
+        timeline = []
         for seq, event in decoded:
-            states[event.job_id] = fold.apply(states.get(event.job_id), event, seq)
+            states[event.job_id] = state = fold.apply(states.get(event.job_id), event, seq)
+            if state is None:
+                continue
+            entry = fold.timeline_entry(event)
+            if entry is not None:
+                timeline.append((uuid.UUID(event.job_id), seq, event.at, *entry))
+            if isinstance(event, TranscriptText):
+                await search.save_transcript(conn, event)
+        await search.save_facts(conn, timeline)
         new_last = todo[-1].metadata.sequence.stream
         await pstore.save_states(conn, states=[s for s in states.values() if s is not None], last_seq=new_last,
                                  before=before)

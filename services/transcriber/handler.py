@@ -13,7 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from contracts import AnyJobEvent, Ingested, JobOptions, TranscriptResult, layout
+from contracts import (
+    AnyJobEvent,
+    Ingested,
+    JobOptions,
+    TranscriptLine,
+    TranscriptResult,
+    layout,
+    transcript_parts,
+    utcnow,
+)
 from media.audio import decode_audio
 from media.run import Progress, Stalled, TimeLimitExceeded
 from services.transcriber.formats import Segment, Word, to_json, to_srt, to_txt, to_vtt, word_count
@@ -137,6 +146,10 @@ class Transcriber(JobHandler):
                 path.write_text(text, encoding="utf-8")
                 outputs.append(await self.upload(layout.transcript_key(ingested.job_id, fmt), path, fmt,
                                                  duration_seconds=round(media_seconds, 3)))
+        lines = [TranscriptLine(round(seg.start, 3), round(seg.end, 3), seg.text.strip()) for seg in segments]
+        for fact in transcript_parts(ingested.job_id, utcnow(), detected, lines,
+                                     rep.epoch(layout.TRANSCRIPTION_TASK)):
+            await self.facts.publish(fact)  # the search index's input, before the completion
         seconds = time.monotonic() - started
         await rep.complete(layout.TRANSCRIPTION_TASK, outputs, TranscriptResult(
             language=detected, language_probability=prob, word_count=word_count(segments), model=model.name,

@@ -15,7 +15,8 @@ from tflow.settings import Settings
 #: Routes whose answer is not JSON (text, streams, redirects, 204).
 NOT_JSON = {("get", "/metrics"), ("get", "/api/v1/jobs/{job_id}/events"), ("get", "/api/events/{job_id}/progress"),
             ("get", "/api/v1/stream/{job_id}/{token}/{path}"), ("head", "/api/v1/stream/{job_id}/{token}/{path}"),
-            ("delete", "/api/v1/admin/api-keys/{key_id}"), ("delete", "/api-keys/{key_id}")}
+            ("delete", "/api/v1/admin/api-keys/{key_id}"), ("delete", "/api-keys/{key_id}"),
+            ("get", "/"), ("get", "/api/v1/jobs/stream")}
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,9 @@ bodies against it (see `base`)."""
 from services.api.models.base import ErrorBody, ErrorDetail, Model, Problem
 from services.api.models.jobs import *  # noqa: F403
 from services.api.models.jobs import __all__ as _jobs_all
+from services.api.models.library import *  # noqa: F403
+from services.api.models.library import __all__ as _library_all
 from services.api.models.ops import *  # noqa: F403
 from services.api.models.ops import __all__ as _ops_all
 
-__all__ = ["ErrorBody", "ErrorDetail", "Model", "Problem", *_jobs_all, *_ops_all]
+__all__ = ["ErrorBody", "ErrorDetail", "Model", "Problem", *_jobs_all, *_library_all, *_ops_all]

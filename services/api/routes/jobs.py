@@ -112,6 +112,15 @@ async def list_jobs(who: Reader, pool: PoolDep, settings: SettingsDep,
                     metadata: Annotated[str | None, Query(description='JSON object the user metadata must '
                                                           'contain, e.g. {"category":"education"}')] = None
                     ) -> Response:
+    doc, _ = await list_page(who, pool, settings, status, limit, offset, page, per_page, sort, order, metadata)
+    return json_response(doc)
+
+
+async def list_page(who: Principal, pool: asyncpg.Pool, settings: Any, status: str | None, limit: int | None,
+                    offset: int | None, page: int | None, per_page: int | None, sort: jobs.Sort, order: jobs.Order,
+                    metadata: str | None) -> tuple[dict[str, Any], list[Mapping[str, Any]]]:
+    """The `JobList` document of one page of the caller's jobs, and its rows. 400 for a
+    metadata filter that is not a JSON object within the limits."""
     size = per_page or limit or 50
     start = offset if offset is not None else ((page or 1) - 1) * size
     contains = None
@@ -122,8 +131,8 @@ async def list_jobs(who: Reader, pool: PoolDep, settings: SettingsDep,
             raise ApiError(400, "invalid_metadata_filter", str(e)) from e
     total, rows = await jobs.list_jobs(pool, owner=who.owner, status=status, metadata=contains, sort=sort,
                                        order=order, limit=size, offset=start)
-    return json_response({"total": total, "limit": size, "offset": start, "page": start // size + 1,
-                          "per_page": size, "pages": math.ceil(total / size), "jobs": [job_view(r) for r in rows]})
+    return {"total": total, "limit": size, "offset": start, "page": start // size + 1, "per_page": size,
+            "pages": math.ceil(total / size), "jobs": [job_view(r) for r in rows]}, list(rows)
 
 
 async def cancel(job_id: uuid.UUID, row: Mapping[str, Any], who: Principal, facts: FactsDep) -> None:
