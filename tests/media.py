@@ -26,3 +26,17 @@ def media_files(folder: str) -> list[str]:
     if not d.is_dir():
         return []
     return sorted(p.name for p in d.iterdir() if p.suffix not in (".vtt", ".srt", ".md", ".transcription"))
+
+
+def speech_clip(dest: Path, seconds: float = 10.0) -> Path:
+    """`dest` (.mkv): `seconds` of a real 1280x720 video (Big Buck Bunny) with real English
+    dialogue on it (the `friday` clip's audio), so a job has both renditions and
+    subtitles. Made at run time with ffmpeg (stream copy of the video)."""
+    import subprocess
+
+    from media.run import ffmpeg_binary
+
+    subprocess.run([ffmpeg_binary(), "-v", "error", "-y", "-i", str(media("valid/bbb_1280x720_30s_vp8_vorbis.webm")),
+                    "-i", str(media("valid/friday_640x480_speech_h264_aac.mp4")), "-t", str(seconds), "-map", "0:v:0",
+                    "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", str(dest)], check=True)
+    return dest

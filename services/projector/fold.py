@@ -243,6 +243,8 @@ def timeline_entry(event: AnyJobEvent) -> tuple[str, str | None, str] | None:
     tag = str(type(event).__struct_config__.tag)
     if isinstance(event, TaskProgress):
         return None
+    if isinstance(event, Received):
+        return tag, None, f"{event.source.key} ({event.source.size} bytes) via {event.origin}"
     if isinstance(event, Ingested):
         return tag, None, f"valid source: {len(event.plan)} tasks planned"
     if isinstance(event, Rejected):

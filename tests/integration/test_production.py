@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,9 +17,8 @@ import m3u8
 import pytest
 
 from contracts import job_id_for, layout
-from media.run import ffmpeg_binary
 from tests.integration.production_stack import Production, need, production, wait_job
-from tests.media import REPO_ROOT, media
+from tests.media import REPO_ROOT, speech_clip
 from tflow import store, streamtoken
 from tflow.backup import backup, restore
 from tflow.deploy import DEPLOY
@@ -40,13 +38,8 @@ def prod(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    """10 s of a real 1280x720 video with real English dialogue on it (Big Buck Bunny's
-    picture, the `friday` clip's speech), so the job has both renditions and subtitles."""
-    out = tmp_path_factory.mktemp("clip") / "bbb_720p_speech.mkv"
-    subprocess.run([ffmpeg_binary(), "-v", "error", "-y", "-i", str(media("valid/bbb_1280x720_30s_vp8_vorbis.webm")),
-                    "-i", str(media("valid/friday_640x480_speech_h264_aac.mp4")), "-t", "10", "-map", "0:v:0",
-                    "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", str(out)], check=True)
-    return out
+    """A real 720p picture with real dialogue: both renditions and subtitles."""
+    return speech_clip(tmp_path_factory.mktemp("clip") / "bbb_720p_speech.mkv")
 
 
 @pytest.fixture(scope="module")

@@ -216,13 +216,14 @@ function uploadOne(file, { metadata, priority, thumbnail }, list) {
 }
 
 // --- one job ------------------------------------------------------------------------
-function links(doc, out = []) {
+/** Every output of a job document (objects with `url` and `key`), once each, by key. */
+function links(doc, out = new Map()) {
   if (Array.isArray(doc)) doc.forEach((d) => links(d, out));
   else if (doc && typeof doc === "object") {
-    if (typeof doc.url === "string" && doc.key) out.push({ key: doc.key, url: doc.url });
+    if (typeof doc.url === "string" && doc.key && !out.has(doc.key)) out.set(doc.key, { key: doc.key, url: doc.url });
     Object.values(doc).forEach((d) => links(d, out));
   }
-  return out;
+  return [...out.values()];
 }
 
 async function jobView(id, params) {
