@@ -57,7 +57,9 @@ async def quiescent(pool, js, timeout: float = 240) -> int:
 async def snapshot(pool):
     jobs = [dict(r) for r in await pool.fetch("SELECT * FROM jobs ORDER BY id")]
     tasks = [dict(r) for r in await pool.fetch("SELECT * FROM tasks ORDER BY job_id, name")]
-    return jobs, tasks
+    lines = [dict(r) for r in await pool.fetch("SELECT * FROM transcript_lines ORDER BY job_id, line")]
+    facts = [dict(r) for r in await pool.fetch("SELECT * FROM job_facts ORDER BY job_id, seq")]
+    return jobs, tasks, lines, facts
 
 
 async def test_task_facts_fold_into_job_progress_and_state(stack, pool, js):
@@ -101,11 +103,15 @@ async def test_task_facts_fold_into_job_progress_and_state(stack, pool, js):
 async def test_rebuild_from_the_stream_equals_the_live_tables(stack, pool, js):
     stack.drop(media("valid/mpeg4asp_960x400_mp3.avi"), "rebuild-good.avi")
     stack.drop(media("bad/vp6_112x80_too_small.flv"), "rebuild-bad.flv")
+    stack.drop(media("valid/friday_640x480_speech_h264_aac.mp4"), "rebuild-speech.mp4")
     await job_by_key(pool, "raw/rebuild-good.avi")
     await job_by_key(pool, "raw/rebuild-bad.flv")
+    speech = await job_by_key(pool, "raw/rebuild-speech.mp4")
     before_seq = await quiescent(pool, js)
     before = await snapshot(pool)
-    assert len(before[0]) >= 2 and before[1], "the rebuild must have jobs and tasks to rebuild"
+    assert len(before[0]) >= 3 and before[1], "the rebuild must have jobs and tasks to rebuild"
+    # the search index and the timelines are rebuilt too (from transcript_text and every other fact)
+    assert any(line["job_id"] == speech["id"] for line in before[2]) and before[3]
     env = service_env(stack.settings, role="projector")
     out = subprocess.run([sys.executable, "-m", "tflow.cli", "projector", "rebuild"], env=env,
                          capture_output=True, text=True, timeout=120)
@@ -122,6 +128,10 @@ async def test_rebuild_from_the_stream_equals_the_live_tables(stack, pool, js):
         "SELECT coalesce(api_key_id, '00000000-0000-0000-0000-000000000000') AS k, status, count(*) AS n "
         "FROM jobs GROUP BY 1, 2")}
     assert counts == truth and sum(truth.values()) == len(after[0])
+    word = next(w for line in after[2] if line["job_id"] == speech["id"] for w in line["text"].split() if len(w) > 3)
+    with stack.api() as api:
+        hits = api.get("/api/v1/search", params={"q": word.strip(".,!?")}).json()["results"]
+    assert str(speech["id"]) in [h["job_id"] for h in hits]
 
 
 async def test_projector_restart_resumes_exactly(stack, pool, js):
