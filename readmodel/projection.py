@@ -140,6 +140,7 @@ async def reset(conn: asyncpg.Connection) -> None:
     """Drop the read model's rows and rewind the checkpoint to 0 (one transaction)."""
     async with conn.transaction():
         await lock_checkpoint(conn)
-        await conn.execute("TRUNCATE tasks, jobs, job_counts, projection_failures, transcript_lines, job_facts")
+        await conn.execute("TRUNCATE tasks, jobs, job_counts, projection_failures, transcript_lines, transcript_docs, "
+                           "job_facts")
         await conn.execute("UPDATE projector_checkpoint SET last_seq = 0, updated_at = now() WHERE projection = $1",
                            PROJECTION)

@@ -2,10 +2,11 @@
 
 The projector stores every transcribed line (`transcript_text` facts) in
 `transcript_lines`, whose `tsv` holds its words stemmed in the transcript's language and
-as they are; `search` ranks lines with PostgreSQL full-text search (`websearch_to_tsquery`
-syntax: words, "quoted phrases", -exclusions, or) and groups them by job, with the user
-metadata's values searched too. `job_facts` keeps a line per fact (progress aside) for
-the job page's timeline.
+as they are, and each job's whole transcript as one document in `transcript_docs`.
+`search` ranks jobs by their document with PostgreSQL full-text search
+(`websearch_to_tsquery` syntax: words, "quoted phrases", -exclusions, or), the user
+metadata's values searched too, and gives the best lines of the jobs on the page.
+`job_facts` keeps a line per fact (progress aside) for the job page's timeline.
 """
 
 from __future__ import annotations
@@ -39,10 +40,17 @@ def text_config(language: str | None) -> str:
     return LANGUAGE_CONFIGS.get((language or "").lower()[:2], "simple")
 
 
-def _query_sql(param: str) -> str:
-    """A tsquery matching `param` as plain words, or stemmed in any configured language."""
-    configs = ["simple", *sorted(set(LANGUAGE_CONFIGS.values()))]
+def _query_sql(param: str, languages: set[str]) -> str:
+    """A tsquery matching `param` as plain words, or stemmed in each of `languages` (text
+    search configurations; only the known ones are used)."""
+    known = set(LANGUAGE_CONFIGS.values())
+    configs = ["simple", *sorted(c for c in languages if c in known)]
     return " || ".join(f"websearch_to_tsquery('{c}'::regconfig, {param})" for c in configs)
+
+
+async def languages_in_use(db: Db) -> set[str]:
+    """The text search configurations of the transcripts stored (a handful, by index)."""
+    return {r["config"] for r in await db.fetch("SELECT DISTINCT config::text AS config FROM transcript_docs")}
 
 
 async def save_transcript(conn: asyncpg.Connection, event: TranscriptText) -> None:
@@ -58,6 +66,13 @@ async def save_transcript(conn: asyncpg.Connection, event: TranscriptText) -> No
         "language = EXCLUDED.language, config = EXCLUDED.config",
         [(job_id, event.part * PART_STRIDE + i, line.start, line.end, line.text, event.language, config)
          for i, line in enumerate(event.lines) if line.text])
+    # the job's whole transcript as one document, to rank jobs by
+    await conn.execute(
+        "INSERT INTO transcript_docs (job_id, config, tsv) "
+        "SELECT $1, $2::regconfig, to_tsvector($2::regconfig, coalesce(string_agg(text, ' ' ORDER BY line), '')) "
+        "|| to_tsvector('simple'::regconfig, coalesce(string_agg(text, ' ' ORDER BY line), '')) "
+        "FROM transcript_lines WHERE job_id = $1 "
+        "ON CONFLICT (job_id) DO UPDATE SET config = EXCLUDED.config, tsv = EXCLUDED.tsv", job_id, config)
 
 
 async def save_facts(conn: asyncpg.Connection, rows: Sequence[tuple[uuid.UUID, int, datetime, str, str | None, str]]
@@ -76,37 +91,35 @@ async def fetch_timeline(db: Db, *, job_id: uuid.UUID, limit: int = 1000) -> lis
 
 async def search(db: Db, *, q: str, owner: uuid.UUID | None, limit: int, offset: int = 0
                  ) -> tuple[int, list[dict[str, Any]]]:
-    """`(jobs matched, page)`: jobs whose transcript lines or user metadata match `q`,
-    best first (the rank of their best line; a metadata match counts as rank 1), each with
+    """`(jobs matched, page)`: jobs whose transcript or user metadata match `q`, best
+    first (the rank of the whole transcript; a metadata match counts as rank 1), each with
     up to `MOMENTS_PER_JOB` matching lines (start/end seconds, text, `headline` with the
     matched words in `<b>`). Only the jobs of `owner` (None: every job); deleted jobs never."""
-    query = _query_sql("$1")
+    # inline (not a CTE column), so the GIN indexes serve it; only the languages present
+    query = _query_sql("$1", await languages_in_use(db))
     rows = await db.fetch(f"""
-        WITH q AS (SELECT {query} AS query),
-        lines AS (
-            SELECT l.job_id, l.line, l.start_seconds, l.end_seconds, l.text, l.config,
-                   ts_rank_cd(l.tsv, q.query) AS rank,
-                   row_number() OVER (PARTITION BY l.job_id ORDER BY ts_rank_cd(l.tsv, q.query) DESC, l.line) AS n
-              FROM transcript_lines l, q
-             WHERE l.tsv @@ q.query),
-        meta AS (
-            SELECT j.id AS job_id FROM jobs j, q
-             WHERE jsonb_to_tsvector('simple'::regconfig, j.user_metadata, '["string", "numeric"]') @@ q.query),
-        hits AS (
-            SELECT job_id, max(rank) AS rank, bool_or(from_meta) AS metadata_match FROM (
-                SELECT job_id, rank, false AS from_meta FROM lines
-                UNION ALL SELECT job_id, 1.0, true FROM meta) u
-             GROUP BY job_id),
+        WITH hits AS (
+            SELECT d.job_id, ts_rank(d.tsv, {query}) AS rank, false AS from_meta
+              FROM transcript_docs d WHERE d.tsv @@ ({query})
+            UNION ALL
+            SELECT j.id, 1.0, true FROM jobs j
+             WHERE jsonb_to_tsvector('simple'::regconfig, j.user_metadata, '["string", "numeric"]') @@ ({query})),
+        best AS (SELECT job_id, max(rank) AS rank, bool_or(from_meta) AS metadata_match FROM hits GROUP BY job_id),
         visible AS (
-            SELECT h.*, j.original_filename, j.status, j.duration_seconds, count(*) OVER () AS total
-              FROM hits h JOIN jobs j ON j.id = h.job_id
+            SELECT b.*, j.original_filename, j.status, j.duration_seconds, count(*) OVER () AS total
+              FROM best b JOIN jobs j ON j.id = b.job_id
              WHERE j.status <> 'deleted' AND ($2::uuid IS NULL OR j.api_key_id = $2)
-             ORDER BY h.rank DESC, h.job_id LIMIT $3 OFFSET $4)
+             ORDER BY b.rank DESC, b.job_id LIMIT $3 OFFSET $4)
         SELECT v.*, (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                        'start_seconds', l.start_seconds, 'end_seconds', l.end_seconds, 'text', l.text,
-                        'headline', ts_headline(l.config, l.text, q.query, 'StartSel=<b>, StopSel=</b>'))
-                        ORDER BY l.rank DESC, l.line), '[]'::jsonb)
-                       FROM lines l, q WHERE l.job_id = v.job_id AND l.n <= {MOMENTS_PER_JOB}) AS moments
+                        'start_seconds', m.start_seconds, 'end_seconds', m.end_seconds, 'text', m.text,
+                        'headline', ts_headline(m.config, m.text, {query}, 'StartSel=<b>, StopSel=</b>'))
+                        ORDER BY m.rank DESC, m.line), '[]'::jsonb)
+                       FROM (SELECT l.*, ts_rank(l.tsv, {query}) AS rank
+                               -- the job's own lines by its key, then matched: OFFSET 0 keeps the
+                               -- planner from intersecting with the word's lines of every job
+                               FROM (SELECT * FROM transcript_lines WHERE job_id = v.job_id OFFSET 0) l
+                              WHERE l.tsv @@ ({query})
+                              ORDER BY rank DESC, l.line LIMIT {MOMENTS_PER_JOB}) m) AS moments
           FROM visible v ORDER BY v.rank DESC, v.job_id""", q, owner, limit, offset)
     total = int(rows[0]["total"]) if rows else 0
     return total, [dict(r) for r in rows]

@@ -15,6 +15,15 @@ CREATE TABLE transcript_lines (
     PRIMARY KEY (job_id, line)
 );
 CREATE INDEX transcript_lines_tsv ON transcript_lines USING gin (tsv);
+-- one document per job (its whole transcript, indexed the same way) to rank jobs by; the
+-- lines give the moments of the jobs on the page
+CREATE TABLE transcript_docs (
+    job_id  uuid PRIMARY KEY,
+    config  regconfig NOT NULL,
+    tsv     tsvector NOT NULL
+);
+CREATE INDEX transcript_docs_tsv ON transcript_docs USING gin (tsv);
+CREATE INDEX transcript_docs_config ON transcript_docs (config);
 -- the user metadata's values, searchable the same way
 CREATE INDEX jobs_user_metadata_tsv ON jobs USING gin (jsonb_to_tsvector('simple'::regconfig, user_metadata, '["string", "numeric"]'));
 
@@ -32,4 +41,5 @@ CREATE TABLE job_facts (
 -- migrate:down
 DROP TABLE job_facts;
 DROP INDEX jobs_user_metadata_tsv;
+DROP TABLE transcript_docs;
 DROP TABLE transcript_lines;
