@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,13 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from media.run import die_with_parent
 from tests.integration.conftest import TEST_ENV
 from tests.integration.test_minio import minio_binary
-from tflow import natsauth, store
+from tflow import natsauth, processes, store
 from tflow.deploy import DEPLOY, native_prometheus_config, render_template
 from tflow.minio_server import MinioServer
-from tflow.processes import Supervisor, stop_process
+from tflow.processes import Program, Supervisor, stop_process
 from tflow.production import configure_minio
 from tflow.scrape import PROMETHEUS_TARGETS
 from tflow.settings import Settings
@@ -43,11 +41,9 @@ def need(program: str) -> str:
 
 
 def spawn(name: str, argv: list[str], log_dir: Path) -> subprocess.Popen:
-    """Start a server that dies with this process; its output goes to `<log_dir>/<name>.log`."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with (log_dir / f"{name}.log").open("ab") as log:
-        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=lambda: die_with_parent(signal.SIGTERM))
+    """Start a server that dies with this process (`tflow.processes.spawn`); its output
+    goes to `<log_dir>/<name>.log`."""
+    return processes.spawn(Program(name, tuple(argv), log=log_dir / f"{name}.log"))
 
 
 def nginx_main_conf(root: Path, site: Path) -> str:
