@@ -20,9 +20,12 @@ from contracts.s3 import *  # noqa: F403
 from contracts.s3 import __all__ as _s3_all
 from contracts.shapes import *  # noqa: F403
 from contracts.shapes import __all__ as _shapes_all
+from contracts.subjects import *  # noqa: F403
+from contracts.subjects import __all__ as _subjects_all
 
 #: `streams/*.json` and `consumers/<STREAM>/*.json`: the JSON `nats stream add --config`
 #: and `nats consumer add --config` take, shipped inside the package.
 NATS_DEFINITIONS: Traversable = files("contracts") / "nats"
 
-__all__ = [*_events_all, *_shapes_all, *_results_all, *_s3_all, *_advisories_all, "layout", "prd", "NATS_DEFINITIONS"]
+__all__ = [*_events_all, *_subjects_all, *_shapes_all, *_results_all, *_s3_all, *_advisories_all, "layout", "prd",
+           "NATS_DEFINITIONS"]

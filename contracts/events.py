@@ -2,7 +2,7 @@
 
 Every fact is a `msgspec.Struct` tagged by `type` and carries `v`, the schema
 version (bumped on an incompatible change; decoders accept every version they
-know). Subjects (DESIGN.md): `jobs.<job_id>.<event>[.<task>]`; announcements
+know). Subjects (DESIGN.md, `contracts.subjects`): `jobs.<job_id>.<event>[.<task>][.p<NN>]`; announcements
 of objects that exist in the bucket: `minio.announce.<origin>` (MinIO's own
 bucket notifications arrive on `minio.events`, see `contracts.s3`).
 """
@@ -40,8 +40,6 @@ __all__ = [
     "transcript_parts",
     "AnyJobEvent",
     "job_id_for",
-    "fact_subject",
-    "subject_for",
     "msg_id_for",
     "announce_subject",
     "encode",
@@ -132,14 +130,17 @@ class TaskProgress(JobEvent, frozen=True, tag="task_progress"):
 
 class TaskCompleted(JobEvent, frozen=True, tag="task_completed"):
     """Task done: the objects it wrote, its typed `result` (`contracts.results`) and the
-    seconds it took. `v1_details` is the untyped `details` object of schema-1 facts:
-    never written, turned into `result` when such a fact is decoded."""
+    seconds it took; `priority` is the job's (1..10, PRD FR-5.2), carried so the work this
+    completion asks for (packaging) is taken in priority order. `v1_details` is the
+    untyped `details` object of schema-1 facts: never written, turned into `result` when
+    such a fact is decoded."""
 
     task: str
     outputs: list[OutputInfo] = []
     result: TaskResult | None = None
     seconds: float | None = None
     epoch: int = 1
+    priority: int = 5
     v1_details: dict[str, Any] | msgspec.UnsetType = msgspec.field(default=msgspec.UNSET, name="details")
 
 
@@ -256,21 +257,6 @@ def job_id_for(ref: ObjectRef) -> str:
     same object yields the same job whoever reports it.
     """
     return str(uuid.uuid5(JOB_ID_NAMESPACE, f"{ref.bucket}/{ref.key}/{ref.etag.strip(chr(34))}"))
-
-
-def _task_of(event: JobEvent) -> str | None:
-    task = getattr(event, "task", None)
-    return task if isinstance(task, str) else None
-
-
-def fact_subject(job_id: str, event_type: str, task: str | None = None) -> str:
-    """`jobs.<job_id>.<type>` or, for task facts, `jobs.<job_id>.<type>.<task>` (DESIGN.md)."""
-    return f"jobs.{job_id}.{event_type}" + (f".{task}" if task else "")
-
-
-def subject_for(event: JobEvent) -> str:
-    """The subject of a fact (`fact_subject` of its job, type and task)."""
-    return fact_subject(event.job_id, str(type(event).__struct_config__.tag), _task_of(event))
 
 
 def msg_id_for(event: JobEvent) -> str | None:

@@ -28,6 +28,7 @@ from contracts import (
     decode_s3_notification,
     encode,
     job_id_for,
+    job_of_subject,
     utcnow,
 )
 from tflow.facts import Facts, Permanent, completed, ingested
@@ -96,9 +97,8 @@ class DeadLetter:
 
     @property
     def job_id(self) -> str | None:
-        """The job of a `jobs.<id>.…` original, else None."""
-        parts = (self.subject or "").split(".")
-        return parts[1] if parts[0] == "jobs" and len(parts) > 2 else None
+        """The job of the original (`contracts.job_of_subject`), else None."""
+        return job_of_subject(self.subject or "")
 
 
 async def read_dead_letter(js: JetStreamContext, seq: int) -> DeadLetter:

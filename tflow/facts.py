@@ -1,6 +1,6 @@
 """The two things a handler does with facts: publish one, and read a job's last fact of
 a kind. `Facts` is that protocol; `JetStreamFacts` is it on the JOBS stream (publish
-with `Nats-Msg-Id`, read by exact subject), `MemoryFacts` in memory with the same
+with `Nats-Msg-Id`, read back by subject filter, any priority band), `MemoryFacts` in memory with the same
 dedupe rule (handler tests run on both)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from contracts import (
     TaskFailed,
     decode_job_event,
     encode,
-    fact_subject,
+    fact_filter,
     msg_id_for,
     subject_for,
 )
@@ -66,7 +66,7 @@ class JetStreamFacts:
 
     async def last(self, job_id: str, event_type: str, task: str | None = None) -> AnyJobEvent | None:
         try:
-            msg = await self.js.get_last_msg(JOBS_STREAM, fact_subject(job_id, event_type, task))
+            msg = await self.js.get_last_msg(JOBS_STREAM, fact_filter(job_id, event_type, task))
         except NotFoundError:
             return None
         return decode_job_event(msg.data) if msg.data is not None else None
@@ -81,16 +81,20 @@ class MemoryFacts:
         self._last: dict[str, AnyJobEvent] = {}
 
     async def publish(self, event: JobEvent) -> bool:
+        subject_for(event)  # what JetStream would be given: a banded fact without a priority raises
         msg_id = msg_id_for(event)
         if msg_id is not None and msg_id in self._ids:
             return False
         if msg_id is not None:
             self._ids.add(msg_id)
-        self._last[subject_for(event)] = decode_job_event(encode(event))  # as a reader would see it
+        tag = str(type(event).__struct_config__.tag)
+        task = getattr(event, "task", None)
+        self._last[fact_filter(event.job_id, tag, task if isinstance(task, str) else None)] = \
+            decode_job_event(encode(event))  # as a reader would see it
         return True
 
     async def last(self, job_id: str, event_type: str, task: str | None = None) -> AnyJobEvent | None:
-        return self._last.get(fact_subject(job_id, event_type, task))
+        return self._last.get(fact_filter(job_id, event_type, task))
 
 
 async def ingested(facts: Facts, job_id: str) -> Ingested:

@@ -4,7 +4,7 @@ with per-user `permissions`; everything not allowed is denied, anonymous connect
 refused). Passwords are generated once into `<data_dir>/secrets/nats.json` (0600); the
 server's config carries only their bcrypt hashes.
 
-Subjects (DESIGN.md): facts `jobs.<job_id>.<event>[.<task>]`, announcements
+Subjects (DESIGN.md, `contracts.subjects`): facts `jobs.<job_id>.<event>[.<task>][.p<NN>]`, announcements
 `minio.announce.<origin>`. JetStream's API subjects are the ones nats-py uses:
 `$JS.API.CONSUMER.{INFO,CREATE,DURABLE.CREATE,MSG.NEXT}.<stream>.<durable>`, acks on
 `$JS.ACK.<stream>.<durable>.>`, reads of a job's last fact `$JS.API.STREAM.MSG.GET.JOBS`.
@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contracts import layout
+from contracts import BANDED_EVENTS, layout
 from media.ladder import LADDER
+from tflow.consumers import consumer_group
 from tflow.secrets import private_file, secret_json, token
 
 #: bcrypt cost of the hashes in the server config, checked on every connection. The
@@ -59,11 +60,13 @@ def _dead(durable: str) -> tuple[str, str]:
 
 ROLES: dict[str, Role] = {
     "ingest": Role(consumers=(("MINIO", "ingest"), _dead("ingest")),
-                   publish=("jobs.*.received", "jobs.*.ingested", "jobs.*.rejected",
+                   publish=("jobs.*.received", "jobs.*.ingested.*", "jobs.*.rejected",
                             "minio.announce.inbox", "minio.announce.sweep", "$JS.API.STREAM.MSG.GET.MINIO")),
     "transcoder": Role(consumers=(("JOBS", "transcoder"), _dead("transcoder")),
                        tasks=(*_video_tasks("video"), layout.MP3_TASK), cancels=True),
-    "packager": Role(consumers=(("JOBS", "packager"), ("JOBS", "finalizer"), _dead("packager"), _dead("finalizer")),
+    "packager": Role(consumers=(("JOBS", "packager"), ("FINALIZE", "finalizer"), _dead("packager"),
+                                _dead("finalizer")),
+                     publish=("$JS.API.STREAM.MSG.GET.FINALIZE",),
                      tasks=(*_video_tasks("hls"), layout.METADATA_TASK), cancels=True),
     "thumbnailer": Role(consumers=(("JOBS", "thumbnailer"), _dead("thumbnailer")),
                         tasks=(layout.THUMBNAILS_TASK, layout.CUSTOM_THUMBNAIL_TASK), cancels=True),
@@ -72,8 +75,9 @@ ROLES: dict[str, Role] = {
                         tasks=(layout.TRANSCRIPTION_TASK,), cancels=True),
     "projector": Role(ordered_reader=True, monitor=True),
     # admin routes: dead letters are read from DLQ and re-driven as replays or announcements
-    "api": Role(publish=("minio.announce.api", "jobs.*.cancelled", "jobs.*.replayed", "jobs.*.deleted",
-                         "$JS.API.STREAM.MSG.GET.DLQ", "$JS.API.STREAM.MSG.GET.MINIO"), monitor=True),
+    "api": Role(publish=("minio.announce.api", "jobs.*.cancelled", "jobs.*.replayed.*", "jobs.*.deleted",
+                         "$JS.API.STREAM.MSG.GET.DLQ", "$JS.API.STREAM.MSG.GET.MINIO",
+                         "$JS.API.STREAM.MSG.GET.FINALIZE"), monitor=True),
     # MinIO's own NATS notification target (MINIO_NOTIFY_NATS_USERNAME/_PASSWORD): bucket events only
     "minio": Role(publish=("minio.events",)),
 }
@@ -89,15 +93,24 @@ def inbox_prefix(user: str) -> str:
     return f"_INBOX_{user}"
 
 
+def _consumer_api(stream: str, durable: str) -> list[str]:
+    """The JetStream API subjects a puller of consumer `durable` on `stream` publishes to."""
+    return [f"$JS.API.CONSUMER.INFO.{stream}.{durable}", f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
+            f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>", f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}", f"$JS.ACK.{stream}.{durable}.>"]
+
+
 def permissions(role: Role, user: str) -> dict[str, Any]:
     """The nats-server `permissions` block of `role` for `user` (allow lists; the rest is denied)."""
     pub = ["$JS.API.INFO", "$JS.API.STREAM.INFO.JOBS", "$JS.API.STREAM.MSG.GET.JOBS", *role.publish]
-    pub += [f"jobs.*.{event}.{task}" for task in role.tasks for event in TASK_EVENTS]
+    pub += [f"jobs.*.{event}.{task}" + (".*" if event in BANDED_EVENTS else "")
+            for task in role.tasks for event in TASK_EVENTS]
     sub = ["_INBOX.>" if user in DEFAULT_INBOX_ROLES else f"{inbox_prefix(user)}.>"]
-    for stream, durable in role.consumers:
-        pub += [f"$JS.API.CONSUMER.INFO.{stream}.{durable}", f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
-                f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>", f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
-                f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}", f"$JS.ACK.{stream}.{durable}.>"]
+    for stream, name in role.consumers:
+        group = consumer_group(stream, name)
+        if group.split == "priority":  # the doorbell of an idle banded consumer (tflow.consuming)
+            sub += group.base.filter_subjects or [group.base.filter_subject or ""]
+        pub += [f for durable in group.names for f in _consumer_api(stream, durable)]
     if role.cancels:
         sub.append("jobs.*.cancelled")
     if role.ordered_reader:

@@ -9,9 +9,10 @@ from nats.js import JetStreamContext
 
 from contracts import DLQ_STREAM
 from tflow import store
+from tflow.consuming import Cancellations, ConsumerLoop
 from tflow.deadletters import DeadLetterHandler, dead_durable
 from tflow.facts import Facts, JetStreamFacts
-from tflow.natsio import Cancellations, ConsumerLoop, close, connect
+from tflow.natsio import close, connect
 from tflow.objects import Objects, S3Objects
 from tflow.settings import Settings
 from tflow.worker import Delivery, JobHandler, sweep_workdirs
@@ -20,15 +21,28 @@ from tflow.worker import Delivery, JobHandler, sweep_workdirs
 Consumer = tuple[str, str, Callable[[Settings, Facts, Objects], JobHandler]]
 
 
+def consumer_loop(js: JetStreamContext, stream: str, durable: str, service: str,
+                  handle: Callable[[Delivery], Awaitable[None]],
+                  on_failure: Callable[[Delivery, BaseException], Awaitable[None]], facts: Facts, settings: Settings,
+                  cancellations: Cancellations | None = None, concurrency: int | None = None) -> ConsumerLoop:
+    """The loop of consumer group `durable` on `stream` with this process's settings:
+    `TFLOW_WORKER_CONCURRENCY` handlers at once (unless `concurrency` is given), priority
+    aging `TFLOW_PRIORITY_AGING_SECONDS`, fetch timeouts and retry delays."""
+    return ConsumerLoop(js, stream, durable, service, handle, on_failure, facts,
+                        fetch_timeout=settings.fetch_timeout_seconds,
+                        rebind_after_timeouts=settings.rebind_after_timeouts,
+                        cancellations=cancellations, retry_delays=settings.retry_delays_seconds,
+                        concurrency=concurrency or settings.worker_concurrency,
+                        aging_seconds=settings.priority_aging_seconds)
+
+
 def dead_letter_loop(js: JetStreamContext, durable: str, service: str,
                      on_failure: Callable[[Delivery, BaseException], Awaitable[None]], facts: Facts,
                      settings: Settings) -> ConsumerLoop:
     """The loop that follows `durable`'s dead letters (`DLQ/dead_<durable>`) into `on_failure`."""
     dead = DeadLetterHandler(js, on_failure)
-    return ConsumerLoop(js, DLQ_STREAM, dead_durable(durable), service, dead.handle, dead.on_failure, facts,
-                        fetch_timeout=settings.fetch_timeout_seconds,
-                        rebind_after_timeouts=settings.rebind_after_timeouts,
-                        retry_delays=settings.retry_delays_seconds)
+    return consumer_loop(js, DLQ_STREAM, dead_durable(durable), service, dead.handle, dead.on_failure, facts,
+                         settings, concurrency=1)
 
 
 async def serve_consumers(service: str, consumers: list[Consumer], settings: Settings, stop: asyncio.Event) -> None:
@@ -44,11 +58,8 @@ async def serve_consumers(service: str, consumers: list[Consumer], settings: Set
     loops = []
     for stream, durable, factory in consumers:
         handler = factory(settings, facts, objects)
-        loops.append(ConsumerLoop(js, stream, durable, service, handler.handle, handler.on_failure, facts,
-                                  fetch_timeout=settings.fetch_timeout_seconds,
-                                  rebind_after_timeouts=settings.rebind_after_timeouts,
-                                  cancellations=cancellations, retry_delays=settings.retry_delays_seconds
-                                  ).run(stop))
+        loops.append(consumer_loop(js, stream, durable, service, handler.handle, handler.on_failure, facts,
+                                   settings, cancellations).run(stop))
         loops.append(dead_letter_loop(js, durable, service, handler.on_failure, facts, settings).run(stop))
     try:
         await asyncio.gather(*loops)

@@ -29,7 +29,10 @@ class Settings(BaseSettings):
     inbox: Path | None = Field(None, description="Drop folder; default <data_dir>/inbox.")
 
     # --- endpoints (unset = embedded server under `tflow up`) ----------------
-    nats_url: str | None = None
+    nats_url: str | None = Field(None, description="NATS server(s): one URL, or a comma-separated list of a "
+                                 "cluster's nodes (the client fails over between them).")
+    nats_replicas: int | None = Field(None, ge=1, le=5, description="Copies of each stream `tflow bootstrap` "
+                                      "creates (3 on a three-node cluster); unset = what contracts/nats says (1).")
     nats_user: str | None = Field(None, description="NATS user of this process (`tflow up` gives each service "
                                   "its own role); unset = no authentication.")
     nats_password: SecretStr | None = None
@@ -105,6 +108,10 @@ class Settings(BaseSettings):
 
     # --- consumers ----------------------------------------------------------
     fetch_timeout_seconds: float = 5.0
+    worker_concurrency: int = Field(1, ge=1, le=64, description="Tasks one service process runs at once (PRD worker "
+                                    "concurrency); every replica adds as many.")
+    priority_aging_seconds: float = Field(60.0, ge=0, description="A queued job's priority rises by one every this "
+                                          "many seconds it waits, so low priorities are never starved (0: strict).")
     rebind_after_timeouts: int = 12
     retry_delays_seconds: list[float] = Field(default_factory=lambda: [10.0, 30.0, 60.0, 120.0, 300.0],
                                               description="Delay before each redelivery of a transiently failed "

@@ -238,7 +238,7 @@ async def bootstrap(settings: Settings) -> None:
             await asyncio.sleep(0.2)
     nc = await connect(settings, "bootstrap")
     try:
-        await apply_definitions(nc.jetstream())
+        await apply_definitions(nc.jetstream(), replicas=settings.nats_replicas)
     finally:
         await nc.close()
     await asyncio.to_thread(migrate, settings.database_url or "")

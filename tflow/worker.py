@@ -40,6 +40,7 @@ from contracts import (
     TaskResult,
     TaskStarted,
     decode_job_event,
+    job_of_subject,
     utcnow,
 )
 from media.run import FfmpegError, Progress, ffmpeg_binary
@@ -66,9 +67,8 @@ class Delivery:
 
     @property
     def job_id(self) -> str | None:
-        """The job id token of a `jobs.<id>.…` subject, else None."""
-        parts = self.subject.split(".")
-        return parts[1] if parts[0] == "jobs" and len(parts) > 2 else None
+        """The job id token of the subject (`contracts.job_of_subject`), else None."""
+        return job_of_subject(self.subject)
 
 
 @dataclass(frozen=True)
@@ -113,12 +113,13 @@ def decode_or_permanent(data: bytes) -> AnyJobEvent:
 
 class TaskReporter:
     """Publishes the facts of the tasks one piece of work serves. A task it completed or
-    failed for good is finished: later failures of the work no longer name it."""
+    failed for good is finished: later failures of the work no longer name it. `priority`
+    (the job's, 1..10) goes into the completions, whose band orders the work they ask for."""
 
     def __init__(self, facts: Facts, service: str, job_id: str, tasks: list[str], attempt: int, duration: float,
-                 epochs: dict[str, int] | None = None):
+                 epochs: dict[str, int] | None = None, priority: int = 5):
         self.facts, self.service, self.job_id, self.tasks = facts, service, job_id, tasks
-        self.attempt, self.duration = attempt, duration
+        self.attempt, self.duration, self.priority = attempt, duration, priority
         self.epochs = epochs or {}
         self.worker = worker_name(service)
         self.finished: set[str] = set()
@@ -152,7 +153,8 @@ class TaskReporter:
         """`task_completed` with its outputs, typed result and the seconds its work took."""
         log.info("%s: %s completed in %.2fs (%d outputs)", self.service, task, seconds, len(outputs))
         await self.facts.publish(TaskCompleted(job_id=self.job_id, at=utcnow(), task=task, outputs=outputs,
-                                               result=result, seconds=round(seconds, 3), epoch=self.epoch(task)))
+                                               result=result, seconds=round(seconds, 3), epoch=self.epoch(task),
+                                               priority=self.priority))
         self.finished.add(task)
 
     async def failed(self, error: BaseException, permanent: bool, tasks: list[str] | None = None,
@@ -286,9 +288,10 @@ class JobHandler:
         todo = await pending(self.facts, work.job_id, tasks, last_replay)
         if not todo:
             return None
-        rep = TaskReporter(self.facts, self.service, work.job_id, [t.name for t in todo], delivery.attempt,
-                           work.duration, {t.name: required_epoch(last_replay, t.name) for t in todo})
         options = last_replay.options if last_replay is not None else work.ingested.options
+        rep = TaskReporter(self.facts, self.service, work.job_id, [t.name for t in todo], delivery.attempt,
+                           work.duration, {t.name: required_epoch(last_replay, t.name) for t in todo},
+                           priority=options.priority)
         return dataclasses.replace(work, tasks=todo, options=options), rep
 
     async def handle(self, delivery: Delivery) -> None:

@@ -142,7 +142,7 @@ EXAMPLES: dict[tuple[str, str], tuple[str, object]] = {
         "data_base64": "eyJ0eXBlIjoicmVjZWl2ZWQiLC4uLn0=", "failed_at": "2026-12-01T09:00:00+00:00"}]}),
     ("get", "/api/v1/admin/dead-letters"): ("200", {"total": 1, "dead_letters": [{
         "id": 42, "at": "2026-12-01T09:00:00Z", "kind": "max_deliveries", "stream": "JOBS", "consumer": "transcoder",
-        "stream_seq": 4711, "deliveries": 8, "reason": None, "subject": f"jobs.{JOB_ID}.ingested",
+        "stream_seq": 4711, "deliveries": 8, "reason": None, "subject": f"jobs.{JOB_ID}.ingested.p05",
         "job_id": JOB_ID}]}),
     ("post", "/api/v1/admin/dead-letters/{letter_id}/retry"): ("202", {
         "id": 42, "done": f"job {JOB_ID}: replay epoch 2 of video_360p, video_720p, hls_360p, hls_720p, metadata"}),

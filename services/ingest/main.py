@@ -9,9 +9,9 @@ from services.ingest.inbox import DropFolder
 from services.ingest.sweep import run_sweeps
 from tflow import store
 from tflow.facts import JetStreamFacts
-from tflow.natsio import ConsumerLoop, close, connect
+from tflow.natsio import close, connect
 from tflow.objects import S3Objects
-from tflow.runner import dead_letter_loop
+from tflow.runner import consumer_loop, dead_letter_loop
 from tflow.service import run_service
 from tflow.settings import Settings
 
@@ -24,10 +24,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     await asyncio.to_thread(store.ensure_bucket, client, settings.bucket)
     facts = JetStreamFacts(js, SERVICE)
     ingest = Ingest(settings, facts, S3Objects(client, settings.bucket))
-    loop = ConsumerLoop(js, "MINIO", "ingest", SERVICE, ingest.handle, ingest.on_failure, facts,
-                        fetch_timeout=settings.fetch_timeout_seconds,
-                        rebind_after_timeouts=settings.rebind_after_timeouts,
-                        retry_delays=settings.retry_delays_seconds)
+    loop = consumer_loop(js, "MINIO", "ingest", SERVICE, ingest.handle, ingest.on_failure, facts, settings)
     try:
         await asyncio.gather(
             loop.run(stop),

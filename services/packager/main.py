@@ -10,4 +10,4 @@ from tflow.service import run_service
 def main() -> None:
     """Entry point of `tflow run packager` / `python -m services.packager`."""
     run_service(SERVICE, lambda settings, stop: serve_consumers(
-        SERVICE, [("JOBS", "packager", Packager), ("JOBS", "finalizer", Finalizer)], settings, stop))
+        SERVICE, [("JOBS", "packager", Packager), ("FINALIZE", "finalizer", Finalizer)], settings, stop))

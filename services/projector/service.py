@@ -22,7 +22,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from contracts import TranscriptText, decode_job_event
+from contracts import TranscriptText, decode_job_event, job_of_subject
 from readmodel import projection as pstore
 from readmodel import search
 from readmodel.db import UNAVAILABLE
@@ -131,11 +131,11 @@ async def apply_or_set_aside(pool: asyncpg.Pool, msgs: Sequence[Msg], *, fresh: 
 
 def _job_of(subject: str) -> str | None:
     """The job id of a `jobs.<id>.…` subject when it is a UUID, else None."""
-    parts = subject.split(".")
-    if len(parts) < 3:
+    token = job_of_subject(subject)
+    if token is None:
         return None
     try:
-        return str(uuid.UUID(parts[1]))
+        return str(uuid.UUID(token))
     except ValueError:
         return None
 

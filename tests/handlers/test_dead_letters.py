@@ -61,7 +61,7 @@ async def test_an_exhausted_message_fails_its_tasks_through_the_dlq(nats_url, ob
     assert REGISTRY.get_sample_value("tflow_dead_letters_total", {"stream": "JOBS", "consumer": durable,
                                                                   "kind": "max_deliveries"}) == before + 1
     # a poison fact of a job that never existed, given up on: re-driving it says so
-    poison = f"jobs.{uuid.uuid4()}.ingested"
+    poison = f"jobs.{uuid.uuid4()}.ingested.p05"
     seq = (await js.publish(poison, b"\x00 not a fact")).seq
     ghost = await js.publish(f"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.JOBS.{durable}", json.dumps({
         "type": "io.nats.jetstream.advisory.v1.terminated", "id": "x", "timestamp": "2026-12-01T00:00:00Z",

@@ -119,7 +119,7 @@ async def _first_ingested(url: str, timeout: float) -> Ingested:
             except nats.js.errors.NotFoundError:
                 await asyncio.sleep(0.2)
                 continue
-            sub = await js.subscribe("jobs.*.ingested", stream="JOBS", ordered_consumer=True)
+            sub = await js.subscribe("jobs.*.ingested.*", stream="JOBS", ordered_consumer=True)
             msg = await sub.next_msg(timeout=max(1.0, deadline - time.monotonic()))
             event = decode_job_event(msg.data)
             assert isinstance(event, Ingested)

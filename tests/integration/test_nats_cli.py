@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts import Replayed, encode, msg_id_for, utcnow
+from contracts import Replayed, encode, msg_id_for, subject_for, utcnow
 from tests.integration.conftest import job_by_key, wait_for
 from tests.media import media
 from tflow import natsauth
@@ -55,16 +55,19 @@ async def test_history_consumers_reprocess_and_backup_with_the_nats_cli(stack, p
 
     # consumers and their lag
     report = run(stack, nats_cli, "consumer", "report", "JOBS")
-    for durable in ("transcoder", "packager", "finalizer", "thumbnailer", "transcriber"):
-        assert durable in report
-    info = json.loads(run(stack, nats_cli, "consumer", "info", "JOBS", "transcoder", "--json"))
+    for durable in ("transcoder", "packager", "thumbnailer", "transcriber"):  # one consumer per priority band
+        assert f"{durable}_p01" in report and f"{durable}_p10" in report
+    info = json.loads(run(stack, nats_cli, "consumer", "info", "JOBS", "transcoder_p05", "--json"))
     assert info["config"]["ack_wait"] == 10 * 10**9 and info["num_pending"] >= 0
+    assert info["config"]["filter_subjects"] == ["jobs.*.ingested.p05", "jobs.*.replayed.p05"]
+    finalize = run(stack, nats_cli, "consumer", "report", "FINALIZE")
+    assert all(f"finalizer_{k}" in finalize for k in range(8))
 
     # reprocess: publish the job's next epoch by hand (what `tflow replay` does)
     last = await pool.fetchval("SELECT epoch FROM jobs WHERE id = $1", job["id"])
     fact = Replayed(job_id=job_id, at=utcnow(), epoch=last + 1, tasks=["thumbnails", "metadata"],
                     epochs={"thumbnails": last + 1, "metadata": last + 1}, reason="nats pub")
-    run(stack, nats_cli, "pub", f"jobs.{job_id}.replayed", encode(fact).decode(), "-H",
+    run(stack, nats_cli, "pub", subject_for(fact), encode(fact).decode(), "-H",
         f"Nats-Msg-Id:{msg_id_for(fact)}")
 
     async def reprocessed():

@@ -18,8 +18,9 @@ from contracts import decode_job_event
 from tests.integration.conftest import job_by_key, started_stack, wait_for
 from tests.integration.own_stack import own_js, own_pool  # noqa: F401 - fixtures
 from tests.media import media
+from tflow.consumers import consumer_config
 from tflow.deadletters import list_dead_letters
-from tflow.natsio import apply_consumer, consumer_config
+from tflow.natsio import apply_consumer
 
 pytestmark = pytest.mark.integration
 CLIP = "valid/h264_1080x720_aac.flv"  # 1.1 s: 360p + 720p, MP3
@@ -98,18 +99,18 @@ async def test_replaying_one_task_runs_it_again_as_a_new_epoch(stack, pool, js):
 
 
 async def test_a_worker_hung_on_every_delivery_ends_in_a_failure_fact_a_dead_letter_and_a_redrive(stack, pool, js):
-    cfg = consumer_config("JOBS", "transcoder")
+    cfg = consumer_config("JOBS", "transcoder_p05")  # the band of the default priority
     transcoder = stack.sup.procs["transcoder"]
     quick = type(cfg).from_response({**cfg.as_dict(), "max_deliver": 2, "ack_wait": 2 * 10**9})
     await apply_consumer(js, "JOBS", quick)
     os.kill(transcoder.pid, signal.SIGSTOP)  # hung: answers nothing
     try:
         async def no_pull_waiting():  # its last pull request expired: it holds no message either
-            return (await js.consumer_info("JOBS", "transcoder")).num_waiting == 0
+            return (await js.consumer_info("JOBS", "transcoder_p05")).num_waiting == 0
         await wait_for(no_pull_waiting, 30, "the stopped transcoder's pull request expired")
         stack.drop(media(CLIP), "dead-letter.flv")
         job = await job_by_key(pool, "raw/dead-letter.flv", ("pending", "processing"), timeout=60)
-        sub = await js.pull_subscribe_bind("transcoder", "JOBS")
+        sub = await js.pull_subscribe_bind("transcoder_p05", "JOBS")
         delivered = 0
         deadline = time.monotonic() + 30
         while delivered < 2 and time.monotonic() < deadline:  # deliveries never acknowledged
@@ -118,7 +119,7 @@ async def test_a_worker_hung_on_every_delivery_ends_in_a_failure_fact_a_dead_let
             except TimeoutError:
                 continue
             delivered = max([delivered, *(m.metadata.num_delivered for m in msgs
-                                          if m.subject == f"jobs.{job['id']}.ingested")])
+                                          if m.subject == f"jobs.{job['id']}.ingested.p05")])
         assert delivered == 2
         with pytest.raises(TimeoutError):  # a worker asking for work again: JetStream finds the message
             await sub.fetch(1, timeout=4)  # exhausted (no third delivery) and advises so
@@ -135,7 +136,7 @@ async def test_a_worker_hung_on_every_delivery_ends_in_a_failure_fact_a_dead_let
     failed = await job_by_key(pool, "raw/dead-letter.flv", ("failed",), timeout=60)
     assert failed["error_code"] == "DeadLettered" and "2 deliveries" in failed["error_message"], dict(failed)
     listed = tflow(stack, "dlq", "list")
-    assert listed.returncode == 0 and f"jobs.{job['id']}.ingested" in listed.stdout, listed
+    assert listed.returncode == 0 and f"jobs.{job['id']}.ingested.p05" in listed.stdout, listed
     api = stack.api().get("/api/v1/admin/dead-letters").json()
     assert any(d["id"] == letter.seq and d["kind"] == "max_deliveries" and d["consumer"] == "transcoder"
                for d in api["dead_letters"]), api

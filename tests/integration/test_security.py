@@ -167,7 +167,7 @@ async def test_nats_refuses_anonymous_and_wrong_role_publishes(stack):
     worker = await nats.connect(url, user="transcoder", password=passwords["transcoder"], error_cb=on_error)
     await worker.publish(f"jobs.{victim}.cancelled", b"{}")
     with pytest.raises(NATS_ERRORS):  # no ack from JetStream: the message never reached the stream
-        await worker.jetstream().publish(f"jobs.{victim}.ingested", b"{}", timeout=2)
+        await worker.jetstream().publish(f"jobs.{victim}.ingested.p05", b"{}", timeout=2)
     await worker.flush()
     await wait_for(lambda: asyncio.sleep(0, result=[e for e in errors if "ermissions" in e]), 5,
                    "a permissions violation")
@@ -178,7 +178,7 @@ async def test_nats_refuses_anonymous_and_wrong_role_publishes(stack):
                    "a subscription permissions violation")
     api = await nats.connect(url, user="api", password=passwords["api"], error_cb=on_error)
     with pytest.raises(NATS_ERRORS):
-        await api.jetstream().publish(f"jobs.{victim}.ingested", b"{}", timeout=2)
+        await api.jetstream().publish(f"jobs.{victim}.ingested.p05", b"{}", timeout=2)
     await asyncio.sleep(0.5)
     assert seen == []
     assert await admin.jetstream().find_stream_name_by_subject(f"jobs.{victim}.cancelled") == "JOBS"

@@ -44,12 +44,12 @@ async def test_put_announced_three_ways_is_one_job(stack, pool, js):
     assert str(job["id"]) == job_id_for(ref)
     await wait_for(lambda: _origin_settled(js, job_id_for(ref)), 10, "facts published")
     counts = await facts(js, job_id_for(ref))
-    assert counts[f"jobs.{job['id']}.received"] == 1 and counts[f"jobs.{job['id']}.ingested"] == 1
+    assert counts[f"jobs.{job['id']}.received"] == 1 and counts[f"jobs.{job['id']}.ingested.p05"] == 1
     assert await pool.fetchval("SELECT count(*) FROM jobs WHERE source_key = $1", key) == 1
 
 
 async def _origin_settled(js, job_id):
-    return f"jobs.{job_id}.ingested" in await facts(js, job_id)
+    return f"jobs.{job_id}.ingested.p05" in await facts(js, job_id)
 
 
 async def test_direct_put_without_notification_is_found_by_the_sweep(stack, pool):

@@ -48,7 +48,9 @@ def test_the_recording_is_schema_1_and_covers_every_task_type():
                          ids=lambda r: r["subject"].split(".", 2)[2])
 def test_v1_completions_decode_to_typed_results_losslessly(record):
     event = decode_job_event(json.dumps(record["data"]).encode())
-    assert isinstance(event, TaskCompleted) and subject_for(event) == record["subject"]
+    # schema 1 had no priority bands: the fact decodes with the default priority, 5
+    assert isinstance(event, TaskCompleted) and event.priority == 5
+    assert subject_for(event) == record["subject"] + ".p05"
     assert isinstance(event.result, EXPECTED[event.task])
     typed = msgspec.to_builtins(event.result)
     typed.pop("type")

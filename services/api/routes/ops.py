@@ -22,8 +22,8 @@ from services.api.deps import PoolDep, Resources, ResourcesDep
 from services.api.errors import ApiError
 from services.api.metrics import LATENCY, REQUESTS
 from services.api.models import ComponentHealth, DetailedHealth, Health, Stats
+from tflow.consumers import load_consumer_configs
 from tflow.facts import JOBS_STREAM
-from tflow.natsio import load_consumer_configs
 
 router = APIRouter(tags=["health"])
 
