@@ -138,7 +138,7 @@ async def test_a_worker_hung_on_every_delivery_ends_in_a_failure_fact_a_dead_let
     listed = tflow(stack, "dlq", "list")
     assert listed.returncode == 0 and f"jobs.{job['id']}.ingested.p05" in listed.stdout, listed
     api = stack.api().get("/api/v1/admin/dead-letters").json()
-    assert any(d["id"] == letter.seq and d["kind"] == "max_deliveries" and d["consumer"] == "transcoder"
+    assert any(d["id"] == letter.seq and d["kind"] == "max_deliveries" and d["consumer"] == "transcoder_p05"
                for d in api["dead_letters"]), api
     out = tflow(stack, "dlq", "retry", str(letter.seq))
     assert out.returncode == 0 and "replay epoch 2" in out.stdout, (out.stdout, out.stderr)
