@@ -23,7 +23,19 @@ WEBDEPS := services/api/ui/vendor/hls.min.js
 # deploy/composecheck/go.mod and go.sum).
 COMPOSECHECK := $(TOOLS)/bin/composecheck
 
-.PHONY: run test test-fast lint install minio natscli clients web composecheck prodtools dashboards bench clean
+# deploy/k8s/transcode-flow.yaml is checked by kubeconform (pinned, its module hash checked as
+# natscli's) against offline schemas: the Kubernetes kinds from the kubernetes-validate wheel
+# and KEDA's ScaledObject CRD from the pinned KEDA module (deploy/k8s/schemas.py).
+KUBECONFORM_VERSION := v0.8.0
+KUBECONFORM_SUM     := h1:loDYd3a3spjIFrauqW67CDKF55Oo9R6uvC8AvpVd4ug=
+KUBECONFORM         := $(TOOLS)/bin/kubeconform
+KEDA_VERSION        := v2.21.0
+KEDA_SUM            := h1:R6z2HZvstK4RLUMxroNACzBj74xGxt3kG59b5Xc+Xps=
+K8S_VERSION         := 1.34.0
+K8S_SCHEMAS         := $(TOOLS)/k8s-schemas
+
+.PHONY: run test test-fast lint install minio natscli clients web composecheck kubeconform k8s prodtools dashboards \
+	bench clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,6 +86,24 @@ composecheck:
 	    (cd deploy/composecheck && GOSUMDB=off GOFLAGS=-mod=readonly go build -o $(COMPOSECHECK) .); \
 	else echo "go not found: the compose.yaml loader test will be skipped"; fi
 
+kubeconform: $(STAMP)
+	@if command -v go >/dev/null 2>&1; then \
+	  test -x $(KUBECONFORM) || { \
+	    sum=$$(GOSUMDB=off GOFLAGS=-mod=mod go mod download -json github.com/yannh/kubeconform@$(KUBECONFORM_VERSION) \
+	           | sed -n 's/.*"Sum": "\(.*\)".*/\1/p'); \
+	    test "$$sum" = "$(KUBECONFORM_SUM)" || { echo "kubeconform: module hash $$sum, expected $(KUBECONFORM_SUM)"; exit 1; }; \
+	    GOSUMDB=off GOBIN=$(TOOLS)/bin GOFLAGS=-mod=mod go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION); }; \
+	  test -f $(K8S_SCHEMAS)/scaledobject-keda-v1alpha1.json -a $(K8S_SCHEMAS)/scaledobject-keda-v1alpha1.json -nt deploy/k8s/schemas.py || { \
+	    info=$$(GOSUMDB=off GOFLAGS=-mod=mod go mod download -json github.com/kedacore/keda/v2@$(KEDA_VERSION)); \
+	    sum=$$(echo "$$info" | sed -n 's/.*"Sum": "\(.*\)".*/\1/p'); dir=$$(echo "$$info" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+	    test "$$sum" = "$(KEDA_SUM)" || { echo "keda: module hash $$sum, expected $(KEDA_SUM)"; exit 1; }; \
+	    $(PY) deploy/k8s/schemas.py $(K8S_SCHEMAS) $(K8S_VERSION) $$dir/config/crd/bases/keda.sh_scaledobjects.yaml; }; \
+	else echo "go not found: the Kubernetes manifests will not be validated"; fi
+
+# Rewrites deploy/k8s/transcode-flow.yaml from deploy/k8s/manifests.py (a test checks they agree).
+k8s: $(STAMP)
+	$(PY) deploy/k8s/manifests.py
+
 # nginx, prometheus (+ promtool), node_exporter and chromium from Debian when missing and
 # apt-get can run (root); otherwise the tests that need them skip and say so.
 prodtools:
@@ -97,8 +127,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP) minio natscli clients web composecheck prodtools lint
+test: $(STAMP) minio natscli clients web composecheck kubeconform prodtools lint
 	TFLOW_MINIO_BINARY=$(MINIO) TFLOW_NATS_CLI=$(NATSCLI) TFLOW_COMPOSECHECK=$(COMPOSECHECK) \
+	  TFLOW_KUBECONFORM=$(KUBECONFORM) TFLOW_K8S_SCHEMAS=$(K8S_SCHEMAS) TFLOW_K8S_VERSION=$(K8S_VERSION) \
 	  $(PY) -m pytest -q -ra --durations=20
 
 test-fast: $(STAMP) lint

@@ -1,6 +1,6 @@
 """`tflow`: the command line.
 
-  tflow up                     start the embedded stack and every service (Ctrl-C stops all)
+  tflow up [--only S,S]        start the embedded stack and every service, or only some (Ctrl-C stops all)
   tflow run <service>          run one service in the foreground (`services.SERVICES`)
   tflow projector rebuild      drop the read model and replay the JOBS stream into it
   tflow migrate                apply database migrations
@@ -32,12 +32,33 @@ from tflow.settings import Settings, get_settings
 log = logging.getLogger("tflow")
 
 
-def cmd_up(_: argparse.Namespace) -> int:
-    """Start servers (what settings leave unset), bootstrap, run services until Ctrl-C."""
+def only_services(text: str | None) -> tuple[str, ...]:
+    """The services of `--only a,b` (every one when None), in `SERVICES` order. Raises
+    ValueError naming an unknown one."""
+    if text is None:
+        return SERVICES
+    asked = {s.strip() for s in text.split(",") if s.strip()}
+    unknown = sorted(asked - set(SERVICES))
+    if unknown or not asked:
+        raise ValueError(f"unknown service(s) {', '.join(unknown) or '(none given)'}; "
+                         f"choose from {', '.join(SERVICES)}")
+    return tuple(s for s in SERVICES if s in asked)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start servers (what settings leave unset), bootstrap, run services until Ctrl-C.
+    With `--only`, just those services; when every server is external too (another host
+    joining a running system), the bootstrap is left to the host that made it."""
     from tflow.stack import DataDirBusy, running_stack, wait_for_http
 
     started = time.monotonic()
     settings = get_settings()
+    try:
+        services = only_services(args.only)
+    except ValueError as e:
+        print(f"tflow up --only: {e}", file=sys.stderr)
+        return 2
+    joining = args.only is not None and all((settings.nats_url, settings.database_url, settings.s3_endpoint))
     setup_logging("tflow", settings.log_level, settings.log_format)
     stopping = False
 
@@ -48,7 +69,16 @@ def cmd_up(_: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        with running_stack(settings, supervise=True) as (resolved, _sup, _servers):
+        with running_stack(settings, services, supervise=True,
+                           bootstrap_first=not joining) as (resolved, _sup, _servers):
+            if "api" not in services:
+                print(f"\nTranscode Flow services up ({time.monotonic() - started:.1f}s): {', '.join(services)}\n"
+                      f"  NATS       {resolved.nats_url}\n  metrics    {metrics_summary(resolved)}\n"
+                      "Ctrl-C stops them.\n", flush=True)
+                while not stopping:
+                    time.sleep(0.2)
+                print("stopping...", flush=True)
+                return 0
             wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60, lambda: not stopping)
             key_where = "TFLOW_ADMIN_KEY" if resolved.admin_key else str(resolved.data_dir / "admin.key")
             print(
@@ -234,7 +264,9 @@ def cmd_nats_config(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     refuse_placeholders(settings)
-    out = write_nats_config(settings, Path(args.out), args.host, args.port, Path(args.store))
+    routes = [r.strip() for r in (args.routes or "").split(",") if r.strip()]
+    out = write_nats_config(settings, Path(args.out), args.host, args.port, Path(args.store),
+                            server_name=args.server_name, cluster_port=args.cluster_port, routes=routes)
     print(f"wrote {out}")
     return 0
 
@@ -258,7 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     """Parse `argv` and run the command; returns the exit status."""
     p = argparse.ArgumentParser(prog="tflow", description="Transcode Flow")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start the embedded stack and all services").set_defaults(fn=cmd_up)
+    up = sub.add_parser("up", help="start the embedded stack and all services")
+    up.add_argument("--only", metavar="SERVICES", help="comma-separated services to run (e.g. transcoder,transcriber): "
+                    "with external servers, another host adding workers")
+    up.set_defaults(fn=cmd_up)
     run = sub.add_parser("run", help="run one service")
     run.add_argument("service", choices=SERVICES)
     run.set_defaults(fn=cmd_run)
@@ -274,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     nc.add_argument("--host", default="0.0.0.0", help="listen address inside the NATS container")
     nc.add_argument("--port", type=int, default=4222)
     nc.add_argument("--store", default="/data/nats/jetstream", help="JetStream store directory")
+    nc.add_argument("--server-name", default="tflow", help="this node's name (unique in a cluster)")
+    nc.add_argument("--cluster-port", type=int, help="a cluster node: the port its routes listen on")
+    nc.add_argument("--routes", help="a cluster node: every node's nats-route://host:port, comma-separated")
     nc.set_defaults(fn=cmd_nats_config)
     k = sub.add_parser("keys", help="API keys (stored hashed; a secret is shown once)")
     k_sub = k.add_subparsers(dest="action", required=True)

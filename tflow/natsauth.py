@@ -161,9 +161,12 @@ def _hashes(secrets_dir: Path, passwords: dict[str, str]) -> dict[str, str]:
 
 
 def server_config(*, host: str, port: int, store_dir: Path, secrets_dir: Path,
-                  sync_interval: str | None = None) -> str:
-    """The nats-server config (JSON is valid NATS config syntax): loopback listener,
-    JetStream under `store_dir`, one user per role with bcrypt-hashed passwords."""
+                  sync_interval: str | None = None, server_name: str = "tflow",
+                  cluster_port: int | None = None, routes: list[str] | None = None) -> str:
+    """The nats-server config (JSON is valid NATS config syntax): listener, JetStream under
+    `store_dir`, one user per role with bcrypt-hashed passwords. With `cluster_port`, a
+    node of cluster `tflow` (routes listening on `host:cluster_port`, `routes` the
+    `nats-route://host:port` of every node); `server_name` must differ per node."""
     hashes = _hashes(secrets_dir, credentials(secrets_dir))
     users: list[dict[str, Any]] = [{"user": ADMIN, "password": hashes[ADMIN]}]
     users += [{"user": name, "password": hashes[name], "permissions": permissions(role, name)}
@@ -171,5 +174,8 @@ def server_config(*, host: str, port: int, store_dir: Path, secrets_dir: Path,
     js: dict[str, Any] = {"store_dir": str(store_dir)}
     if sync_interval:
         js["sync_interval"] = sync_interval
-    return json.dumps({"host": host, "port": port, "server_name": "tflow", "jetstream": js,
-                       "authorization": {"users": users}}, indent=2)
+    conf: dict[str, Any] = {"host": host, "port": port, "server_name": server_name, "jetstream": js,
+                            "authorization": {"users": users}}
+    if cluster_port is not None:
+        conf["cluster"] = {"name": "tflow", "host": host, "port": cluster_port, "routes": routes or []}
+    return json.dumps(conf, indent=2)

@@ -59,17 +59,22 @@ def refuse_placeholders(settings: Settings, environ: Mapping[str, str] = os.envi
                                  f"{MIN_SECRET_CHARS} characters, or still a placeholder (see .env.example)")
 
 
-def write_nats_config(settings: Settings, out: Path, host: str, port: int, store_dir: Path) -> Path:
+def write_nats_config(settings: Settings, out: Path, host: str, port: int, store_dir: Path,
+                      server_name: str = "tflow", cluster_port: int | None = None,
+                      routes: list[str] | None = None) -> Path:
     """The production nats-server config at `out` (0600): one user per role with bcrypt
     hashes (`tflow.natsauth`), JetStream under `store_dir` with `sync_interval: always`
     (every write on disk before its ack), monitoring on port 8222 for the healthcheck.
     The passwords are generated once into `<data_dir>/secrets/nats.json` (0600), where
     the services read theirs (`TFLOW_NATS_USER` = the service's name); MinIO's goes to
-    `<data_dir>/secrets/minio.env`, the env file MinIO reads (`MINIO_CONFIG_ENV_FILE`)."""
+    `<data_dir>/secrets/minio.env`, the env file MinIO reads (`MINIO_CONFIG_ENV_FILE`).
+    A cluster node (Kubernetes' StatefulSet) gives its `server_name`, `cluster_port` and
+    the `routes` of every node (`natsauth.server_config`)."""
     secrets_dir = settings.data_dir / "secrets"
     secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     doc = json.loads(natsauth.server_config(host=host, port=port, store_dir=store_dir, secrets_dir=secrets_dir,
-                                            sync_interval="always"))
+                                            sync_interval="always", server_name=server_name,
+                                            cluster_port=cluster_port, routes=routes))
     doc["http_port"] = 8222
     out.parent.mkdir(parents=True, exist_ok=True)
     private_file(out, json.dumps(doc, indent=2) + "\n")

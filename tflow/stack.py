@@ -360,18 +360,20 @@ def stop_stack(sup: Supervisor | None, stack: EmbeddedStack) -> None:
 
 @contextlib.contextmanager
 def running_stack(settings: Settings, services: tuple[str, ...] = SERVICES, extra_env: dict[str, str] | None = None,
-                  service_logs: Path | None = None, supervise: bool = False
+                  service_logs: Path | None = None, supervise: bool = False, bootstrap_first: bool = True
                   ) -> Iterator[tuple[Settings, Supervisor, EmbeddedStack]]:
     """Start servers, bootstrap, start `services`; yield `(resolved settings, supervisor, stack)`;
     stop everything on exit (the services, then the servers: 10 s at most). With
-    `supervise`, a `Watch` restarts whatever dies meanwhile. The one way `tflow up`, the
+    `supervise`, a `Watch` restarts whatever dies meanwhile; `bootstrap_first=False` leaves
+    the streams, bucket and tables to whoever made them (a host that only adds workers). The one way `tflow up`, the
     tests and the benchmarks run it."""
     stack = EmbeddedStack(settings)
     sup: Supervisor | None = None
     watch: Watch | None = None
     try:
         resolved = stack.start()
-        asyncio.run(bootstrap(resolved))
+        if bootstrap_first:
+            asyncio.run(bootstrap(resolved))
         resolved.inbox_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_endpoints(resolved)
         ports = metrics_ports(resolved, services)

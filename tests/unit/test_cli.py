@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tflow.stack import free_port
 
 
@@ -18,3 +20,14 @@ def test_commands_fail_fast_and_say_why_when_nats_is_not_there(tmp_path):
                              timeout=30)
         assert out.returncode == 1, (args, out.stdout, out.stderr)
         assert "cannot reach NATS" in out.stderr and "is `tflow up` running?" in out.stderr
+
+
+def test_up_only_takes_known_services_in_their_order():
+    from services import SERVICES
+    from tflow.cli import only_services
+
+    assert only_services(None) == SERVICES
+    assert only_services("transcriber, transcoder") == ("transcoder", "transcriber")
+    for bad in ("transcoder,encoder", ",", ""):
+        with pytest.raises(ValueError, match="choose from"):
+            only_services(bad)
