@@ -136,3 +136,69 @@ class NoWaitPuller:
             with contextlib.suppress(Exception):
                 await self.sub.unsubscribe()
             self.sub = None
+
+
+class IdlePoll:
+    """While a banded worker is idle, one pull request waits on its top band (priority 10):
+    a critical job is delivered the moment it is stored, and the consumer shows the replica
+    waiting (`num_waiting`, what `/health` reads as alive). The request expires after
+    `seconds`. A message it brings while every slot is busy (the worker took other work in
+    the meantime) is kept alive with `in_progress` every `keepalive` seconds until a slot
+    takes it."""
+
+    def __init__(self, sub: JetStreamContext.PullSubscription, seconds: float, keepalive: float):
+        self.sub, self.seconds, self.keepalive = sub, seconds, keepalive
+        self.task: asyncio.Future | None = None
+        self._keep: asyncio.Task | None = None
+
+    def start(self) -> asyncio.Future:
+        """The waiting request (a new one unless one is out); done when it brings a message
+        or expires."""
+        if self.task is None:
+            self.task = asyncio.ensure_future(self.sub.fetch(1, timeout=self.seconds))
+            self.task.add_done_callback(self._landed)
+        return self.task
+
+    @property
+    def out(self) -> bool:
+        """Whether a request is out (the top band's messages come to it, not to a pull)."""
+        return self.task is not None and not self.task.done()
+
+    def _message(self) -> Msg | None:
+        task = self.task
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        msgs = task.result()
+        return msgs[0] if msgs else None
+
+    def _landed(self, _: asyncio.Future) -> None:
+        msg = self._message()
+        if msg is not None:
+            self._keep = asyncio.ensure_future(self._beat(msg))
+
+    async def _beat(self, msg: Msg) -> None:
+        while True:
+            await asyncio.sleep(self.keepalive)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    def take(self) -> Msg | None:
+        """The message the finished request brought (None: it expired, failed or is still
+        out); a finished request is forgotten, so `start` sends the next."""
+        if self.task is None or not self.task.done():
+            return None
+        msg = self._message()
+        self.task = None
+        if self._keep is not None:
+            self._keep.cancel()
+            self._keep = None
+        return msg
+
+    async def close(self) -> None:
+        """Cancel a request still out and stop keeping a message alive (the server
+        redelivers it after `ack_wait`)."""
+        for t in (self.task, self._keep):
+            if t is not None and not t.done():
+                t.cancel()
+        with contextlib.suppress(Exception):
+            await self.sub.unsubscribe()

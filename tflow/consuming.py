@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 
 from contracts.advisories import DLQ_STREAM
-from tflow.bands import NoWaitPuller, read_heads, take_order
+from tflow.bands import IdlePoll, NoWaitPuller, read_heads, take_order
 from tflow.consumers import Group, consumer_group
 from tflow.facts import Facts
 from tflow.logs import log_context
@@ -57,13 +57,15 @@ class Cancellations:
 @dataclass
 class ConsumerLoop:
     """The consumer group `durable` on `stream` (`tflow.consumers`) run by one replica (any
-    number of replicas share it), handling up to `concurrency` messages at once.
+    number of replicas share it), handling up to `concurrency` messages at once (`group`:
+    another definition than the stream's, e.g. a benchmark's baseline).
 
     - An unsplit consumer is long-polled. A partitioned group runs one such poll per
       partition (each partition's `max_ack_pending` keeps its order).
     - A banded group is taken from in `tflow.bands` order whenever a slot is free, with
       `no_wait` pulls; when every band is empty it waits for a new fact on the group's
-      subjects (a core subscription rings it) or `idle_recheck` seconds (redeliveries).
+      subjects (a core subscription rings it), for the pull request it keeps on the top
+      band (`IdlePoll`), or `idle_recheck` seconds (redeliveries).
 
     Handlers see a `Delivery` (subject, data, attempt), never the NATS message.
     `handle` returns normally -> ack; raises a permanent error (`tflow.retry.is_permanent`)
@@ -90,11 +92,14 @@ class ConsumerLoop:
     concurrency: int = 1
     aging_seconds: float = 0.0
     idle_recheck: float = 1.0
+    group: Group | None = None
     _running: set[asyncio.Task] = field(init=False, repr=False, default_factory=set)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take and handle until `stop` is set, then wait for the handlers running."""
-        group = consumer_group(self.stream, self.durable)
+        if self.group is None:
+            self.group = consumer_group(self.stream, self.durable)
+        group = self.group
         for _, cfg in group.members:
             await apply_consumer(self.js, self.stream, cfg)
         partitioned = group.split == "partition"  # one message at a time per partition (max_ack_pending 1)
@@ -150,37 +155,45 @@ class ConsumerLoop:
     async def _banded(self, group: Group, stop: asyncio.Event, counted: bool, slots: asyncio.Semaphore) -> None:
         nc: NATS = self.js._nc
         configs = {str(c.durable_name): c for _, c in group.members}
+        top = group.names[0]
         bell = asyncio.Event()
 
         async def ring(_: Msg) -> None:
             bell.set()
         subs = [await nc.subscribe(s, cb=ring) for s in group.base.filter_subjects or [group.base.filter_subject or ""]]
         pullers = {d: NoWaitPuller(nc, self.js._prefix, self.stream, d) for d in configs}
+        idle = IdlePoll(await self.js.pull_subscribe_bind(top, self.stream), self.idle_recheck,
+                        max(0.5, (configs[top].ack_wait or 30.0) / 3))
         try:
             while await self._slot(stop, slots):
-                msg = None
+                msg, cfg = idle.take(), configs[top]
                 try:
                     bell.clear()
-                    for durable in take_order(await read_heads(self.js, group), self.aging_seconds):
-                        msg = await pullers[durable].pull()
+                    order = [] if msg is not None else take_order(await read_heads(self.js, group),
+                                                                  self.aging_seconds)
+                    for durable in order:
+                        if durable == top and idle.out:
+                            continue  # the top band's messages come to the waiting request
+                        msg, cfg = await pullers[durable].pull(), configs[durable]
                         if msg is not None:
-                            self._start(msg, configs[durable], counted, slots)
                             break
                 except Exception as e:  # noqa: BLE001 - connection lost, consumer deleted, ...
                     log.warning("%s: taking failed (%s); retrying", self.durable, e)
                     with contextlib.suppress(Exception):
-                        for _, cfg in group.members:
-                            await apply_consumer(self.js, self.stream, cfg)
-                if msg is None:
-                    slots.release()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(_first(bell.wait(), stop.wait()), self.idle_recheck)
+                        for _, c in group.members:
+                            await apply_consumer(self.js, self.stream, c)
+                if msg is not None:
+                    self._start(msg, cfg, counted, slots)
+                    continue
+                slots.release()
+                await _first(bell.wait(), stop.wait(), asyncio.shield(idle.start()))
         finally:
             for sub in subs:
                 with contextlib.suppress(Exception):
                     await bounded(sub.unsubscribe(), 1.0)
             for puller in pullers.values():
                 await bounded(puller.close(), 1.0)
+            await bounded(idle.close(), 1.0)
 
     async def _polled(self, durable: str, stop: asyncio.Event, counted: bool, slots: asyncio.Semaphore) -> None:
         """Long-poll one consumer, one message per free one of `slots`; re-binds after
@@ -220,7 +233,8 @@ class ConsumerLoop:
             await bounded(sub.unsubscribe(), 1.0)  # the server may be hung
 
     async def _bind(self, durable: str) -> tuple[JetStreamContext.PullSubscription, ConsumerConfig]:
-        cfg = next(c for _, c in consumer_group(self.stream, self.durable).members if c.durable_name == durable)
+        assert self.group is not None  # set by run()
+        cfg = next(c for _, c in self.group.members if c.durable_name == durable)
         await apply_consumer(self.js, self.stream, cfg)
         return await self.js.pull_subscribe_bind(durable, self.stream), cfg
 

@@ -22,7 +22,7 @@ from services.api.deps import PoolDep, Resources, ResourcesDep
 from services.api.errors import ApiError
 from services.api.metrics import LATENCY, REQUESTS
 from services.api.models import ComponentHealth, DetailedHealth, Health, Stats
-from tflow.consumers import load_consumer_configs
+from tflow.consumers import consumer_groups, load_consumer_configs
 from tflow.facts import JOBS_STREAM
 
 router = APIRouter(tags=["health"])
@@ -51,15 +51,19 @@ async def check_storage(r: Resources) -> dict[str, Any]:
 
 
 async def check_workers(r: Resources) -> dict[str, Any]:
-    """Per durable consumer: pull requests waiting (idle replicas asking for work), messages
-    in flight and backlog. A service is `alive` while it has a pull request waiting or a
-    message in flight."""
+    """Per consumer definition (a banded or partitioned group summed over its consumers,
+    `tflow.consumers`): pull requests waiting (idle replicas asking for work: a banded
+    worker keeps one on its top band), messages in flight and backlog, and how many
+    consumers it is. A service is `alive` while it has a pull request waiting or a message
+    in flight."""
     out = {}
-    for stream, cfg in load_consumer_configs():
-        ci = await r.js.consumer_info(stream, cfg.durable_name or "")
-        out[cfg.durable_name] = {"stream": stream, "pull_requests_waiting": ci.num_waiting or 0,
-                                 "in_flight": ci.num_ack_pending or 0, "backlog": ci.num_pending or 0,
-                                 "alive": bool(ci.num_waiting or ci.num_ack_pending)}
+    for group in consumer_groups():
+        infos = await asyncio.gather(*(r.js.consumer_info(group.stream, name) for name in group.names))
+        waiting = sum(ci.num_waiting or 0 for ci in infos)
+        in_flight = sum(ci.num_ack_pending or 0 for ci in infos)
+        out[group.durable] = {"stream": group.stream, "pull_requests_waiting": waiting, "in_flight": in_flight,
+                              "backlog": sum(ci.num_pending or 0 for ci in infos), "consumers": len(infos),
+                              "alive": bool(waiting or in_flight)}
     projector = await run_check("projector", r)
     healthy = all(w["alive"] for w in out.values()) and projector["status"] == "ok"
     return {"status": "ok" if healthy else "degraded", "consumers": out, "projector": projector}
