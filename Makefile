@@ -141,6 +141,7 @@ bench: $(STAMP) minio
 	$(PY) bench/whisper.py
 	$(PY) bench/security_overhead.py
 	$(PY) bench/stream_durability.py
+	$(PY) bench/priority.py
 	$(PY) bench/search.py
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/api_load.py
