@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from readmodel.db import create_pool
 from tests.integration.conftest import TEST_ENV, Stack, wait_for
 from tests.integration.test_faults import RESULTS, bucket_keys, expected_keys
-from tests.integration.test_projector import quiescent, snapshot
+from tests.integration.test_projector import assert_rebuild_reproduces
 from tests.media import media
 from tflow import natsauth
 from tflow.processes import Program, spawn, stop_all
@@ -219,13 +219,7 @@ async def test_two_replicas_per_worker_on_r3_streams_survive_a_killed_node(clust
                                                    f'"message": "{worker}: starting')
             assert on_a and on_b, (worker, on_a, on_b)
 
-        await quiescent(pool, js)
-        live = await snapshot(pool)
-        out = subprocess.run([sys.executable, "-m", "tflow.cli", "projector", "rebuild"],
-                             env=service_env(stack.settings, role="projector"), capture_output=True, text=True,
-                             timeout=180)
-        assert out.returncode == 0, out.stderr
-        assert await snapshot(pool) == live, "the read model differs from a rebuild of the stream"
+        await assert_rebuild_reproduces(pool, js, stack.settings)
     finally:
         await nc.close()
         await pool.close()

@@ -11,8 +11,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,11 +22,10 @@ from contracts import layout
 from tests.integration.conftest import started_stack, wait_for
 from tests.integration.own_stack import own_pool  # noqa: F401 - fixtures
 from tests.integration.test_media_e2e import decode_all
-from tests.integration.test_projector import quiescent, snapshot
+from tests.integration.test_projector import assert_rebuild_reproduces
 from tests.media import media
 from tflow import store
 from tflow.natsio import connect
-from tflow.stack import service_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LONG = "valid/bbb_1280x720_30s_vp8_vorbis.webm"  # 30 s: long enough to be killed mid-encode
@@ -178,15 +175,9 @@ async def test_kill_9_of_every_worker_and_server_mid_job(stack, pool, tmp_path):
 
     nc = await connect(stack.settings, "tests")
     try:
-        await quiescent(pool, nc.jetstream())
+        await assert_rebuild_reproduces(pool, nc.jetstream(), stack.settings)
     finally:
         await nc.close()
-    live = await snapshot(pool)
-    out = subprocess.run([sys.executable, "-m", "tflow.cli", "projector", "rebuild"],
-                         env=service_env(stack.settings, role="projector"), capture_output=True, text=True,
-                         timeout=180)
-    assert out.returncode == 0, out.stderr
-    assert await snapshot(pool) == live, "the read model differs from a rebuild of the stream"
 
     for r in recovery.values():
         r.pop("killed_at")
