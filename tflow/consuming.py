@@ -186,7 +186,11 @@ class ConsumerLoop:
                     self._start(msg, cfg, counted, slots)
                     continue
                 slots.release()
-                await _first(bell.wait(), stop.wait(), asyncio.shield(idle.start()))
+                waiting = idle.start()
+                await _first(bell.wait(), stop.wait(), asyncio.shield(waiting))
+                if waiting.done() and not waiting.cancelled() and not isinstance(
+                        waiting.exception(), TimeoutError | type(None)):
+                    await _first(asyncio.sleep(self.idle_recheck), stop.wait())  # the server is away: no spinning
         finally:
             for sub in subs:
                 with contextlib.suppress(Exception):

@@ -95,11 +95,14 @@ def deployment(name: str, replicas: int, container: dict[str, Any], resources: d
         "app.kubernetes.io/component": "service"}), "spec": spec}
 
 
-def service(name: str, ports: list[tuple[str, int]], headless: bool = False) -> dict[str, Any]:
+def service(name: str, ports: list[tuple[str, int]], headless: bool = False, public: bool = False
+            ) -> dict[str, Any]:
     spec: dict[str, Any] = {"selector": {"app.kubernetes.io/name": name},
                             "ports": [{"name": n, "port": p, "targetPort": p} for n, p in ports]}
     if headless:
         spec.update(clusterIP="None", publishNotReadyAddresses=True)
+    if public:
+        spec["type"] = "LoadBalancer"
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta(name), "spec": spec}
 
 
@@ -246,8 +249,7 @@ def manifests() -> list[dict[str, Any]]:
                                    "readinessProbe": {"httpGet": {"path": "/health", "port": 80}}}],
                                    "volumes": [{"name": "templates",
                                                 "configMap": {"name": "nginx-templates"}}]}}}},
-        {**service("nginx", [("http", 80)]), "spec": {**service("nginx", [("http", 80)])["spec"],
-                                                      "type": "LoadBalancer"}},
+        service("nginx", [("http", 80)], public=True),
     ]
     return docs
 
