@@ -8,11 +8,11 @@ meta/<raw key>.json, meta/<raw key>.thumb.<ext>   submission sidecars (written f
 processed/<job_id>/metadata.json            the job's full record (PRD §2.6)
 processed/<job_id>/master.m3u8              multivariant playlist (+ subtitles)
 processed/<job_id>/<r>/video_<r>.mp4
-processed/<job_id>/<r>/segments/playlist.m3u8, segment_NNN.ts
+processed/<job_id>/<r>/segments/playlist.m3u8, segment_NNN.ts, iframes.m3u8
 processed/<job_id>/audio/audio.mp3
 processed/<job_id>/transcription/transcript.{txt,srt,vtt,json}
 processed/<job_id>/thumbnails/thumb_{00,25,50,75,100}.jpg, thumb_custom.jpg
-processed/<job_id>/subtitles/playlist.m3u8
+processed/<job_id>/subtitles/playlist.m3u8, subtitles.vtt
 ```
 """
 
@@ -40,6 +40,8 @@ __all__ = [
     "thumbnail_key",
     "custom_thumbnail_key",
     "subtitles_playlist_key",
+    "subtitles_vtt_key",
+    "iframe_playlist_key",
     "relative_to_job",
     "video_task",
     "hls_task",
@@ -160,6 +162,17 @@ def custom_thumbnail_key(job_id: str) -> str:
 def subtitles_playlist_key(job_id: str) -> str:
     """The subtitles media playlist: `processed/<job>/subtitles/playlist.m3u8`."""
     return f"{processed_prefix(job_id)}subtitles/playlist.m3u8"
+
+
+def subtitles_vtt_key(job_id: str) -> str:
+    """The transcript's WebVTT as HLS serves it (with `X-TIMESTAMP-MAP`):
+    `processed/<job>/subtitles/subtitles.vtt`."""
+    return f"{processed_prefix(job_id)}subtitles/subtitles.vtt"
+
+
+def iframe_playlist_key(job_id: str, rendition: str) -> str:
+    """A rendition's I-frame playlist: `processed/<job>/<r>/segments/iframes.m3u8`."""
+    return segments_prefix(job_id, rendition) + "iframes.m3u8"
 
 
 def relative_to_job(job_id: str, key: str) -> str:

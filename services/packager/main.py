@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.packager.handler import SERVICE, Finalizer, Packager
+from services.packager.handler import SERVICE, Finalizer
 from tflow.runner import serve_consumers
 from tflow.service import run_service
 
@@ -10,4 +10,4 @@ from tflow.service import run_service
 def main() -> None:
     """Entry point of `tflow run packager` / `python -m services.packager`."""
     run_service(SERVICE, lambda settings, stop: serve_consumers(
-        SERVICE, [("JOBS", "packager", Packager), ("FINALIZE", "finalizer", Finalizer)], settings, stop))
+        SERVICE, [("FINALIZE", "finalizer", Finalizer)], settings, stop))

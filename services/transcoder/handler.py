@@ -1,25 +1,35 @@
-"""transcoder: on `ingested`, encode the job's pending renditions (`video_<r>`) and the
-MP3 in one ffmpeg run reading the source in place; upload each output and complete its
-task (ladder order, so 360p can be packaged first), with PSNR/SSIM per rendition."""
+"""transcoder: on `ingested` (or a replay), encode the job's pending renditions and the MP3
+in one ffmpeg run reading the source in place. Each rendition is written at once as its
+MP4 and as HLS (`tee`): segments are uploaded as they close and the `EVENT` media
+playlists grow while the encode runs; the multivariant playlist lists a variant as soon as
+its first segment is stored (a first run only: a replayed job keeps its master until the
+finalizer rewrites it). When the encode ends: `hls_<r>` completes (VOD playlist, I-frame
+playlist), then `video_<r>` (the MP4, with its quality figures), ladder order, then the MP3.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from pathlib import Path
 
-from contracts import AnyJobEvent, Mp3Result, VideoResult, layout
+from contracts import AnyJobEvent, Ingested, Mp3Result, VideoResult, layout
 from media.encode import parse_quality, quality_command, transcode_command
+from media.filters import output_size
+from media.hls import multivariant_playlist
 from media.ladder import LADDER
 from media.probe import describe_output
 from media.run import run_ffmpeg, run_quiet
+from services.transcoder.progressive import POLL_SECONDS, RenditionSegments
 from tflow.worker import JobHandler, TaskReporter, Work
 
 SERVICE = "transcoder"
-KINDS = ("transcode", "audio")
+KINDS = ("transcode", "package", "audio")
 
 
 class Transcoder(JobHandler):
-    """The ladder MP4s and the MP3 of an ingested job."""
+    """The ladder MP4s, their HLS and the MP3 of an ingested job."""
 
     service = SERVICE
 
@@ -28,20 +38,38 @@ class Transcoder(JobHandler):
 
     async def run(self, work: Work, rep: TaskReporter) -> None:
         ingested, settings = work.ingested, self.settings
-        renditions = [LADDER[t.rendition] for t in work.tasks if t.kind == "transcode" and t.rendition in LADDER]
+        names = sorted({t.rendition for t in work.tasks if t.kind in ("transcode", "package")
+                        and t.rendition in LADDER}, key=lambda n: LADDER[n].height)
+        renditions = [LADDER[n] for n in names]
         want_mp3 = any(t.kind == "audio" for t in work.tasks) and ingested.probe.audio is not None
         url = self.objects.url(ingested.source.bucket, ingested.source.key)
+        video = ingested.probe.video
         with self.workdir(ingested.job_id) as scratch:
             outputs = {r.name: scratch / Path(layout.rendition_key(ingested.job_id, r.name)).name for r in renditions}
+            hls = {}
+            for r in renditions:
+                (scratch / r.name).mkdir()
+                w, h = output_size(video.display_width, video.display_height, r.height)
+                hls[r.name] = RenditionSegments(
+                    job_id=ingested.job_id, rendition=r, playlist=scratch / r.name / "playlist.m3u8", width=w,
+                    height=h, codecs=r.codecs if ingested.probe.audio is not None else r.codecs_video,
+                    frame_rate=video.fps)
             mp3 = scratch / "audio.mp3" if want_mp3 else None
             started = time.monotonic()
             limits = self.limits(work)
-            await run_ffmpeg(transcode_command(self.ffmpeg, url, ingested.probe, renditions, outputs, mp3),
-                             rep.progress, settings.progress_interval_seconds, **limits)
+            cmd = transcode_command(self.ffmpeg, url, ingested.probe, renditions, outputs, mp3,
+                                    {n: s.playlist for n, s in hls.items()})
+            await self._encode(cmd, rep, limits, list(hls.values()), isinstance(work.trigger, Ingested))
             encode_seconds = time.monotonic() - started
+            for r in renditions:
+                playlist, playlist_result = await hls[r.name].finish(self.objects, started)
+                if work.has(layout.hls_task(r.name)):
+                    await rep.complete(layout.hls_task(r.name), [playlist], playlist_result, time.monotonic() - started)
             duration = ingested.probe.duration_seconds
             measure = settings.quality_metrics and duration < settings.quality_max_duration_seconds
             for r in renditions:
+                if not work.has(layout.video_task(r.name)):
+                    continue
                 key = layout.rendition_key(ingested.job_id, r.name)
                 info = describe_output(outputs[r.name], key, "mp4", ingested.source.size, encode_seconds)
                 quality = {}
@@ -49,8 +77,7 @@ class Transcoder(JobHandler):
                     quality = parse_quality(await run_quiet(quality_command(
                         self.ffmpeg, outputs[r.name], url, ingested.probe, info.width, info.height),
                         limits["time_limit"]))
-                codecs = r.codecs if ingested.probe.audio is not None else r.codecs_video
-                result = VideoResult(rendition=r.name, codecs=codecs, frame_rate=ingested.probe.video.fps,
+                result = VideoResult(rendition=r.name, codecs=hls[r.name].codecs, frame_rate=video.fps,
                                      profile=r.profile, level=r.level, crf=r.crf, **quality)
                 await self.objects.upload(key, outputs[r.name])
                 await rep.complete(layout.video_task(r.name), [info], result, time.monotonic() - started)
@@ -59,3 +86,28 @@ class Transcoder(JobHandler):
                 info = describe_output(mp3, key, "mp3", ingested.source.size, encode_seconds)
                 await self.objects.upload(key, mp3)
                 await rep.complete(layout.MP3_TASK, [info], Mp3Result(), encode_seconds)
+
+    async def _encode(self, cmd: list[str], rep: TaskReporter, limits: dict[str, float],
+                      segments: list[RenditionSegments], publish_master: bool) -> None:
+        """Run the encode; every `POLL_SECONDS` meanwhile, store the segments closed so far
+        and, when `publish_master` and a variant got its first segment, the multivariant
+        playlist of the variants that have one. A failed upload stops the encode."""
+        encode = asyncio.ensure_future(run_ffmpeg(cmd, rep.progress, self.settings.progress_interval_seconds,
+                                                  **limits))
+        listed: set[str] = set()
+        try:
+            while not encode.done():
+                await asyncio.wait({encode}, timeout=POLL_SECONDS)
+                for s in segments:
+                    await s.sync(self.objects)
+                ready = [s for s in segments if s.segments]
+                if publish_master and {s.rendition.name for s in ready} != listed:
+                    listed = {s.rendition.name for s in ready}
+                    master = multivariant_playlist([s.variant() for s in ready])
+                    await self.objects.put(layout.master_key(rep.job_id), master.encode())
+            await encode
+        finally:
+            if not encode.done():
+                encode.cancel()
+                with contextlib.suppress(BaseException):
+                    await encode

@@ -31,12 +31,13 @@ from contracts import (
     utcnow,
 )
 from media.run import FfmpegError
-from services.packager.handler import Finalizer, Packager
+from services.packager.handler import Finalizer
 from services.thumbnailer.handler import Thumbnailer
 from services.transcoder.handler import Transcoder
 from tests.handlers.conftest import BUCKET, delivery, ingested
 from tests.media import media
 from tflow.facts import Permanent, completed
+from tflow.objects import DirectoryObjects
 from tflow.worker import Delivery
 
 CLIP = "valid/h264_1080x720_aac.flv"  # 1.1 s, 1080x720 with audio: 360p + 720p, MP3
@@ -113,7 +114,7 @@ async def test_a_retryable_failure_says_when_it_is_retried(facts, objects, setti
     assert isinstance(retry, TaskFailed) and not retry.permanent and retry.retry_in_seconds == 30.0
 
 
-@pytest.mark.parametrize("handler_class", [Transcoder, Thumbnailer, Packager, Finalizer])
+@pytest.mark.parametrize("handler_class", [Transcoder, Thumbnailer, Finalizer])
 async def test_poison_messages_are_terminal_and_never_break_the_failure_path(facts, objects, settings,
                                                                             handler_class):
     handler = handler_class(settings, facts, objects)
@@ -185,23 +186,22 @@ async def test_a_valid_custom_thumbnail_becomes_the_primary(facts, objects, sett
 
 
 async def test_the_path_from_ingested_to_metadata_json(facts, objects, settings):
-    """Transcoder -> packager (per rendition) -> thumbnailer -> finalizer, each driven
-    by the facts the previous one published: master playlist and metadata.json."""
+    """Transcoder (MP4s and HLS) -> thumbnailer -> finalizer, each driven by the facts the
+    previous one published: master playlist and metadata.json."""
     ing = ingested(objects, media(CLIP), settings)
     await facts.publish(ing)
     await Transcoder(settings, facts, objects).handle(delivery(ing))
-    packager, finalizer = Packager(settings, facts, objects), Finalizer(settings, facts, objects)
+    finalizer = Finalizer(settings, facts, objects)
     for r in ("360p", "720p"):
-        video = await completed(facts, ing.job_id, layout.video_task(r))
-        assert video is not None
-        await packager.handle(delivery(video))
         hls = await completed(facts, ing.job_id, layout.hls_task(r))
         assert hls is not None and isinstance(hls.result, HlsResult) and hls.result.segment_count >= 1
+        assert hls.result.iframe_playlist_key == layout.iframe_playlist_key(ing.job_id, r)
+        assert hls.result.mpegts_start is not None and hls.result.first_segment_seconds is not None
         await finalizer.handle(delivery(hls))
         # the finalizer rewrote the master playlist, but waits for the thumbnails before metadata.json
         assert await completed(facts, ing.job_id, layout.METADATA_TASK) is None
         master = m3u8.loads(objects.path(BUCKET, layout.master_key(ing.job_id)).read_text())
-        assert len(master.playlists) == ("360p", "720p").index(r) + 1  # a variant is listed once it is ready
+        assert len(master.playlists) == 2 and len(master.iframe_playlists) == 2
     await Thumbnailer(settings, facts, objects).handle(delivery(ing))
     for task in (layout.THUMBNAILS_TASK, layout.MP3_TASK):  # the MP3's late fact changes nothing
         done = await completed(facts, ing.job_id, task)
@@ -225,6 +225,52 @@ async def test_the_path_from_ingested_to_metadata_json(facts, objects, settings)
     assert out["thumbnails"]["primary"] == {"path": layout.thumbnail_key(ing.job_id, 50)}
     assert [t["timestamp"][:2] for t in out["thumbnails"]["auto_generated"]] == ["00"] * 5
     assert doc["source"]["format"] == "flv" and doc["processing_time_seconds"] >= 0
+
+
+class RecordingObjects(DirectoryObjects):
+    """A folder store that records each write: (key, the bytes of a playlist or None)."""
+
+    def __init__(self, root: Path, bucket: str):
+        super().__init__(root, bucket)
+        self.writes: list[tuple[str, bytes | None]] = []
+
+    async def upload(self, key: str, path: Path) -> int:
+        self.writes.append((key, None))
+        return await super().upload(key, path)
+
+    async def put(self, key: str, data: bytes, cache_control: str | None = None) -> int:
+        self.writes.append((key, data))
+        return await super().put(key, data, cache_control)
+
+
+async def test_hls_is_stored_while_it_is_encoded(facts, settings, tmp_path):
+    """Progressive HLS on the 16.5 s clip (three 6 s-target segments): each segment is stored
+    before any playlist names it, the media playlist is first stored as a growing EVENT
+    playlist, the multivariant playlist lists the variant before `hls_360p` completes,
+    and the final playlist is VOD with its I-frame playlist."""
+    objects = RecordingObjects(tmp_path / "store", BUCKET)
+    ing = ingested(objects, media("valid/msmpeg4v2_640x360_noaudio.avi"), settings)
+    await facts.publish(ing)
+    await Transcoder(settings, facts, objects).handle(delivery(ing))
+    key = layout.media_playlist_key(ing.job_id, "360p")
+    stored: set[str] = set()
+    playlists = []
+    for k, data in objects.writes:
+        if k == key and data is not None:
+            named = {s.uri for s in m3u8.loads(data.decode()).segments}
+            assert {layout.segments_prefix(ing.job_id, "360p") + u for u in named} <= stored
+            playlists.append(m3u8.loads(data.decode()))
+        stored.add(k)
+    assert playlists[0].playlist_type == "event" and not playlists[0].is_endlist
+    final = playlists[-1]
+    assert final.playlist_type == "vod" and final.is_endlist and len(final.segments) == 3
+    assert [round(s.duration, 1) for s in final.segments] == [6.0, 6.0, 4.5] and final.target_duration == 6
+    keys = [k for k, _ in objects.writes]
+    assert keys.index(layout.master_key(ing.job_id)) < keys.index(layout.iframe_playlist_key(ing.job_id, "360p"))
+    hls = await completed(facts, ing.job_id, layout.hls_task("360p"))
+    assert hls is not None and isinstance(hls.result, HlsResult) and hls.result.segment_count == 3
+    iframes = m3u8.loads(objects.path(BUCKET, layout.iframe_playlist_key(ing.job_id, "360p")).read_text())
+    assert iframes.is_i_frames_only and len(iframes.segments) == 9  # a keyframe every 2 s of 16.5 s
 
 
 async def test_transcriber_writes_four_formats_and_a_typed_transcript(facts, objects, settings, tmp_path):

@@ -77,7 +77,8 @@ def test_the_topology_is_the_clusters():
         scaled = by[("ScaledObject", worker)]["spec"]
         assert scaled["scaleTargetRef"]["name"] == worker and scaled["minReplicaCount"] >= 1
         consumers = [t["metadata"]["consumer"] for t in scaled["triggers"]]
-        assert consumers == consumer_group("JOBS", worker).names  # every band adds replicas
+        stream, group = ("FINALIZE", "finalizer") if worker == "packager" else ("JOBS", worker)
+        assert consumers == consumer_group(stream, group).names  # every band (partition) adds replicas
         assert {t["type"] for t in scaled["triggers"]} == {"nats-jetstream"}
         container = by[("Deployment", worker)]["spec"]["template"]["spec"]["containers"][0]
         assert {"name": "TFLOW_NATS_USER", "value": worker} in container["env"]

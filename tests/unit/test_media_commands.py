@@ -20,9 +20,20 @@ from contracts import (
     VideoInfo,
     VideoResult,
 )
-from media.encode import gop_frames, parse_quality, quality_command, transcode_command
+from media.encode import gop_frames, parse_quality, quality_command, tee_slave, transcode_command
 from media.filters import output_size
-from media.hls import Subtitles, Variant, bandwidths, hls_command, multivariant_playlist, subtitles_playlist
+from media.hls import (
+    IFrame,
+    Subtitles,
+    Variant,
+    bandwidths,
+    finished_playlist,
+    hls_webvtt,
+    iframe_bandwidths,
+    iframe_playlist,
+    multivariant_playlist,
+    subtitles_playlist,
+)
 from media.ladder import LADDER
 from media.run import parse_progress_block
 from media.thumbnail import thumbnail_command, thumbnail_times
@@ -122,11 +133,72 @@ def test_progress_blocks():
     assert parse_progress_block(["out_time_us=9000000\n", "progress=continue\n"]).percent(3.0) == 99.9
 
 
-def test_hls_command_is_a_stream_copy_with_prd_options():
-    cmd = hls_command("ffmpeg", "http://s3/v.mp4", Path("/w/playlist.m3u8"))
-    assert (opt(cmd, "-c"), opt(cmd, "-f"), opt(cmd, "-hls_time"), opt(cmd, "-hls_list_size")) == \
-        ("copy", "hls", "10", "0")
-    assert opt(cmd, "-hls_playlist_type") == "vod" and opt(cmd, "-hls_segment_filename") == "/w/segment_%03d.ts"
+def test_each_rendition_is_teed_to_its_mp4_and_an_event_playlist():
+    outs = {"360p": Path("/w/video_360p.mp4"), "720p": Path("/w/video_720p.mp4")}
+    lists = {"360p": Path("/w/360p/playlist.m3u8"), "720p": Path("/w/720p/playlist.m3u8")}
+    cmd = transcode_command("ffmpeg", "/s.mov", probe(), [LADDER["360p"], LADDER["720p"]], outs, None, lists)
+    tees = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-f" and cmd[i + 1] == "tee"]
+    assert len(tees) == 2 and "-movflags" not in cmd  # faststart moved into the MP4 slave
+    spec = next(a for a in cmd if a.startswith("[f=mp4") and "/w/360p/" in a)
+    mp4, hls = spec.split("|")
+    assert mp4 == "[f=mp4:movflags=+faststart]/w/video_360p.mp4"
+    assert hls == ("[f=hls:hls_time=6:hls_list_size=0:hls_playlist_type=event:hls_flags=independent_segments+temp_file"
+                   ":hls_segment_filename=/w/360p/segment_%03d.ts]/w/360p/playlist.m3u8")
+    plain = transcode_command("ffmpeg", "/s.mov", probe(), [LADDER["360p"]], {"360p": outs["360p"]}, None)
+    assert opt(plain, "-movflags") == "+faststart" and "/w/video_360p.mp4" in plain
+    with pytest.raises(ValueError, match="reserves"):
+        tee_slave({"f": "mp4"}, Path("/w/a|b.mp4"))
+    with pytest.raises(ValueError, match="reserved"):
+        tee_slave({"f": "mp4", "x": "a:b"}, Path("/w/a.mp4"))
+
+
+EVENT = """#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-TARGETDURATION:6
+#EXT-X-MEDIA-SEQUENCE:0
+#EXT-X-PLAYLIST-TYPE:EVENT
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXTINF:6.000000,
+segment_000.ts
+#EXTINF:1.500000,
+segment_001.ts
+"""
+
+
+def test_an_event_playlist_is_finished_as_vod():
+    final = m3u8.loads(finished_playlist(EVENT))
+    assert final.playlist_type == "vod" and final.is_endlist and [s.uri for s in final.segments] == \
+        ["segment_000.ts", "segment_001.ts"]
+    ended = finished_playlist(EVENT + "#EXT-X-ENDLIST\n")  # ffmpeg's last write already ends it
+    assert ended.count("#EXT-X-ENDLIST") == 1 and "EVENT" not in ended
+    assert m3u8.loads(EVENT).playlist_type == "event" and not m3u8.loads(EVENT).is_endlist
+    with pytest.raises(ValueError, match="no segment"):
+        finished_playlist("#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n")
+
+
+def test_iframe_playlist_addresses_each_keyframe_by_byte_range():
+    frames = [IFrame("segment_000.ts", 0.083, 564, 40_000), IFrame("segment_000.ts", 2.083, 90_000, 30_000),
+              IFrame("segment_001.ts", 6.083, 564, 50_000)]
+    text = iframe_playlist(frames, 7.5, "segment_000.ts", 564)
+    pl = m3u8.loads(text)
+    assert pl.is_i_frames_only and pl.is_endlist and pl.version == 5
+    assert [(s.uri, s.byterange) for s in pl.segments] == [("segment_000.ts", "40000@564"),
+                                                             ("segment_000.ts", "30000@90000"),
+                                                             ("segment_001.ts", "50000@564")]
+    assert [round(s.duration, 3) for s in pl.segments] == [2.0, 4.0, 1.417] and pl.target_duration == 4
+    assert pl.segment_map[0].uri == "segment_000.ts" and pl.segment_map[0].byterange == "564@0"
+    assert iframe_bandwidths(frames, 7.5) == (282_287, 129_432)  # peak: the last, 50 kB over 1.417 s
+    with pytest.raises(ValueError):
+        iframe_playlist([], 1.0, "s.ts", 1)
+
+
+def test_webvtt_for_hls_maps_cue_time_zero_to_the_segments_timestamp():
+    vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nhello\n"
+    out = hls_webvtt(vtt, 7500)
+    assert out.splitlines()[:3] == ["WEBVTT", "X-TIMESTAMP-MAP=MPEGTS:7500,LOCAL:00:00:00.000", ""]
+    assert hls_webvtt(out, 9000).count("X-TIMESTAMP-MAP") == 1 and "hello" in out
+    with pytest.raises(ValueError):
+        hls_webvtt("1\n00:00:01,000 --> 00:00:02,000\nsrt\n", 0)
 
 
 def test_bandwidths_peak_and_average():
@@ -135,7 +207,8 @@ def test_bandwidths_peak_and_average():
 
 
 def test_multivariant_playlist_parses_with_rfc_attributes():
-    v360 = Variant("360p/segments/playlist.m3u8", 900_000, 800_000, 640, 360, "avc1.4d401f,mp4a.40.2", 29.97)
+    v360 = Variant("360p/segments/playlist.m3u8", 900_000, 800_000, 640, 360, "avc1.4d401f,mp4a.40.2", 29.97,
+                   "360p/segments/iframes.m3u8", 120_000)
     v720 = Variant("720p/segments/playlist.m3u8", 2_500_000, 2_000_000, 1280, 720, "avc1.640028,mp4a.40.2", 29.97)
     text = multivariant_playlist([v720, v360], Subtitles("subtitles/playlist.m3u8", "en", "English"))
     pl = m3u8.loads(text)
@@ -146,6 +219,9 @@ def test_multivariant_playlist_parses_with_rfc_attributes():
     [media] = pl.media
     assert (media.type, media.group_id, media.language, media.uri) == ("SUBTITLES", "subs", "en", "subtitles/playlist.m3u8")
     assert "SUBTITLES" not in multivariant_playlist([v360])
+    [iframes] = pl.iframe_playlists  # RFC 8216 §4.3.4.3, video CODECS only
+    assert (iframes.uri, iframes.iframe_stream_info.bandwidth, iframes.iframe_stream_info.codecs) == \
+        ("360p/segments/iframes.m3u8", 120_000, "avc1.4d401f")
     sub = m3u8.loads(subtitles_playlist("../transcription/transcript.vtt", 6.166))
     assert sub.is_endlist and sub.segments[0].uri == "../transcription/transcript.vtt" and sub.target_duration == 7
 
