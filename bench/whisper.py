@@ -2,6 +2,11 @@
 and peak memory on this machine, for every installed model, int8 vs float32, VAD on vs
 off, on the same clip: the five LibriVox recordings of ../shared/media/speech joined.
 
+Then (issue: speed) the decoding strategy on base/int8/VAD: faster-whisper's sequential
+`WhisperModel.transcribe` against its `BatchedInferencePipeline` (VAD chunks decoded
+as one batch), beam sizes 5 and 1, with the word error rate against the LibriVox
+reference text (the e2e test's normaliser).
+
 Each configuration runs in its own process (so peak RSS is its own: model load
 included). Ratios are against the production configuration (base, int8, VAD on) of
 the same run. JSON to bench/results/.
@@ -35,10 +40,14 @@ def clip() -> object:
     return np.concatenate(parts)
 
 
-def one(model_name: str, compute_type: str, vad: bool) -> dict:
-    from faster_whisper import WhisperModel
+def one(model_name: str, compute_type: str, vad: bool, beam: int = 5, batch: int = 0) -> dict:
+    """One configuration in this process; `batch` > 0: `BatchedInferencePipeline` with that
+    batch size (VAD always on: it cuts the batches)."""
+    import jiwer
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     from services.transcriber.models import installed_models
+    from tests.integration.test_transcription_e2e import CLIPS, NORMALISE, reference
 
     model = next(m for m in installed_models(ROOT / "data" / "models") if m.name == model_name)
     audio = clip()
@@ -47,21 +56,49 @@ def one(model_name: str, compute_type: str, vad: bool) -> dict:
                       local_files_only=True)
     load = time.monotonic() - t0
     t1 = time.monotonic()
-    segments, info = wm.transcribe(audio, vad_filter=vad, word_timestamps=True, beam_size=5,
-                                   language="en" if model.english_only else None)
+    language = "en" if model.english_only else None
+    if batch:
+        segments, info = BatchedInferencePipeline(model=wm).transcribe(audio, word_timestamps=True, beam_size=beam,
+                                                                       language=language, batch_size=batch)
+    else:
+        segments, info = wm.transcribe(audio, vad_filter=vad, word_timestamps=True, beam_size=beam, language=language)
     text = " ".join(s.text.strip() for s in segments)
     wall = time.monotonic() - t1
+    wer = jiwer.wer(reference(CLIPS), text, reference_transform=NORMALISE, hypothesis_transform=NORMALISE)
     seconds = len(audio) / 16000
-    return {"model": model_name, "compute_type": compute_type, "vad": vad, "audio_seconds": round(seconds, 2),
+    return {"model": model_name, "compute_type": compute_type, "vad": vad, "beam_size": beam, "batch_size": batch,
+            "wer": round(wer, 4), "audio_seconds": round(seconds, 2),
             "load_seconds": round(load, 2), "transcribe_seconds": round(wall, 2),
             "real_time_factor": round(seconds / wall, 2),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "language": info.language, "words": len(text.split())}
 
 
+def run(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    r: dict = json.loads(out.stdout.strip().splitlines()[-1])
+    print(r, flush=True)
+    return r
+
+
+def strategies() -> list[dict]:
+    """base/int8/VAD: sequential vs batched, beam 5 vs 1; ratios against the sequential
+    beam-5 run (the configuration before this comparison)."""
+    runs = [run("base", "int8", "vad", str(beam), str(batch)) for batch in (0, 8) for beam in (5, 1)]
+    runs.append(run("base", "int8", "vad", "1", "4"))
+    base = runs[0]
+    for r in runs:
+        r["rtf_vs_sequential_beam5"] = round(r["real_time_factor"] / base["real_time_factor"], 2)
+    return runs
+
+
 def main() -> None:
-    if len(sys.argv) == 4:
-        print(json.dumps(one(sys.argv[1], sys.argv[2], sys.argv[3] == "vad")))
+    if len(sys.argv) >= 4:
+        beam, batch = (int(sys.argv[4]), int(sys.argv[5])) if len(sys.argv) == 6 else (5, 0)
+        print(json.dumps(one(sys.argv[1], sys.argv[2], sys.argv[3] == "vad", beam, batch)))
+        return
+    if "--strategies" in sys.argv:
+        write_results("whisper-strategies", {"cpus": os.cpu_count(), "runs": strategies()})
         return
     from services.transcriber.models import installed_models
 
@@ -79,7 +116,8 @@ def main() -> None:
     for r in runs:
         r["rtf_vs_base_int8_vad"] = round(r["real_time_factor"] / base["real_time_factor"], 2)
         r["memory_vs_base_int8_vad"] = round(r["peak_rss_mib"] / base["peak_rss_mib"], 2)
-    res = {"cpus": os.cpu_count(), "clip": "5 LibriVox clips joined (16 kHz mono)", "runs": runs}
+    res = {"cpus": os.cpu_count(), "clip": "5 LibriVox clips joined (16 kHz mono)", "runs": runs,
+           "strategies": strategies()}
     write_results("whisper", res)
 
 

@@ -163,7 +163,8 @@ def _video(d: Done, at: Located) -> dict[str, Any] | None:
             "width": o.width, "height": o.height, "bitrate": o.bitrate, "duration_seconds": o.duration_seconds,
             "processing_time_seconds": _secs(d), "codecs": r.codecs, "frame_rate": r.frame_rate,
             "profile": r.profile, "level": r.level, "crf": r.crf, "compression_ratio": o.compression_ratio,
-            "psnr": r.psnr_db, "ssim": r.ssim}
+            "psnr": r.psnr_db, "ssim": r.ssim, "vmaf": r.vmaf, "preset": r.preset,
+            "encoding_profile": r.encoding_profile}
 
 
 def _segments_size(r: HlsResult, hls: Done) -> int | None:
@@ -313,10 +314,12 @@ def compression(done: list[Done], source_size: int | None) -> dict[str, Any] | N
 
 
 def quality_metrics(done: list[Done]) -> dict[str, dict[str, float | None]]:
-    """PRD §2.6 `quality_metrics`: per rendition PSNR (dB) and SSIM (0..1) against the
-    source, where they were measured."""
-    return {r: {"psnr": v.result.psnr_db, "ssim": v.result.ssim} for r, (v, _) in _renditions(done).items()
-            if v is not None and isinstance(v.result, VideoResult) and v.result.psnr_db is not None}
+    """PRD §2.6 `quality_metrics`: per rendition VMAF (0..100), PSNR (dB) and SSIM (0..1)
+    against the source, where any of them was measured."""
+    return {r: {"vmaf": v.result.vmaf, "psnr": v.result.psnr_db, "ssim": v.result.ssim}
+            for r, (v, _) in _renditions(done).items()
+            if v is not None and isinstance(v.result, VideoResult)
+            and (v.result.psnr_db is not None or v.result.vmaf is not None)}
 
 
 def done_from_rows(rows: Iterable[Any], decode: Callable[[str, Any], TaskResult | None]) -> list[Done]:

@@ -29,8 +29,10 @@ __all__ = [
 
 
 class VideoResult(msgspec.Struct, frozen=True, kw_only=True, tag="video", tag_field="type"):
-    """A rendition MP4 (PRD ladder): x264 profile/level/CRF, RFC 6381 `codecs`, frames/s,
-    and the quality against the equally normalised source (PSNR in dB, SSIM 0..1) when measured."""
+    """A rendition MP4 (PRD ladder): x264 profile/level/CRF/preset and the encoding
+    profile's name (`media.ladder.ENCODING_PROFILES`), RFC 6381 `codecs`, frames/s, and the
+    quality against the equally normalised source when measured: VMAF (0..100, model
+    vmaf_v0.6.1), and optionally PSNR in dB and SSIM 0..1."""
 
     rendition: str
     codecs: str
@@ -40,6 +42,9 @@ class VideoResult(msgspec.Struct, frozen=True, kw_only=True, tag="video", tag_fi
     crf: int
     psnr_db: float | None = None
     ssim: float | None = None
+    vmaf: float | None = None
+    preset: str | None = None
+    encoding_profile: str | None = None
 
 
 class HlsResult(msgspec.Struct, frozen=True, kw_only=True, tag="hls", tag_field="type"):

@@ -98,27 +98,37 @@ def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: li
     return ffmpeg.merge_outputs(*outs).global_args(*PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
 
 
-def quality_command(ffmpeg_bin: str, rendition: Path, source: str, probe: Probe, width: int, height: int) -> list[str]:
-    """ffmpeg argv measuring PSNR and SSIM of `rendition` against the source scaled to
-    the rendition's size (same normalisation as the encode); results on stderr."""
+def quality_command(ffmpeg_bin: str, rendition: Path, source: str, probe: Probe, width: int, height: int,
+                    psnr_ssim: bool = False, threads: int = 2) -> list[str]:
+    """ffmpeg argv measuring `rendition` against the source scaled to the rendition's size
+    (same normalisation as the encode, both timelines starting at 0): VMAF (libvmaf, its
+    built-in model vmaf_v0.6.1, `threads` threads) and, with `psnr_ssim`, PSNR and SSIM
+    (ffmpeg's filters). Results on stderr (`parse_quality`)."""
     dist = source_input(str(rendition), OUTPUT_DEMUXERS)["v:0"]
-    dist = dist.filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB")
+    dist = dist.filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB").filter("setpts", "PTS-STARTPTS")
     ref = normalise_video(source_input(source)["v:0"], probe)
-    ref = ref.filter("scale", width, height).filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB")
-    d = dist.filter_multi_output("split", 2)
-    r = ref.filter_multi_output("split", 2)
-    psnr = ffmpeg.filter([d[0], r[0]], "psnr")
-    ssim = ffmpeg.filter([d[1], r[1]], "ssim")
-    return (ffmpeg.merge_outputs(ffmpeg.output(psnr, "-", format="null"), ffmpeg.output(ssim, "-", format="null"))
-            .global_args("-hide_banner", "-nostats", "-loglevel", "info").compile(cmd=ffmpeg_bin))
+    ref = (ref.filter("scale", width, height).filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB")
+           .filter("setpts", "PTS-STARTPTS"))
+    n = 3 if psnr_ssim else 1
+    d = dist.filter_multi_output("split", n) if n > 1 else [dist]
+    r = ref.filter_multi_output("split", n) if n > 1 else [ref]
+    outs = [ffmpeg.output(ffmpeg.filter([d[0], r[0]], "libvmaf", n_threads=threads), "-", format="null")]
+    if psnr_ssim:
+        outs += [ffmpeg.output(ffmpeg.filter([d[1], r[1]], "psnr"), "-", format="null"),
+                 ffmpeg.output(ffmpeg.filter([d[2], r[2]], "ssim"), "-", format="null")]
+    return (ffmpeg.merge_outputs(*outs).global_args("-hide_banner", "-nostats", "-loglevel", "info")
+            .compile(cmd=ffmpeg_bin))
 
 
 _PSNR = re.compile(r"PSNR .*?average:([0-9.]+|inf)")
 _SSIM = re.compile(r"SSIM .*?All:([0-9.]+)")
+_VMAF = re.compile(r"VMAF score: ([0-9.]+)")
 
 
 def parse_quality(stderr: str) -> dict[str, float | None]:
-    """`{"psnr_db": average PSNR in dB, "ssim": SSIM All}` from the filters' summary lines."""
-    p, s = _PSNR.search(stderr), _SSIM.search(stderr)
+    """`{"vmaf": VMAF 0..100, "psnr_db": average PSNR in dB, "ssim": SSIM All}` from the
+    filters' summary lines; None for a figure that was not measured."""
+    p, s, v = _PSNR.search(stderr), _SSIM.search(stderr), _VMAF.search(stderr)
     psnr = None if p is None else (float("inf") if p.group(1) == "inf" else float(p.group(1)))
-    return {"psnr_db": psnr, "ssim": float(s.group(1)) if s else None}
+    return {"vmaf": round(float(v.group(1)), 3) if v else None, "psnr_db": psnr,
+            "ssim": float(s.group(1)) if s else None}

@@ -8,7 +8,7 @@ scene-cut keyframes (so packaging is a stream copy and variants switch cleanly).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from contracts import Probe
 
@@ -52,6 +52,24 @@ LADDER: dict[str, Rendition] = {
 #: MP3: libmp3lame 192 kb/s 48 kHz (PRD).
 MP3_BITRATE = 192_000
 MP3_SAMPLE_RATE = 48_000
+
+
+#: Encoder settings per profile: rendition -> (x264 preset, CRF). `prd` is the PRD's
+#: (libx264 medium, CRF 23/22); the default is chosen by VMAF, bits and CPU seconds on real
+#: clips (bench/encoding.py, README "Encoding chosen by VMAF"). Selected by name with
+#: `TFLOW_ENCODING_PROFILE`.
+ENCODING_PROFILES: dict[str, dict[str, tuple[str, int]]] = {
+    "prd": {"360p": ("medium", 23), "720p": ("medium", 22)},
+    "fast": {"360p": ("veryfast", 22), "720p": ("veryfast", 21)},
+}
+DEFAULT_ENCODING_PROFILE = "fast"
+
+
+def encoding_ladder(profile: str = DEFAULT_ENCODING_PROFILE) -> dict[str, Rendition]:
+    """The PRD ladder with the encoder settings of `profile` (`ENCODING_PROFILES`).
+    Raises KeyError for an unknown profile name."""
+    settings = ENCODING_PROFILES[profile]
+    return {name: replace(r, preset=settings[name][0], crf=settings[name][1]) for name, r in LADDER.items()}
 
 
 def ladder_for(probe: Probe) -> list[str]:

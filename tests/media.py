@@ -40,3 +40,15 @@ def speech_clip(dest: Path, seconds: float = 10.0) -> Path:
                     "-i", str(media("valid/friday_640x480_speech_h264_aac.mp4")), "-t", str(seconds), "-map", "0:v:0",
                     "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", str(dest)], check=True)
     return dest
+
+
+def looped_clip(dest: Path, seconds: float, source: str = "valid/bbb_1280x720_30s_vp8_vorbis.webm") -> Path:
+    """`dest`: `seconds` of real media made by looping `source` (stream copy, no re-encode),
+    for tests and benchmarks that need a longer input than the shared clips."""
+    import subprocess
+
+    from media.run import ffmpeg_binary
+
+    subprocess.run([ffmpeg_binary(), "-v", "error", "-y", "-stream_loop", "-1", "-i", str(media(source)),
+                    "-t", f"{seconds:g}", "-c", "copy", str(dest)], check=True)
+    return dest

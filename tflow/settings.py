@@ -9,8 +9,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from media.ladder import DEFAULT_ENCODING_PROFILE, ENCODING_PROFILES
 
 #: PRD container allowlist (file extensions / container names).
 PRD_CONTAINERS = ("mp4", "avi", "mov", "mkv", "flv", "wmv", "webm")
@@ -93,8 +95,18 @@ class Settings(BaseSettings):
     whisper_compute_type: str = Field("int8", description="CTranslate2 compute type on CPU (int8, float32).")
     whisper_threads: int = Field(0, description="CPU threads for Whisper; 0 = all cores.")
     whisper_beam_size: int = 5
-    quality_metrics: bool = Field(True, description="PSNR/SSIM per rendition (sources shorter than the limit).")
+    quality_metrics: bool = Field(True, description="VMAF per rendition (sources shorter than the limit).")
+    quality_psnr_ssim: bool = Field(False, description="PSNR and SSIM besides VMAF.")
+    encoding_profile: str = Field(DEFAULT_ENCODING_PROFILE, description="x264 settings of the ladder by name: "
+                                  f"{', '.join(ENCODING_PROFILES)} (media.ladder; prd = libx264 medium, CRF 23/22).")
     quality_max_duration_seconds: float = 600.0
+
+    @field_validator("encoding_profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        if value not in ENCODING_PROFILES:
+            raise ValueError(f"unknown encoding profile {value!r}: one of {', '.join(ENCODING_PROFILES)}")
+        return value
     public_base_url: str | None = Field(None, description="Base URL of the bucket as NGINX serves it (e.g. "
                                         "https://media.example.com/videos, deploy/nginx/); unset = presigned URLs "
                                         "and stream tokens on this API.")

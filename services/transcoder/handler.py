@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from contracts import AnyJobEvent, Ingested, Mp3Result, VideoResult, layout
 from media.encode import parse_quality, quality_command, transcode_command
 from media.filters import output_size
 from media.hls import multivariant_playlist
-from media.ladder import LADDER
+from media.ladder import encoding_ladder
 from media.probe import describe_output
 from media.run import run_ffmpeg, run_quiet
 from services.transcoder.progressive import POLL_SECONDS, RenditionSegments
@@ -38,9 +39,10 @@ class Transcoder(JobHandler):
 
     async def run(self, work: Work, rep: TaskReporter) -> None:
         ingested, settings = work.ingested, self.settings
+        ladder = encoding_ladder(settings.encoding_profile)
         names = sorted({t.rendition for t in work.tasks if t.kind in ("transcode", "package")
-                        and t.rendition in LADDER}, key=lambda n: LADDER[n].height)
-        renditions = [LADDER[n] for n in names]
+                        and t.rendition in ladder}, key=lambda n: ladder[n].height)
+        renditions = [ladder[n] for n in names]
         want_mp3 = any(t.kind == "audio" for t in work.tasks) and ingested.probe.audio is not None
         url = self.objects.url(ingested.source.bucket, ingested.source.key)
         video = ingested.probe.video
@@ -75,10 +77,11 @@ class Transcoder(JobHandler):
                 quality = {}
                 if measure and info.width and info.height:
                     quality = parse_quality(await run_quiet(quality_command(
-                        self.ffmpeg, outputs[r.name], url, ingested.probe, info.width, info.height),
-                        limits["time_limit"]))
+                        self.ffmpeg, outputs[r.name], url, ingested.probe, info.width, info.height,
+                        settings.quality_psnr_ssim, os.cpu_count() or 1), limits["time_limit"]))
                 result = VideoResult(rendition=r.name, codecs=hls[r.name].codecs, frame_rate=video.fps,
-                                     profile=r.profile, level=r.level, crf=r.crf, **quality)
+                                     profile=r.profile, level=r.level, crf=r.crf, preset=r.preset,
+                                     encoding_profile=settings.encoding_profile, **quality)
                 await self.objects.upload(key, outputs[r.name])
                 await rep.complete(layout.video_task(r.name), [info], result, time.monotonic() - started)
             if mp3 is not None:

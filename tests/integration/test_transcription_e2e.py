@@ -15,6 +15,7 @@ import webvtt
 
 from contracts import TaskProgress, decode_job_event
 from media.run import ffmpeg_binary
+from tests.hls_rules import check_hls
 from tests.integration.conftest import job_by_key
 from tests.media import media
 
@@ -88,7 +89,10 @@ async def test_real_speech_is_transcribed_accurately_in_four_formats(stack, pool
     assert (subs_media.type, subs_media.language, subs_media.group_id) == ("SUBTITLES", "en", "subs")
     assert all(p.stream_info.subtitles == "subs" for p in master.playlists)
     sub_pl = m3u8.loads(get(stack, f"processed/{job['id']}/{subs_media.uri}").decode())
-    assert sub_pl.is_endlist and sub_pl.segments[0].uri == "../transcription/transcript.vtt"
+    assert sub_pl.is_endlist and sub_pl.segments[0].uri == "subtitles.vtt"  # the transcript with its TS time map
+    hls_vtt = get(stack, f"processed/{job['id']}/subtitles/subtitles.vtt").decode()
+    assert hls_vtt.splitlines()[1].startswith("X-TIMESTAMP-MAP=MPEGTS:") and "LOCAL:00:00:00.000" in hls_vtt
+    assert check_hls(lambda key: get(stack, key), f"processed/{job['id']}/master.m3u8") == []
     # progress facts were recorded while it ran (the first segment always reports), and the API shows the transcript
     progress = decode_job_event((await js.get_last_msg("JOBS", f"jobs.{job['id']}.task_progress.transcription")).data)
     assert isinstance(progress, TaskProgress) and 0 < progress.percent <= 100

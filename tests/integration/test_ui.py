@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 
 from tests.integration.conftest import Stack
 from tests.integration.test_production import CHROMIUM_ARGS
-from tests.media import REPO_ROOT, media, speech_clip
+from tests.media import REPO_ROOT, looped_clip, media, speech_clip
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 SHOTS = REPO_ROOT / "bench" / "results" / "ui"
@@ -143,6 +144,24 @@ def test_cancel_from_the_list_and_a_rejected_files_reason(page, stack: Stack, tm
         reason = note
     assert re.search(r"invalid|not a video|unsupported|no video|corrupt|probe", reason, re.I), reason
     shot(page, "rejected")
+
+
+def test_a_job_plays_with_hls_js_before_it_is_completed(page, stack: Stack, tmp_path):
+    """Progressive HLS in the browser: a 90 s job's page plays it with hls.js (past 2 s of
+    media) while the API still says `processing`."""
+    clip = looped_clip(tmp_path / "progressive.webm", 90)
+    with stack.api() as api, clip.open("rb") as f:
+        job_id = api.post("/api/v1/jobs/upload", files={"file": ("progressive.webm", f, "video/webm")}).json()["job_id"]
+        deadline = time.monotonic() + 30
+        while api.get(f"/api/v1/jobs/{job_id}").status_code == 404 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the read model has not folded the upload yet
+        page.goto(f"{stack.api_url}/ui/#/job/{job_id}")
+        page.wait_for_function("document.querySelector('#player')?.currentTime > 2", timeout=90_000, polling=200)
+        status = api.get(f"/api/v1/jobs/{job_id}").json()["status"]
+        levels = page.evaluate("window.tflowHls.levels.map((l) => l.height)")
+    shot(page, "progressive")
+    assert status == "processing", f"the job was {status} when it played: not progressive"
+    assert 360 in levels
 
 
 def test_operations_page_shows_components_consumers_and_keys(page, stack: Stack):

@@ -100,6 +100,9 @@ class VideoOutput(StoredFile):
     compression_ratio: float | None
     psnr: float | None = Field(description="dB against the source")
     ssim: float | None
+    vmaf: float | None = Field(None, description="VMAF 0..100 against the source (model vmaf_v0.6.1)")
+    preset: str | None = Field(None, description="x264 preset")
+    encoding_profile: str | None = Field(None, description="the encoding profile's name (TFLOW_ENCODING_PROFILE)")
 
 
 class StreamingOutput(Location):
@@ -273,8 +276,10 @@ class TaskView(Model):
 
 
 class Quality(Model):
-    """PSNR (dB) and SSIM (0..1) of a rendition against the source."""
+    """VMAF (0..100, model vmaf_v0.6.1), PSNR (dB) and SSIM (0..1) of a rendition against
+    the source; PSNR/SSIM only with `TFLOW_QUALITY_PSNR_SSIM`."""
 
+    vmaf: float | None = None
     psnr: float | None
     ssim: float | None
 

@@ -304,12 +304,17 @@ streaming = APIRouter(tags=["stream"])
 @streaming.get("/api/streaming/token/{job_id}/{resolution}", responses=GONE,
                summary="A stream token (user guide; as GET /api/v1/streaming/token/{job_id}/{resolution})")
 async def streaming_token(job_id: uuid.UUID, resolution: Annotated[str, ApiPath(max_length=16)], who: Reader,
-                          pool: PoolDep, settings: SettingsDep, request: Request) -> StreamingToken:
+                          pool: PoolDep, settings: SettingsDep, request: Request, client: StoreDep) -> StreamingToken:
+    """While the job encodes, `master` is playable as soon as the transcoder has stored the
+    multivariant playlist (its first variant has a segment: progressive HLS)."""
     await owned_job(pool, job_id, who)
     jid = str(job_id)
     tasks = await jobs.fetch_tasks(pool, job_id=job_id, completed_only=True)
     name = "master" if resolution in ("master", "auto") else layout.hls_task(resolution)
     key = download_key(jid, name, list(tasks))
+    if key is None and name == "master" and await asyncio.to_thread(store.stat, client, settings.bucket,
+                                                                     layout.master_key(jid)) is not None:
+        key = layout.master_key(jid)
     if key is None:
         raise ApiError(404, "not_found", f"job {jid} has no {resolution!r} HLS playlist (yet)")
     url, token, expires = stream_url(settings, jid, key, str(request.base_url))

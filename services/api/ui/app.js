@@ -270,9 +270,17 @@ async function jobView(id, params) {
     play(video, quality, id, start).catch((e) => say(explain(e)));
     api(`/api/v1/jobs/${id}/transcript`).then((t) => showTranscript(t, transcriptBox, video)).catch(() => {});
   } else if (!["failed", "cancelled", "deleted"].includes(job.status)) {
+    // progressive HLS: the job plays as soon as its first segments are stored
+    let playing = false;
+    const tryPlay = () => {
+      if (playing || ctl.signal.aborted) return;
+      play(video, quality, id, 0).then(() => { playing = true; video.play().catch(() => {}); })
+        .catch(() => { setTimeout(tryPlay, 2000); });
+    };
+    tryPlay();
     sse(`/api/v1/jobs/${id}/events`, (name, ev) => {
       state.textContent = `${ev.status} ${Math.round(ev.progress_percent || 0)}%`;
-      if (name === "complete") route();
+      if (name === "complete" && !playing) route();  // a playing video is not restarted
     }, ctl.signal).catch(() => {});
   }
 }
@@ -282,7 +290,8 @@ async function play(video, quality, id, start) {
   const seek = () => { if (start) video.currentTime = start; };
   video.addEventListener("loadedmetadata", seek, { once: true });
   if (window.Hls && window.Hls.isSupported()) {
-    const hls = new window.Hls({ enableWebVTT: true, renderTextTracksNatively: true });
+    // startPosition 0: a growing (EVENT) playlist plays from its start, not its live edge
+    const hls = new window.Hls({ enableWebVTT: true, renderTextTracksNatively: true, startPosition: 0 });
     window.tflowHls = hls;
     hls.on(window.Hls.Events.MANIFEST_PARSED, () => {
       quality.replaceChildren(h("option", { value: -1 }, "Auto"),
