@@ -55,14 +55,18 @@ MP3_SAMPLE_RATE = 48_000
 
 
 #: Encoder settings per profile: rendition -> (x264 preset, CRF). `prd` is the PRD's
-#: (libx264 medium, CRF 23/22); the default is chosen by VMAF, bits and CPU seconds on real
-#: clips (bench/encoding.py, README "Encoding chosen by VMAF"). Selected by name with
-#: `TFLOW_ENCODING_PROFILE`.
+#: (libx264 medium, CRF 23/22). The default, `veryfast` at CRF 20/19, was chosen by
+#: bench/encoding.py on four real clips: the least CPU among the profiles whose mean VMAF
+#: is within 0.5 of the PRD's (95.79 against 95.73, never more than 1.0 lower on a clip)
+#: at 0.45x the PRD's CPU seconds, for 1.41x its bits. `faster` (CRF 22/21) costs 0.65x
+#: the CPU for 1.13x the bits at VMAF 95.93 (README, "Encoding chosen by VMAF").
+#: Selected by name with `TFLOW_ENCODING_PROFILE`.
 ENCODING_PROFILES: dict[str, dict[str, tuple[str, int]]] = {
     "prd": {"360p": ("medium", 23), "720p": ("medium", 22)},
-    "fast": {"360p": ("veryfast", 22), "720p": ("veryfast", 21)},
+    "veryfast": {"360p": ("veryfast", 20), "720p": ("veryfast", 19)},
+    "faster": {"360p": ("faster", 22), "720p": ("faster", 21)},
 }
-DEFAULT_ENCODING_PROFILE = "fast"
+DEFAULT_ENCODING_PROFILE = "veryfast"
 
 
 def encoding_ladder(profile: str = DEFAULT_ENCODING_PROFILE) -> dict[str, Rendition]:

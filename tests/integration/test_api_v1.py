@@ -227,7 +227,7 @@ async def test_stats_health_and_metrics(stack, pool):
     for component in ("db", "nats", "storage"):
         assert api.get(f"/api/v1/health/{component}").json()["status"] == "ok"
     workers = api.get("/api/v1/health/workers").json()["consumers"]
-    assert set(workers) >= {"ingest", "transcoder", "packager", "finalizer", "thumbnailer", "transcriber"}
+    assert set(workers) >= {"ingest", "transcoder", "finalizer", "thumbnailer", "transcriber"}
     assert all(w["alive"] for w in workers.values())
     assert api.get("/api/v1/health/everything").status_code == 404
     text = httpx.get(f"{stack.api_url}/metrics").text

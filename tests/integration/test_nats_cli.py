@@ -55,7 +55,7 @@ async def test_history_consumers_reprocess_and_backup_with_the_nats_cli(stack, p
 
     # consumers and their lag
     report = run(stack, nats_cli, "consumer", "report", "JOBS")
-    for durable in ("transcoder", "packager", "thumbnailer", "transcriber"):  # one consumer per priority band
+    for durable in ("transcoder", "thumbnailer", "transcriber"):  # one consumer per priority band
         assert f"{durable}_p01" in report and f"{durable}_p10" in report
     info = json.loads(run(stack, nats_cli, "consumer", "info", "JOBS", "transcoder_p05", "--json"))
     assert info["config"]["ack_wait"] == 10 * 10**9 and info["num_pending"] >= 0

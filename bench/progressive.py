@@ -1,0 +1,159 @@
+"""Time to playable (issue: speed): clips of 10 s, 60 s and 5 min made at run time by
+looping real media (Big Buck Bunny 720p, stream copy), each
+
+  (b) encoded bare: the transcoder's own ffmpeg command (one decode, every rendition
+      teed to its MP4 and its HLS segments, the MP3), no pipeline around it; the time
+      its first 360p segment closes, its wall and CPU seconds;
+  (c) dropped into the inbox of the whole pipeline (quality metrics off): landing ->
+      the first playable 360p segment (the stored media playlist names a segment and the
+      multivariant playlist lists the variant, polled every 50 ms) and -> `completed`,
+      with the CPU seconds of every process.
+
+Ratios in the same run: pipeline/bare wall, first playable / job time; CPU seconds per
+minute of video. Then the trace of each job (its facts' times after landing, from the
+API's timeline) says where the seconds go. JSON to bench/results/progressive-*.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import m3u8
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from report import write_results  # noqa: E402
+from transcode import children_cpu, tree_cpu  # noqa: E402
+
+from contracts import layout  # noqa: E402
+from media.encode import transcode_command  # noqa: E402
+from media.ladder import encoding_ladder, ladder_for  # noqa: E402
+from media.probe import read_media  # noqa: E402
+from media.run import ffmpeg_binary  # noqa: E402
+from readmodel.db import create_pool  # noqa: E402
+from services.ingest.validate import validate  # noqa: E402
+from tests.media import looped_clip  # noqa: E402
+from tflow import store  # noqa: E402
+from tflow.settings import Settings  # noqa: E402
+from tflow.stack import free_port, running_stack  # noqa: E402
+
+LENGTHS = [int(x) for x in os.environ.get("BENCH_LENGTHS", "10,60,300").split(",")]
+S = Settings(_env_file=None)
+FF = ffmpeg_binary(S.ffmpeg)
+
+
+def bare(clip: Path, work: Path) -> dict:
+    """The transcoder's command alone; when the first 360p segment is listed locally."""
+    probe = validate(read_media(str(clip)), clip.stat().st_size, S)
+    ladder = encoding_ladder(S.encoding_profile)
+    names = ladder_for(probe)
+    outs = {n: work / f"video_{n}.mp4" for n in names}
+    lists = {}
+    for n in names:
+        (work / n).mkdir()
+        lists[n] = work / n / "playlist.m3u8"
+    cmd = transcode_command(FF, str(clip), probe, [ladder[n] for n in names], outs,
+                            work / "audio.mp3" if probe.audio else None, lists)
+    cpu0, t0 = children_cpu(), time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = None
+    while proc.poll() is None:
+        if first is None and lists["360p"].exists() and m3u8.load(str(lists["360p"])).segments:
+            first = time.monotonic() - t0
+        time.sleep(0.02)
+    wall = time.monotonic() - t0
+    assert proc.returncode == 0
+    return {"wall_seconds": round(wall, 2), "cpu_seconds": round(children_cpu() - cpu0, 2),
+            "first_segment_seconds": round(first or wall, 2)}
+
+
+def playable(client, bucket: str, job_id: str) -> bool:
+    """The stored 360p playlist names a segment and the master lists the variant."""
+    media = store.get_bytes(client, bucket, layout.media_playlist_key(job_id, "360p"), 1 << 20)
+    master = store.get_bytes(client, bucket, layout.master_key(job_id), 1 << 20)
+    if media is None or master is None or not m3u8.loads(media.decode()).segments:
+        return False
+    return any(p.uri.startswith("360p/") for p in m3u8.loads(master.decode()).playlists)
+
+
+def pipeline_run(settings: Settings, pids: list[int], clip: Path, tmp: Path) -> dict:
+    staged = tmp / f"staged-{clip.name}"
+    shutil.copyfile(clip, staged)
+    client = store.make_client(settings)
+
+    async def follow() -> dict:
+        pool = await create_pool(settings.database_url or "")
+        cpu0, t0, landed = tree_cpu(pids), time.monotonic(), time.time()
+        os.rename(staged, settings.inbox_dir / clip.name)
+        first = None
+        try:
+            while True:
+                row = await pool.fetchrow("SELECT id, status FROM jobs WHERE source_key = $1", f"raw/{clip.name}")
+                if row is not None and first is None and await asyncio.to_thread(
+                        playable, client, settings.bucket, str(row["id"])):
+                    first = time.monotonic() - t0
+                if row is not None and row["status"] in ("completed", "failed"):
+                    wall = time.monotonic() - t0
+                    return {"job_id": str(row["id"]), "status": row["status"], "wall_seconds": round(wall, 2),
+                            "first_playable_seconds": round(first if first is not None else wall, 2),
+                            "cpu_seconds": round(tree_cpu(pids) - cpu0, 2), "landed_at": landed}
+                await asyncio.sleep(0.05)
+        finally:
+            await pool.close()
+
+    return asyncio.run(follow())
+
+
+def trace(settings: Settings, job_id: str, landed_at: float) -> list[dict]:
+    """The job's facts (progress aside), each as seconds after the file landed."""
+    with httpx.Client(base_url=f"http://{settings.api_host}:{settings.api_port}",
+                      headers={"X-API-Key": settings.admin_key_value() or ""}) as api:
+        facts = api.get(f"/api/v1/jobs/{job_id}/timeline").json()["facts"]
+    from datetime import datetime
+
+    return [{"after_landing_seconds": round(datetime.fromisoformat(f["at"]).timestamp() - landed_at, 3),
+             "type": f["type"], "task": f["task"]} for f in facts]
+
+
+def main() -> None:
+    res: dict = {"cpus": os.cpu_count(), "encoding_profile": S.encoding_profile, "runs": []}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        base = Settings(_env_file=None, data_dir=tmp / "data", nats_port=0, s3_port=0, api_port=free_port())
+        with running_stack(base, service_logs=tmp / "logs", extra_env={"TFLOW_QUALITY_METRICS": "false"}) as (
+                settings, sup, stack):
+            time.sleep(2.0)
+            pids = [p.pid for p in sup.procs.values()] + [p.pid for p in stack.procs.values()]
+            for seconds in LENGTHS:
+                clip = looped_clip(tmp / f"bbb-{seconds}s.webm", seconds)
+                work = tmp / f"bare-{seconds}"
+                work.mkdir()
+                b = bare(clip, work)
+                c = pipeline_run(settings, pids, clip, tmp)
+                landed = c.pop("landed_at")
+                run = {"seconds": seconds, "bare": b, "pipeline": c,
+                       "pipeline_over_bare_wall": round(c["wall_seconds"] / b["wall_seconds"], 2),
+                       "pipeline_over_bare_cpu": round(c["cpu_seconds"] / b["cpu_seconds"], 2),
+                       "first_playable_over_job": round(c["first_playable_seconds"] / c["wall_seconds"], 2),
+                       "cpu_seconds_per_minute": round(c["cpu_seconds"] / (seconds / 60), 1),
+                       "bare_cpu_seconds_per_minute": round(b["cpu_seconds"] / (seconds / 60), 1),
+                       "trace": trace(settings, c["job_id"], landed)}
+                print({k: v for k, v in run.items() if k != "trace"}, flush=True)
+                for f in run["trace"]:
+                    print(f"   +{f['after_landing_seconds']:7.3f} s  {f['type']} {f['task'] or ''}")
+                res["runs"].append(run)
+    write_results("progressive", res)
+
+
+if __name__ == "__main__":
+    main()
