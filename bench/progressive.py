@@ -4,14 +4,19 @@ looping real media (Big Buck Bunny 720p, stream copy), each
   (b) encoded bare: the transcoder's own ffmpeg command (one decode, every rendition
       teed to its MP4 and its HLS segments, the MP3), no pipeline around it; the time
       its first 360p segment closes, its wall and CPU seconds;
-  (c) dropped into the inbox of the whole pipeline (quality metrics off): landing ->
-      the first playable 360p segment (the stored media playlist names a segment and the
+  (c) submitted to the whole pipeline (quality metrics off) through the REST upload, from
+      the moment the upload is answered (the original is in the bucket): -> the first
+      playable 360p segment (the stored media playlist names a segment and the
       multivariant playlist lists the variant, polled every 50 ms) and -> `completed`,
-      with the CPU seconds of every process.
+      with the CPU seconds of every process; the 10 s clip also through the drop folder
+      (landing = the rename into the inbox: its 2 s settle window included);
+  (d) the same upload to a pipeline without transcription (10 s and 60 s): the fixed
+      cost of the pipeline around the ladder alone.
 
 Ratios in the same run: pipeline/bare wall, first playable / job time; CPU seconds per
-minute of video. Then the trace of each job (its facts' times after landing, from the
-API's timeline) says where the seconds go. JSON to bench/results/progressive-*.json.
+minute of video. The trace of each job (its facts' times after landing, from the API's
+timeline) says where the seconds go. A warm-up job runs first on each stack (model
+loads). JSON to bench/results/progressive-*.json.
 """
 
 from __future__ import annotations
@@ -77,6 +82,22 @@ def bare(clip: Path, work: Path) -> dict:
             "first_segment_seconds": round(first or wall, 2)}
 
 
+def segment_overhead(mp4: Path, work: Path) -> dict:
+    """Bytes of one rendition as MPEG-TS segments and as CMAF (fMP4) segments (ffmpeg's
+    hls muxer, stream copy of the same MP4, 6 s), against the MP4's own bytes."""
+    out = {}
+    for kind in ("mpegts", "fmp4"):
+        d = work / f"overhead-{kind}"
+        d.mkdir()
+        ext = "ts" if kind == "mpegts" else "m4s"
+        subprocess.run([FF, "-v", "error", "-i", str(mp4), "-c", "copy", "-f", "hls", "-hls_time", "6",
+                        "-hls_list_size", "0", "-hls_segment_type", kind, "-hls_segment_filename",
+                        str(d / f"seg_%03d.{ext}"), str(d / "p.m3u8")], check=True)
+        size = sum(p.stat().st_size for p in d.iterdir() if not p.name.endswith(".m3u8"))
+        out[kind] = {"bytes": size, "over_mp4": round(size / mp4.stat().st_size, 4)}
+    return out
+
+
 def playable(client, bucket: str, job_id: str) -> bool:
     """The stored 360p playlist names a segment and the master lists the variant."""
     media = store.get_bytes(client, bucket, layout.media_playlist_key(job_id, "360p"), 1 << 20)
@@ -86,19 +107,20 @@ def playable(client, bucket: str, job_id: str) -> bool:
     return any(p.uri.startswith("360p/") for p in m3u8.loads(master.decode()).playlists)
 
 
-def pipeline_run(settings: Settings, pids: list[int], clip: Path, tmp: Path) -> dict:
-    staged = tmp / f"staged-{clip.name}"
-    shutil.copyfile(clip, staged)
+def follow(settings: Settings, pids: list[int], submit, source_key) -> dict:
+    """Run `submit()` (returns once the original has landed), then poll until the job is
+    playable and until it is `completed`; `source_key()` names its original afterwards."""
     client = store.make_client(settings)
 
-    async def follow() -> dict:
+    async def run() -> dict:
         pool = await create_pool(settings.database_url or "")
-        cpu0, t0, landed = tree_cpu(pids), time.monotonic(), time.time()
-        os.rename(staged, settings.inbox_dir / clip.name)
+        cpu0 = tree_cpu(pids)
+        job_id = await asyncio.to_thread(submit)
+        t0, landed = time.monotonic(), time.time()
         first = None
         try:
             while True:
-                row = await pool.fetchrow("SELECT id, status FROM jobs WHERE source_key = $1", f"raw/{clip.name}")
+                row = await pool.fetchrow("SELECT id, status FROM jobs WHERE source_key = $1", source_key(job_id))
                 if row is not None and first is None and await asyncio.to_thread(
                         playable, client, settings.bucket, str(row["id"])):
                     first = time.monotonic() - t0
@@ -111,47 +133,97 @@ def pipeline_run(settings: Settings, pids: list[int], clip: Path, tmp: Path) -> 
         finally:
             await pool.close()
 
-    return asyncio.run(follow())
+    return asyncio.run(run())
+
+
+def api(settings: Settings) -> httpx.Client:
+    return httpx.Client(base_url=f"http://{settings.api_host}:{settings.api_port}", timeout=120,
+                        headers={"X-API-Key": settings.admin_key_value() or ""})
+
+
+def by_upload(settings: Settings, pids: list[int], clip: Path) -> dict:
+    def submit() -> str:
+        with api(settings) as c, clip.open("rb") as f:
+            r = c.post("/api/v1/jobs/upload", files={"file": (clip.name, f, "video/webm")})
+            r.raise_for_status()
+            return str(r.json()["job_id"])
+
+    return follow(settings, pids, submit, lambda _job: f"raw/{clip.name}")
+
+
+def by_inbox(settings: Settings, pids: list[int], clip: Path, tmp: Path) -> dict:
+    staged = tmp / f"staged-{clip.name}"
+    shutil.copyfile(clip, staged)
+
+    def submit() -> None:
+        os.rename(staged, settings.inbox_dir / clip.name)
+
+    return follow(settings, pids, submit, lambda _job: f"raw/{clip.name}")
 
 
 def trace(settings: Settings, job_id: str, landed_at: float) -> list[dict]:
     """The job's facts (progress aside), each as seconds after the file landed."""
-    with httpx.Client(base_url=f"http://{settings.api_host}:{settings.api_port}",
-                      headers={"X-API-Key": settings.admin_key_value() or ""}) as api:
-        facts = api.get(f"/api/v1/jobs/{job_id}/timeline").json()["facts"]
+    with api(settings) as c:
+        facts = c.get(f"/api/v1/jobs/{job_id}/timeline").json()["facts"]
     from datetime import datetime
 
     return [{"after_landing_seconds": round(datetime.fromisoformat(f["at"]).timestamp() - landed_at, 3),
              "type": f["type"], "task": f["task"]} for f in facts]
 
 
+def measured(label: str, seconds: int, b: dict, c: dict, settings: Settings) -> dict:
+    landed = c.pop("landed_at")
+    run = {"run": label, "seconds": seconds, "bare": b, "pipeline": c,
+           "pipeline_over_bare_wall": round(c["wall_seconds"] / b["wall_seconds"], 2),
+           "pipeline_over_bare_cpu": round(c["cpu_seconds"] / b["cpu_seconds"], 2),
+           "first_playable_over_job": round(c["first_playable_seconds"] / c["wall_seconds"], 2),
+           "cpu_seconds_per_minute": round(c["cpu_seconds"] / (seconds / 60), 1),
+           "bare_cpu_seconds_per_minute": round(b["cpu_seconds"] / (seconds / 60), 1),
+           "trace": trace(settings, c["job_id"], landed)}
+    print({k: v for k, v in run.items() if k != "trace"}, flush=True)
+    for f in run["trace"]:
+        print(f"   +{f['after_landing_seconds']:7.3f} s  {f['type']} {f['task'] or ''}")
+    return run
+
+
+def stack_runs(tmp: Path, label: str, env: dict[str, str], lengths: list[int], clips: dict[int, Path],
+               bares: dict[int, dict], inbox: bool) -> list[dict]:
+    base = Settings(_env_file=None, data_dir=tmp / f"data-{label}", nats_port=0, s3_port=0, api_port=free_port())
+    runs = []
+    with running_stack(base, service_logs=tmp / f"logs-{label}", extra_env={"TFLOW_QUALITY_METRICS": "false", **env}
+                       ) as (settings, sup, stack):
+        pids = [p.pid for p in sup.procs.values()] + [p.pid for p in stack.procs.values()]
+        warm = looped_clip(tmp / f"warm-{label}.webm", 4)
+        by_upload(settings, pids, warm)  # model loads, first connections
+        for seconds in lengths:
+            runs.append(measured(f"{label}/upload", seconds, bares[seconds], by_upload(settings, pids, clips[seconds]),
+                                 settings))
+        if inbox:
+            seconds = lengths[0]
+            again = tmp / f"inbox-{clips[seconds].name}"
+            looped_clip(again, seconds + 0.5)  # other content: another job
+            runs.append(measured(f"{label}/inbox", seconds, bares[seconds], by_inbox(settings, pids, again, tmp),
+                                 settings))
+    return runs
+
+
 def main() -> None:
     res: dict = {"cpus": os.cpu_count(), "encoding_profile": S.encoding_profile, "runs": []}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        base = Settings(_env_file=None, data_dir=tmp / "data", nats_port=0, s3_port=0, api_port=free_port())
-        with running_stack(base, service_logs=tmp / "logs", extra_env={"TFLOW_QUALITY_METRICS": "false"}) as (
-                settings, sup, stack):
-            time.sleep(2.0)
-            pids = [p.pid for p in sup.procs.values()] + [p.pid for p in stack.procs.values()]
-            for seconds in LENGTHS:
-                clip = looped_clip(tmp / f"bbb-{seconds}s.webm", seconds)
-                work = tmp / f"bare-{seconds}"
-                work.mkdir()
-                b = bare(clip, work)
-                c = pipeline_run(settings, pids, clip, tmp)
-                landed = c.pop("landed_at")
-                run = {"seconds": seconds, "bare": b, "pipeline": c,
-                       "pipeline_over_bare_wall": round(c["wall_seconds"] / b["wall_seconds"], 2),
-                       "pipeline_over_bare_cpu": round(c["cpu_seconds"] / b["cpu_seconds"], 2),
-                       "first_playable_over_job": round(c["first_playable_seconds"] / c["wall_seconds"], 2),
-                       "cpu_seconds_per_minute": round(c["cpu_seconds"] / (seconds / 60), 1),
-                       "bare_cpu_seconds_per_minute": round(b["cpu_seconds"] / (seconds / 60), 1),
-                       "trace": trace(settings, c["job_id"], landed)}
-                print({k: v for k, v in run.items() if k != "trace"}, flush=True)
-                for f in run["trace"]:
-                    print(f"   +{f['after_landing_seconds']:7.3f} s  {f['type']} {f['task'] or ''}")
-                res["runs"].append(run)
+        clips = {n: looped_clip(tmp / f"bbb-{n}s.webm", n) for n in LENGTHS}
+        bares = {}
+        for n in LENGTHS:
+            work = tmp / f"bare-{n}"
+            work.mkdir()
+            bares[n] = bare(clips[n], work)
+            print("bare", n, bares[n], flush=True)
+            if n == 60:
+                res["segment_overhead_720p_60s"] = segment_overhead(work / "video_720p.mp4", work)
+                print("TS vs CMAF bytes", res["segment_overhead_720p_60s"], flush=True)
+        res["runs"] += stack_runs(tmp, "whole", {}, LENGTHS, clips, bares, inbox=True)
+        res["runs"] += stack_runs(tmp, "ladder", {"TFLOW_TRANSCRIPTION": "false"}, [n for n in LENGTHS if n <= 60],
+                                  clips, bares, inbox=False)
     write_results("progressive", res)
 
 

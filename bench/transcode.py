@@ -33,8 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from report import write_results  # noqa: E402
 
 from media.encode import transcode_command  # noqa: E402
-from media.hls import hls_command  # noqa: E402
-from media.ladder import LADDER, ladder_for  # noqa: E402
+from media.ladder import encoding_ladder, ladder_for  # noqa: E402
 from media.probe import read_media  # noqa: E402
 from media.run import ffmpeg_binary  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
@@ -80,13 +79,15 @@ def naive_prd(work: Path, renditions: list[str], audio: bool) -> dict:
 
 
 def bare_ladder(work: Path, probe, renditions: list[str]) -> dict:
+    """The transcoder's one command: every rendition teed to its MP4 and its HLS, the MP3."""
     outs = {r: work / f"video_{r}.mp4" for r in renditions}
-    cmds = [transcode_command(FF, str(CLIP), probe, [LADDER[r] for r in renditions], outs,
-                              work / "audio.mp3" if probe.audio else None)]
+    lists = {}
     for r in renditions:
         (work / f"seg_{r}").mkdir()
-        cmds.append(hls_command(FF, str(outs[r]), work / f"seg_{r}" / "playlist.m3u8"))
-    return timed(cmds)
+        lists[r] = work / f"seg_{r}" / "playlist.m3u8"
+    ladder = encoding_ladder(S.encoding_profile)
+    return timed([transcode_command(FF, str(CLIP), probe, [ladder[r] for r in renditions], outs,
+                                    work / "audio.mp3" if probe.audio else None, lists)])
 
 
 def tree_cpu(pids: list[int]) -> float:

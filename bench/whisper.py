@@ -40,9 +40,10 @@ def clip() -> object:
     return np.concatenate(parts)
 
 
-def one(model_name: str, compute_type: str, vad: bool, beam: int = 5, batch: int = 0) -> dict:
+def one(model_name: str, compute_type: str, vad: bool, beam: int = 5, batch: int = 0, words: bool = True) -> dict:
     """One configuration in this process; `batch` > 0: `BatchedInferencePipeline` with that
-    batch size (VAD always on: it cuts the batches)."""
+    batch size (VAD always on: it cuts the batches); `words`: word timestamps (the
+    transcriber needs them: transcript JSON, search by spoken word)."""
     import jiwer
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
@@ -58,15 +59,16 @@ def one(model_name: str, compute_type: str, vad: bool, beam: int = 5, batch: int
     t1 = time.monotonic()
     language = "en" if model.english_only else None
     if batch:
-        segments, info = BatchedInferencePipeline(model=wm).transcribe(audio, word_timestamps=True, beam_size=beam,
+        segments, info = BatchedInferencePipeline(model=wm).transcribe(audio, word_timestamps=words, beam_size=beam,
                                                                        language=language, batch_size=batch)
     else:
-        segments, info = wm.transcribe(audio, vad_filter=vad, word_timestamps=True, beam_size=beam, language=language)
+        segments, info = wm.transcribe(audio, vad_filter=vad, word_timestamps=words, beam_size=beam, language=language)
     text = " ".join(s.text.strip() for s in segments)
     wall = time.monotonic() - t1
     wer = jiwer.wer(reference(CLIPS), text, reference_transform=NORMALISE, hypothesis_transform=NORMALISE)
     seconds = len(audio) / 16000
     return {"model": model_name, "compute_type": compute_type, "vad": vad, "beam_size": beam, "batch_size": batch,
+            "word_timestamps": words,
             "wer": round(wer, 4), "audio_seconds": round(seconds, 2),
             "load_seconds": round(load, 2), "transcribe_seconds": round(wall, 2),
             "real_time_factor": round(seconds / wall, 2),
@@ -86,6 +88,11 @@ def strategies() -> list[dict]:
     beam-5 run (the configuration before this comparison)."""
     runs = [run("base", "int8", "vad", str(beam), str(batch)) for batch in (0, 8) for beam in (5, 1)]
     runs.append(run("base", "int8", "vad", "1", "4"))
+    runs += [run("base", "int8", "vad", "1", str(batch), "nowords") for batch in (0, 8)]  # what word times cost
+    from services.transcriber.models import installed_models
+
+    runs += [run(m.name, "int8", "vad", "1", "0") for m in installed_models(ROOT / "data" / "models")
+             if m.name != "base"]
     base = runs[0]
     for r in runs:
         r["rtf_vs_sequential_beam5"] = round(r["real_time_factor"] / base["real_time_factor"], 2)
@@ -94,8 +101,9 @@ def strategies() -> list[dict]:
 
 def main() -> None:
     if len(sys.argv) >= 4:
-        beam, batch = (int(sys.argv[4]), int(sys.argv[5])) if len(sys.argv) == 6 else (5, 0)
-        print(json.dumps(one(sys.argv[1], sys.argv[2], sys.argv[3] == "vad", beam, batch)))
+        beam, batch = (int(sys.argv[4]), int(sys.argv[5])) if len(sys.argv) >= 6 else (5, 0)
+        words = len(sys.argv) < 7 or sys.argv[6] != "nowords"
+        print(json.dumps(one(sys.argv[1], sys.argv[2], sys.argv[3] == "vad", beam, batch, words)))
         return
     if "--strategies" in sys.argv:
         write_results("whisper-strategies", {"cpus": os.cpu_count(), "runs": strategies()})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -21,12 +22,16 @@ Serve = Callable[[Settings, asyncio.Event], Awaitable[None]]
 STOP_GRACE_SECONDS = 3.0
 
 
-def run_service(name: str, serve: Serve) -> None:
+def run_service(name: str, serve: Serve, background: bool = False) -> None:
     """Run `serve(settings, stop)` until it returns or SIGINT/SIGTERM sets `stop`; a
     `serve` still busy `STOP_GRACE_SECONDS` after the signal is cancelled, so SIGTERM
     stops a service promptly in every state. An exception of `serve` ends the process
-    with it (the supervisor restarts the service)."""
+    with it (the supervisor restarts the service). A `background` service (its outputs
+    are not on the way to playback) lowers its CPU priority by `background_nice`
+    (nice(2), inherited by its ffmpeg children), so the encode gets the cores first."""
     settings = get_settings()
+    if background and settings.background_nice:
+        os.nice(settings.background_nice)
     setup_logging(name, settings.log_level, settings.log_format)
     refuse_placeholders(settings)
     serve_metrics(settings.metrics_port, settings.metrics_host)

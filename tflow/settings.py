@@ -121,6 +121,9 @@ class Settings(BaseSettings):
 
     # --- consumers ----------------------------------------------------------
     fetch_timeout_seconds: float = 5.0
+    background_nice: int = Field(10, ge=0, le=19, description="How much the thumbnailer and transcriber lower "
+                                 "their CPU priority (nice), so the transcoder's encode, which makes a job "
+                                 "playable, gets the cores first; 0 = same priority.")
     worker_concurrency: int = Field(1, ge=1, le=64, description="Tasks one service process runs at once (PRD worker "
                                     "concurrency); every replica adds as many.")
     priority_aging_seconds: float = Field(60.0, ge=0, description="A queued job's priority rises by one every this "

@@ -10,4 +10,4 @@ from tflow.service import run_service
 def main() -> None:
     """Entry point of `tflow run thumbnailer` / `python -m services.thumbnailer`."""
     run_service(SERVICE, lambda settings, stop: serve_consumers(
-        SERVICE, [("JOBS", "thumbnailer", Thumbnailer)], settings, stop))
+        SERVICE, [("JOBS", "thumbnailer", Thumbnailer)], settings, stop), background=True)

@@ -10,4 +10,4 @@ from tflow.service import run_service
 def main() -> None:
     """Entry point of `tflow run transcriber` / `python -m services.transcriber`."""
     run_service(SERVICE, lambda settings, stop: serve_consumers(
-        SERVICE, [("JOBS", "transcriber", Transcriber)], settings, stop))
+        SERVICE, [("JOBS", "transcriber", Transcriber)], settings, stop), background=True)
