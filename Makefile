@@ -138,6 +138,8 @@ test-fast: $(STAMP) lint
 bench: $(STAMP) minio
 	TFLOW_MINIO_BINARY=$(MINIO) $(PY) bench/ingest_latency.py
 	$(PY) bench/transcode.py
+	$(PY) bench/progressive.py
+	$(PY) bench/encoding.py
 	$(PY) bench/whisper.py
 	$(PY) bench/security_overhead.py
 	$(PY) bench/stream_durability.py

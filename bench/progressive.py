@@ -193,6 +193,16 @@ def stack_runs(tmp: Path, label: str, env: dict[str, str], lengths: list[int], c
     with running_stack(base, service_logs=tmp / f"logs-{label}", extra_env={"TFLOW_QUALITY_METRICS": "false", **env}
                        ) as (settings, sup, stack):
         pids = [p.pid for p in sup.procs.values()] + [p.pid for p in stack.procs.values()]
+        deadline = time.monotonic() + 60
+        while True:  # the API answers once it is up
+            try:
+                with api(settings) as c:
+                    if c.get("/api/v1/jobs?limit=1").status_code == 200:
+                        break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
         warm = looped_clip(tmp / f"warm-{label}.webm", 4)
         by_upload(settings, pids, warm)  # model loads, first connections
         for seconds in lengths:

@@ -31,6 +31,12 @@ from tflow.worker import Delivery
 log = logging.getLogger(__name__)
 
 
+#: After the doorbell rang and no band had the message yet: how often, and how long
+#: apart, the bands are read again before waiting for the next ring.
+DOORBELL_RETRIES = 10
+DOORBELL_RETRY_SECONDS = 0.02
+
+
 class Cancellations:
     """Jobs cancelled while this process works on them: a live subscription to
     `jobs.*.cancelled` cancels the handler task of that job (ffmpeg is killed, temp
@@ -164,9 +170,11 @@ class ConsumerLoop:
         pullers = {d: NoWaitPuller(nc, self.js._prefix, self.stream, d) for d in configs}
         idle = IdlePoll(await self.js.pull_subscribe_bind(top, self.stream), self.idle_recheck,
                         max(0.5, (configs[top].ack_wait or 30.0) / 3))
+        late = 0  # empty takes in a row right after the doorbell rang
         try:
             while await self._slot(stop, slots):
                 msg, cfg = idle.take(), configs[top]
+                rang = bell.is_set()
                 try:
                     bell.clear()
                     order = [] if msg is not None else take_order(await read_heads(self.js, group),
@@ -183,9 +191,18 @@ class ConsumerLoop:
                         for _, c in group.members:
                             await apply_consumer(self.js, self.stream, c)
                 if msg is not None:
+                    late = 0
                     self._start(msg, cfg, counted, slots)
                     continue
                 slots.release()
+                if rang and late < DOORBELL_RETRIES:
+                    # the core subscription can hear a fact before the stream has stored it
+                    # (the stream is another subscriber): look again shortly
+                    late += 1
+                    await _first(asyncio.sleep(DOORBELL_RETRY_SECONDS), stop.wait())
+                    bell.set()
+                    continue
+                late = 0
                 waiting = idle.start()
                 await _first(bell.wait(), stop.wait(), asyncio.shield(waiting))
                 if waiting.done() and not waiting.cancelled() and not isinstance(

@@ -244,7 +244,7 @@ class RecordingObjects(DirectoryObjects):
 
 
 async def test_hls_is_stored_while_it_is_encoded(facts, settings, tmp_path):
-    """Progressive HLS on the 16.5 s clip (three 6 s-target segments): each segment is stored
+    """Progressive HLS on the 16.5 s clip (five 4 s-target segments): each segment is stored
     before any playlist names it, the media playlist is first stored as a growing EVENT
     playlist, the multivariant playlist lists the variant before `hls_360p` completes,
     and the final playlist is VOD with its I-frame playlist."""
@@ -263,12 +263,12 @@ async def test_hls_is_stored_while_it_is_encoded(facts, settings, tmp_path):
         stored.add(k)
     assert playlists[0].playlist_type == "event" and not playlists[0].is_endlist
     final = playlists[-1]
-    assert final.playlist_type == "vod" and final.is_endlist and len(final.segments) == 3
-    assert [round(s.duration, 1) for s in final.segments] == [6.0, 6.0, 4.5] and final.target_duration == 6
+    assert final.playlist_type == "vod" and final.is_endlist and len(final.segments) == 5
+    assert [round(s.duration, 1) for s in final.segments] == [4.0, 4.0, 4.0, 4.0, 0.5] and final.target_duration == 4
     keys = [k for k, _ in objects.writes]
     assert keys.index(layout.master_key(ing.job_id)) < keys.index(layout.iframe_playlist_key(ing.job_id, "360p"))
     hls = await completed(facts, ing.job_id, layout.hls_task("360p"))
-    assert hls is not None and isinstance(hls.result, HlsResult) and hls.result.segment_count == 3
+    assert hls is not None and isinstance(hls.result, HlsResult) and hls.result.segment_count == 5
     iframes = m3u8.loads(objects.path(BUCKET, layout.iframe_playlist_key(ing.job_id, "360p")).read_text())
     assert iframes.is_i_frames_only and len(iframes.segments) == 9  # a keyframe every 2 s of 16.5 s
 

@@ -142,7 +142,7 @@ def test_each_rendition_is_teed_to_its_mp4_and_an_event_playlist():
     spec = next(a for a in cmd if a.startswith("[f=mp4") and "/w/360p/" in a)
     mp4, hls = spec.split("|")
     assert mp4 == "[f=mp4:movflags=+faststart]/w/video_360p.mp4"
-    assert hls == ("[f=hls:hls_time=6:hls_list_size=0:hls_playlist_type=event:hls_flags=independent_segments+temp_file"
+    assert hls == ("[f=hls:hls_time=4:hls_list_size=0:hls_playlist_type=event:hls_flags=independent_segments+temp_file"
                    ":hls_segment_filename=/w/360p/segment_%03d.ts]/w/360p/playlist.m3u8")
     plain = transcode_command("ffmpeg", "/s.mov", probe(), [LADDER["360p"]], {"360p": outs["360p"]}, None)
     assert opt(plain, "-movflags") == "+faststart" and "/w/video_360p.mp4" in plain
