@@ -1,7 +1,11 @@
 """transcriber: on `ingested` with a `transcription` task, decode the source's audio
 (16 kHz mono, straight from the presigned URL, not waiting for the MP3), run
 faster-whisper (CPU, int8, VAD on, word timestamps), upload TXT/SRT/VTT/JSON under
-`processed/<job>/transcription/` and complete with language, word count and model."""
+`processed/<job>/transcription/` and complete with language, word count and model.
+
+The model is the PRD rule's size (`choose_model`); with no language asked, the
+multilingual model detects it first, and an English job goes to the English-only model
+of that size when one is installed (tiny.en under 5 minutes)."""
 
 from __future__ import annotations
 
@@ -36,6 +40,11 @@ log = logging.getLogger(__name__)
 SERVICE = "transcriber"
 SAMPLE_RATE = 16_000
 
+
+#: Language probability above which a job detected as English is transcribed by the
+#: English-only model of the rule's size (tiny.en under 5 min: bench/whisper.py measured it
+#: at 12x real time with base's WER on the LibriVox clips).
+ENGLISH_ONLY_THRESHOLD = 0.8
 
 class Transcriber(JobHandler):
     """The transcriber's handler; models are loaded once per process and kept."""
@@ -77,10 +86,20 @@ class Transcriber(JobHandler):
         positions: asyncio.Queue[float] = asyncio.Queue()
         halt = threading.Event()  # set when the job is cancelled: the thread stops at the next segment
 
+        english = choose_model(ingested.probe.duration_seconds, options.whisper_model, "en", self.installed)[0]
+        detected: list[tuple[Model, str, float]] = []  # the English-only model took over after detection
+
         def work() -> tuple[list[Segment], Any, float]:
             audio = decode_audio(url, SAMPLE_RATE)
-            segments_iter, info = self._model(model).transcribe(
-                audio, language=language, vad_filter=True, word_timestamps=True,
+            chosen, lang = model, language
+            if language is None and english.english_only and not model.english_only:
+                # the rule's size has an English-only model: the multilingual one only detects
+                found, prob, _ = self._model(model).detect_language(audio, vad_filter=True)
+                if found == "en" and prob >= ENGLISH_ONLY_THRESHOLD:
+                    chosen, lang = english, "en"
+                    detected.append((english, found, round(float(prob), 4)))
+            segments_iter, info = self._model(chosen).transcribe(
+                audio, language=lang, vad_filter=True, word_timestamps=True,
                 beam_size=self.settings.whisper_beam_size)
             out = []
             for s in segments_iter:
@@ -101,7 +120,11 @@ class Transcriber(JobHandler):
         except (asyncio.CancelledError, Stalled, TimeLimitExceeded):
             halt.set()  # the thread stops at its next segment; its result is dropped
             raise
-        await self._finish(ingested, model, rule, language, segments, info, audio_seconds, started, rep)
+        if detected:
+            model, found, prob = detected[0]
+            await self._finish(ingested, model, rule, None, segments, info, audio_seconds, started, rep, (found, prob))
+        else:
+            await self._finish(ingested, model, rule, language, segments, info, audio_seconds, started, rep)
 
     async def _follow(self, job: asyncio.Future[tuple[list[Segment], Any, float]], positions: asyncio.Queue[float],
                       started: float, rep: TaskReporter, duration: float) -> tuple[list[Segment], Any, float]:
@@ -130,11 +153,17 @@ class Transcriber(JobHandler):
         return await job
 
     async def _finish(self, ingested: Ingested, model: Model, rule: str, language: str | None, segments: list[Segment],
-                      info: Any, audio_seconds: float, started: float, rep: TaskReporter) -> None:
+                      info: Any, audio_seconds: float, started: float, rep: TaskReporter,
+                      detection: tuple[str, float] | None = None) -> None:
+        """Store the four formats and complete the task. `language`: the one asked for
+        (None: detected); `detection`: the language and probability the multilingual model
+        found before the English-only `model` transcribed."""
         duration = ingested.probe.duration_seconds
         media_seconds = min(duration, audio_seconds) if audio_seconds else duration
         detected = info.language if language is None else language
         prob = round(float(info.language_probability), 4) if language is None else 1.0
+        if detection is not None:
+            detected, prob = detection
         files = {"txt": to_txt(segments), "srt": to_srt(segments, media_seconds),
                  "vtt": to_vtt(segments, media_seconds),
                  "json": to_json(segments, language=detected, language_probability=prob, model=model.name,
