@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from tflow.logs import setup_logging
@@ -22,6 +23,17 @@ Serve = Callable[[Settings, asyncio.Event], Awaitable[None]]
 STOP_GRACE_SECONDS = 3.0
 
 
+def lower_priority(nice: int) -> None:
+    """Lower this process's CPU priority by `nice` (nice(2), inherited by threads and
+    children started afterwards). Each service runs in its own session, and with Linux's
+    autogroup scheduling (sched(7), `/proc/sys/kernel/sched_autogroup_enabled`) CPU is
+    shared between sessions regardless of the processes' nice values, so the session's
+    autogroup gets the same nice (`/proc/self/autogroup`); best effort where it is absent."""
+    os.nice(nice)
+    with contextlib.suppress(OSError):
+        Path("/proc/self/autogroup").write_text(str(nice))
+
+
 def run_service(name: str, serve: Serve, background: bool = False) -> None:
     """Run `serve(settings, stop)` until it returns or SIGINT/SIGTERM sets `stop`; a
     `serve` still busy `STOP_GRACE_SECONDS` after the signal is cancelled, so SIGTERM
@@ -31,7 +43,7 @@ def run_service(name: str, serve: Serve, background: bool = False) -> None:
     (nice(2), inherited by its ffmpeg children), so the encode gets the cores first."""
     settings = get_settings()
     if background and settings.background_nice:
-        os.nice(settings.background_nice)
+        lower_priority(settings.background_nice)
     setup_logging(name, settings.log_level, settings.log_format)
     refuse_placeholders(settings)
     serve_metrics(settings.metrics_port, settings.metrics_host)
