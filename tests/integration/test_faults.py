@@ -94,17 +94,19 @@ def bucket_keys(stack, job_id) -> set[str]:
 
 
 def expected_keys(stack, job_id, tasks) -> set[str]:
-    """What the job's completed tasks wrote: their outputs, each HLS playlist's segments,
-    the master playlist and (with a transcript) the subtitles playlist."""
+    """What the job's completed tasks wrote: their outputs, each HLS playlist's segments
+    and I-frame playlist, the master playlist and (with a transcript) the subtitles
+    playlist and its WebVTT."""
     keys = {o["key"] for t in tasks for o in t["outputs"]}
     for t in tasks:
         if t["name"].startswith("hls_"):
             key = t["outputs"][0]["key"]
             text = stack.client().get_object(stack.settings.bucket, key).read().decode()
             keys |= {key.rsplit("/", 1)[0] + "/" + s.uri for s in m3u8.loads(text).segments}
+            keys.add(t["details"]["iframe_playlist_key"])
     keys.add(layout.master_key(str(job_id)))
     if any(t["name"] == layout.TRANSCRIPTION_TASK for t in tasks):
-        keys.add(layout.subtitles_playlist_key(str(job_id)))
+        keys |= {layout.subtitles_playlist_key(str(job_id)), layout.subtitles_vtt_key(str(job_id))}
     return keys
 
 

@@ -66,7 +66,7 @@ def test_the_wheel_carries_its_definitions_and_migrations(wheel_venv, tmp_path):
             "print(sorted(p.name for p in db.MIGRATIONS_DIR.glob('*.sql')))")
     where, counts, migrations = run_in(wheel_venv, code, tmp_path).splitlines()
     assert str(REPO_ROOT) not in where and "site-packages" in where  # not the checkout
-    assert counts == "4 55"  # JOBS, MINIO, DLQ, FINALIZE; 4 workers x 10 bands, 8 finalizer partitions, ingest, 6 DLQ
+    assert counts == "4 44"  # JOBS, MINIO, DLQ, FINALIZE; 3 workers x 10 bands, 8 finalizer partitions, ingest, 5 DLQ
     assert len(eval(migrations)) == len(list((REPO_ROOT / "readmodel" / "migrations").glob("*.sql")))
 
 

@@ -54,8 +54,14 @@ def wait_gone(pids, timeout: float) -> list[int]:
     """The pids still alive (not zombies) after waiting up to `timeout` s for them to go."""
     deadline = time.monotonic() + timeout
     alive = list(pids)
+
+    def living(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:  # gone between two looks
+            return False
     while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        alive = [p for p in alive if living(p)]
         time.sleep(0.1)
     return alive
 

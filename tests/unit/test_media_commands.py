@@ -114,13 +114,18 @@ def test_gop_is_two_seconds_of_frames():
 
 
 def test_quality_command_and_parse():
-    cmd = quality_command("ffmpeg", Path("/w/v.mp4"), "/src.mov", probe(), 640, 360)
-    graph = opt(cmd, "-filter_complex")
-    assert cmd.count("-i") == 2 and "psnr" in graph and "ssim" in graph and "scale=640:360" in graph
+    vmaf = quality_command("ffmpeg", Path("/w/v.mp4"), "/src.mov", probe(), 640, 360, threads=2)
+    graph = opt(vmaf, "-filter_complex")
+    assert vmaf.count("-i") == 2 and "libvmaf=n_threads=2" in graph and "scale=640:360" in graph
+    assert "psnr" not in graph and graph.count("setpts=PTS-STARTPTS") == 2  # both timelines start at 0
+    full = opt(quality_command("ffmpeg", Path("/w/v.mp4"), "/src.mov", probe(), 640, 360, psnr_ssim=True),
+               "-filter_complex")
+    assert "libvmaf" in full and "psnr" in full and "ssim" in full
     err = ("[Parsed_ssim_1 @ 0x1] SSIM Y:0.990 (20.0) U:0.98 (19.0) V:0.98 (19.6) All:0.989410 (19.75)\n"
-           "[Parsed_psnr_0 @ 0x2] PSNR y:43.01 u:48.13 v:48.82 average:44.196784 min:43.34 max:45.22\n")
-    assert parse_quality(err) == {"psnr_db": 44.196784, "ssim": 0.98941}
-    assert parse_quality("nothing") == {"psnr_db": None, "ssim": None}
+           "[Parsed_psnr_0 @ 0x2] PSNR y:43.01 u:48.13 v:48.82 average:44.196784 min:43.34 max:45.22\n"
+           "[Parsed_libvmaf_9 @ 0x3] VMAF score: 96.504551\n")
+    assert parse_quality(err) == {"vmaf": 96.505, "psnr_db": 44.196784, "ssim": 0.98941}
+    assert parse_quality("nothing") == {"vmaf": None, "psnr_db": None, "ssim": None}
 
 
 def test_progress_blocks():
@@ -271,7 +276,7 @@ def test_metadata_document_lists_every_output():
     assert r["segments"] == {"count": 1, "duration_seconds": 2, "total_size_bytes": None,
                              "playlist_path": "processed/J/360p/segments/playlist.m3u8", "durations_seconds": [2.0],
                              "bandwidth": 5, "average_bandwidth": 4}
-    assert doc["quality_metrics"] == {"360p": {"psnr": 40.0, "ssim": 0.98}}
+    assert doc["quality_metrics"] == {"360p": {"vmaf": None, "psnr": 40.0, "ssim": 0.98}}
     assert doc["compression_ratio"] == {"360p": 10.0, "total_saved_percent": 90.0}
     assert doc["processing_time_seconds"] == 10.0 and doc["created_at"] == AT.isoformat()
     thumbs = doc["outputs"]["thumbnails"]
