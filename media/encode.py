@@ -98,12 +98,23 @@ def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: li
     return ffmpeg.merge_outputs(*outs).global_args(*PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
 
 
+#: Media seconds VMAF scores every frame of; a longer source is scored on every n-th
+#: frame (libvmaf `n_subsample`), so the measurement costs at most about this much.
+VMAF_FULL_SECONDS = 60.0
+
+
+def vmaf_subsample(duration: float) -> int:
+    """libvmaf's `n_subsample` for a source of `duration` seconds: 1 (every frame) up to
+    `VMAF_FULL_SECONDS`, then one frame in ceil(duration / VMAF_FULL_SECONDS)."""
+    return max(1, math.ceil(duration / VMAF_FULL_SECONDS))
+
+
 def quality_command(ffmpeg_bin: str, rendition: Path, source: str, probe: Probe, width: int, height: int,
                     psnr_ssim: bool = False, threads: int = 2) -> list[str]:
     """ffmpeg argv measuring `rendition` against the source scaled to the rendition's size
     (same normalisation as the encode, both timelines starting at 0): VMAF (libvmaf, its
-    built-in model vmaf_v0.6.1, `threads` threads) and, with `psnr_ssim`, PSNR and SSIM
-    (ffmpeg's filters). Results on stderr (`parse_quality`)."""
+    built-in model vmaf_v0.6.1, `threads` threads, every `vmaf_subsample` frame) and, with
+    `psnr_ssim`, PSNR and SSIM (ffmpeg's filters). Results on stderr (`parse_quality`)."""
     dist = source_input(str(rendition), OUTPUT_DEMUXERS)["v:0"]
     dist = dist.filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB").filter("setpts", "PTS-STARTPTS")
     ref = normalise_video(source_input(source)["v:0"], probe)
@@ -112,7 +123,8 @@ def quality_command(ffmpeg_bin: str, rendition: Path, source: str, probe: Probe,
     n = 3 if psnr_ssim else 1
     d = dist.filter_multi_output("split", n) if n > 1 else [dist]
     r = ref.filter_multi_output("split", n) if n > 1 else [ref]
-    outs = [ffmpeg.output(ffmpeg.filter([d[0], r[0]], "libvmaf", n_threads=threads), "-", format="null")]
+    vmaf = ffmpeg.filter([d[0], r[0]], "libvmaf", n_threads=threads, n_subsample=vmaf_subsample(probe.duration_seconds))
+    outs = [ffmpeg.output(vmaf, "-", format="null")]
     if psnr_ssim:
         outs += [ffmpeg.output(ffmpeg.filter([d[1], r[1]], "psnr"), "-", format="null"),
                  ffmpeg.output(ffmpeg.filter([d[2], r[2]], "ssim"), "-", format="null")]

@@ -20,7 +20,7 @@ from contracts import (
     VideoInfo,
     VideoResult,
 )
-from media.encode import gop_frames, parse_quality, quality_command, tee_slave, transcode_command
+from media.encode import gop_frames, parse_quality, quality_command, tee_slave, transcode_command, vmaf_subsample
 from media.filters import output_size
 from media.hls import (
     IFrame,
@@ -116,7 +116,8 @@ def test_gop_is_two_seconds_of_frames():
 def test_quality_command_and_parse():
     vmaf = quality_command("ffmpeg", Path("/w/v.mp4"), "/src.mov", probe(), 640, 360, threads=2)
     graph = opt(vmaf, "-filter_complex")
-    assert vmaf.count("-i") == 2 and "libvmaf=n_threads=2" in graph and "scale=640:360" in graph
+    assert vmaf.count("-i") == 2 and "libvmaf=n_subsample=1:n_threads=2" in graph and "scale=640:360" in graph
+    assert (vmaf_subsample(30.0), vmaf_subsample(60.0), vmaf_subsample(61.0), vmaf_subsample(300.0)) == (1, 1, 2, 5)
     assert "psnr" not in graph and graph.count("setpts=PTS-STARTPTS") == 2  # both timelines start at 0
     full = opt(quality_command("ffmpeg", Path("/w/v.mp4"), "/src.mov", probe(), 640, 360, psnr_ssim=True),
                "-filter_complex")
