@@ -14,6 +14,7 @@ on a job's stored playlists and segments with the `m3u8` library and PyAV:
 from __future__ import annotations
 
 import io
+import posixpath
 from collections.abc import Callable
 
 import av
@@ -38,13 +39,8 @@ def _starts_with_idr(data: bytes) -> bool:
 
 
 def _resolve(base: str, uri: str) -> str:
-    parts = base.rsplit("/", 1)[0].split("/") if "/" in base else []
-    for piece in uri.split("/"):
-        if piece == "..":
-            parts.pop()
-        elif piece != ".":
-            parts.append(piece)
-    return "/".join(parts)
+    """The key `uri` names, relative to the playlist at key `base` (`..` allowed)."""
+    return posixpath.normpath(posixpath.join(posixpath.dirname(base), uri))
 
 
 def check_hls(fetch: Callable[[str], bytes], master_key: str) -> list[str]:
