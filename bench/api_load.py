@@ -40,10 +40,10 @@ from contracts import (  # noqa: E402
     utcnow,
 )
 from readmodel.db import create_pool  # noqa: E402
-from tflow.facts import JetStreamFacts  # noqa: E402
-from tflow.natsio import connect  # noqa: E402
-from tflow.settings import Settings  # noqa: E402
-from tflow.stack import free_port, running_stack, wait_for_http  # noqa: E402
+from runtime.worker.facts import JetStreamFacts  # noqa: E402
+from runtime.jetstream.connection import connect  # noqa: E402
+from runtime.settings import Settings  # noqa: E402
+from ops.stack import free_port, running_stack, wait_for_http  # noqa: E402
 
 JOBS = int(os.environ.get("BENCH_JOBS", "100000"))
 DURATION = os.environ.get("BENCH_WRK_DURATION", "20s")

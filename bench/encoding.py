@@ -34,7 +34,7 @@ from media.ladder import ENCODING_PROFILES, LADDER, encoding_ladder  # noqa: E40
 from media.probe import read_media  # noqa: E402
 from media.run import ffmpeg_binary  # noqa: E402
 from services.ingest.validate import validate  # noqa: E402
-from tflow.settings import Settings  # noqa: E402
+from runtime.settings import Settings  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media" / "valid"
 CLIPS = [("bbb_1280x720_30s_vp8_vorbis.webm", "720p"), ("hevc_1440x1074_noaudio_subs.mkv", "720p"),

@@ -32,10 +32,11 @@ from report import write_results  # noqa: E402
 
 from media.probe import read_media  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
-from tflow import natsauth, store  # noqa: E402
-from tflow.minio_server import MinioServer  # noqa: E402
-from tflow.settings import Settings  # noqa: E402
-from tflow.stack import free_port, running_stack  # noqa: E402
+from ops import natsauth
+from runtime.storage import store  # noqa: E402
+from tests.support.minio_server import MinioServer  # noqa: E402
+from runtime.settings import Settings  # noqa: E402
+from ops.stack import free_port, running_stack  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media" / "valid"
 N = int(os.environ.get("BENCH_FILES", "20"))

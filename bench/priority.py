@@ -1,5 +1,5 @@
 """The wait of a priority-10 job against the queue length (PRD FR-5.2), measured on a
-real nats-server with the real consumer loop (`tflow.consuming.ConsumerLoop`) and the
+real nats-server with the real consumer loop (`runtime.jetstream.consumer.ConsumerLoop`) and the
 project's consumer definitions; each run against the baseline in the same run: one
 consumer over every band in arrival order (what the workers did before priorities).
 
@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 import nats  # noqa: E402
 from report import write_results  # noqa: E402
 
-from tflow.consumers import Group, consumer_group  # noqa: E402
-from tflow.consuming import ConsumerLoop  # noqa: E402
-from tflow.facts import MemoryFacts  # noqa: E402
-from tflow.natsio import apply_consumer, apply_definitions  # noqa: E402
-from tflow.stack import LOOPBACK, free_port, wait_for_port  # noqa: E402
-from tflow.worker import Delivery  # noqa: E402
+from runtime.jetstream.definitions import Group, consumer_group  # noqa: E402
+from runtime.jetstream.consumer import ConsumerLoop  # noqa: E402
+from runtime.worker.facts import MemoryFacts  # noqa: E402
+from runtime.jetstream.connection import apply_consumer, apply_definitions  # noqa: E402
+from ops.stack import LOOPBACK, free_port, wait_for_port  # noqa: E402
+from runtime.jetstream.delivery import Delivery  # noqa: E402
 
 WORK_SECONDS = 0.02
 QUEUES = (10, 100, 1000)

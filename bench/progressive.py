@@ -48,9 +48,9 @@ from media.run import ffmpeg_binary  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
 from services.ingest.validate import validate  # noqa: E402
 from tests.media import looped_clip  # noqa: E402
-from tflow import store  # noqa: E402
-from tflow.settings import Settings  # noqa: E402
-from tflow.stack import free_port, running_stack  # noqa: E402
+from runtime.storage import store  # noqa: E402
+from runtime.settings import Settings  # noqa: E402
+from ops.stack import free_port, running_stack  # noqa: E402
 
 LENGTHS = [int(x) for x in os.environ.get("BENCH_LENGTHS", "10,60,300").split(",")]
 S = Settings(_env_file=None)

@@ -37,9 +37,9 @@ from report import write_results  # noqa: E402
 from contracts import ObjectRef, Received, TranscriptLine, encode, msg_id_for, subject_for, transcript_parts  # noqa: E402
 from readmodel import projection as pstore  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
-from tflow.natsio import connect  # noqa: E402
-from tflow.settings import Settings  # noqa: E402
-from tflow.stack import free_port, running_stack, wait_for_http  # noqa: E402
+from runtime.jetstream.connection import connect  # noqa: E402
+from runtime.settings import Settings  # noqa: E402
+from ops.stack import free_port, running_stack, wait_for_http  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
 LINES, WORDS_PER_LINE = 40, 12

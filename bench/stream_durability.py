@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 import nats  # noqa: E402
 from report import write_results  # noqa: E402
 
-from tflow import natsauth  # noqa: E402
-from tflow.processes import stop_process  # noqa: E402
-from tflow.secrets import private_file  # noqa: E402
-from tflow.stack import LOOPBACK, free_port, wait_for_port  # noqa: E402
+from ops import natsauth  # noqa: E402
+from ops.processes import stop_process  # noqa: E402
+from ops.secrets import private_file  # noqa: E402
+from ops.stack import LOOPBACK, free_port, wait_for_port  # noqa: E402
 
 SEQUENTIAL, CONCURRENT, IN_FLIGHT, JOB_FACTS = 1000, 4000, 16, 120
 FACT = b'{"v":2,"type":"task_progress","job_id":"00000000-0000-0000-0000-000000000001","at":"2026-12-01T12:00:00Z",' \

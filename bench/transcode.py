@@ -38,8 +38,8 @@ from media.probe import read_media  # noqa: E402
 from media.run import ffmpeg_binary  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
 from services.ingest.validate import validate  # noqa: E402
-from tflow.settings import Settings  # noqa: E402
-from tflow.stack import free_port, running_stack  # noqa: E402
+from runtime.settings import Settings  # noqa: E402
+from ops.stack import free_port, running_stack  # noqa: E402
 
 CLIP = Path(os.environ.get("BENCH_CLIP", ROOT.parent / "shared/media/valid/bbb_1280x720_30s_vp8_vorbis.webm"))
 S = Settings(_env_file=None)

@@ -5,7 +5,7 @@ A fact that asks for work carries its job's priority (PRD FR-5.2: 1 low .. 10 cr
 as its last token, `p01` .. `p10`: `ingested` and `replayed` (they start the media work)
 and `task_completed` (a rendition's completion starts its packaging). Every other fact
 has no band. A worker's durable is split into one consumer per band, which it drains
-highest first (`tflow.consumers`): priorities are JetStream subjects, not a scheduler.
+highest first (`runtime.jetstream.definitions`): priorities are JetStream subjects, not a scheduler.
 
 The finalizer reads the completions again from the `FINALIZE` stream, whose subjects
 JetStream derives as `finalize.<partition>.<job_id>.…` (`contracts/nats/streams/FINALIZE.json`):

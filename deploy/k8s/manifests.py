@@ -8,7 +8,7 @@ The same shape as compose.yaml, on a cluster: a three-node NATS JetStream cluste
 managed services by setting the URLs), NGINX, the API, the projector (one: it is the
 only writer of job state), and the workers as Deployments. KEDA scales each worker on
 its JetStream consumer lag: one `nats-jetstream` trigger per consumer of its group (a
-banded worker has ten, `tflow.consumers`), so any queued priority adds replicas.
+banded worker has ten, `runtime.jetstream.definitions`), so any queued priority adds replicas.
 
 Secrets are not here: create `tflow-secrets` (README) before applying.
 """
@@ -23,7 +23,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tflow.consumers import consumer_group  # noqa: E402
+from runtime.jetstream.definitions import consumer_group  # noqa: E402
 
 NAMESPACE = "transcode-flow"
 APP_IMAGE = "transcode-flow/app:latest"

@@ -19,9 +19,9 @@ from services.api.deps import Resources
 from services.api.guards import JsonBodyGuard
 from services.api.routes import admin, jobs, library, ops, stream, submit
 from services.api.web import mount_ui
-from tflow import store
-from tflow.natsio import NatsRefused, close, connect
-from tflow.settings import Settings
+from runtime.storage import store
+from runtime.jetstream.connection import NatsRefused, close, connect
+from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from services.api.errors import ApiError
-from tflow.facts import JetStreamFacts
-from tflow.settings import Settings
+from runtime.worker.facts import JetStreamFacts
+from runtime.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Input guards of the API, applied before any handler sees a value: JSON bodies bounded
 in size and nesting *before* they are parsed (Python's parser recurses: 10,000 levels of
 `[` raise RecursionError), and text fields that Postgres can store (no NUL, no lone
-surrogate: `tflow.submission.text_problem`)."""
+surrogate: `intake.submission.text_problem`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator
 
 from services.api.errors import error_body
-from tflow.submission import json_depth, text_problem
+from intake.submission import json_depth, text_problem
 
 #: Largest JSON request body (bytes) and deepest nesting accepted on any route.
 MAX_JSON_BODY = 1 << 20

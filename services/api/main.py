@@ -9,9 +9,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from services.api.app import create_app
-from tflow.logs import setup_logging
-from tflow.production import refuse_placeholders
-from tflow.settings import get_settings
+from runtime.observability.logs import setup_logging
+from ops.production import refuse_placeholders
+from runtime.settings import get_settings
 
 
 def app_factory() -> FastAPI:

@@ -15,8 +15,9 @@ from datetime import timedelta
 from minio import Minio
 
 from contracts import layout
-from tflow import store, streamtoken
-from tflow.settings import Settings
+from runtime.storage import store
+from intake import streamtoken
+from runtime.settings import Settings
 
 
 def stream_path(job_id: str, token: str, relative: str) -> str:

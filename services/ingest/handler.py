@@ -31,13 +31,14 @@ from contracts import (
 )
 from media.probe import read_media
 from services.ingest.validate import Rejection, check_size, plan_tasks, validate
-from tflow.facts import Facts, Permanent, verdict
-from tflow.logs import without_addresses
-from tflow.metrics import MESSAGES
-from tflow.objects import Objects
-from tflow.settings import Settings
-from tflow.submission import MAX_METADATA_DEPTH, MetadataError, check_metadata, check_text, json_depth, text_problem
-from tflow.worker import Delivery
+from runtime.worker.facts import Facts, verdict
+from runtime.jetstream.retry import Permanent
+from runtime.observability.logs import without_addresses
+from runtime.observability.metrics import MESSAGES
+from runtime.storage.objects import Objects
+from runtime.settings import Settings
+from intake.submission import MAX_METADATA_DEPTH, MetadataError, check_metadata, check_text, json_depth, text_problem
+from runtime.jetstream.delivery import Delivery
 
 #: The code of the `rejected` fact of an object ingest gave up on (not a verdict on it).
 GAVE_UP = "ingest_failed"

@@ -33,12 +33,12 @@ from nats.js import JetStreamContext
 from watchfiles import awatch
 
 from contracts import JobOptions, ObjectRef, Rejected, Submission, job_id_for
-from tflow.facts import Facts, verdict
-from tflow.files import open_for_writing, read_regular
-from tflow.natsio import announce_object
-from tflow.settings import Settings
-from tflow.submission import MetadataError, options_from_metadata, parse_metadata
-from tflow.submit import NotSubmittable, submit_file
+from runtime.worker.facts import Facts, verdict
+from runtime.storage.files import open_for_writing, read_regular
+from runtime.jetstream.connection import announce_object
+from runtime.settings import Settings
+from intake.submission import MetadataError, options_from_metadata, parse_metadata
+from intake.submit import NotSubmittable, submit_file
 
 log = logging.getLogger(__name__)
 

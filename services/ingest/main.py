@@ -7,13 +7,13 @@ import asyncio
 from services.ingest.handler import SERVICE, Ingest
 from services.ingest.inbox import DropFolder
 from services.ingest.sweep import run_sweeps
-from tflow import store
-from tflow.facts import JetStreamFacts
-from tflow.natsio import close, connect
-from tflow.objects import S3Objects
-from tflow.runner import consumer_loop, dead_letter_loop
-from tflow.service import run_service
-from tflow.settings import Settings
+from runtime.storage import store
+from runtime.worker.facts import JetStreamFacts
+from runtime.jetstream.connection import close, connect
+from runtime.storage.objects import S3Objects
+from runtime.worker.runner import consumer_loop, dead_letter_loop
+from runtime.worker.service import run_service
+from runtime.settings import Settings
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:

@@ -15,10 +15,10 @@ from minio import Minio
 from nats.js import JetStreamContext
 
 from contracts import job_id_for, layout
-from tflow import store
-from tflow.facts import Facts
-from tflow.natsio import announce_object
-from tflow.settings import Settings
+from runtime.storage import store
+from runtime.worker.facts import Facts
+from runtime.jetstream.connection import announce_object
+from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from contracts import JobOptions, PlannedTask, Probe, layout
 from media.ladder import ladder_for
 from media.probe import MediaReading
-from tflow.settings import Settings
+from runtime.settings import Settings
 
 #: FFmpeg demuxer name -> container names of the allowlist it serves.
 DEMUXER_CONTAINERS: dict[str, frozenset[str]] = {

@@ -9,8 +9,8 @@ import httpx
 
 from readmodel.db import UNAVAILABLE, create_pool
 from services.notifier.service import SERVICE, deliver_due
-from tflow.service import require, run_service
-from tflow.settings import Settings
+from runtime.worker.service import require, run_service
+from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import httpx
 
 from readmodel import webhooks as outbox
 from readmodel.documents import job_view
-from tflow.settings import Settings
-from tflow.webhooks import WebhookRefused, check_webhook_url, sign
+from runtime.settings import Settings
+from intake.webhooks import WebhookRefused, check_webhook_url, sign
 
 log = logging.getLogger(__name__)
 SERVICE = "notifier"

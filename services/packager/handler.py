@@ -28,9 +28,10 @@ from contracts import (
 )
 from media.hls import Subtitles, Variant, hls_webvtt, multivariant_playlist, subtitles_playlist
 from services.packager.metadata import build_metadata
-from tflow.facts import completed, failed_permanently, ingested
-from tflow.store import FINAL_PLAYLIST_CACHE
-from tflow.worker import Delivery, JobHandler, TaskReporter, Work
+from runtime.worker.facts import completed, failed_permanently, ingested
+from runtime.storage.store import FINAL_PLAYLIST_CACHE
+from runtime.worker.handler import JobHandler, TaskReporter, Work
+from runtime.jetstream.delivery import Delivery
 
 #: Largest transcript WebVTT copied for HLS, in bytes.
 MAX_VTT_BYTES = 64 * 1024 * 1024

@@ -19,8 +19,8 @@ from prometheus_client.registry import Collector
 
 from readmodel import jobs
 from readmodel import projection as pstore
-from tflow.consumers import load_consumer_configs
-from tflow.facts import JOBS_STREAM
+from runtime.jetstream.definitions import load_consumer_configs
+from runtime.worker.facts import JOBS_STREAM
 
 log = logging.getLogger(__name__)
 GAUGE_SECONDS = 5.0

@@ -10,10 +10,10 @@ from readmodel.db import create_pool
 from readmodel.jobs import count_jobs
 from services.projector.gauges import keep_fresh
 from services.projector.service import SERVICE, project, rebuild
-from tflow.logs import setup_logging
-from tflow.natsio import close, connect
-from tflow.service import require, run_service
-from tflow.settings import Settings, get_settings
+from runtime.observability.logs import setup_logging
+from runtime.jetstream.connection import close, connect
+from runtime.worker.service import require, run_service
+from runtime.settings import Settings, get_settings
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:

@@ -28,8 +28,8 @@ from readmodel import search
 from readmodel.db import UNAVAILABLE
 from readmodel.rows import JobState
 from services.projector import fold
-from tflow.facts import JOBS_STREAM
-from tflow.metrics import MESSAGES, PROCESSING_SECONDS, SET_ASIDE
+from runtime.worker.facts import JOBS_STREAM
+from runtime.observability.metrics import MESSAGES, PROCESSING_SECONDS, SET_ASIDE
 
 log = logging.getLogger(__name__)
 SERVICE = "projector"

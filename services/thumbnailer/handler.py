@@ -18,10 +18,10 @@ from contracts import (
 )
 from media.image import ImageRefused, still_image
 from media.probe import frame_span, image_codec
-from media.run import run_quiet
+from media.run import MEDIA_FAILURES, ffmpeg_binary, run_quiet
 from media.thumbnail import custom_thumbnail_command, thumbnail_command, thumbnail_times
-from tflow.submission import CUSTOM_MAX_BYTES, CUSTOM_MAX_PIXELS
-from tflow.worker import JobHandler, TaskReporter, Work
+from intake.submission import CUSTOM_MAX_BYTES, CUSTOM_MAX_PIXELS
+from runtime.worker.handler import JobHandler, TaskReporter, Work
 
 SERVICE = "thumbnailer"
 TASKS = (layout.CUSTOM_THUMBNAIL_TASK, layout.THUMBNAILS_TASK)
@@ -36,6 +36,12 @@ class Thumbnailer(JobHandler):
     """Positional thumbnails and the custom one of an ingested job."""
 
     service = SERVICE
+    failure_rule = MEDIA_FAILURES
+
+    @property
+    def ffmpeg(self) -> str:
+        """The ffmpeg binary (`TFLOW_FFMPEG`, else imageio-ffmpeg's)."""
+        return ffmpeg_binary(self.settings.ffmpeg)
 
     async def work_for(self, event: AnyJobEvent) -> Work | None:
         work = await self.source_work(event, KINDS)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from services.thumbnailer.handler import SERVICE, Thumbnailer
-from tflow.runner import serve_consumers
-from tflow.service import run_service
+from runtime.worker.runner import serve_consumers
+from runtime.worker.service import run_service
 
 
 def main() -> None:

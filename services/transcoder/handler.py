@@ -21,9 +21,9 @@ from media.filters import output_size
 from media.hls import multivariant_playlist
 from media.ladder import encoding_ladder
 from media.probe import describe_output
-from media.run import run_ffmpeg, run_quiet
+from media.run import MEDIA_FAILURES, ffmpeg_binary, run_ffmpeg, run_quiet
 from services.transcoder.progressive import POLL_SECONDS, RenditionSegments
-from tflow.worker import JobHandler, TaskReporter, Work
+from runtime.worker.handler import JobHandler, TaskReporter, Work
 
 SERVICE = "transcoder"
 KINDS = ("transcode", "package", "audio")
@@ -33,6 +33,12 @@ class Transcoder(JobHandler):
     """The ladder MP4s, their HLS and the MP3 of an ingested job."""
 
     service = SERVICE
+    failure_rule = MEDIA_FAILURES
+
+    @property
+    def ffmpeg(self) -> str:
+        """The ffmpeg binary (`TFLOW_FFMPEG`, else imageio-ffmpeg's)."""
+        return ffmpeg_binary(self.settings.ffmpeg)
 
     async def work_for(self, event: AnyJobEvent) -> Work | None:
         return await self.source_work(event, KINDS)

@@ -20,7 +20,7 @@ from contracts import HlsResult, OutputInfo, layout
 from media.hls import IFrame, Variant, bandwidths, finished_playlist, iframe_bandwidths, iframe_playlist
 from media.ladder import Rendition
 from media.probe import ts_keyframes
-from tflow.objects import Objects
+from runtime.storage.objects import Objects
 
 #: Seconds between two looks at the local playlists while ffmpeg encodes.
 POLL_SECONDS = 0.2

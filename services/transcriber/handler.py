@@ -31,10 +31,10 @@ from media.audio import decode_audio
 from media.run import Progress, Stalled, TimeLimitExceeded
 from services.transcriber.formats import Segment, Word, to_json, to_srt, to_txt, to_vtt, word_count
 from services.transcriber.models import Model, choose_model, installed_models, verify
-from tflow.facts import Facts
-from tflow.objects import Objects
-from tflow.settings import Settings
-from tflow.worker import JobHandler, TaskReporter, Work
+from runtime.worker.facts import Facts
+from runtime.storage.objects import Objects
+from runtime.settings import Settings
+from runtime.worker.handler import JobHandler, TaskReporter, Work
 
 log = logging.getLogger(__name__)
 SERVICE = "transcriber"

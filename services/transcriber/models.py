@@ -21,7 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tflow.files import file_sha256
+from runtime.storage.files import file_sha256
 
 #: Model sizes from smallest to largest (Whisper family).
 SIZES = ("tiny", "base", "small", "medium", "large")

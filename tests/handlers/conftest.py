@@ -18,13 +18,13 @@ import pytest_asyncio
 from contracts import Ingested, JobEvent, ObjectRef, encode, job_id_for, subject_for, utcnow
 from media.probe import read_media
 from services.ingest.validate import plan_tasks, validate
-from tflow.facts import Facts, JetStreamFacts, MemoryFacts
-from tflow.natsio import apply_definitions
-from tflow.objects import DirectoryObjects
-from tflow.processes import stop_process
-from tflow.settings import Settings
-from tflow.stack import free_port, wait_for_port
-from tflow.worker import Delivery
+from runtime.worker.facts import Facts, JetStreamFacts, MemoryFacts
+from runtime.jetstream.connection import apply_definitions
+from runtime.storage.objects import DirectoryObjects
+from ops.processes import stop_process
+from runtime.settings import Settings
+from ops.stack import free_port, wait_for_port
+from runtime.jetstream.delivery import Delivery
 
 BUCKET = "videos"
 

@@ -18,11 +18,11 @@ from contracts import DLQ_STREAM, TaskFailed, layout, subject_for
 from services.transcoder.handler import Transcoder
 from tests.handlers.conftest import ingested
 from tests.media import media
-from tflow.deadletters import DeadLetterHandler, list_dead_letters, redrive
-from tflow.facts import JetStreamFacts
-from tflow.natsio import apply_definitions
-from tflow.replay import NoSuchJob
-from tflow.worker import Delivery
+from runtime.worker.deadletters import DeadLetterHandler, list_dead_letters, redrive
+from runtime.worker.facts import JetStreamFacts
+from runtime.jetstream.connection import apply_definitions
+from runtime.worker.replay import NoSuchJob
+from runtime.jetstream.delivery import Delivery
 
 pytestmark = pytest.mark.integration
 

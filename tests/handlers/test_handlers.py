@@ -36,9 +36,10 @@ from services.thumbnailer.handler import Thumbnailer
 from services.transcoder.handler import Transcoder
 from tests.handlers.conftest import BUCKET, delivery, ingested
 from tests.media import media
-from tflow.facts import Permanent, completed
-from tflow.objects import DirectoryObjects
-from tflow.worker import Delivery
+from runtime.worker.facts import completed
+from runtime.jetstream.retry import Permanent
+from runtime.storage.objects import DirectoryObjects
+from runtime.jetstream.delivery import Delivery
 
 CLIP = "valid/h264_1080x720_aac.flv"  # 1.1 s, 1080x720 with audio: 360p + 720p, MP3
 

@@ -25,8 +25,8 @@ from contracts import (
 from services.ingest.handler import Ingest
 from tests.handlers.conftest import BUCKET, put_source
 from tests.media import media
-from tflow.facts import Permanent
-from tflow.worker import Delivery
+from runtime.jetstream.retry import Permanent
+from runtime.jetstream.delivery import Delivery
 
 
 def announced(ref, origin="inbox") -> Delivery:

@@ -20,11 +20,11 @@ from minio import Minio
 
 from readmodel.db import UNAVAILABLE, create_pool
 from services import SERVICES
-from tflow import store
-from tflow.natsio import connect
-from tflow.processes import Supervisor
-from tflow.settings import Settings
-from tflow.stack import EmbeddedStack, free_port, running_stack, wait_for_http
+from runtime.storage import store
+from runtime.jetstream.connection import connect
+from ops.processes import Supervisor
+from runtime.settings import Settings
+from ops.stack import EmbeddedStack, free_port, running_stack, wait_for_http
 
 # many stacks share this host during a session: each service's /metrics on a free port
 os.environ.setdefault("TFLOW_METRICS_PORT_BASE", "0")

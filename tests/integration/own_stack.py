@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest_asyncio
 
 from readmodel.db import create_pool
-from tflow.natsio import connect
+from runtime.jetstream.connection import connect
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session", name="pool")

@@ -19,14 +19,15 @@ import pytest
 
 from tests.integration.conftest import TEST_ENV
 from tests.integration.test_minio import minio_binary
-from tflow import natsauth, processes, store
-from tflow.deploy import DEPLOY, native_prometheus_config, render_template
-from tflow.minio_server import MinioServer
-from tflow.processes import Program, Supervisor, stop_process
-from tflow.production import configure_minio
-from tflow.scrape import PROMETHEUS_TARGETS
-from tflow.settings import Settings
-from tflow.stack import free_port, running_stack, wait_for_port
+from ops import natsauth, processes
+from runtime.storage import store
+from tests.support.deploy import DEPLOY, native_prometheus_config, render_template
+from tests.support.minio_server import MinioServer
+from ops.processes import Program, Supervisor, stop_process
+from ops.production import configure_minio
+from ops.scrape import PROMETHEUS_TARGETS
+from runtime.settings import Settings
+from ops.stack import free_port, running_stack, wait_for_port
 
 LOOPBACK = "127.0.0.1"
 
@@ -41,7 +42,7 @@ def need(program: str) -> str:
 
 
 def spawn(name: str, argv: list[str], log_dir: Path) -> subprocess.Popen:
-    """Start a server that dies with this process (`tflow.processes.spawn`); its output
+    """Start a server that dies with this process (`ops.processes.spawn`); its output
     goes to `<log_dir>/<name>.log`."""
     return processes.spawn(Program(name, tuple(argv), log=log_dir / f"{name}.log"))
 

@@ -185,7 +185,7 @@ async def test_cancel_of_the_user_guide_and_delete_of_a_running_job(stack, pool)
 
 
 def store_missing(stack, key: str) -> bool:
-    from tflow import store
+    from runtime.storage import store
     return store.stat(stack.client(), stack.settings.bucket, key) is None
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.conftest import discard, job_by_key
 from tests.media import media
-from tflow.stack import free_port, service_env, wait_for_http
+from ops.stack import free_port, service_env, wait_for_http
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +111,7 @@ def test_bad_submissions_get_precise_4xx(stack, tmp_path):
 
 
 async def test_minio_object_submission_copies_into_raw(stack, pool):
-    from tflow import store
+    from runtime.storage import store
     store.upload_file(stack.client(), stack.settings.bucket, "uploads/ops/lecture.avi",
                       media("valid/mpeg4asp_960x400_mp3.avi"))
     r = stack.api().post("/api/v1/jobs/minio", json={"bucket": "videos", "object_key": "uploads/ops/lecture.avi",
@@ -174,7 +174,7 @@ def test_upload_above_the_size_limit_is_413(stack):
         r = httpx.post(f"{api2.url}/api/v1/jobs/upload", headers={"X-API-Key": stack.admin_key},
                        files={"file": ("big.flv", video)})
         assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
-        from tflow import store
+        from runtime.storage import store
         assert store.stat(stack.client(), stack.settings.bucket, "raw/big.flv") is None
     finally:
         api2.stop()
@@ -182,7 +182,7 @@ def test_upload_above_the_size_limit_is_413(stack):
 
 def test_keys_cli_creates_lists_and_revokes(stack):
     env = service_env(stack.settings)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "tflow.cli", "keys", *a], env=env,  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "ops.cli", "keys", *a], env=env,  # noqa: E731
                                     capture_output=True, text=True, timeout=60)
     out = run("create", "from-cli", "--rate", "42", "--scope", "jobs:read")
     assert out.returncode == 0, out.stderr

@@ -31,10 +31,10 @@ from tests.integration.conftest import TEST_ENV, Stack, wait_for
 from tests.integration.test_faults import RESULTS, bucket_keys, expected_keys
 from tests.integration.test_projector import assert_rebuild_reproduces
 from tests.media import media
-from tflow import natsauth
-from tflow.processes import Program, spawn, stop_all
-from tflow.settings import Settings
-from tflow.stack import LOOPBACK, free_port, running_stack, service_env, wait_for_http, wait_for_port
+from ops import natsauth
+from ops.processes import Program, spawn, stop_all
+from runtime.settings import Settings
+from ops.stack import LOOPBACK, free_port, running_stack, service_env, wait_for_http, wait_for_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WORKERS = ("ingest", "transcoder", "thumbnailer", "transcriber", "packager")
@@ -143,7 +143,7 @@ def join_workers(root: Path, a: Settings, urls: str) -> subprocess.Popen:
     env.update({**TEST_ENV, "TFLOW_DATA_DIR": str(data), "TFLOW_INBOX": str(data / "inbox"), "TFLOW_NATS_URL": urls,
                 "TFLOW_NATS_USER": natsauth.ADMIN, "TFLOW_WORK_DIR": str(root / "work-b")})
     log = root / "host-b.log"
-    proc = subprocess.Popen([sys.executable, "-m", "tflow.cli", "up", "--only", ",".join(WORKERS)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "up", "--only", ",".join(WORKERS)], env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while "services up" not in log.read_text():
@@ -215,7 +215,7 @@ async def test_two_replicas_per_worker_on_r3_streams_survive_a_killed_node(clust
             assert set((done.state.subjects or {}).values()) == {1}, done.state.subjects  # each task once
         for worker in ("transcoder", "thumbnailer"):  # both hosts' replicas did some of the work
             on_a = (stack.logs / f"{worker}.log").read_text().count(f'"message": "{worker}: starting')
-            on_b = cluster.log_b.read_text().count(f'"service": "{worker}", "logger": "tflow.worker", '
+            on_b = cluster.log_b.read_text().count(f'"service": "{worker}", "logger": "runtime.worker.handler", '
                                                    f'"message": "{worker}: starting')
             assert on_a and on_b, (worker, on_a, on_b)
 

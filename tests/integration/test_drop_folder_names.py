@@ -15,7 +15,7 @@ import pytest
 
 from tests.integration.conftest import started_stack
 from tests.media import media
-from tflow.natsio import connect
+from runtime.jetstream.connection import connect
 
 pytestmark = pytest.mark.integration
 CLIP = "valid/h264_1080x720_aac.flv"

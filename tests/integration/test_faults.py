@@ -24,8 +24,8 @@ from tests.integration.own_stack import own_pool  # noqa: F401 - fixtures
 from tests.integration.test_media_e2e import decode_all
 from tests.integration.test_projector import assert_rebuild_reproduces
 from tests.media import media
-from tflow import store
-from tflow.natsio import connect
+from runtime.storage import store
+from runtime.jetstream.connection import connect
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LONG = "valid/bbb_1280x720_30s_vp8_vorbis.webm"  # 30 s: long enough to be killed mid-encode

@@ -107,7 +107,7 @@ async def test_invalid_sidecar_sends_file_to_failed_without_upload(stack, pool):
     note = (stack.inbox / "failed" / "badmeta.mp4.error.txt").read_text()
     assert "invalid_metadata" in note and "JSON object" in note
     assert (stack.inbox / "failed" / "badmeta.mp4.json").exists()
-    from tflow import store
+    from runtime.storage import store
     assert store.stat(stack.client(), stack.settings.bucket, "raw/badmeta.mp4") is None
 
 

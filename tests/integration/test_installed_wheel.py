@@ -21,8 +21,8 @@ import pytest
 
 from contracts import Ingested, decode_job_event
 from tests.media import REPO_ROOT, media
-from tflow.processes import stop_process
-from tflow.stack import free_port, wait_for_port
+from ops.processes import stop_process
+from ops.stack import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,7 @@ def run_in(py: Path, code: str, cwd: Path, env: dict[str, str] | None = None) ->
 
 
 def test_the_wheel_carries_its_definitions_and_migrations(wheel_venv, tmp_path):
-    code = ("import contracts, readmodel.db as db, tflow.natsio as n; "
+    code = ("import contracts, readmodel.db as db, runtime.jetstream.connection as n; "
             "print(contracts.__file__); print(len(n.load_stream_configs()), len(n.load_consumer_configs())); "
             "print(sorted(p.name for p in db.MIGRATIONS_DIR.glob('*.sql')))")
     where, counts, migrations = run_in(wheel_venv, code, tmp_path).splitlines()
@@ -73,7 +73,7 @@ def test_the_wheel_carries_its_definitions_and_migrations(wheel_venv, tmp_path):
 async def test_an_installed_service_runs_outside_the_checkout(stack, wheel_venv, tmp_path):
     # migrations from the wheel into a new database of the session's Postgres
     url = (stack.settings.database_url or "").replace("/tflow?", "/tflow_wheel?")
-    run_in(wheel_venv, "import sys; from tflow.cli import main; sys.exit(main(['migrate']))", tmp_path,
+    run_in(wheel_venv, "import sys; from ops.cli import main; sys.exit(main(['migrate']))", tmp_path,
            {"TFLOW_DATABASE_URL": url})
     # `tflow bootstrap` then ingest from the wheel, on a NATS server with no streams yet and a bucket of its own
     port = free_port()
@@ -89,7 +89,7 @@ async def test_an_installed_service_runs_outside_the_checkout(stack, wheel_venv,
     service = None
     try:
         wait_for_port(port, 20, nats_proc)
-        run_in(wheel_venv, "import sys; from tflow.cli import main; sys.exit(main(['bootstrap']))", tmp_path, env)
+        run_in(wheel_venv, "import sys; from ops.cli import main; sys.exit(main(['bootstrap']))", tmp_path, env)
         with (tmp_path / "ingest.log").open("wb") as log:
             service = subprocess.Popen([str(wheel_venv), "-m", "services.ingest"], cwd=tmp_path, env=env,
                                        stdout=subprocess.DEVNULL, stderr=log)

@@ -164,7 +164,7 @@ async def test_source_without_audio_completes_without_mp3_or_transcription(stack
     job = await completed_job(stack, pool, "valid/msmpeg4v2_640x360_noaudio.avi", "media-noaudio.avi")
     tasks = {r["name"] for r in await pool.fetch("SELECT name FROM tasks WHERE job_id = $1", job["id"])}
     assert not tasks & {"audio_mp3", "transcription"}
-    from tflow import store
+    from runtime.storage import store
     assert store.stat(stack.client(), stack.settings.bucket, f"processed/{job['id']}/audio/audio.mp3") is None
     master = m3u8.loads(get(stack, f"processed/{job['id']}/master.m3u8").decode())
     assert master.playlists[0].stream_info.codecs == "avc1.4d401f"

@@ -14,10 +14,11 @@ import pytest
 from readmodel.db import create_pool
 from tests.integration.conftest import ACCEPTED, job_by_key
 from tests.media import REPO_ROOT, media
-from tflow import natsauth, store
-from tflow.minio_server import MinioServer
-from tflow.settings import Settings
-from tflow.stack import free_port, running_stack
+from ops import natsauth
+from runtime.storage import store
+from tests.support.minio_server import MinioServer
+from runtime.settings import Settings
+from ops.stack import free_port, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.minio]
 

@@ -15,7 +15,7 @@ import pytest
 from contracts import Replayed, encode, msg_id_for, subject_for, utcnow
 from tests.integration.conftest import job_by_key, wait_for
 from tests.media import media
-from tflow import natsauth
+from ops import natsauth
 
 pytestmark = pytest.mark.integration
 CLIP = "valid/h264_1080x720_aac.flv"

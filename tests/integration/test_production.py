@@ -19,10 +19,11 @@ import pytest
 from contracts import job_id_for, layout
 from tests.integration.production_stack import Production, need, production, wait_job
 from tests.media import REPO_ROOT, speech_clip
-from tflow import store, streamtoken
-from tflow.backup import backup, restore
-from tflow.deploy import DEPLOY
-from tflow.natsio import connect
+from runtime.storage import store
+from intake import streamtoken
+from ops.backup import backup, restore
+from tests.support.deploy import DEPLOY
+from runtime.jetstream.connection import connect
 
 pytestmark = [pytest.mark.integration, pytest.mark.minio, pytest.mark.timeout(900)]
 HLS_JS = REPO_ROOT / "web" / "node_modules" / "hls.js" / "dist" / "hls.min.js"

@@ -28,8 +28,8 @@ from contracts import (
 )
 from tests.integration.conftest import ACCEPTED, job_by_key, wait_for
 from tests.media import media
-from tflow.facts import JetStreamFacts
-from tflow.stack import service_env
+from runtime.worker.facts import JetStreamFacts
+from ops.stack import service_env
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ async def assert_rebuild_reproduces(pool, js, settings) -> None:
     read model exactly as the live projector made it."""
     await quiescent(pool, js)
     live = await snapshot(pool)
-    out = subprocess.run([sys.executable, "-m", "tflow.cli", "projector", "rebuild"],
+    out = subprocess.run([sys.executable, "-m", "ops.cli", "projector", "rebuild"],
                          env=service_env(settings, role="projector"), capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
     assert await snapshot(pool) == live, "the read model differs from a rebuild of the stream"
@@ -124,7 +124,7 @@ async def test_rebuild_from_the_stream_equals_the_live_tables(stack, pool, js):
     # the search index and the timelines are rebuilt too (from transcript_text and every other fact)
     assert any(line["job_id"] == speech["id"] for line in before[2]) and before[3]
     env = service_env(stack.settings, role="projector")
-    out = subprocess.run([sys.executable, "-m", "tflow.cli", "projector", "rebuild"], env=env,
+    out = subprocess.run([sys.executable, "-m", "ops.cli", "projector", "rebuild"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert f"up to sequence {before_seq}" in out.stdout

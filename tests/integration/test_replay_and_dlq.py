@@ -18,9 +18,9 @@ from contracts import decode_job_event
 from tests.integration.conftest import job_by_key, started_stack, wait_for
 from tests.integration.own_stack import own_js, own_pool  # noqa: F401 - fixtures
 from tests.media import media
-from tflow.consumers import consumer_config
-from tflow.deadletters import list_dead_letters
-from tflow.natsio import apply_consumer
+from runtime.jetstream.definitions import consumer_config
+from runtime.worker.deadletters import list_dead_letters
+from runtime.jetstream.connection import apply_consumer
 
 pytestmark = pytest.mark.integration
 CLIP = "valid/h264_1080x720_aac.flv"  # 1.1 s: 360p + 720p, MP3
@@ -40,7 +40,7 @@ def tflow(stack, *args: str) -> subprocess.CompletedProcess:
     come from what `tflow up` recorded there)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TFLOW_")}
     env["TFLOW_DATA_DIR"] = str(stack.settings.data_dir)
-    return subprocess.run([sys.executable, "-m", "tflow.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ops.cli", *args], env=env, capture_output=True, text=True,
                           timeout=60)
 
 

@@ -26,9 +26,10 @@ from pydantic import SecretStr
 from contracts import ObjectRef, Received, encode, subject_for, utcnow
 from tests.integration.conftest import discard, job_by_key, wait_for
 from tests.media import media
-from tflow import natsauth, store
-from tflow.natsio import NatsRefused, connect
-from tflow.settings import Settings
+from ops import natsauth
+from runtime.storage import store
+from runtime.jetstream.connection import NatsRefused, connect
+from runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
 CLIP = "valid/h264_1080x720_aac.flv"

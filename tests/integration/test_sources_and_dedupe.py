@@ -10,8 +10,8 @@ import pytest
 from contracts import ObjectRef, job_id_for
 from tests.integration.conftest import ACCEPTED, discard, job_by_key, wait_for
 from tests.media import media
-from tflow import store
-from tflow.natsio import announce_object
+from runtime.storage import store
+from runtime.jetstream.connection import announce_object
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import time
 import psutil
 import pytest
 
-from tflow.stack import free_port, wait_for_http
+from ops.stack import free_port, wait_for_http
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ SERVERS = {"nats-server", "postgres", "weed"}
 
 
 def start_up(tmp_path) -> tuple[subprocess.Popen, str]:
-    """`python -m tflow.cli up` on a fresh data dir and free loopback ports; returns it
+    """`python -m ops.cli up` on a fresh data dir and free loopback ports; returns it
     and the API's URL once /health answers."""
     api_port = free_port()
     env = {**os.environ, "TFLOW_DATA_DIR": str(tmp_path / "data"), "TFLOW_API_PORT": str(api_port),
@@ -31,7 +31,7 @@ def start_up(tmp_path) -> tuple[subprocess.Popen, str]:
     for k in ("TFLOW_NATS_URL", "TFLOW_DATABASE_URL", "TFLOW_S3_ENDPOINT"):
         env.pop(k, None)
     log = open(tmp_path / "up.log", "ab")  # noqa: SIM115 - kept open for the child's life
-    proc = subprocess.Popen([sys.executable, "-m", "tflow.cli", "up"], env=env, stdout=log, stderr=log,
+    proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "up"], env=env, stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{api_port}"
     wait_for_http(f"{url}/health", 90, lambda: proc.poll() is None)

@@ -16,9 +16,9 @@ from pydantic import SecretStr
 
 from services import SERVICES
 from tests.media import REPO_ROOT
-from tflow.deploy import DEPLOY
-from tflow.production import PlaceholderSecrets, refuse_placeholders, weak_secrets, write_nats_config
-from tflow.settings import Settings
+from tests.support.deploy import DEPLOY
+from ops.production import PlaceholderSecrets, refuse_placeholders, weak_secrets, write_nats_config
+from runtime.settings import Settings
 
 COMPOSE = REPO_ROOT / "compose.yaml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"

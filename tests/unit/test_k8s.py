@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.media import REPO_ROOT
-from tflow.consumers import consumer_group
+from runtime.jetstream.definitions import consumer_group
 
 K8S = REPO_ROOT / "deploy" / "k8s"
 

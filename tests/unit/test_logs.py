@@ -2,7 +2,7 @@
 
 import logging
 
-from tflow.logs import RedactingFormatter, redact
+from runtime.observability.logs import RedactingFormatter, redact
 
 
 def test_secrets_are_redacted():
@@ -22,7 +22,7 @@ def test_one_record_is_one_line():
 
 
 def test_client_messages_carry_no_addresses():
-    from tflow.logs import without_addresses
+    from runtime.observability.logs import without_addresses
 
     msg = ("ffmpeg exited with 1: http://127.0.0.1:8333/videos/raw/a.mp4?X-Amz-Signature=ab: Invalid data; "
            "HTTPConnectionPool(host='127.0.0.1', port=58901): Max retries exceeded")

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from services.api.app import create_app
 from services.api.examples import EXAMPLES, GUIDE
-from tflow.settings import Settings
+from runtime.settings import Settings
 
 #: Routes whose answer is not JSON (text, streams, redirects, 204).
 NOT_JSON = {("get", "/metrics"), ("get", "/api/v1/jobs/{job_id}/events"), ("get", "/api/events/{job_id}/progress"),

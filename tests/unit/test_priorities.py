@@ -26,10 +26,10 @@ from contracts import (
     job_of_subject,
     subject_for,
 )
-from tflow import natsauth
-from tflow.bands import Head, effective, take_order
-from tflow.consumers import consumer_group, consumer_groups, load_consumer_configs, load_stream_configs
-from tflow.facts import MemoryFacts
+from ops import natsauth
+from runtime.jetstream.bands import Head, effective, take_order
+from runtime.jetstream.definitions import consumer_group, consumer_groups, load_consumer_configs, load_stream_configs
+from runtime.worker.facts import MemoryFacts
 
 AT = datetime(2026, 12, 1, tzinfo=UTC)
 REF = ObjectRef(bucket="videos", key="raw/a.mp4", etag="e", size=1)

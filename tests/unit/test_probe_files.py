@@ -6,7 +6,7 @@ import pytest
 from media.probe import read_media
 from services.ingest.validate import Rejection, validate
 from tests.media import media, media_files
-from tflow.settings import Settings
+from runtime.settings import Settings
 
 S = Settings(_env_file=None)
 

@@ -11,12 +11,12 @@ import pytest
 from prometheus_client import REGISTRY
 
 from contracts import OutputInfo, TaskCompleted, TaskFailed
-from tflow import streamtoken
-from tflow.deploy import DEPLOY, MissingVariable, render_template
-from tflow.logs import JsonFormatter, log_context
-from tflow.metrics import observe_fact, output_label
-from tflow.settings import Settings
-from tflow.store import FINAL_PLAYLIST_CACHE, cache_control_for
+from intake import streamtoken
+from tests.support.deploy import DEPLOY, MissingVariable, render_template
+from runtime.observability.logs import JsonFormatter, log_context
+from runtime.observability.metrics import observe_fact, output_label
+from runtime.settings import Settings
+from runtime.storage.store import FINAL_PLAYLIST_CACHE, cache_control_for
 
 JOB = "1f491943-a612-582f-be4b-1c42aa5d48f8"
 
@@ -87,7 +87,7 @@ def test_facts_feed_the_prd_metrics():
 
 def test_json_log_lines_carry_the_job_and_redact():
     fmt = JsonFormatter("transcoder")
-    record = logging.LogRecord("tflow.worker", logging.WARNING, __file__, 1, "retrying ?api_key=%s\nnext",
+    record = logging.LogRecord("runtime.worker.handler", logging.WARNING, __file__, 1, "retrying ?api_key=%s\nnext",
                                ("tf_abcdefghijklmnopqrstuvwxyz",), None)
     with log_context(job_id=JOB, attempt=2), log_context(task="video_360p"):
         line = fmt.format(record)

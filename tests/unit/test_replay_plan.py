@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contracts import Ingested, JobOptions, ObjectRef, PlannedTask, Probe, TaskCompleted, VideoInfo, msg_id_for, utcnow
-from tflow.replay import ReplayRefused, plan_replay, replay_tasks
+from runtime.worker.replay import ReplayRefused, plan_replay, replay_tasks
 
 PLAN = [PlannedTask(name="video_360p", kind="transcode", rendition="360p"),
         PlannedTask(name="hls_360p", kind="package", rendition="360p"),
@@ -55,8 +55,8 @@ def test_message_ids_name_the_epoch_from_2_on():
 
 async def test_a_deleted_or_cancelled_job_is_not_replayed():
     from contracts import Cancelled, Deleted
-    from tflow.facts import MemoryFacts
-    from tflow.replay import request_replay
+    from runtime.worker.facts import MemoryFacts
+    from runtime.worker.replay import request_replay
 
     for end in (Deleted(job_id="J", at=utcnow(), files_deleted=True), Cancelled(job_id="J", at=utcnow())):
         facts = MemoryFacts()

@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from media.run import FfmpegError, Stalled, TimeLimitExceeded, ffmpeg_binary, run_ffmpeg, run_quiet
-from tflow.facts import Permanent
-from tflow.retry import RETRY_DELAYS_SECONDS, is_permanent, retry_delay
-from tflow.settings import Settings
-from tflow.worker import job_workdir, sweep_workdirs
+from media.run import FfmpegError, Stalled, TimeLimitExceeded, ffmpeg_binary, is_media_fault, run_ffmpeg, run_quiet
+from runtime.jetstream.retry import Permanent
+from runtime.jetstream.retry import RETRY_DELAYS_SECONDS, retry_delay
+from runtime.settings import Settings
+from runtime.worker.workdirs import job_workdir, sweep_workdirs
 
 
 def test_the_schedule_rides_out_minutes_and_is_capped():
@@ -27,7 +27,7 @@ def test_the_schedule_rides_out_minutes_and_is_capped():
 
 
 @pytest.mark.parametrize("error, permanent", [
-    (Permanent("no ingested fact"), True),
+    (Permanent("no ingested fact"), False),  # the consumer loop's own rule, not a media fault
     (FfmpegError(1, "[mov,mp4] moov atom not found\nInvalid data found when processing input"), True),
     (FfmpegError(234, "Error while decoding stream #0:0: Invalid data found"), True),
     (FfmpegError(1, "http://127.0.0.1:9/raw/x.mp4: Connection refused"), False),
@@ -40,8 +40,8 @@ def test_the_schedule_rides_out_minutes_and_is_capped():
     (TimeLimitExceeded("too long"), False),
     (ValueError("a bug"), False),
 ])
-def test_what_is_worth_a_retry(error, permanent):
-    assert is_permanent(error) is permanent
+def test_which_media_failures_no_retry_can_change(error, permanent):
+    assert is_media_fault(error) is permanent
 
 
 def test_a_stalled_ffmpeg_is_killed(tmp_path):
@@ -88,7 +88,7 @@ def test_the_directories_of_dead_workers_are_swept(tmp_path):
     alive.mkdir()
     other = tmp_path / f"tflow-transcoder-{dead.pid}-another-job-ghi789"
     other.mkdir()
-    with job_workdir(settings, job, "transcoder") as mine:  # a redelivery of the same job
+    with job_workdir(settings.work_dir, job, "transcoder") as mine:  # a redelivery of the same job
         assert mine.exists() and not stale.exists() and alive.exists() and other.exists()
         assert mine.name.startswith(f"tflow-transcoder-{os.getpid()}-{job}-")
     assert not mine.exists()

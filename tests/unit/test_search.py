@@ -20,7 +20,7 @@ from contracts import (
 )
 from readmodel.search import text_config
 from services.projector import fold
-from tflow import natsauth
+from ops import natsauth
 
 JOB = "1f491943-a612-582f-be4b-1c42aa5d48f8"
 AT = datetime(2026, 12, 1, tzinfo=UTC)

@@ -1,7 +1,7 @@
 import pytest
 
 from contracts import JobOptions
-from tflow.submission import MetadataError, check_metadata, options_from_metadata, parse_metadata
+from intake.submission import MetadataError, check_metadata, options_from_metadata, parse_metadata
 
 
 def test_metadata_must_be_a_bounded_object():

@@ -4,8 +4,8 @@ crashed a few times stayed on 30 s restarts for the rest of the run)."""
 import subprocess
 import sys
 
-from tflow import processes
-from tflow.processes import STABLE_SECONDS, Supervisor
+from ops import processes
+from ops.processes import STABLE_SECONDS, Supervisor
 
 
 class Exiting(Supervisor):
@@ -47,7 +47,7 @@ def test_a_service_exits_even_when_a_task_ignores_cancellation():
     import asyncio
     import time
 
-    from tflow.service import CLEANUP_SECONDS, run_bounded
+    from runtime.worker.service import CLEANUP_SECONDS, run_bounded
 
     async def main() -> None:
         async def stubborn() -> None:

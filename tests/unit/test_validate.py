@@ -6,7 +6,7 @@ from contracts import AudioInfo
 from media.ladder import ladder_for
 from media.probe import MediaReading, end_tolerance, real_fps, stated_duration, video_info
 from services.ingest.validate import Rejection, plan_tasks, validate
-from tflow.settings import Settings
+from runtime.settings import Settings
 
 S = Settings(_env_file=None)
 

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from tflow.webhooks import WebhookRefused, check_webhook_url, sign
+from intake.webhooks import WebhookRefused, check_webhook_url, sign
 
 
 def resolver(*addresses):

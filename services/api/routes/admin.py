@@ -19,8 +19,8 @@ from services.api.deps import FactsDep, JetStreamDep, PoolDep
 from services.api.errors import ApiError
 from services.api.guards import SafeText
 from services.api.models import KeyCreated, KeyList, KeyRotated, KeyUsage, KeyView, UsageDay
-from tflow.deadletters import list_dead_letters, redrive
-from tflow.replay import NoSuchJob, ReplayRefused, request_replay
+from runtime.worker.deadletters import list_dead_letters, redrive
+from runtime.worker.replay import NoSuchJob, ReplayRefused, request_replay
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 

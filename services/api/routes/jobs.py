@@ -39,8 +39,8 @@ from services.api.models import (
     StreamingToken,
 )
 from services.api.urls import output_url, stream_url
-from tflow import store
-from tflow.submission import MetadataError, parse_metadata
+from runtime.storage import store
+from intake.submission import MetadataError, parse_metadata
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])

@@ -23,7 +23,7 @@ from services.api.deps import PoolDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
 from services.api.models import JobsUpdate, SearchResults, Timeline, Transcript
 from services.api.routes.jobs import EVENTS_KEEPALIVE_SECONDS, EVENTS_MAX_SECONDS, GONE, JobStatus, list_page, owned_job
-from tflow import store
+from runtime.storage import store
 
 router = APIRouter(tags=["library"])
 #: How often the live list looks for newly projected facts, seconds.

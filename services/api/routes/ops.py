@@ -22,8 +22,8 @@ from services.api.deps import PoolDep, Resources, ResourcesDep
 from services.api.errors import ApiError
 from services.api.metrics import LATENCY, REQUESTS
 from services.api.models import ComponentHealth, DetailedHealth, Health, Stats
-from tflow.consumers import consumer_groups, load_consumer_configs
-from tflow.facts import JOBS_STREAM
+from runtime.jetstream.definitions import consumer_groups, load_consumer_configs
+from runtime.worker.facts import JOBS_STREAM
 
 router = APIRouter(tags=["health"])
 
@@ -52,7 +52,7 @@ async def check_storage(r: Resources) -> dict[str, Any]:
 
 async def check_workers(r: Resources) -> dict[str, Any]:
     """Per consumer definition (a banded or partitioned group summed over its consumers,
-    `tflow.consumers`): pull requests waiting (idle replicas asking for work: a banded
+    `runtime.jetstream.definitions`): pull requests waiting (idle replicas asking for work: a banded
     worker keeps one on its top band), messages in flight and backlog, and how many
     consumers it is. A service is `alive` while it has a pull request waiting or a message
     in flight."""

@@ -1,4 +1,4 @@
-"""HLS through the API with stream tokens (`tflow.streamtoken`), for stores that serve
+"""HLS through the API with stream tokens (`intake.streamtoken`), for stores that serve
 nothing anonymously: `GET /api/v1/stream/{job_id}/{token}/{path}`. Playlists are read
 from the store and their segment/subtitle URIs replaced by presigned URLs that expire
 with the token; relative playlist URIs stay relative, so they come back here with the
@@ -20,7 +20,8 @@ from contracts import layout
 from media.hls import rewrite_uris
 from services.api.deps import PresignDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
-from tflow import store, streamtoken
+from runtime.storage import store
+from intake import streamtoken
 
 router = APIRouter(prefix="/api/v1/stream", tags=["stream"])
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"

@@ -25,10 +25,10 @@ from services.api.deps import JetStreamDep, PoolDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
 from services.api.guards import SafeText
 from services.api.models import Accepted, ErrorBody, SourceObject
-from tflow import store
-from tflow.natsio import announce_object
-from tflow.settings import Settings
-from tflow.submission import (
+from runtime.storage import store
+from runtime.jetstream.connection import announce_object
+from runtime.settings import Settings
+from intake.submission import (
     CUSTOM_MAX_BYTES,
     CUSTOM_MAX_PIXELS,
     MetadataError,
@@ -39,8 +39,8 @@ from tflow.submission import (
     reference_allowed,
     text_problem,
 )
-from tflow.submit import NotSubmittable, SourceMissing, submit_file, submit_object
-from tflow.webhooks import WebhookRefused, check_webhook_url
+from intake.submit import NotSubmittable, SourceMissing, submit_file, submit_object
+from intake.webhooks import WebhookRefused, check_webhook_url
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["submit"])
 #: The user guide's `POST /api/upload`: the same handler.

@@ -1,0 +1,352 @@
+"""`tflow`: the command line.
+
+  tflow up [--only S,S]        start the embedded stack and every service, or only some (Ctrl-C stops all)
+  tflow run <service>          run one service in the foreground (`services.SERVICES`)
+  tflow projector rebuild      drop the read model and replay the JOBS stream into it
+  tflow migrate                apply database migrations
+  tflow bootstrap [--minio]    bucket, streams, consumers, migrations on external servers
+  tflow nats-config --out F    the production nats-server config
+  tflow backup DIR / restore DIR  Postgres, the JetStream streams and the bucket
+  tflow keys create|list|revoke  API keys
+  tflow replay JOB [--task T]    re-run a job, or some of its tasks, as a new epoch
+  tflow dlq list|retry ID        dead letters: messages given up on, and re-driving one
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import signal
+import sys
+import time
+
+import nats.errors
+from nats.aio.client import Client as NATS
+
+from services import SERVICES
+from runtime.observability.logs import setup_logging
+from runtime.settings import Settings, get_settings
+
+log = logging.getLogger("tflow")
+
+
+def only_services(text: str | None) -> tuple[str, ...]:
+    """The services of `--only a,b` (every one when None), in `SERVICES` order. Raises
+    ValueError naming an unknown one."""
+    if text is None:
+        return SERVICES
+    asked = {s.strip() for s in text.split(",") if s.strip()}
+    unknown = sorted(asked - set(SERVICES))
+    if unknown or not asked:
+        raise ValueError(f"unknown service(s) {', '.join(unknown) or '(none given)'}; "
+                         f"choose from {', '.join(SERVICES)}")
+    return tuple(s for s in SERVICES if s in asked)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start servers (what settings leave unset), bootstrap, run services until Ctrl-C.
+    With `--only`, just those services; when every server is external too (another host
+    joining a running system), the bootstrap is left to the host that made it."""
+    from ops.stack import DataDirBusy, running_stack, wait_for_http
+
+    started = time.monotonic()
+    settings = get_settings()
+    try:
+        services = only_services(args.only)
+    except ValueError as e:
+        print(f"tflow up --only: {e}", file=sys.stderr)
+        return 2
+    joining = args.only is not None and all((settings.nats_url, settings.database_url, settings.s3_endpoint))
+    setup_logging("tflow", settings.log_level, settings.log_format)
+    stopping = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        with running_stack(settings, services, supervise=True,
+                           bootstrap_first=not joining) as (resolved, _sup, _servers):
+            if "api" not in services:
+                print(f"\nTranscode Flow services up ({time.monotonic() - started:.1f}s): {', '.join(services)}\n"
+                      f"  NATS       {resolved.nats_url}\n  metrics    {metrics_summary(resolved)}\n"
+                      "Ctrl-C stops them.\n", flush=True)
+                while not stopping:
+                    time.sleep(0.2)
+                print("stopping...", flush=True)
+                return 0
+            wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60, lambda: not stopping)
+            key_where = "TFLOW_ADMIN_KEY" if resolved.admin_key else str(resolved.data_dir / "admin.key")
+            print(
+                f"\nTranscode Flow is up ({time.monotonic() - started:.1f}s)\n"
+                f"  API        http://{resolved.api_host}:{resolved.api_port}  (docs: /docs)\n"
+                f"  web UI     http://{resolved.api_host}:{resolved.api_port}/ui/  (sign in with an API key)\n"
+                f"  admin key  {key_where}\n"
+                f"  drop videos into {resolved.inbox_dir.resolve()}\n"
+                f"  S3         http://{resolved.s3_endpoint}/{resolved.bucket}/raw/  (signed requests only)\n"
+                f"  NATS       {resolved.nats_url}  (a user per service)\n"
+                f"  metrics    {metrics_summary(resolved)}\n"
+                f"  secrets    {resolved.data_dir / 'secrets'}/  (0600; see README, Security)\n"
+                "Ctrl-C stops everything.\n",
+                flush=True,
+            )
+            while not stopping:
+                time.sleep(0.2)
+            print("stopping...", flush=True)
+    except DataDirBusy as e:
+        print(f"tflow up: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def metrics_summary(settings: Settings) -> str:
+    """Where each service's /metrics is, from `<data_dir>/prometheus/targets.json`."""
+    import json
+
+    from ops.scrape import PROMETHEUS_TARGETS
+
+    path = settings.data_dir / PROMETHEUS_TARGETS
+    if not path.exists():
+        return "off"
+    groups = json.loads(path.read_text())
+    return ", ".join(f"{g['labels']['service']} {g['targets'][0]}" for g in groups) + f"  ({path})"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one service in the foreground."""
+    importlib.import_module(f"services.{args.service}.main").main()
+    return 0
+
+
+def cmd_rebuild(_: argparse.Namespace) -> int:
+    """Drop the read model and replay JOBS up to its current end (the projector's command)."""
+    return int(importlib.import_module("services.projector.main").rebuild_main())
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """`tflow keys create NAME [--rate N] [--scope S ...]`, `list`, `revoke ID`."""
+    import uuid
+
+    from readmodel import keys
+    from readmodel.db import create_pool
+
+    settings = cli_settings()
+
+    async def main() -> int:
+        pool = await create_pool(settings.database_url or "")
+        try:
+            if args.action == "create":
+                row, secret = await keys.create(pool, name=args.name, rate_limit_per_hour=args.rate,
+                                                scopes=tuple(args.scope or keys.DEFAULT_SCOPES))
+                print(f"id     {row['id']}\nname   {row['name']}\nscopes {' '.join(row['scopes'])}\n"
+                      f"rate   {row['rate_limit_per_hour']}/hour\nkey    {secret}\n(shown once: store it now)")
+            elif args.action == "list":
+                for r in await keys.list_all(pool):
+                    state = "active" if r["is_active"] else "revoked"
+                    print(f"{r['id']}  {r['key_prefix']}…  {state:7}  {r['rate_limit_per_hour']:>6}/h  "
+                          f"{','.join(r['scopes']):28}  {r['name']}")
+            elif args.action == "revoke":
+                if not await keys.revoke(pool, key_id=uuid.UUID(args.id)):
+                    print(f"no API key {args.id}", file=sys.stderr)
+                    return 1
+                print(f"revoked {args.id}")
+        finally:
+            await pool.close()
+        return 0
+
+    return asyncio.run(main())
+
+
+def cli_settings() -> Settings:
+    """The settings of a command run from a shell: the environment, and for what it leaves
+    unset, the endpoints of the embedded stack `tflow up` runs on this data dir."""
+    from ops.stack import with_endpoints
+
+    return with_endpoints(get_settings())
+
+
+async def _nats(settings: Settings) -> NATS:
+    from runtime.jetstream.connection import connect
+
+    if not settings.nats_url:
+        raise SystemExit("no NATS: start `tflow up` here, or set TFLOW_NATS_URL (and TFLOW_NATS_USER/_PASSWORD)")
+    try:
+        return await connect(settings, "tflow-cli", wait=False)
+    except (OSError, nats.errors.Error) as e:
+        raise SystemExit(f"cannot reach NATS at {settings.nats_url}: {e!r} (is `tflow up` running?)") from e
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """`tflow replay JOB [--task NAME ...] [--whisper-model M] [--language L]`."""
+    from runtime.worker.facts import JetStreamFacts
+    from runtime.jetstream.connection import close
+    from runtime.worker.replay import ReplayRefused, request_replay
+
+    options = {k: v for k, v in (("whisper_model", args.whisper_model),
+                                 ("transcription_language", args.language)) if v is not None}
+
+    async def main() -> int:
+        nc = await _nats(cli_settings())
+        try:
+            fact = await request_replay(JetStreamFacts(nc.jetstream(), "cli"), args.job, args.task, options,
+                                        reason=args.reason, by="cli")
+        except ReplayRefused as e:
+            print(f"tflow replay: {e}", file=sys.stderr)
+            return 1
+        finally:
+            await close(nc)
+        print(f"job {fact.job_id}: epoch {fact.epoch} replays {', '.join(fact.tasks)}")
+        return 0
+
+    return asyncio.run(main())
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    """`tflow dlq list [--limit N]`, `tflow dlq retry ID`."""
+    from runtime.worker.deadletters import list_dead_letters, redrive
+    from runtime.worker.facts import JetStreamFacts
+    from runtime.jetstream.connection import close
+    from runtime.worker.replay import ReplayRefused
+
+    async def main() -> int:
+        nc = await _nats(cli_settings())
+        js = nc.jetstream()
+        try:
+            if args.action == "list":
+                total, letters = await list_dead_letters(js, args.limit)
+                print(f"{total} dead letters" + (f" (newest {len(letters)})" if len(letters) < total else ""))
+                for d in letters:
+                    a = d.advisory
+                    print(f"{d.seq:>6}  {d.at.isoformat(timespec='seconds')}  {a.kind:14} {a.stream}/{a.consumer:12} "
+                          f"#{a.stream_seq:<7} x{a.deliveries}  {d.subject or '(gone from ' + a.stream + ')'}")
+                return 0
+            try:
+                print(await redrive(js, JetStreamFacts(js, "cli"), args.id, by="cli"))
+            except (LookupError, ReplayRefused) as e:
+                print(f"tflow dlq retry: {e}", file=sys.stderr)
+                return 1
+            return 0
+        finally:
+            await close(nc)
+
+    return asyncio.run(main())
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    """Idempotent setup of servers that run elsewhere: bucket, JetStream streams and consumers,
+    migrations, generated secrets; with `--minio`, MinIO's `raw/` event rule and the
+    `processed/` read policy NGINX relies on. Services never create streams themselves
+    (their NATS users may not), so a deployment runs this once before them; `tflow up`
+    does it itself."""
+    from runtime.storage import store
+    from ops.production import configure_minio, refuse_placeholders
+    from ops.stack import bootstrap
+
+    settings = get_settings()
+    refuse_placeholders(settings)
+    asyncio.run(bootstrap(settings))
+    if args.minio:
+        configure_minio(store.make_client(settings), settings.bucket)
+    print(f"bootstrapped: bucket {settings.bucket}, streams, consumers, migrations"
+          + (", MinIO event rule and read policy" if args.minio else ""))
+    return 0
+
+
+def cmd_nats_config(args: argparse.Namespace) -> int:
+    """Write the production nats-server config (users per role, JetStream fsync always)."""
+    from pathlib import Path
+
+    from ops.production import refuse_placeholders, write_nats_config
+
+    settings = get_settings()
+    refuse_placeholders(settings)
+    routes = [r.strip() for r in (args.routes or "").split(",") if r.strip()]
+    out = write_nats_config(settings, Path(args.out), args.host, args.port, Path(args.store),
+                            server_name=args.server_name, cluster_port=args.cluster_port, routes=routes)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """`tflow backup DIR` / `tflow restore DIR` (ops.backup)."""
+    from ops.backup import main as backup_main
+
+    return backup_main([args.action, args.dir])
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    """Apply pending migrations to TFLOW_DATABASE_URL."""
+    from readmodel.db import migrate
+
+    migrate(get_settings().database_url or "")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse `argv` and run the command; returns the exit status."""
+    p = argparse.ArgumentParser(prog="tflow", description="Transcode Flow")
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the embedded stack and all services")
+    up.add_argument("--only", metavar="SERVICES", help="comma-separated services to run (e.g. transcoder,transcriber): "
+                    "with external servers, another host adding workers")
+    up.set_defaults(fn=cmd_up)
+    run = sub.add_parser("run", help="run one service")
+    run.add_argument("service", choices=SERVICES)
+    run.set_defaults(fn=cmd_run)
+    proj = sub.add_parser("projector", help="projector maintenance")
+    proj_sub = proj.add_subparsers(dest="action", required=True)
+    proj_sub.add_parser("rebuild", help="drop the read model and replay the JOBS stream").set_defaults(fn=cmd_rebuild)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    b = sub.add_parser("bootstrap", help="create bucket, streams, consumers, tables (idempotent)")
+    b.add_argument("--minio", action="store_true", help="also MinIO's raw/ event rule and processed/ read policy")
+    b.set_defaults(fn=cmd_bootstrap)
+    nc = sub.add_parser("nats-config", help="write the production nats-server config (compose's nats-config step)")
+    nc.add_argument("--out", required=True, help="config file to write (0600)")
+    nc.add_argument("--host", default="0.0.0.0", help="listen address inside the NATS container")
+    nc.add_argument("--port", type=int, default=4222)
+    nc.add_argument("--store", default="/data/nats/jetstream", help="JetStream store directory")
+    nc.add_argument("--server-name", default="tflow", help="this node's name (unique in a cluster)")
+    nc.add_argument("--cluster-port", type=int, help="a cluster node: the port its routes listen on")
+    nc.add_argument("--routes", help="a cluster node: every node's nats-route://host:port, comma-separated")
+    nc.set_defaults(fn=cmd_nats_config)
+    k = sub.add_parser("keys", help="API keys (stored hashed; a secret is shown once)")
+    k_sub = k.add_subparsers(dest="action", required=True)
+    kc = k_sub.add_parser("create", help="create a key")
+    kc.add_argument("name")
+    kc.add_argument("--rate", type=int, default=100, help="requests per hour (default 100)")
+    kc.add_argument("--scope", action="append", choices=["jobs:read", "jobs:write", "admin"])  # readmodel.keys.SCOPES
+    k_sub.add_parser("list", help="list keys")
+    kr = k_sub.add_parser("revoke", help="revoke a key")
+    kr.add_argument("id")
+    k.set_defaults(fn=cmd_keys)
+    rp = sub.add_parser("replay", help="re-run a job, or some of its tasks, through the consumers (a new epoch)")
+    rp.add_argument("job", help="job id")
+    rp.add_argument("--task", action="append", help="a task to re-run (repeatable; default: the whole job); the "
+                    "MP4/HLS it derives from or feeds and metadata come along")
+    rp.add_argument("--whisper-model", help="Whisper model for the transcription from now on (tiny, base, ...)")
+    rp.add_argument("--language", help="transcription language from now on (ISO 639-1, e.g. en)")
+    rp.add_argument("--reason", default="replay", help="recorded in the job's history")
+    rp.set_defaults(fn=cmd_replay)
+    for action, text in (("backup", "back up Postgres, the JetStream streams and the bucket into a new folder"),
+                         ("restore", "restore a backup folder into empty servers (services stopped)")):
+        bk = sub.add_parser(action, help=text)
+        bk.add_argument("dir")
+        bk.set_defaults(fn=cmd_backup, action=action)
+    d = sub.add_parser("dlq", help="dead letters (messages given up on)")
+    d_sub = d.add_subparsers(dest="action", required=True)
+    dl = d_sub.add_parser("list", help="the newest dead letters")
+    dl.add_argument("--limit", type=int, default=50)
+    dr = d_sub.add_parser("retry", help="re-drive one through the consumers")
+    dr.add_argument("id", type=int, help="the dead letter's id (DLQ sequence, first column of `list`)")
+    d.set_defaults(fn=cmd_dlq)
+    args = p.parse_args(argv)
+    status: int = args.fn(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

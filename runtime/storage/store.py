@@ -1,0 +1,204 @@
+"""The S3 object store at the edge (minio client; works with MinIO, SeaweedFS, AWS).
+
+The minio client is synchronous: async callers wrap calls in `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from minio import Minio
+from minio.error import S3Error
+
+from contracts import ObjectRef, layout
+from runtime.settings import Settings
+
+
+def make_client(settings: Settings) -> Minio:
+    """A minio client for `settings.s3_endpoint` (host:port). Raises ValueError if unset."""
+    if not settings.s3_endpoint:
+        raise ValueError("TFLOW_S3_ENDPOINT is not set (tflow up sets it for the embedded store)")
+    return Minio(
+        settings.s3_endpoint,
+        access_key=settings.s3_access_key.get_secret_value() or None,
+        secret_key=settings.s3_secret_key.get_secret_value() or None,
+        secure=settings.s3_secure,
+        region=settings.s3_region,
+    )
+
+
+def make_presigner(settings: Settings) -> Minio:
+    """The client that signs URLs handed to clients: for `settings.s3_public_url` (the
+    signature covers the host a client sends, so NGINX passes it on unchanged), else the
+    store's own `make_client`. Signing is local: the region is fixed, no request is made."""
+    if not settings.s3_public_url:
+        return make_client(settings)
+    from urllib.parse import urlsplit
+
+    url = urlsplit(settings.s3_public_url)
+    if url.scheme not in ("http", "https") or not url.netloc or url.path not in ("", "/"):
+        raise ValueError(f"TFLOW_S3_PUBLIC_URL must be scheme://host[:port], not {settings.s3_public_url!r}")
+    return Minio(url.netloc, access_key=settings.s3_access_key.get_secret_value() or None,
+                 secret_key=settings.s3_secret_key.get_secret_value() or None, secure=url.scheme == "https",
+                 region=settings.s3_region or "us-east-1")
+
+
+def ensure_bucket(client: Minio, bucket: str) -> None:
+    """Create `bucket` if it does not exist (idempotent)."""
+    if not client.bucket_exists(bucket):
+        try:
+            client.make_bucket(bucket)
+        except S3Error as e:
+            if e.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+
+
+def stat(client: Minio, bucket: str, key: str) -> ObjectRef | None:
+    """`ObjectRef` of an existing object, or None when it does not exist."""
+    try:
+        st = client.stat_object(bucket, key)
+    except S3Error as e:
+        if e.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"):
+            return None
+        raise
+    return ObjectRef(bucket=bucket, key=key, etag=(st.etag or "").strip('"'), size=st.size or 0,
+                     version_id=st.version_id)
+
+
+def object_sha256(client: Minio, bucket: str, key: str) -> str | None:
+    """The `x-amz-meta-sha256` user metadata the drop folder stores on each upload, or None."""
+    try:
+        st = client.stat_object(bucket, key)
+    except S3Error:
+        return None
+    for k, v in (st.metadata or {}).items():
+        if k.lower() == "x-amz-meta-sha256":
+            return v
+    return None
+
+
+def presigned_key_url(client: Minio, bucket: str, key: str, expires: timedelta = timedelta(hours=6)) -> str:
+    """A presigned GET URL of `bucket/key`, valid `expires`, that PyAV and ffmpeg read
+    directly (HTTP range requests)."""
+    return client.presigned_get_object(bucket, key, expires=expires)
+
+
+def list_objects(client: Minio, bucket: str, prefix: str) -> Iterator[ObjectRef]:
+    """Every object under `prefix`, recursively, as `ObjectRef`."""
+    for o in client.list_objects(bucket, prefix=prefix, recursive=True):
+        if o.is_dir:
+            continue
+        yield ObjectRef(bucket=bucket, key=o.object_name, etag=(o.etag or "").strip('"'), size=o.size or 0,
+                        version_id=o.version_id)
+
+
+#: Content types players and NGINX need (RFC 8216 §4 for playlists).
+CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".mp4": "video/mp4",
+                 ".m4s": "video/iso.segment", ".mp3": "audio/mpeg", ".jpg": "image/jpeg",
+                 ".vtt": "text/vtt; charset=utf-8",
+                 ".srt": "application/x-subrip; charset=utf-8", ".txt": "text/plain; charset=utf-8",
+                 ".json": "application/json"}
+
+
+def content_type_for(key: str) -> str:
+    """The Content-Type stored with an object, by its extension."""
+    import mimetypes
+
+    ext = Path(key).suffix.lower()
+    return CONTENT_TYPES.get(ext) or mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+#: `Cache-Control` of a playlist that will not change any more (a VOD media playlist, the
+#: master of a finished job); NGINX serves it as stored, other playlists short-lived and
+#: segments immutable (deploy/nginx/).
+FINAL_PLAYLIST_CACHE = "public, max-age=86400"
+
+
+def cache_control_for(key: str, data: bytes) -> str | None:
+    """The `Cache-Control` stored with `key`: `FINAL_PLAYLIST_CACHE` for a media playlist
+    that carries `#EXT-X-ENDLIST` (RFC 8216 §4.3.3.4: no more segments), None otherwise
+    (the server's default applies)."""
+    if key.endswith(".m3u8") and b"#EXT-X-ENDLIST" in data:
+        return FINAL_PLAYLIST_CACHE
+    return None
+
+
+def _headers(key: str, data: bytes, metadata: dict | None, cache_control: str | None) -> dict | None:
+    control = cache_control or cache_control_for(key, data)
+    if control is None:
+        return metadata
+    return {**(metadata or {}), "Cache-Control": control}
+
+
+def upload_file(client: Minio, bucket: str, key: str, source: Path | BinaryIO,
+                metadata: dict[str, str | list[str] | tuple[str]] | None = None) -> ObjectRef:
+    """Upload a local file — a path, or a file already opened (read from its start) —
+    streamed, multipart when large, with its content type (and a playlist's
+    `cache_control_for`); return its `ObjectRef`."""
+    if isinstance(source, Path) and key.endswith(".m3u8"):
+        metadata = _headers(key, source.read_bytes(), metadata, None)
+    if isinstance(source, Path):
+        res = client.fput_object(bucket, key, str(source), metadata=metadata, content_type=content_type_for(key))
+    else:
+        source.seek(0)
+        res = client.put_object(bucket, key, source, os.fstat(source.fileno()).st_size, metadata=metadata,
+                                content_type=content_type_for(key))
+    st = stat(client, bucket, key)
+    assert st is not None, f"{key} vanished right after upload"
+    return ObjectRef(bucket=bucket, key=key, etag=(res.etag or st.etag).strip('"'), size=st.size,
+                     version_id=res.version_id)
+
+
+def put_json(client: Minio, bucket: str, key: str, value: object, indent: int | None = None) -> None:
+    """Write `value` as JSON at `key`."""
+    data = json.dumps(value, indent=indent, separators=None if indent else (",", ":")).encode()
+    put_bytes(client, bucket, key, data)
+
+
+def put_bytes(client: Minio, bucket: str, key: str, data: bytes, cache_control: str | None = None) -> None:
+    """Write `data` at `key` with the content type of its extension and `cache_control`
+    (default `cache_control_for`)."""
+    import io
+
+    client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type_for(key),
+                      metadata=_headers(key, data, None, cache_control))
+
+
+def get_bytes(client: Minio, bucket: str, key: str, max_bytes: int) -> bytes | None:
+    """The object at `key`, None if absent. Raises ValueError if larger than `max_bytes`
+    (reads at most one byte more)."""
+    try:
+        resp = client.get_object(bucket, key)
+    except S3Error as e:
+        if e.code in ("NoSuchKey", "NoSuchObject"):
+            return None
+        raise
+    try:
+        data = resp.read(max_bytes + 1)
+    finally:
+        resp.close()
+        resp.release_conn()
+    if len(data) > max_bytes:
+        raise ValueError(f"{key} is larger than {max_bytes} bytes")
+    return data
+
+
+#: ARN of MinIO's NATS notification target with identifier PRIMARY.
+MINIO_NATS_ARN = "arn:minio:sqs::PRIMARY:nats"
+
+
+def configure_notifications(client: Minio, bucket: str, arn: str = MINIO_NATS_ARN,
+                            prefix: str = layout.RAW_PREFIX) -> None:
+    """Event rule on `bucket`: every object creation under `prefix` goes to target `arn`
+    (MinIO; ingest keeps only Put/Post/CompleteMultipartUpload/Copy)."""
+    from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
+
+    client.set_bucket_notification(bucket, NotificationConfig(queue_config_list=[
+        QueueConfig(queue=arn, events=["s3:ObjectCreated:*"], config_id="tflow-raw",
+                    prefix_filter_rule=PrefixFilterRule(prefix))
+    ]))
