@@ -39,11 +39,11 @@ from contracts import (  # noqa: E402
     job_id_for,
     utcnow,
 )
+from ops.stack import loopback_settings, running_stack, wait_for_http  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
-from runtime.worker.facts import JetStreamFacts  # noqa: E402
 from runtime.jetstream.connection import connect  # noqa: E402
 from runtime.settings import Settings  # noqa: E402
-from ops.stack import free_port, running_stack, wait_for_http  # noqa: E402
+from runtime.worker.facts import JetStreamFacts  # noqa: E402
 
 JOBS = int(os.environ.get("BENCH_JOBS", "100000"))
 DURATION = os.environ.get("BENCH_WRK_DURATION", "20s")
@@ -101,7 +101,7 @@ async def load(settings: Settings) -> list[str]:
     await asyncio.gather(*batch)
     published = time.monotonic() - t0
     last = (await js.stream_info("JOBS")).state.last_seq
-    pool = await create_pool(settings.database_url or "")
+    pool = await create_pool(settings.database.url or "")
     while await pool.fetchval("SELECT last_seq FROM projector_checkpoint") < last:
         await asyncio.sleep(0.2)
     projected = time.monotonic() - t0
@@ -128,14 +128,14 @@ def main() -> None:
         sys.exit("wrk not found: apt-get install wrk (make bench does)")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        base = Settings(_env_file=None, data_dir=tmp / "data", nats_port=0, s3_port=0, api_port=free_port())
+        base = loopback_settings(tmp / "data")
         with running_stack(base, services=("projector", "api"), service_logs=tmp / "logs") as (settings, _, _):
             ids, loading = asyncio.run(load(settings))
             key = settings.admin_key_value()
             (tmp / "ids.txt").write_text("\n".join(random.Random(1).sample(ids, min(len(ids), 10_000))) + "\n")
             (tmp / "one.lua").write_text(LUA % (1, tmp / "ids.txt", key) + DONE)
             (tmp / "fixed.lua").write_text(LUA_FIXED % key + DONE)
-            api = f"http://{settings.api_host}:{settings.api_port}"
+            api = f"http://{settings.api.host}:{settings.api.port}"
             wait_for_http(f"{api}/health", 60)
             res = {"jobs": JOBS, "connections": 50, "duration": DURATION, "cpus": os.cpu_count(), "load": loading}
             res["baseline_health"] = wrk(f"{api}/health", tmp / "fixed.lua")

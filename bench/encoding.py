@@ -33,8 +33,8 @@ from media.encode import parse_quality, quality_command, transcode_command  # no
 from media.ladder import ENCODING_PROFILES, LADDER, encoding_ladder  # noqa: E402
 from media.probe import read_media  # noqa: E402
 from media.run import ffmpeg_binary  # noqa: E402
-from services.ingest.validate import validate  # noqa: E402
 from runtime.settings import Settings  # noqa: E402
+from services.ingest.validate import validate  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media" / "valid"
 CLIPS = [("bbb_1280x720_30s_vp8_vorbis.webm", "720p"), ("hevc_1440x1074_noaudio_subs.mkv", "720p"),
@@ -44,7 +44,7 @@ CANDIDATES = [("fast", 0), ("faster", 0), ("faster", -1), ("veryfast", -2), ("ve
 #: Seconds of each clip encoded and measured.
 CUT_SECONDS = 6
 S = Settings(_env_file=None)
-FF = ffmpeg_binary(S.ffmpeg)
+FF = ffmpeg_binary(S.media.ffmpeg)
 
 
 def children_cpu() -> float:

@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 from report import write_results  # noqa: E402
 
 from media.probe import read_media  # noqa: E402
-from readmodel.db import create_pool  # noqa: E402
 from ops import natsauth
+from ops.stack import free_port, loopback_settings, running_stack  # noqa: E402
+from readmodel.db import create_pool  # noqa: E402
+from runtime.settings import Settings  # noqa: E402
 from runtime.storage import store  # noqa: E402
 from tests.support.minio_server import MinioServer  # noqa: E402
-from runtime.settings import Settings  # noqa: E402
-from ops.stack import free_port, running_stack  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media" / "valid"
 N = int(os.environ.get("BENCH_FILES", "20"))
@@ -64,7 +64,7 @@ async def wait_row(pool, key: str, statuses: tuple[str, ...], timeout: float = 6
 
 
 async def inbox_run(settings: Settings, tmp: Path) -> dict:
-    pool = await create_pool(settings.database_url or "")
+    pool = await create_pool(settings.database.url or "")
     row, ingested, baseline = [], [], []
     client = store.make_client(settings)
     try:
@@ -81,7 +81,7 @@ async def inbox_run(settings: Settings, tmp: Path) -> dict:
             ingested.append(t_ing - t0)
             # baseline: the same bytes uploaded and probed with no pipeline around them
             b0 = time.monotonic()
-            ref = store.upload_file(client, settings.bucket, f"baseline/{name}", src)
+            ref = store.upload_file(client, settings.s3.bucket, f"baseline/{name}", src)
             read_media(store.presigned_key_url(client, ref.bucket, ref.key))
             baseline.append(time.monotonic() - b0)
     finally:
@@ -91,15 +91,15 @@ async def inbox_run(settings: Settings, tmp: Path) -> dict:
 
 
 async def minio_run(settings: Settings) -> dict:
-    pool = await create_pool(settings.database_url or "")
+    pool = await create_pool(settings.database.url or "")
     client = store.make_client(settings)
-    store.configure_notifications(client, settings.bucket)
+    store.configure_notifications(client, settings.s3.bucket)
     row, ingested, put = [], [], []
     try:
         for i, src in enumerate(clips()):
             key = f"raw/minio-bench-{i:02d}{src.suffix}"
             t0 = time.monotonic()
-            store.upload_file(client, settings.bucket, key, src)
+            store.upload_file(client, settings.s3.bucket, key, src)
             put.append(time.monotonic() - t0)
             t_row = await wait_row(pool, key, ("validating", "pending", "failed"))
             t_ing = await wait_row(pool, key, ("pending", "failed"))
@@ -136,7 +136,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         results["make_run_ready_seconds"] = readiness(tmp)
-        base = Settings(_env_file=None, data_dir=tmp / "data", nats_port=0, s3_port=0, api_port=free_port())
+        base = loopback_settings(tmp / "data")
         with running_stack(base, service_logs=tmp / "logs") as (settings, _, _):
             time.sleep(1.0)
             results["inbox_seaweedfs"] = asyncio.run(inbox_run(settings, tmp))
@@ -146,8 +146,7 @@ def main() -> None:
             minio = MinioServer(minio_bin, tmp / "minio", f"127.0.0.1:{nats_port}", nats_user="minio",
                                 nats_password=natsauth.credentials(tmp / "mdata" / "secrets")["minio"]).start()
             try:
-                mbase = minio.settings(Settings(_env_file=None, data_dir=tmp / "mdata", nats_port=nats_port,
-                                                api_port=free_port()))
+                mbase = minio.settings(loopback_settings(tmp / "mdata", nats={"port": nats_port}))
                 with running_stack(mbase, services=("ingest", "projector"), service_logs=tmp / "mlogs",
                                    extra_env={"TFLOW_SWEEP_INTERVAL_SECONDS": "0"}) as (settings, _, _):
                     time.sleep(1.0)

@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 import nats  # noqa: E402
 from report import write_results  # noqa: E402
 
-from runtime.jetstream.definitions import Group, consumer_group  # noqa: E402
-from runtime.jetstream.consumer import ConsumerLoop  # noqa: E402
-from runtime.worker.facts import MemoryFacts  # noqa: E402
-from runtime.jetstream.connection import apply_consumer, apply_definitions  # noqa: E402
 from ops.stack import LOOPBACK, free_port, wait_for_port  # noqa: E402
+from runtime.jetstream.connection import apply_consumer, apply_definitions  # noqa: E402
+from runtime.jetstream.consumer import ConsumerLoop  # noqa: E402
+from runtime.jetstream.definitions import Group, consumer_group  # noqa: E402
 from runtime.jetstream.delivery import Delivery  # noqa: E402
+from runtime.worker.facts import MemoryFacts  # noqa: E402
 
 WORK_SECONDS = 0.02
 QUEUES = (10, 100, 1000)

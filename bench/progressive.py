@@ -45,22 +45,22 @@ from media.encode import transcode_command  # noqa: E402
 from media.ladder import encoding_ladder, ladder_for  # noqa: E402
 from media.probe import read_media  # noqa: E402
 from media.run import ffmpeg_binary  # noqa: E402
+from ops.stack import loopback_settings, running_stack  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
+from runtime.settings import Settings  # noqa: E402
+from runtime.storage import store  # noqa: E402
 from services.ingest.validate import validate  # noqa: E402
 from tests.media import looped_clip  # noqa: E402
-from runtime.storage import store  # noqa: E402
-from runtime.settings import Settings  # noqa: E402
-from ops.stack import free_port, running_stack  # noqa: E402
 
 LENGTHS = [int(x) for x in os.environ.get("BENCH_LENGTHS", "10,60,300").split(",")]
 S = Settings(_env_file=None)
-FF = ffmpeg_binary(S.ffmpeg)
+FF = ffmpeg_binary(S.media.ffmpeg)
 
 
 def bare(clip: Path, work: Path) -> dict:
     """The transcoder's command alone; when the first 360p segment is listed locally."""
     probe = validate(read_media(str(clip)), clip.stat().st_size, S)
-    ladder = encoding_ladder(S.encoding_profile)
+    ladder = encoding_ladder(S.media.encoding_profile)
     names = ladder_for(probe)
     outs = {n: work / f"video_{n}.mp4" for n in names}
     lists = {}
@@ -113,7 +113,7 @@ def follow(settings: Settings, pids: list[int], submit, source_key) -> dict:
     client = store.make_client(settings)
 
     async def run() -> dict:
-        pool = await create_pool(settings.database_url or "")
+        pool = await create_pool(settings.database.url or "")
         cpu0 = tree_cpu(pids)
         job_id = await asyncio.to_thread(submit)
         t0, landed = time.monotonic(), time.time()
@@ -122,7 +122,7 @@ def follow(settings: Settings, pids: list[int], submit, source_key) -> dict:
             while True:
                 row = await pool.fetchrow("SELECT id, status FROM jobs WHERE source_key = $1", source_key(job_id))
                 if row is not None and first is None and await asyncio.to_thread(
-                        playable, client, settings.bucket, str(row["id"])):
+                        playable, client, settings.s3.bucket, str(row["id"])):
                     first = time.monotonic() - t0
                 if row is not None and row["status"] in ("completed", "failed"):
                     wall = time.monotonic() - t0
@@ -137,7 +137,7 @@ def follow(settings: Settings, pids: list[int], submit, source_key) -> dict:
 
 
 def api(settings: Settings) -> httpx.Client:
-    return httpx.Client(base_url=f"http://{settings.api_host}:{settings.api_port}", timeout=120,
+    return httpx.Client(base_url=f"http://{settings.api.host}:{settings.api.port}", timeout=120,
                         headers={"X-API-Key": settings.admin_key_value() or ""})
 
 
@@ -188,7 +188,7 @@ def measured(label: str, seconds: int, b: dict, c: dict, settings: Settings) -> 
 
 def stack_runs(tmp: Path, label: str, env: dict[str, str], lengths: list[int], clips: dict[int, Path],
                bares: dict[int, dict], inbox: bool) -> list[dict]:
-    base = Settings(_env_file=None, data_dir=tmp / f"data-{label}", nats_port=0, s3_port=0, api_port=free_port())
+    base = loopback_settings(tmp / f"data-{label}")
     runs = []
     with running_stack(base, service_logs=tmp / f"logs-{label}", extra_env={"TFLOW_QUALITY_METRICS": "false", **env}
                        ) as (settings, sup, stack):
@@ -218,7 +218,7 @@ def stack_runs(tmp: Path, label: str, env: dict[str, str], lengths: list[int], c
 
 
 def main() -> None:
-    res: dict = {"cpus": os.cpu_count(), "encoding_profile": S.encoding_profile, "runs": []}
+    res: dict = {"cpus": os.cpu_count(), "encoding_profile": S.media.encoding_profile, "runs": []}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         clips = {n: looped_clip(tmp / f"bbb-{n}s.webm", n) for n in LENGTHS}

@@ -35,11 +35,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 from report import write_results  # noqa: E402
 
 from contracts import ObjectRef, Received, TranscriptLine, encode, msg_id_for, subject_for, transcript_parts  # noqa: E402
+from ops.stack import loopback_settings, running_stack, wait_for_http  # noqa: E402
 from readmodel import projection as pstore  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
 from runtime.jetstream.connection import connect  # noqa: E402
 from runtime.settings import Settings  # noqa: E402
-from ops.stack import free_port, running_stack, wait_for_http  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
 LINES, WORDS_PER_LINE = 40, 12
@@ -91,7 +91,7 @@ async def publish(settings: Settings, n: int, vocab: list[str], weights: list[fl
 
 
 async def wait_projected(settings: Settings, seq: int) -> None:
-    pool = await create_pool(settings.database_url or "")
+    pool = await create_pool(settings.database.url or "")
     try:
         while await pstore.read_checkpoint(pool) < seq:
             await asyncio.sleep(0.2)
@@ -115,11 +115,10 @@ def main() -> int:
     vocab = vocabulary(rng)
     weights = zipf_weights(len(vocab))
     with tempfile.TemporaryDirectory() as tmp:
-        base = Settings(_env_file=None, data_dir=Path(tmp) / "data", nats_port=0, s3_port=0, api_port=free_port(),
-                        metrics_port_base=0)
+        base = loopback_settings(Path(tmp) / "data", metrics={"port_base": 0})
         env = {"TFLOW_SWEEP_INTERVAL_SECONDS": "0", "TFLOW_API_WORKERS": "1", "TFLOW_LOG_LEVEL": "WARNING"}
         with running_stack(base, ("projector", "api"), extra_env=env, service_logs=Path(tmp) / "logs") as (s, _, _):
-            wait_for_http(f"http://{s.api_host}:{s.api_port}/health", 60)
+            wait_for_http(f"http://{s.api.host}:{s.api.port}/health", 60)
             t0 = time.monotonic()
             last = asyncio.run(publish(s, args.transcripts, vocab, weights, rng))
             published = time.monotonic() - t0
@@ -128,7 +127,7 @@ def main() -> int:
             key = s.admin_key_value() or ""
             single = [rng.choices(vocab, weights)[0] for _ in range(200)]
             double = [" ".join(rng.choices(vocab, weights, k=2)) for _ in range(100)]
-            with httpx.Client(base_url=f"http://{s.api_host}:{s.api_port}", headers={"X-API-Key": key},
+            with httpx.Client(base_url=f"http://{s.api.host}:{s.api.port}", headers={"X-API-Key": key},
                               timeout=60) as client:
                 for _ in range(20):  # warm-up: connection, plans, caches
                     timed(client, "/api/v1/search", {"q": rng.choice(single)})

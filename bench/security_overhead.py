@@ -33,12 +33,12 @@ from ingest_latency import readiness  # noqa: E402
 from minio import Minio  # noqa: E402
 from report import write_results  # noqa: E402
 
+from intake.submission import parse_metadata  # noqa: E402
 from media.hls import rewrite_uris  # noqa: E402
 from ops import natsauth  # noqa: E402
 from ops.processes import stop_process  # noqa: E402
 from ops.secrets import private_file  # noqa: E402
 from ops.stack import LOOPBACK, free_port, wait_for_port  # noqa: E402
-from intake.submission import parse_metadata  # noqa: E402
 
 CONNECTS, PUBLISHES = 20, 2000
 

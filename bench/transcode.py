@@ -36,14 +36,14 @@ from media.encode import transcode_command  # noqa: E402
 from media.ladder import encoding_ladder, ladder_for  # noqa: E402
 from media.probe import read_media  # noqa: E402
 from media.run import ffmpeg_binary  # noqa: E402
+from ops.stack import loopback_settings, running_stack  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
-from services.ingest.validate import validate  # noqa: E402
 from runtime.settings import Settings  # noqa: E402
-from ops.stack import free_port, running_stack  # noqa: E402
+from services.ingest.validate import validate  # noqa: E402
 
 CLIP = Path(os.environ.get("BENCH_CLIP", ROOT.parent / "shared/media/valid/bbb_1280x720_30s_vp8_vorbis.webm"))
 S = Settings(_env_file=None)
-FF = ffmpeg_binary(S.ffmpeg)
+FF = ffmpeg_binary(S.media.ffmpeg)
 
 
 def children_cpu() -> float:
@@ -85,7 +85,7 @@ def bare_ladder(work: Path, probe, renditions: list[str]) -> dict:
     for r in renditions:
         (work / f"seg_{r}").mkdir()
         lists[r] = work / f"seg_{r}" / "playlist.m3u8"
-    ladder = encoding_ladder(S.encoding_profile)
+    ladder = encoding_ladder(S.media.encoding_profile)
     return timed([transcode_command(FF, str(CLIP), probe, [ladder[r] for r in renditions], outs,
                                     work / "audio.mp3" if probe.audio else None, lists)])
 
@@ -102,7 +102,7 @@ def tree_cpu(pids: list[int]) -> float:
 
 
 def pipeline(tmp: Path, label: str, extra_env: dict[str, str]) -> dict:
-    base = Settings(_env_file=None, data_dir=tmp / f"data-{label}", nats_port=0, s3_port=0, api_port=free_port())
+    base = loopback_settings(tmp / f"data-{label}")
     with running_stack(base, service_logs=tmp / f"logs-{label}", extra_env=extra_env) as (settings, sup, stack):
         time.sleep(2.0)
         pids = [p.pid for p in sup.procs.values()] + [p.pid for p in stack.procs.values()]
@@ -112,7 +112,7 @@ def pipeline(tmp: Path, label: str, extra_env: dict[str, str]) -> dict:
         os.rename(staged, settings.inbox_dir / CLIP.name)
 
         async def wait() -> str:
-            pool = await create_pool(settings.database_url or "")
+            pool = await create_pool(settings.database.url or "")
             try:
                 while True:
                     st = await pool.fetchval("SELECT status FROM jobs WHERE source_key = $1", f"raw/{CLIP.name}")

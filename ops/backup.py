@@ -30,8 +30,8 @@ from pathlib import Path
 
 from minio import Minio
 
-from runtime.storage import store
 from runtime.settings import Settings
+from runtime.storage import store
 
 #: The JetStream streams that hold state (contracts/nats/streams/).
 STREAMS = ("JOBS", "MINIO", "DLQ")
@@ -72,18 +72,18 @@ def _run(step: str, argv: list[str], env: dict[str, str] | None = None) -> str:
 
 
 def _nats_env(settings: Settings) -> dict[str, str]:
-    env = {"NATS_URL": settings.nats_url or ""}
-    if settings.nats_user:
-        env["NATS_USER"] = settings.nats_user
-        password = settings.nats_password.get_secret_value() if settings.nats_password else ""
+    env = {"NATS_URL": settings.nats.url or ""}
+    if settings.nats.user:
+        env["NATS_USER"] = settings.nats.user
+        password = settings.nats.password.get_secret_value() if settings.nats.password else ""
         env["NATS_PASSWORD"] = password
     return env
 
 
 def _pg_url(settings: Settings) -> str:
-    if not settings.database_url:
+    if not settings.database.url:
         raise BackupError("TFLOW_DATABASE_URL is not set")
-    return settings.database_url
+    return settings.database.url
 
 
 def backup_objects(client: Minio, bucket: str, dest: Path) -> tuple[int, int]:
@@ -135,9 +135,9 @@ def backup(settings: Settings, dest: Path, client: Minio | None = None) -> dict[
     for stream in STREAMS:
         _run(f"nats stream backup {stream}", [nats, "stream", "backup", "--no-progress", "--consumers", stream,
                                               str(dest / "jetstream" / stream)], _nats_env(settings))
-    objects, size = backup_objects(client or store.make_client(settings), settings.bucket, dest)
+    objects, size = backup_objects(client or store.make_client(settings), settings.s3.bucket, dest)
     manifest: dict[str, object] = {"format": 1, "started_at": started.isoformat(),
-                                   "finished_at": datetime.now(UTC).isoformat(), "bucket": settings.bucket,
+                                   "finished_at": datetime.now(UTC).isoformat(), "bucket": settings.s3.bucket,
                                    "streams": list(STREAMS), "objects": objects, "object_bytes": size}
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
@@ -154,15 +154,15 @@ def restore(settings: Settings, src: Path, client: Minio | None = None) -> dict[
                                                str(src / "jetstream" / stream)], _nats_env(settings))
     _run("pg_restore", [tool("pg_restore", "TFLOW_PG_RESTORE"), "--clean", "--if-exists", "--no-owner",
                         "--single-transaction", f"--dbname={_pg_url(settings)}", str(src / "postgres.dump")])
-    restore_objects(client or store.make_client(settings), settings.bucket, src)
+    restore_objects(client or store.make_client(settings), settings.s3.bucket, src)
     return manifest
 
 
 def main(argv: list[str]) -> int:
     """`tflow backup DIR` / `tflow restore DIR` (with the endpoints of `tflow up` or the
     environment). Returns the exit status."""
-    from runtime.settings import get_settings
     from ops.stack import with_endpoints
+    from runtime.settings import get_settings
 
     action, folder = argv
     settings = with_endpoints(get_settings())

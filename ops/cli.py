@@ -25,9 +25,9 @@ import time
 import nats.errors
 from nats.aio.client import Client as NATS
 
-from services import SERVICES
 from runtime.observability.logs import setup_logging
 from runtime.settings import Settings, get_settings
+from services import SERVICES
 
 log = logging.getLogger("tflow")
 
@@ -58,8 +58,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"tflow up --only: {e}", file=sys.stderr)
         return 2
-    joining = args.only is not None and all((settings.nats_url, settings.database_url, settings.s3_endpoint))
-    setup_logging("tflow", settings.log_level, settings.log_format)
+    joining = args.only is not None and all((settings.nats.url, settings.database.url, settings.s3.endpoint))
+    setup_logging("tflow", settings.logs.level, settings.logs.format)
     stopping = False
 
     def on_signal(*_: object) -> None:
@@ -73,22 +73,22 @@ def cmd_up(args: argparse.Namespace) -> int:
                            bootstrap_first=not joining) as (resolved, _sup, _servers):
             if "api" not in services:
                 print(f"\nTranscode Flow services up ({time.monotonic() - started:.1f}s): {', '.join(services)}\n"
-                      f"  NATS       {resolved.nats_url}\n  metrics    {metrics_summary(resolved)}\n"
+                      f"  NATS       {resolved.nats.url}\n  metrics    {metrics_summary(resolved)}\n"
                       "Ctrl-C stops them.\n", flush=True)
                 while not stopping:
                     time.sleep(0.2)
                 print("stopping...", flush=True)
                 return 0
-            wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60, lambda: not stopping)
-            key_where = "TFLOW_ADMIN_KEY" if resolved.admin_key else str(resolved.data_dir / "admin.key")
+            wait_for_http(f"http://{resolved.api.host}:{resolved.api.port}/health", 60, lambda: not stopping)
+            key_where = "TFLOW_ADMIN_KEY" if resolved.api.admin_key else str(resolved.data_dir / "admin.key")
             print(
                 f"\nTranscode Flow is up ({time.monotonic() - started:.1f}s)\n"
-                f"  API        http://{resolved.api_host}:{resolved.api_port}  (docs: /docs)\n"
-                f"  web UI     http://{resolved.api_host}:{resolved.api_port}/ui/  (sign in with an API key)\n"
+                f"  API        http://{resolved.api.host}:{resolved.api.port}  (docs: /docs)\n"
+                f"  web UI     http://{resolved.api.host}:{resolved.api.port}/ui/  (sign in with an API key)\n"
                 f"  admin key  {key_where}\n"
                 f"  drop videos into {resolved.inbox_dir.resolve()}\n"
-                f"  S3         http://{resolved.s3_endpoint}/{resolved.bucket}/raw/  (signed requests only)\n"
-                f"  NATS       {resolved.nats_url}  (a user per service)\n"
+                f"  S3         http://{resolved.s3.endpoint}/{resolved.s3.bucket}/raw/  (signed requests only)\n"
+                f"  NATS       {resolved.nats.url}  (a user per service)\n"
                 f"  metrics    {metrics_summary(resolved)}\n"
                 f"  secrets    {resolved.data_dir / 'secrets'}/  (0600; see README, Security)\n"
                 "Ctrl-C stops everything.\n",
@@ -137,7 +137,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     settings = cli_settings()
 
     async def main() -> int:
-        pool = await create_pool(settings.database_url or "")
+        pool = await create_pool(settings.database.url or "")
         try:
             if args.action == "create":
                 row, secret = await keys.create(pool, name=args.name, rate_limit_per_hour=args.rate,
@@ -172,18 +172,18 @@ def cli_settings() -> Settings:
 async def _nats(settings: Settings) -> NATS:
     from runtime.jetstream.connection import connect
 
-    if not settings.nats_url:
+    if not settings.nats.url:
         raise SystemExit("no NATS: start `tflow up` here, or set TFLOW_NATS_URL (and TFLOW_NATS_USER/_PASSWORD)")
     try:
         return await connect(settings, "tflow-cli", wait=False)
     except (OSError, nats.errors.Error) as e:
-        raise SystemExit(f"cannot reach NATS at {settings.nats_url}: {e!r} (is `tflow up` running?)") from e
+        raise SystemExit(f"cannot reach NATS at {settings.nats.url}: {e!r} (is `tflow up` running?)") from e
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """`tflow replay JOB [--task NAME ...] [--whisper-model M] [--language L]`."""
-    from runtime.worker.facts import JetStreamFacts
     from runtime.jetstream.connection import close
+    from runtime.worker.facts import JetStreamFacts
     from runtime.worker.replay import ReplayRefused, request_replay
 
     options = {k: v for k, v in (("whisper_model", args.whisper_model),
@@ -207,9 +207,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_dlq(args: argparse.Namespace) -> int:
     """`tflow dlq list [--limit N]`, `tflow dlq retry ID`."""
+    from runtime.jetstream.connection import close
     from runtime.worker.deadletters import list_dead_letters, redrive
     from runtime.worker.facts import JetStreamFacts
-    from runtime.jetstream.connection import close
     from runtime.worker.replay import ReplayRefused
 
     async def main() -> int:
@@ -242,16 +242,17 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     `processed/` read policy NGINX relies on. Services never create streams themselves
     (their NATS users may not), so a deployment runs this once before them; `tflow up`
     does it itself."""
-    from runtime.storage import store
-    from ops.production import configure_minio, refuse_placeholders
+    from ops.production import configure_minio
     from ops.stack import bootstrap
+    from runtime.guard import refuse_placeholders
+    from runtime.storage import store
 
     settings = get_settings()
     refuse_placeholders(settings)
     asyncio.run(bootstrap(settings))
     if args.minio:
-        configure_minio(store.make_client(settings), settings.bucket)
-    print(f"bootstrapped: bucket {settings.bucket}, streams, consumers, migrations"
+        configure_minio(store.make_client(settings), settings.s3.bucket)
+    print(f"bootstrapped: bucket {settings.s3.bucket}, streams, consumers, migrations"
           + (", MinIO event rule and read policy" if args.minio else ""))
     return 0
 
@@ -260,7 +261,8 @@ def cmd_nats_config(args: argparse.Namespace) -> int:
     """Write the production nats-server config (users per role, JetStream fsync always)."""
     from pathlib import Path
 
-    from ops.production import refuse_placeholders, write_nats_config
+    from ops.production import write_nats_config
+    from runtime.guard import refuse_placeholders
 
     settings = get_settings()
     refuse_placeholders(settings)
@@ -282,7 +284,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     """Apply pending migrations to TFLOW_DATABASE_URL."""
     from readmodel.db import migrate
 
-    migrate(get_settings().database_url or "")
+    migrate(get_settings().database.url or "")
     return 0
 
 

@@ -20,16 +20,18 @@ from typing import Any
 
 from contracts import BANDED_EVENTS, layout
 from media.ladder import LADDER
-from runtime.jetstream.definitions import consumer_group
-from runtime.jetstream.connection import ADMIN_USER as ADMIN
-from runtime.jetstream.connection import inbox_prefix
 from ops.secrets import private_file, secret_json, token
+from runtime.jetstream.connection import ADMIN_USER
+from runtime.jetstream.connection import inbox_prefix
+from runtime.jetstream.definitions import consumer_group
 
 #: bcrypt cost of the hashes in the server config, checked on every connection. The
 #: passwords are 192 random bits, so no cost makes guessing them any harder; the hash
 #: keeps the password out of the config file. Cost 10 measured 78 ms per connect here
 #: (bench/security_overhead.py), cost 6 a few ms.
 BCRYPT_ROUNDS = 6
+#: The NATS user that creates streams (bootstrap, CLI, tests): no permissions block.
+ADMIN = ADMIN_USER
 TASK_EVENTS = ("task_started", "task_progress", "task_completed", "task_failed")
 
 

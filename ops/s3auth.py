@@ -30,7 +30,7 @@ ACTIONS = ["Admin", "Read", "List", "Tagging", "Write"]
 def keys(secrets_dir: Path, settings: Settings) -> tuple[str, str]:
     """`(access_key, secret_key)`: the settings' when both are set, else generated once
     into `secrets_dir/s3.json`."""
-    access, secret = settings.s3_access_key.get_secret_value(), settings.s3_secret_key.get_secret_value()
+    access, secret = settings.s3.access_key.get_secret_value(), settings.s3.secret_key.get_secret_value()
     if access and secret:
         return access, secret
     made = secret_json(secrets_dir / "s3.json",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from services import SERVICES
 from runtime.settings import Settings
+from services import SERVICES
 
 
 def _free_port() -> int:
@@ -19,7 +19,7 @@ def _free_port() -> int:
 def metrics_ports(settings: Settings, services: tuple[str, ...]) -> dict[str, int]:
     """The /metrics port of each service but the API (which serves /metrics itself):
     `metrics_port_base + n` for the n-th of `SERVICES`, or free ports when the base is 0."""
-    return {name: (settings.metrics_port_base + SERVICES.index(name) if settings.metrics_port_base else _free_port())
+    return {name: (settings.metrics.port_base + SERVICES.index(name) if settings.metrics.port_base else _free_port())
             for name in services if name != "api"}
 
 
@@ -30,9 +30,9 @@ def write_metrics_targets(settings: Settings, ports: dict[str, int]) -> Path:
     """`<data_dir>/prometheus/targets.json`: every service's /metrics endpoint (the API's
     included) in Prometheus's file_sd format, labelled `service`, for a Prometheus on this
     host (`deploy/prometheus/prometheus.native.yml`). Returns its path."""
-    targets = [{"targets": [f"{settings.metrics_host}:{port}"], "labels": {"service": name}}
+    targets = [{"targets": [f"{settings.metrics.host}:{port}"], "labels": {"service": name}}
                for name, port in ports.items()]
-    targets.append({"targets": [f"{settings.api_host}:{settings.api_port}"], "labels": {"service": "api"}})
+    targets.append({"targets": [f"{settings.api.host}:{settings.api.port}"], "labels": {"service": "api"}})
     path = settings.data_dir / PROMETHEUS_TARGETS
     path.parent.mkdir(mode=0o700, exist_ok=True)
     tmp = path.with_suffix(".tmp")

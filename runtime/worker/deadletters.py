@@ -31,11 +31,11 @@ from contracts import (
     job_of_subject,
     utcnow,
 )
-from runtime.worker.facts import Facts, completed, ingested
+from runtime.jetstream.delivery import Delivery
 from runtime.jetstream.retry import Permanent
 from runtime.observability.metrics import DEAD_LETTERS
+from runtime.worker.facts import Facts, completed, ingested
 from runtime.worker.replay import NoSuchJob, request_replay
-from runtime.jetstream.delivery import Delivery
 
 log = logging.getLogger(__name__)
 

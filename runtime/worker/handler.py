@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import logging
 import socket
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -37,7 +37,6 @@ from contracts import (
     TaskResult,
     TaskStarted,
     decode_job_event,
-    job_of_subject,
     utcnow,
 )
 from runtime.jetstream.delivery import Delivery
@@ -95,7 +94,8 @@ class ProgressSample(Protocol):
     """One progress reading of a running task (`media.run.Progress` is one): its percent
     and ETA (seconds) against a media duration in seconds, and its speed (x real time)."""
 
-    speed: float | None
+    @property
+    def speed(self) -> float | None: ...
 
     def percent(self, duration: float) -> float: ...
 
@@ -215,8 +215,8 @@ class JobHandler:
         """The watchdog of `work`'s ffmpeg runs (`run_ffmpeg` keywords): killed when its
         position holds for `task_stall_seconds`, or after the time limit scaled to the
         media's duration (`Settings.task_time_limit`)."""
-        return {"stall_seconds": self.settings.task_stall_seconds,
-                "time_limit": self.settings.task_time_limit(work.duration)}
+        return {"stall_seconds": self.settings.worker.task_stall_seconds,
+                "time_limit": self.settings.worker.task_time_limit(work.duration)}
 
     async def upload(self, key: str, path: Path, kind: str, **known: Any) -> OutputInfo:
         """Store a finished local file at `key`; its `OutputInfo` with the stored size and
@@ -227,7 +227,7 @@ class JobHandler:
 
     def workdir(self, job_id: str) -> contextlib.AbstractContextManager[Path]:
         """This service's temp directory for one job (`job_workdir`)."""
-        return job_workdir(self.settings.work_dir, job_id, self.service)
+        return job_workdir(self.settings.worker.work_dir, job_id, self.service)
 
     async def source_work(self, event: AnyJobEvent, kinds: Collection[str]) -> Work | None:
         """The work of a handler that starts from the source: on `ingested`, the planned

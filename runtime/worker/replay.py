@@ -9,8 +9,8 @@ from typing import Any
 import msgspec
 
 from contracts import Cancelled, Deleted, Ingested, JobOptions, PlannedTask, Replayed, layout, utcnow
-from runtime.worker.facts import Facts, ingested, replay
 from runtime.jetstream.retry import Permanent
+from runtime.worker.facts import Facts, ingested, replay
 
 
 class ReplayRefused(ValueError):

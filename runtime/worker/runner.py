@@ -8,15 +8,15 @@ from collections.abc import Awaitable, Callable
 from nats.js import JetStreamContext
 
 from contracts import DLQ_STREAM
-from runtime.storage import store
+from runtime.jetstream.connection import close, connect
 from runtime.jetstream.consumer import Cancellations, ConsumerLoop
+from runtime.jetstream.delivery import Delivery
+from runtime.settings import Settings
+from runtime.storage import store
+from runtime.storage.objects import Objects, S3Objects
 from runtime.worker.deadletters import DeadLetterHandler, dead_durable
 from runtime.worker.facts import Facts, JetStreamFacts
-from runtime.jetstream.connection import close, connect
-from runtime.storage.objects import Objects, S3Objects
-from runtime.settings import Settings
 from runtime.worker.handler import JobHandler
-from runtime.jetstream.delivery import Delivery
 from runtime.worker.workdirs import sweep_workdirs
 
 #: (stream, durable, handler class): the handler is built from settings, facts and objects.
@@ -31,11 +31,11 @@ def consumer_loop(js: JetStreamContext, stream: str, durable: str, service: str,
     `TFLOW_WORKER_CONCURRENCY` handlers at once (unless `concurrency` is given), priority
     aging `TFLOW_PRIORITY_AGING_SECONDS`, fetch timeouts and retry delays."""
     return ConsumerLoop(js, stream, durable, service, handle, on_failure, facts,
-                        fetch_timeout=settings.fetch_timeout_seconds,
-                        rebind_after_timeouts=settings.rebind_after_timeouts,
-                        cancellations=cancellations, retry_delays=settings.retry_delays_seconds,
-                        concurrency=concurrency or settings.worker_concurrency,
-                        aging_seconds=settings.priority_aging_seconds)
+                        fetch_timeout=settings.nats.fetch_timeout_seconds,
+                        rebind_after_timeouts=settings.nats.rebind_after_timeouts,
+                        cancellations=cancellations, retry_delays=settings.worker.retry_delays_seconds,
+                        concurrency=concurrency or settings.worker.concurrency,
+                        aging_seconds=settings.worker.priority_aging_seconds)
 
 
 def dead_letter_loop(js: JetStreamContext, durable: str, service: str,
@@ -50,11 +50,11 @@ def dead_letter_loop(js: JetStreamContext, durable: str, service: str,
 async def serve_consumers(service: str, consumers: list[Consumer], settings: Settings, stop: asyncio.Event) -> None:
     """Connect and run each consumer until `stop` (the streams exist: `tflow bootstrap` made
     them); first remove the job directories dead workers left (`sweep_workdirs`)."""
-    sweep_workdirs(settings.work_dir)
+    sweep_workdirs(settings.worker.work_dir)
     nc = await connect(settings, service)
     js = nc.jetstream()
     facts = JetStreamFacts(js, service)
-    objects = S3Objects(store.make_client(settings), settings.bucket)
+    objects = S3Objects(store.make_client(settings), settings.s3.bucket)
     cancellations = Cancellations()
     await cancellations.start(nc)
     loops = []

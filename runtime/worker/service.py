@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from runtime.guard import refuse_placeholders
 from runtime.observability.logs import setup_logging
 from runtime.observability.metrics import serve_metrics
-from ops.production import refuse_placeholders
 from runtime.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -42,11 +42,11 @@ def run_service(name: str, serve: Serve, background: bool = False) -> None:
     are not on the way to playback) lowers its CPU priority by `background_nice`
     (nice(2), inherited by its ffmpeg children), so the encode gets the cores first."""
     settings = get_settings()
-    if background and settings.background_nice:
-        lower_priority(settings.background_nice)
-    setup_logging(name, settings.log_level, settings.log_format)
+    if background and settings.worker.background_nice:
+        lower_priority(settings.worker.background_nice)
+    setup_logging(name, settings.logs.level, settings.logs.format)
     refuse_placeholders(settings)
-    serve_metrics(settings.metrics_port, settings.metrics_host)
+    serve_metrics(settings.metrics.port, settings.metrics.host)
 
     async def main() -> None:
         stop = asyncio.Event()

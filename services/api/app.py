@@ -14,14 +14,14 @@ from nats.aio.client import Client as NATS
 
 from readmodel.db import create_pool
 from readmodel.keys import key_hash
+from runtime.jetstream.connection import NatsRefused, close, connect
+from runtime.settings import Settings
+from runtime.storage import store
 from services.api import errors, examples
 from services.api.deps import Resources
 from services.api.guards import JsonBodyGuard
 from services.api.routes import admin, jobs, library, ops, stream, submit
 from services.api.web import mount_ui
-from runtime.storage import store
-from runtime.jetstream.connection import NatsRefused, close, connect
-from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,16 @@ async def _connect(settings: Settings, nc: NATS) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     """The FastAPI app; its lifespan opens the database pool, NATS and the store client.
-    Raises `ValueError` at startup if there is no admin key."""
+    Secrets are read here, once (`Settings.with_secrets`). Raises `ValueError` at startup
+    if there is no admin key."""
+    settings = settings.with_secrets()
     admin_key = settings.admin_key_value()
     if not admin_key:
         raise ValueError("no admin key: set TFLOW_ADMIN_KEY or create <data_dir>/admin.key (tflow up does)")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(settings.database_url or "")
+        pool = await create_pool(settings.database.url or "")
         # NATS is connected in the background: the API serves (and /health tells) while
         # the server is away, and a stop during that wait is not held up by it
         nc = NATS()

@@ -16,9 +16,9 @@ from minio import Minio
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from services.api.errors import ApiError
-from runtime.worker.facts import JetStreamFacts
 from runtime.settings import Settings
+from runtime.worker.facts import JetStreamFacts
+from services.api.errors import ApiError
 
 
 @dataclass(frozen=True)

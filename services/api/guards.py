@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
-from services.api.errors import error_body
 from intake.submission import json_depth, text_problem
+from services.api.errors import error_body
 
 #: Largest JSON request body (bytes) and deepest nesting accepted on any route.
 MAX_JSON_BODY = 1 << 20

@@ -15,9 +15,9 @@ from datetime import timedelta
 from minio import Minio
 
 from contracts import layout
-from runtime.storage import store
 from intake import streamtoken
 from runtime.settings import Settings
+from runtime.storage import store
 
 
 def stream_path(job_id: str, token: str, relative: str) -> str:
@@ -28,13 +28,13 @@ def stream_path(job_id: str, token: str, relative: str) -> str:
 def stream_url(settings: Settings, job_id: str, key: str, api_base: str) -> tuple[str, str, int]:
     """`(url, token, expires)`: the URL a player opens for playlist `key` of `job_id`
     (public under `TFLOW_PUBLIC_BASE_URL`, else `stream_path` on this API), a stream
-    token opening the job for `settings.url_lifetime_seconds`, and its expiry in Unix
+    token opening the job for `settings.outputs.url_lifetime_seconds`, and its expiry in Unix
     seconds. Raises `RuntimeError` without a stream secret."""
     secret = settings.stream_secret_value()
     if not secret:
         raise RuntimeError("no stream secret: set TFLOW_STREAM_SECRET or run the bootstrap (tflow up does)")
-    token, expires = streamtoken.make(secret, job_id, settings.url_lifetime_seconds)
-    public = settings.public_url(key, token if settings.stream_tokens else None)
+    token, expires = streamtoken.make(secret, job_id, settings.outputs.url_lifetime_seconds)
+    public = settings.outputs.public_url(key, token if settings.outputs.stream_tokens else None)
     if public:
         return public, token, expires
     relative = key[len(layout.processed_prefix(job_id)):]
@@ -43,22 +43,22 @@ def stream_url(settings: Settings, job_id: str, key: str, api_base: str) -> tupl
 
 def output_url(settings: Settings, client: Minio, job_id: str, api_base: str) -> Callable[[str], str]:
     """`url(key)` for the outputs of `job_id`: public, or presigned / stream-token URLs
-    valid `settings.url_lifetime_seconds`. `api_base` is this API's own origin
+    valid `settings.outputs.url_lifetime_seconds`. `api_base` is this API's own origin
     (scheme://host:port) as the caller reached it."""
-    if settings.public_base_url and not settings.stream_tokens:
-        return lambda key: settings.public_url(key) or key
+    if settings.outputs.public_base_url and not settings.outputs.stream_tokens:
+        return lambda key: settings.outputs.public_url(key) or key
     secret = settings.stream_secret_value()
     if not secret:
         raise RuntimeError("no stream secret: set TFLOW_STREAM_SECRET or run the bootstrap (tflow up does)")
-    token, _ = streamtoken.make(secret, job_id, settings.url_lifetime_seconds)
+    token, _ = streamtoken.make(secret, job_id, settings.outputs.url_lifetime_seconds)
     prefix = layout.processed_prefix(job_id)
-    if settings.public_base_url:
-        return lambda key: (settings.public_url(key, token) if key.startswith(prefix) else None) or key
-    lifetime = timedelta(seconds=settings.url_lifetime_seconds)
+    if settings.outputs.public_base_url:
+        return lambda key: (settings.outputs.public_url(key, token) if key.startswith(prefix) else None) or key
+    lifetime = timedelta(seconds=settings.outputs.url_lifetime_seconds)
 
     def url(key: str) -> str:
         if key.endswith(".m3u8") and key.startswith(prefix):
             return api_base.rstrip("/") + stream_path(job_id, token, key[len(prefix):])
-        return store.presigned_key_url(client, settings.bucket, key, lifetime)
+        return store.presigned_key_url(client, settings.s3.bucket, key, lifetime)
 
     return url

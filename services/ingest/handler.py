@@ -29,16 +29,16 @@ from contracts import (
     layout,
     utcnow,
 )
+from intake.submission import MAX_METADATA_DEPTH, MetadataError, check_metadata, check_text, json_depth, text_problem
 from media.probe import read_media
-from services.ingest.validate import Rejection, check_size, plan_tasks, validate
-from runtime.worker.facts import Facts, verdict
+from runtime.jetstream.delivery import Delivery
 from runtime.jetstream.retry import Permanent
 from runtime.observability.logs import without_addresses
 from runtime.observability.metrics import MESSAGES
-from runtime.storage.objects import Objects
 from runtime.settings import Settings
-from intake.submission import MAX_METADATA_DEPTH, MetadataError, check_metadata, check_text, json_depth, text_problem
-from runtime.jetstream.delivery import Delivery
+from runtime.storage.objects import Objects
+from runtime.worker.facts import Facts, verdict
+from services.ingest.validate import Rejection, check_size, plan_tasks, validate
 
 #: The code of the `rejected` fact of an object ingest gave up on (not a verdict on it).
 GAVE_UP = "ingest_failed"
@@ -89,7 +89,7 @@ class Ingest:
 
     async def handle(self, delivery: Delivery) -> None:
         """Consumer callback: one MINIO-stream message, any number of records."""
-        refs, ignored = announced_objects(delivery.subject, delivery.data, self.settings.bucket)
+        refs, ignored = announced_objects(delivery.subject, delivery.data, self.settings.s3.bucket)
         if ignored:
             MESSAGES.labels(SERVICE, "ignored").inc(ignored)
         for origin, ref in refs:
@@ -98,7 +98,7 @@ class Ingest:
     async def on_failure(self, delivery: Delivery, error: BaseException) -> None:
         """Last delivery failed: a `rejected` fact for every object of the message."""
         try:
-            refs, _ = announced_objects(delivery.subject, delivery.data, self.settings.bucket)
+            refs, _ = announced_objects(delivery.subject, delivery.data, self.settings.s3.bucket)
         except Permanent:
             MESSAGES.labels(SERVICE, "undecodable").inc()
             log.error("dropping undecodable message on %s: %s", delivery.subject, error)
@@ -136,18 +136,19 @@ class Ingest:
         if problem := text_problem(ref.key):
             return reject("invalid_name", f"the object key {problem}")
         try:
-            raw = await self.objects.read(ref.bucket, layout.meta_key(ref.key), self.settings.max_metadata_bytes * 2)
-            submission = checked_submission(raw, self.settings.max_metadata_bytes)
+            raw = await self.objects.read(ref.bucket, layout.meta_key(ref.key),
+                                          self.settings.intake.max_metadata_bytes * 2)
+            submission = checked_submission(raw, self.settings.intake.max_metadata_bytes)
         except (ValueError, msgspec.DecodeError, msgspec.ValidationError) as e:
             return reject("invalid_metadata", f"submission sidecar {layout.meta_key(ref.key)}: {e}")
         try:
-            check_size(current.size, self.settings)
+            check_size(current.size, self.settings.intake)
             reading = await asyncio.to_thread(read_media, self.objects.url(ref.bucket, ref.key),
-                                              self.settings.probe_timeout_seconds)
-            probe = validate(reading, current.size, self.settings)
+                                              self.settings.intake.probe_timeout_seconds)
+            probe = validate(reading, current.size, self.settings.intake)
         except Rejection as r:
             return reject(r.code, r.message)
         return Ingested(job_id=job_id, at=utcnow(), source=ref, origin=origin, probe=probe,
                         user_metadata=submission.user_metadata, options=submission.options,
-                        plan=plan_tasks(probe, submission.options, self.settings.transcription))
+                        plan=plan_tasks(probe, submission.options, self.settings.media.transcription))
 

@@ -33,12 +33,12 @@ from nats.js import JetStreamContext
 from watchfiles import awatch
 
 from contracts import JobOptions, ObjectRef, Rejected, Submission, job_id_for
-from runtime.worker.facts import Facts, verdict
-from runtime.storage.files import open_for_writing, read_regular
-from runtime.jetstream.connection import announce_object
-from runtime.settings import Settings
 from intake.submission import MetadataError, options_from_metadata, parse_metadata
 from intake.submit import NotSubmittable, submit_file
+from runtime.jetstream.connection import announce_object
+from runtime.settings import Settings
+from runtime.storage.files import open_for_writing, read_regular
+from runtime.worker.facts import Facts, verdict
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class DropFolder:
             prev = self._seen.get(path)
             if prev is None or prev[:2] != (st.st_size, st.st_mtime_ns):
                 self._seen[path] = (st.st_size, st.st_mtime_ns, now)
-            elif now - prev[2] >= self.settings.inbox_settle_seconds:
+            elif now - prev[2] >= self.settings.intake.inbox_settle_seconds:
                 if open_for_writing(path):  # still being written, however slowly: look again later
                     self._seen[path] = (st.st_size, st.st_mtime_ns, now)
                     continue
@@ -210,7 +210,7 @@ class DropFolder:
             if isinstance(said, Rejected):
                 self._fail(path, f"{said.code}: {said.message}\njob {said.job_id}, kept as {ref.key}\n")
             elif said is None:
-                wait = self.settings.inbox_verdict_timeout_seconds
+                wait = self.settings.intake.inbox_verdict_timeout_seconds
                 self._fail(path, f"unknown: no verdict from ingest within {wait:g} s; the job may still complete "
                                  f"(GET /api/v1/jobs/{job_id})\njob {job_id}, kept as {ref.key}\n")
             else:
@@ -220,13 +220,13 @@ class DropFolder:
         except Exception as e:  # noqa: BLE001 - store/NATS down: leave it, try again after the settle time
             log.warning("could not submit %s (will retry): %s", path.name, e)
             self._seen.pop(path, None)
-            await asyncio.sleep(min(30.0, max(1.0, self.settings.inbox_settle_seconds)))
+            await asyncio.sleep(min(30.0, max(1.0, self.settings.intake.inbox_settle_seconds)))
         finally:
             self._busy.discard(path)
 
     async def _verdict(self, job_id: str) -> object:
         """Ingest's verdict once it exists, or None after `inbox_verdict_timeout_seconds`."""
-        deadline = time.monotonic() + self.settings.inbox_verdict_timeout_seconds
+        deadline = time.monotonic() + self.settings.intake.inbox_verdict_timeout_seconds
         while (said := await verdict(self.facts, job_id)) is None and time.monotonic() < deadline:
             await asyncio.sleep(VERDICT_POLL)
         return said
@@ -252,7 +252,8 @@ class DropFolder:
         Raises `NotIngestable` for a file that can never be submitted."""
         submission = self._submission(path)
         try:
-            ref = await asyncio.to_thread(submit_file, self.client, self.settings.bucket, path, path.name, submission,
+            ref = await asyncio.to_thread(submit_file, self.client, self.settings.s3.bucket, path, path.name,
+                                          submission,
                                           thumbnail_for(path))
         except NotSubmittable as e:
             raise NotIngestable(str(e)) from e
@@ -265,8 +266,8 @@ class DropFolder:
         meta: dict = {}
         if side is not None:
             try:
-                meta = parse_metadata(read_regular(side, self.settings.max_metadata_bytes * 4),
-                                      self.settings.max_metadata_bytes)
+                meta = parse_metadata(read_regular(side, self.settings.intake.max_metadata_bytes * 4),
+                                      self.settings.intake.max_metadata_bytes)
                 options = options_from_metadata(meta, JobOptions())
             except (MetadataError, ValueError) as e:
                 raise NotIngestable(f"invalid_metadata: sidecar {side.name}: {e}") from e

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
+from runtime.jetstream.connection import close, connect
+from runtime.settings import Settings
+from runtime.storage import store
+from runtime.storage.objects import S3Objects
+from runtime.worker.facts import JetStreamFacts
+from runtime.worker.runner import consumer_loop, dead_letter_loop
+from runtime.worker.service import run_service
 from services.ingest.handler import SERVICE, Ingest
 from services.ingest.inbox import DropFolder
 from services.ingest.sweep import run_sweeps
-from runtime.storage import store
-from runtime.worker.facts import JetStreamFacts
-from runtime.jetstream.connection import close, connect
-from runtime.storage.objects import S3Objects
-from runtime.worker.runner import consumer_loop, dead_letter_loop
-from runtime.worker.service import run_service
-from runtime.settings import Settings
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -21,9 +21,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     nc = await connect(settings, SERVICE)
     js = nc.jetstream()
     client = store.make_client(settings)
-    await asyncio.to_thread(store.ensure_bucket, client, settings.bucket)
+    await asyncio.to_thread(store.ensure_bucket, client, settings.s3.bucket)
     facts = JetStreamFacts(js, SERVICE)
-    ingest = Ingest(settings, facts, S3Objects(client, settings.bucket))
+    ingest = Ingest(settings, facts, S3Objects(client, settings.s3.bucket))
     loop = consumer_loop(js, "MINIO", "ingest", SERVICE, ingest.handle, ingest.on_failure, facts, settings)
     try:
         await asyncio.gather(

@@ -15,17 +15,17 @@ from minio import Minio
 from nats.js import JetStreamContext
 
 from contracts import job_id_for, layout
-from runtime.storage import store
-from runtime.worker.facts import Facts
 from runtime.jetstream.connection import announce_object
 from runtime.settings import Settings
+from runtime.storage import store
+from runtime.worker.facts import Facts
 
 log = logging.getLogger(__name__)
 
 
 async def sweep_once(settings: Settings, js: JetStreamContext, facts: Facts, client: Minio) -> int:
     """One pass over `raw/`; returns how many objects were announced."""
-    refs = await asyncio.to_thread(lambda: list(store.list_objects(client, settings.bucket, layout.RAW_PREFIX)))
+    refs = await asyncio.to_thread(lambda: list(store.list_objects(client, settings.s3.bucket, layout.RAW_PREFIX)))
     announced = 0
     for ref in refs:
         if await facts.last(job_id_for(ref), "received") is None:
@@ -39,14 +39,14 @@ async def sweep_once(settings: Settings, js: JetStreamContext, facts: Facts, cli
 async def run_sweeps(settings: Settings, js: JetStreamContext, facts: Facts, client: Minio,
                      stop: asyncio.Event) -> None:
     """Sweep at start and every `sweep_interval_seconds` until `stop` (0 = never)."""
-    if settings.sweep_interval_seconds <= 0:
+    if settings.intake.sweep_interval_seconds <= 0:
         return
     while not stop.is_set():
         try:
             await sweep_once(settings, js, facts, client)
         except Exception as e:  # noqa: BLE001 - store or NATS away: try again next period
-            log.warning("sweep failed (next in %.0fs): %s", settings.sweep_interval_seconds, e)
+            log.warning("sweep failed (next in %.0fs): %s", settings.intake.sweep_interval_seconds, e)
         try:
-            await asyncio.wait_for(stop.wait(), settings.sweep_interval_seconds)
+            await asyncio.wait_for(stop.wait(), settings.intake.sweep_interval_seconds)
         except TimeoutError:
             pass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from contracts import JobOptions, PlannedTask, Probe, layout
 from media.ladder import ladder_for
 from media.probe import MediaReading
-from runtime.settings import Settings
+from runtime.settings import IntakeSettings
 
 #: FFmpeg demuxer name -> container names of the allowlist it serves.
 DEMUXER_CONTAINERS: dict[str, frozenset[str]] = {
@@ -27,7 +27,7 @@ class Rejection(Exception):
         self.code, self.message = code, message
 
 
-def check_size(size_bytes: int, s: Settings) -> None:
+def check_size(size_bytes: int, s: IntakeSettings) -> None:
     """Raise `Rejection` unless 0 < size_bytes <= `max_size_bytes` (checked before any read)."""
     if size_bytes == 0:
         raise Rejection("empty_file", "the file is empty (0 bytes)")
@@ -35,7 +35,7 @@ def check_size(size_bytes: int, s: Settings) -> None:
         raise Rejection("too_large", f"the file is {size_bytes} bytes, above the limit of {s.max_size_bytes} bytes")
 
 
-def validate(reading: MediaReading, size_bytes: int, s: Settings) -> Probe:
+def validate(reading: MediaReading, size_bytes: int, s: IntakeSettings) -> Probe:
     """Return the `Probe` of a valid source; raise `Rejection` with the first broken rule.
 
     Rules (PRD): size 1 byte .. `max_size_bytes`; container in `allowed_containers`

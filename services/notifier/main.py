@@ -8,17 +8,17 @@ import logging
 import httpx
 
 from readmodel.db import UNAVAILABLE, create_pool
-from services.notifier.service import SERVICE, deliver_due
-from runtime.worker.service import require, run_service
 from runtime.settings import Settings
+from runtime.worker.service import require, run_service
+from services.notifier.service import SERVICE, deliver_due
 
 log = logging.getLogger(__name__)
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Poll for due deliveries every second until `stop`."""
-    pool = await create_pool(require(settings.database_url, "TFLOW_DATABASE_URL"))
-    async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False) as http:
+    pool = await create_pool(require(settings.database.url, "TFLOW_DATABASE_URL"))
+    async with httpx.AsyncClient(timeout=settings.webhooks.timeout_seconds, follow_redirects=False) as http:
         try:
             while not stop.is_set():
                 try:

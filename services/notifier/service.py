@@ -17,10 +17,10 @@ from typing import Any
 import asyncpg
 import httpx
 
+from intake.webhooks import WebhookRefused, check_webhook_url, sign
 from readmodel import webhooks as outbox
 from readmodel.documents import job_view
 from runtime.settings import Settings
-from intake.webhooks import WebhookRefused, check_webhook_url, sign
 
 log = logging.getLogger(__name__)
 SERVICE = "notifier"
@@ -42,8 +42,8 @@ async def _attempt(conn: asyncpg.Connection, s: Settings, http: httpx.AsyncClien
     secret = job["webhook_secret"] or s.webhook_secret_value() or ""
     status, error, retry = None, None, True
     try:
-        target = check_webhook_url(job["webhook_url"], s.allow_private_webhooks,
-                                   allowed_hosts=s.webhook_allowed_hosts)
+        target = check_webhook_url(job["webhook_url"], s.webhooks.allow_private,
+                                   allowed_hosts=s.webhooks.allowed_hosts)
         headers = {"Content-Type": "application/json", "User-Agent": "transcode-flow-webhooks/1",
                    "X-TFlow-Event": event, "X-TFlow-Delivery": f"{job['id']}.{attempt}",
                    "X-TFlow-Signature": sign(secret, body)}
@@ -61,8 +61,8 @@ async def _attempt(conn: asyncpg.Connection, s: Settings, http: httpx.AsyncClien
         error = f"{type(e).__name__}: {e}"
     ok = error is None
     next_at = None
-    if not ok and retry and attempt < s.webhook_max_attempts:
-        next_at = timedelta(seconds=s.webhook_backoff_seconds * 2 ** (attempt - 1))
+    if not ok and retry and attempt < s.webhooks.max_attempts:
+        next_at = timedelta(seconds=s.webhooks.backoff_seconds * 2 ** (attempt - 1))
     await outbox.record_attempt(conn, job_id=job["id"], url=job["webhook_url"], event=event, attempt=attempt,
                                 status_code=status, error=error, retry_in=next_at)
     log.info("webhook %s for job %s attempt %d: %s", event, job["id"], attempt, "ok" if ok else error)

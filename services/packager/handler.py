@@ -27,11 +27,11 @@ from contracts import (
     utcnow,
 )
 from media.hls import Subtitles, Variant, hls_webvtt, multivariant_playlist, subtitles_playlist
-from services.packager.metadata import build_metadata
-from runtime.worker.facts import completed, failed_permanently, ingested
-from runtime.storage.store import FINAL_PLAYLIST_CACHE
-from runtime.worker.handler import JobHandler, TaskReporter, Work
 from runtime.jetstream.delivery import Delivery
+from runtime.storage.store import FINAL_PLAYLIST_CACHE
+from runtime.worker.facts import completed, failed_permanently, ingested
+from runtime.worker.handler import JobHandler, TaskReporter, Work
+from services.packager.metadata import build_metadata
 
 #: Largest transcript WebVTT copied for HLS, in bytes.
 MAX_VTT_BYTES = 64 * 1024 * 1024
@@ -101,7 +101,8 @@ class Finalizer(JobHandler):
         if transcript is not None and isinstance(transcript.result, TranscriptResult) and vtt is not None:
             lang = transcript.result.language or "und"
             uri = "../" + layout.relative_to_job(ing.job_id, vtt.key)
-            text = await self.objects.read(self.settings.bucket, vtt.key, MAX_VTT_BYTES) if mpegts is not None else None
+            text = (await self.objects.read(self.settings.s3.bucket, vtt.key, MAX_VTT_BYTES)
+                    if mpegts is not None else None)
             if text is not None and mpegts is not None:
                 await self.objects.put(layout.subtitles_vtt_key(ing.job_id),
                                        hls_webvtt(text.decode("utf-8", "replace"), mpegts).encode())

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services.packager.handler import SERVICE, Finalizer
 from runtime.worker.runner import serve_consumers
 from runtime.worker.service import run_service
+from services.packager.handler import SERVICE, Finalizer
 
 
 def main() -> None:

@@ -8,20 +8,20 @@ import time
 
 from readmodel.db import create_pool
 from readmodel.jobs import count_jobs
+from runtime.jetstream.connection import close, connect
+from runtime.observability.logs import setup_logging
+from runtime.settings import Settings, get_settings
+from runtime.worker.service import require, run_service
 from services.projector.gauges import keep_fresh
 from services.projector.service import SERVICE, project, rebuild
-from runtime.observability.logs import setup_logging
-from runtime.jetstream.connection import close, connect
-from runtime.worker.service import require, run_service
-from runtime.settings import Settings, get_settings
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Fold JOBS into Postgres until `stop`."""
     nc = await connect(settings, SERVICE)
     js = nc.jetstream()
-    pool = await create_pool(require(settings.database_url, "TFLOW_DATABASE_URL"))
-    gauges = asyncio.create_task(keep_fresh(js, pool, stop, settings.task_stall_seconds))
+    pool = await create_pool(require(settings.database.url, "TFLOW_DATABASE_URL"))
+    gauges = asyncio.create_task(keep_fresh(js, pool, stop, settings.worker.task_stall_seconds))
     try:
         await project(js, pool, stop)
     finally:
@@ -32,7 +32,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 async def _rebuild(settings: Settings) -> int:
     nc = await connect(settings, "projector-rebuild")
-    pool = await create_pool(require(settings.database_url, "TFLOW_DATABASE_URL"))
+    pool = await create_pool(require(settings.database.url, "TFLOW_DATABASE_URL"))
     try:
         started = time.monotonic()
         last = await rebuild(nc.jetstream(), pool)
@@ -48,7 +48,7 @@ def rebuild_main() -> int:
     """`tflow projector rebuild` / `python -m services.projector rebuild`: drop the read
     model and replay JOBS up to its current end. Returns the exit status."""
     settings = get_settings()
-    setup_logging("rebuild", settings.log_level, settings.log_format)
+    setup_logging("rebuild", settings.logs.level, settings.logs.format)
     return asyncio.run(_rebuild(settings))
 
 

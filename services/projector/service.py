@@ -27,9 +27,9 @@ from readmodel import projection as pstore
 from readmodel import search
 from readmodel.db import UNAVAILABLE
 from readmodel.rows import JobState
-from services.projector import fold
-from runtime.worker.facts import JOBS_STREAM
 from runtime.observability.metrics import MESSAGES, PROCESSING_SECONDS, SET_ASIDE
+from runtime.worker.facts import JOBS_STREAM
+from services.projector import fold
 
 log = logging.getLogger(__name__)
 SERVICE = "projector"

@@ -16,11 +16,11 @@ from contracts import (
     ThumbnailsResult,
     layout,
 )
+from intake.submission import CUSTOM_MAX_BYTES, CUSTOM_MAX_PIXELS
 from media.image import ImageRefused, still_image
 from media.probe import frame_span, image_codec
 from media.run import MEDIA_FAILURES, ffmpeg_binary, run_quiet
 from media.thumbnail import custom_thumbnail_command, thumbnail_command, thumbnail_times
-from intake.submission import CUSTOM_MAX_BYTES, CUSTOM_MAX_PIXELS
 from runtime.worker.handler import JobHandler, TaskReporter, Work
 
 SERVICE = "thumbnailer"
@@ -41,7 +41,7 @@ class Thumbnailer(JobHandler):
     @property
     def ffmpeg(self) -> str:
         """The ffmpeg binary (`TFLOW_FFMPEG`, else imageio-ffmpeg's)."""
-        return ffmpeg_binary(self.settings.ffmpeg)
+        return ffmpeg_binary(self.settings.media.ffmpeg)
 
     async def work_for(self, event: AnyJobEvent) -> Work | None:
         work = await self.source_work(event, KINDS)
@@ -68,7 +68,7 @@ class Thumbnailer(JobHandler):
             for p, at in thumbnail_times(ingested.probe.duration_seconds, last, first).items():
                 out = scratch / f"thumb_{p:02d}.jpg"
                 await run_quiet(thumbnail_command(self.ffmpeg, url, ingested.probe, at, out, last=p == 100,
-                                                  first_frame=first), self.settings.task_time_limit(0))
+                                                  first_frame=first), self.settings.worker.task_time_limit(0))
                 if not out.exists() or out.stat().st_size == 0:
                     raise RuntimeError(f"no frame at {at:.3f} s for thumb_{p:02d}")
                 _, w, h = image_codec(str(out))
@@ -97,7 +97,8 @@ class Thumbnailer(JobHandler):
         with self.workdir(ingested.job_id) as scratch:
             src, out = scratch / "custom_source", scratch / "thumb_custom.jpg"
             src.write_bytes(data)
-            await run_quiet(custom_thumbnail_command(self.ffmpeg, str(src), out), self.settings.task_time_limit(0))
+            await run_quiet(custom_thumbnail_command(self.ffmpeg, str(src), out),
+                            self.settings.worker.task_time_limit(0))
             _, w, h = image_codec(str(out))
             info = await self.upload(out_key, out, "jpeg", width=w, height=h)
         await rep.complete(layout.CUSTOM_THUMBNAIL_TASK, [info], CustomThumbnailResult(primary=out_key),

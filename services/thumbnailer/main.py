@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services.thumbnailer.handler import SERVICE, Thumbnailer
 from runtime.worker.runner import serve_consumers
 from runtime.worker.service import run_service
+from services.thumbnailer.handler import SERVICE, Thumbnailer
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ from media.hls import multivariant_playlist
 from media.ladder import encoding_ladder
 from media.probe import describe_output
 from media.run import MEDIA_FAILURES, ffmpeg_binary, run_ffmpeg, run_quiet
-from services.transcoder.progressive import POLL_SECONDS, RenditionSegments
 from runtime.worker.handler import JobHandler, TaskReporter, Work
+from services.transcoder.progressive import POLL_SECONDS, RenditionSegments
 
 SERVICE = "transcoder"
 KINDS = ("transcode", "package", "audio")
@@ -38,14 +38,14 @@ class Transcoder(JobHandler):
     @property
     def ffmpeg(self) -> str:
         """The ffmpeg binary (`TFLOW_FFMPEG`, else imageio-ffmpeg's)."""
-        return ffmpeg_binary(self.settings.ffmpeg)
+        return ffmpeg_binary(self.settings.media.ffmpeg)
 
     async def work_for(self, event: AnyJobEvent) -> Work | None:
         return await self.source_work(event, KINDS)
 
     async def run(self, work: Work, rep: TaskReporter) -> None:
         ingested, settings = work.ingested, self.settings
-        ladder = encoding_ladder(settings.encoding_profile)
+        ladder = encoding_ladder(settings.media.encoding_profile)
         names = sorted({t.rendition for t in work.tasks if t.kind in ("transcode", "package")
                         and t.rendition in ladder}, key=lambda n: ladder[n].height)
         renditions = [ladder[n] for n in names]
@@ -74,7 +74,7 @@ class Transcoder(JobHandler):
                 if work.has(layout.hls_task(r.name)):
                     await rep.complete(layout.hls_task(r.name), [playlist], playlist_result, time.monotonic() - started)
             duration = ingested.probe.duration_seconds
-            measure = settings.quality_metrics and duration < settings.quality_max_duration_seconds
+            measure = settings.media.quality_metrics and duration < settings.media.quality_max_duration_seconds
             for r in renditions:
                 if not work.has(layout.video_task(r.name)):
                     continue
@@ -84,10 +84,10 @@ class Transcoder(JobHandler):
                 if measure and info.width and info.height:
                     quality = parse_quality(await run_quiet(quality_command(
                         self.ffmpeg, outputs[r.name], url, ingested.probe, info.width, info.height,
-                        settings.quality_psnr_ssim, os.cpu_count() or 1), limits["time_limit"]))
+                        settings.media.quality_psnr_ssim, os.cpu_count() or 1), limits["time_limit"]))
                 result = VideoResult(rendition=r.name, codecs=hls[r.name].codecs, frame_rate=video.fps,
                                      profile=r.profile, level=r.level, crf=r.crf, preset=r.preset,
-                                     encoding_profile=settings.encoding_profile, **quality)
+                                     encoding_profile=settings.media.encoding_profile, **quality)
                 await self.objects.upload(key, outputs[r.name])
                 await rep.complete(layout.video_task(r.name), [info], result, time.monotonic() - started)
             if mp3 is not None:
@@ -101,7 +101,7 @@ class Transcoder(JobHandler):
         """Run the encode; every `POLL_SECONDS` meanwhile, store the segments closed so far
         and, when `publish_master` and a variant got its first segment, the multivariant
         playlist of the variants that have one. A failed upload stops the encode."""
-        encode = asyncio.ensure_future(run_ffmpeg(cmd, rep.progress, self.settings.progress_interval_seconds,
+        encode = asyncio.ensure_future(run_ffmpeg(cmd, rep.progress, self.settings.media.progress_interval_seconds,
                                                   **limits))
         listed: set[str] = set()
         try:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services.transcoder.handler import SERVICE, Transcoder
 from runtime.worker.runner import serve_consumers
 from runtime.worker.service import run_service
+from services.transcoder.handler import SERVICE, Transcoder
 
 
 def main() -> None:

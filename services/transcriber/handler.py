@@ -29,12 +29,12 @@ from contracts import (
 )
 from media.audio import decode_audio
 from media.run import Progress, Stalled, TimeLimitExceeded
+from runtime.settings import Settings
+from runtime.storage.objects import Objects
+from runtime.worker.facts import Facts
+from runtime.worker.handler import JobHandler, TaskReporter, Work
 from services.transcriber.formats import Segment, Word, to_json, to_srt, to_txt, to_vtt, word_count
 from services.transcriber.models import Model, choose_model, installed_models, verify
-from runtime.worker.facts import Facts
-from runtime.storage.objects import Objects
-from runtime.settings import Settings
-from runtime.worker.handler import JobHandler, TaskReporter, Work
 
 log = logging.getLogger(__name__)
 SERVICE = "transcriber"
@@ -53,7 +53,7 @@ class Transcriber(JobHandler):
 
     def __init__(self, settings: Settings, facts: Facts, objects: Objects):
         super().__init__(settings, facts, objects)
-        self.installed = installed_models(settings.whisper_models_dir, settings.whisper_model_dir)
+        self.installed = installed_models(settings.whisper_models_dir, settings.whisper.model_dir)
         self._loaded: dict[str, Any] = {}
         self._lock = threading.Lock()
         log.info("whisper models installed: %s", ", ".join(f"{m.name} ({m.path})" for m in self.installed))
@@ -65,8 +65,8 @@ class Transcriber(JobHandler):
             if m.name not in self._loaded:
                 verify(m)  # every file by SHA-256, before a byte of it is loaded
                 self._loaded[m.name] = WhisperModel(str(m.path), device="cpu",
-                                                    compute_type=self.settings.whisper_compute_type,
-                                                    cpu_threads=self.settings.whisper_threads or os.cpu_count() or 1,
+                                                    compute_type=self.settings.whisper.compute_type,
+                                                    cpu_threads=self.settings.whisper.threads or os.cpu_count() or 1,
                                                     local_files_only=True)
             return self._loaded[m.name]
 
@@ -100,7 +100,7 @@ class Transcriber(JobHandler):
                     detected.append((english, found, round(float(prob), 4)))
             segments_iter, info = self._model(chosen).transcribe(
                 audio, language=lang, vad_filter=True, word_timestamps=True,
-                beam_size=self.settings.whisper_beam_size)
+                beam_size=self.settings.whisper.beam_size)
             out = []
             for s in segments_iter:
                 if halt.is_set():
@@ -132,8 +132,8 @@ class Transcriber(JobHandler):
         decoding thread runs; return its result. Raises `Stalled` when no segment came for
         `task_stall_seconds` once segments flow (decoding the audio and the language
         detection come first), `TimeLimitExceeded` past the task's time limit."""
-        last_sent, last_segment, limit = 0.0, None, self.settings.task_time_limit(duration)
-        stall = self.settings.task_stall_seconds
+        last_sent, last_segment, limit = 0.0, None, self.settings.worker.task_time_limit(duration)
+        stall = self.settings.worker.task_stall_seconds
         while not job.done():
             now = time.monotonic()
             if now - started > limit:
@@ -145,7 +145,7 @@ class Transcriber(JobHandler):
             except TimeoutError:
                 continue
             now = last_segment = time.monotonic()
-            if now - last_sent >= self.settings.progress_interval_seconds:
+            if now - last_sent >= self.settings.media.progress_interval_seconds:
                 last_sent = now
                 elapsed = now - started
                 speed = round(pos / elapsed, 3) if elapsed > 0 else None

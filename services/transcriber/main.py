@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services.transcriber.handler import SERVICE, Transcriber
 from runtime.worker.runner import serve_consumers
 from runtime.worker.service import run_service
+from services.transcriber.handler import SERVICE, Transcriber
 
 
 def main() -> None:

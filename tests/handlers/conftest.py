@@ -17,14 +17,14 @@ import pytest_asyncio
 
 from contracts import Ingested, JobEvent, ObjectRef, encode, job_id_for, subject_for, utcnow
 from media.probe import read_media
-from services.ingest.validate import plan_tasks, validate
-from runtime.worker.facts import Facts, JetStreamFacts, MemoryFacts
-from runtime.jetstream.connection import apply_definitions
-from runtime.storage.objects import DirectoryObjects
 from ops.processes import stop_process
-from runtime.settings import Settings
 from ops.stack import free_port, wait_for_port
+from runtime.jetstream.connection import apply_definitions
 from runtime.jetstream.delivery import Delivery
+from runtime.settings import Settings
+from runtime.storage.objects import DirectoryObjects
+from runtime.worker.facts import Facts, JetStreamFacts, MemoryFacts
+from services.ingest.validate import plan_tasks, validate
 
 BUCKET = "videos"
 
@@ -60,8 +60,7 @@ def objects(tmp_path) -> DirectoryObjects:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path / "data", work_dir=tmp_path / "work", transcription=False,
-                    quality_metrics=False, bucket=BUCKET)
+    return Settings(_env_file=None, data_dir=tmp_path / "data", worker={"work_dir": tmp_path / "work"}, media={"transcription": False, "quality_metrics": False}, s3={"bucket": BUCKET})
 
 
 def put_source(objects: DirectoryObjects, src: Path) -> ObjectRef:
@@ -76,9 +75,9 @@ def put_source(objects: DirectoryObjects, src: Path) -> ObjectRef:
 def ingested(objects: DirectoryObjects, src: Path, settings: Settings) -> Ingested:
     """The `ingested` fact ingest would publish for `src` (real probe, real plan)."""
     ref = put_source(objects, src)
-    probe = validate(read_media(objects.url(BUCKET, ref.key)), ref.size, settings)
+    probe = validate(read_media(objects.url(BUCKET, ref.key)), ref.size, settings.intake)
     return Ingested(job_id=job_id_for(ref), at=utcnow(), source=ref, origin="inbox", probe=probe,
-                    plan=plan_tasks(probe, None, settings.transcription))
+                    plan=plan_tasks(probe, None, settings.media.transcription))
 
 
 def delivery(event: JobEvent, attempt: int = 1) -> Delivery:

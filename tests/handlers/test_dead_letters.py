@@ -15,14 +15,14 @@ from nats.js.api import ConsumerConfig
 from prometheus_client import REGISTRY
 
 from contracts import DLQ_STREAM, TaskFailed, layout, subject_for
+from runtime.jetstream.connection import apply_definitions
+from runtime.jetstream.delivery import Delivery
+from runtime.worker.deadletters import DeadLetterHandler, list_dead_letters, redrive
+from runtime.worker.facts import JetStreamFacts
+from runtime.worker.replay import NoSuchJob
 from services.transcoder.handler import Transcoder
 from tests.handlers.conftest import ingested
 from tests.media import media
-from runtime.worker.deadletters import DeadLetterHandler, list_dead_letters, redrive
-from runtime.worker.facts import JetStreamFacts
-from runtime.jetstream.connection import apply_definitions
-from runtime.worker.replay import NoSuchJob
-from runtime.jetstream.delivery import Delivery
 
 pytestmark = pytest.mark.integration
 

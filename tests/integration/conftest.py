@@ -18,13 +18,13 @@ import pytest
 import pytest_asyncio
 from minio import Minio
 
-from readmodel.db import UNAVAILABLE, create_pool
-from services import SERVICES
-from runtime.storage import store
-from runtime.jetstream.connection import connect
 from ops.processes import Supervisor
+from ops.stack import EmbeddedStack, free_port, loopback_settings, running_stack, wait_for_http
+from readmodel.db import UNAVAILABLE, create_pool
+from runtime.jetstream.connection import connect
 from runtime.settings import Settings
-from ops.stack import EmbeddedStack, free_port, running_stack, wait_for_http
+from runtime.storage import store
+from services import SERVICES
 
 # many stacks share this host during a session: each service's /metrics on a free port
 os.environ.setdefault("TFLOW_METRICS_PORT_BASE", "0")
@@ -45,7 +45,7 @@ class Stack:
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.settings.api_host}:{self.settings.api_port}"
+        return f"http://{self.settings.api.host}:{self.settings.api.port}"
 
     @property
     def admin_key(self) -> str:
@@ -95,7 +95,7 @@ def started_stack(root: Path, services: tuple[str, ...] = SERVICES,
     """Real servers and `services` as processes under `root`, on random loopback ports,
     with `extra_env` on top of the test settings; ready once the API answers. With
     `supervise`, whatever dies is restarted as under `tflow up`."""
-    settings = Settings(_env_file=None, data_dir=root / "data", nats_port=0, s3_port=0, api_port=free_port())
+    settings = loopback_settings(root / "data")
     logs = root / "service-logs"
     (root / "fsroot").mkdir()
     webhook_port = free_port()
@@ -104,7 +104,7 @@ def started_stack(root: Path, services: tuple[str, ...] = SERVICES,
            **(extra_env or {})}
     with running_stack(settings, services, extra_env=env, service_logs=logs, supervise=supervise) as (
             resolved, sup, servers):
-        wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60)
+        wait_for_http(f"http://{resolved.api.host}:{resolved.api.port}/health", 60)
         yield Stack(resolved, sup, servers, logs, webhook_port)
 
 
@@ -117,7 +117,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
 
 @pytest_asyncio.fixture(scope="session")
 async def pool(stack: Stack) -> asyncpg.Pool:
-    p = await create_pool(stack.settings.database_url or "")
+    p = await create_pool(stack.settings.database.url or "")
     yield p
     await p.close()
 

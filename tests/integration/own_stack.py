@@ -12,7 +12,7 @@ from runtime.jetstream.connection import connect
 @pytest_asyncio.fixture(scope="module", loop_scope="session", name="pool")
 async def own_pool(stack):
     """A connection pool to the module's stack's database."""
-    p = await create_pool(stack.settings.database_url or "")
+    p = await create_pool(stack.settings.database.url or "")
     yield p
     await p.close()
 

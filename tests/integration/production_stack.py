@@ -17,17 +17,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import TEST_ENV
-from tests.integration.test_minio import minio_binary
 from ops import natsauth, processes
-from runtime.storage import store
-from tests.support.deploy import DEPLOY, native_prometheus_config, render_template
-from tests.support.minio_server import MinioServer
 from ops.processes import Program, Supervisor, stop_process
 from ops.production import configure_minio
 from ops.scrape import PROMETHEUS_TARGETS
-from runtime.settings import Settings
 from ops.stack import free_port, running_stack, wait_for_port
+from runtime.settings import Settings
+from runtime.storage import store
+from tests.integration.conftest import TEST_ENV
+from tests.integration.test_minio import minio_binary
+from tests.support.deploy import DEPLOY, native_prometheus_config, render_template
+from tests.support.minio_server import MinioServer
 
 LOOPBACK = "127.0.0.1"
 
@@ -87,20 +87,20 @@ def production(root: Path, env: dict[str, str] | None = None, tokens: bool = Tru
     nginx_url = f"http://{LOOPBACK}:{nginx_port}"
     procs: dict[str, subprocess.Popen] = {}
     try:
-        base = Settings(_env_file=None, data_dir=root / "data", nats_port=nats_port, api_port=free_port())
+        base = Settings(_env_file=None, data_dir=root / "data", nats={"port": nats_port}, api={"port": free_port()})
         service_env = {**TEST_ENV, "TFLOW_PUBLIC_BASE_URL": f"{nginx_url}/videos", "TFLOW_S3_PUBLIC_URL": nginx_url,
                        "TFLOW_STREAM_TOKENS": "true" if tokens else "false", **(env or {})}
         with running_stack(minio.settings(base), extra_env=service_env, service_logs=root / "logs") as (resolved, sup, _):
             client = store.make_client(resolved)
-            configure_minio(client, resolved.bucket)
+            configure_minio(client, resolved.s3.bucket)
             conf = root / "nginx"
             conf.mkdir(exist_ok=True)
             site = conf / "transcode-flow.conf"
             site.write_text(render_template(
                 (DEPLOY / "nginx" / "templates" / "transcode-flow.conf.template").read_text(),
                 {"TFLOW_NGINX_LISTEN": f"{LOOPBACK}:{nginx_port}",
-                 "TFLOW_API_UPSTREAM": f"{resolved.api_host}:{resolved.api_port}",
-                 "TFLOW_S3_UPSTREAM": minio.endpoint, "TFLOW_BUCKET": resolved.bucket,
+                 "TFLOW_API_UPSTREAM": f"{resolved.api.host}:{resolved.api.port}",
+                 "TFLOW_S3_UPSTREAM": minio.endpoint, "TFLOW_BUCKET": resolved.s3.bucket,
                  "TFLOW_STREAM_SECRET": resolved.stream_secret_value() or "",
                  "TFLOW_STREAM_TOKENS": "true" if tokens else "false"}))
             site.chmod(0o600)

@@ -133,14 +133,14 @@ async def test_delete_removes_outputs_hides_the_job_and_is_a_fact(stack, pool, j
     api, row, jid = guide["api"], guide["row"], guide["body"]["job_id"]
     prefix = layout.processed_prefix(jid)
     client = stack.client()
-    assert list(client.list_objects(stack.settings.bucket, prefix=prefix, recursive=True))
+    assert list(client.list_objects(stack.settings.s3.bucket, prefix=prefix, recursive=True))
     r = api.delete(f"/api/jobs/{jid}", params={"delete_files": "true"})
     assert r.status_code == 200, r.text
     gone = r.json()
     assert gone["status"] == "deleted" and not gone["was_cancelled"] and gone["deleted_objects"] > 10
     assert not gone["original_deleted"]
-    assert not list(client.list_objects(stack.settings.bucket, prefix=prefix, recursive=True))
-    assert client.stat_object(stack.settings.bucket, row["source_key"]).size == row["file_size_bytes"]  # original kept
+    assert not list(client.list_objects(stack.settings.s3.bucket, prefix=prefix, recursive=True))
+    assert client.stat_object(stack.settings.s3.bucket, row["source_key"]).size == row["file_size_bytes"]  # original kept
     # the fact, and the read model folded from it
     fact = decode_job_event((await js.get_last_msg("JOBS", f"jobs.{jid}.deleted")).data)
     assert isinstance(fact, Deleted) and fact.files_deleted and not fact.original_deleted
@@ -180,13 +180,13 @@ async def test_cancel_of_the_user_guide_and_delete_of_a_running_job(stack, pool)
     assert store_missing(stack, f"raw/tenants/{key['id']}/guide-running.flv")
     # whatever a worker still uploaded after the cancel is removed too
     await asyncio.sleep(12)
-    assert not list(stack.client().list_objects(stack.settings.bucket, prefix=layout.processed_prefix(second),
+    assert not list(stack.client().list_objects(stack.settings.s3.bucket, prefix=layout.processed_prefix(second),
                                                 recursive=True))
 
 
 def store_missing(stack, key: str) -> bool:
     from runtime.storage import store
-    return store.stat(stack.client(), stack.settings.bucket, key) is None
+    return store.stat(stack.client(), stack.settings.s3.bucket, key) is None
 
 
 def test_storage_quota_refuses_the_upload_that_would_pass_it(stack):

@@ -12,9 +12,9 @@ import uuid
 import httpx
 import pytest
 
+from ops.stack import free_port, service_env, wait_for_http
 from tests.integration.conftest import discard, job_by_key
 from tests.media import media
-from ops.stack import free_port, service_env, wait_for_http
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +112,7 @@ def test_bad_submissions_get_precise_4xx(stack, tmp_path):
 
 async def test_minio_object_submission_copies_into_raw(stack, pool):
     from runtime.storage import store
-    store.upload_file(stack.client(), stack.settings.bucket, "uploads/ops/lecture.avi",
+    store.upload_file(stack.client(), stack.settings.s3.bucket, "uploads/ops/lecture.avi",
                       media("valid/mpeg4asp_960x400_mp3.avi"))
     r = stack.api().post("/api/v1/jobs/minio", json={"bucket": "videos", "object_key": "uploads/ops/lecture.avi",
                                                      "metadata": {"room": "b12"}})
@@ -120,7 +120,7 @@ async def test_minio_object_submission_copies_into_raw(stack, pool):
     job = await job_by_key(pool, "raw/lecture.avi")
     await discard(stack, job["id"])
     assert str(job["id"]) == r.json()["job_id"] and job["user_metadata"] == {"room": "b12"}
-    assert store.stat(stack.client(), stack.settings.bucket, "uploads/ops/lecture.avi") is not None  # original kept
+    assert store.stat(stack.client(), stack.settings.s3.bucket, "uploads/ops/lecture.avi") is not None  # original kept
 
 
 async def test_filesystem_submission_is_confined_to_the_roots(stack, pool, tmp_path):
@@ -175,7 +175,7 @@ def test_upload_above_the_size_limit_is_413(stack):
                        files={"file": ("big.flv", video)})
         assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
         from runtime.storage import store
-        assert store.stat(stack.client(), stack.settings.bucket, "raw/big.flv") is None
+        assert store.stat(stack.client(), stack.settings.s3.bucket, "raw/big.flv") is None
     finally:
         api2.stop()
 

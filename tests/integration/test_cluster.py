@@ -26,15 +26,15 @@ import nats
 import pytest
 from pydantic import SecretStr
 
+from ops import natsauth
+from ops.processes import Program, spawn, stop_all
+from ops.stack import LOOPBACK, free_port, running_stack, service_env, wait_for_http, wait_for_port
 from readmodel.db import create_pool
+from runtime.settings import Settings
 from tests.integration.conftest import TEST_ENV, Stack, wait_for
 from tests.integration.test_faults import RESULTS, bucket_keys, expected_keys
 from tests.integration.test_projector import assert_rebuild_reproduces
 from tests.media import media
-from ops import natsauth
-from ops.processes import Program, spawn, stop_all
-from runtime.settings import Settings
-from ops.stack import LOOPBACK, free_port, running_stack, service_env, wait_for_http, wait_for_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WORKERS = ("ingest", "transcoder", "thumbnailer", "transcriber", "packager")
@@ -117,12 +117,10 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
     try:
         urls = ",".join(n.url for n in nodes)
         asyncio.run(jetstream_ready(nodes[0].url, creds[natsauth.ADMIN]))
-        settings = Settings(_env_file=None, data_dir=root / "data", nats_url=urls, nats_user=natsauth.ADMIN,
-                            nats_password=SecretStr(creds[natsauth.ADMIN]), nats_replicas=3, s3_port=0,
-                            api_port=free_port())
+        settings = Settings(_env_file=None, data_dir=root / "data", nats={"url": urls, "user": natsauth.ADMIN, "password": SecretStr(creds[natsauth.ADMIN]), "replicas": 3}, s3={"port": 0}, api={"port": free_port()})
         env = {**TEST_ENV, "TFLOW_WORK_DIR": str(root / "work-a"), "TFLOW_NATS_REPLICAS": "3"}
         with running_stack(settings, extra_env=env, service_logs=root / "logs-a") as (resolved, sup, servers):
-            wait_for_http(f"http://{resolved.api_host}:{resolved.api_port}/health", 60)
+            wait_for_http(f"http://{resolved.api.host}:{resolved.api.port}/health", 60)
             host_b = join_workers(root, resolved, ",".join(n.url for n in [*nodes[1:], nodes[0]]))
             try:
                 yield Cluster(nodes, Stack(resolved, sup, servers, root / "logs-a"), host_b, root / "host-b.log")
@@ -159,9 +157,9 @@ async def jobs_leader(js) -> str:
 
 async def test_two_replicas_per_worker_on_r3_streams_survive_a_killed_node(cluster, tmp_path):
     stack, nodes = cluster.stack, cluster.nodes
-    pool = await create_pool(stack.settings.database_url or "")
+    pool = await create_pool(stack.settings.database.url or "")
     nc = await nats.connect(servers=[n.url for n in nodes], user=natsauth.ADMIN,
-                            password=stack.settings.nats_password.get_secret_value(), max_reconnect_attempts=-1)
+                            password=stack.settings.nats.password.get_secret_value(), max_reconnect_attempts=-1)
     js = nc.jetstream()
     try:
         info = await js.stream_info("JOBS")

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from runtime.jetstream.connection import connect
 from tests.integration.conftest import started_stack
 from tests.media import media
-from runtime.jetstream.connection import connect
 
 pytestmark = pytest.mark.integration
 CLIP = "valid/h264_1080x720_aac.flv"

@@ -19,13 +19,13 @@ import m3u8
 import pytest
 
 from contracts import layout
+from runtime.jetstream.connection import connect
+from runtime.storage import store
 from tests.integration.conftest import started_stack, wait_for
 from tests.integration.own_stack import own_pool  # noqa: F401 - fixtures
 from tests.integration.test_media_e2e import decode_all
 from tests.integration.test_projector import assert_rebuild_reproduces
 from tests.media import media
-from runtime.storage import store
-from runtime.jetstream.connection import connect
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LONG = "valid/bbb_1280x720_30s_vp8_vorbis.webm"  # 30 s: long enough to be killed mid-encode
@@ -89,7 +89,7 @@ async def in_flight(pool, key: str, task: str | None) -> dict:
 
 
 def bucket_keys(stack, job_id) -> set[str]:
-    return {o.key for o in store.list_objects(stack.client(), stack.settings.bucket,
+    return {o.key for o in store.list_objects(stack.client(), stack.settings.s3.bucket,
                                                        layout.processed_prefix(str(job_id)))}
 
 
@@ -101,7 +101,7 @@ def expected_keys(stack, job_id, tasks) -> set[str]:
     for t in tasks:
         if t["name"].startswith("hls_"):
             key = t["outputs"][0]["key"]
-            text = stack.client().get_object(stack.settings.bucket, key).read().decode()
+            text = stack.client().get_object(stack.settings.s3.bucket, key).read().decode()
             keys |= {key.rsplit("/", 1)[0] + "/" + s.uri for s in m3u8.loads(text).segments}
             keys.add(t["details"]["iframe_playlist_key"])
     keys.add(layout.master_key(str(job_id)))
@@ -162,7 +162,7 @@ async def test_kill_9_of_every_worker_and_server_mid_job(stack, pool, tmp_path):
         for t in tasks:
             for o in t["outputs"]:
                 if o["key"].endswith((".mp4", ".mp3")):
-                    url = stack.client().presigned_get_object(stack.settings.bucket, o["key"])
+                    url = stack.client().presigned_get_object(stack.settings.s3.bucket, o["key"])
                     frames, _ = await asyncio.to_thread(decode_all, url)
                     assert frames > 0, o["key"]
                 elif o["key"].endswith("/segments/playlist.m3u8"):  # the whole rendition, segment by segment
@@ -170,7 +170,7 @@ async def test_kill_9_of_every_worker_and_server_mid_job(stack, pool, tmp_path):
                     folder.mkdir(parents=True)
                     prefix = o["key"].rsplit("/", 1)[0] + "/"
                     for k in {k for k in bucket_keys(stack, job["id"]) if k.startswith(prefix)}:
-                        stack.client().fget_object(stack.settings.bucket, k, str(folder / k.rsplit("/", 1)[1]))
+                        stack.client().fget_object(stack.settings.s3.bucket, k, str(folder / k.rsplit("/", 1)[1]))
                     frames, _ = await asyncio.to_thread(decode_all, str(folder / "playlist.m3u8"))
                     assert frames > 0, o["key"]
     assert not [p.name for p in stack.work_dir.glob("tflow-*")], "job directories left behind"

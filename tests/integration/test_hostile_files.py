@@ -128,7 +128,7 @@ def note_of(stack, name: str) -> str:
 
 def test_every_hostile_file_ends_with_its_reason_and_is_kept(hostile, tmp_path):
     stack = hostile
-    files = corpus(tmp_path, stack.settings.api_port)
+    files = corpus(tmp_path, stack.settings.api.port)
     assert len(files) >= 30
     for name, (content, _) in files.items():
         (stack.inbox / name).write_bytes(content)

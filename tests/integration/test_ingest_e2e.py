@@ -43,7 +43,7 @@ async def test_valid_clip_dropped_becomes_ingested_job_with_pyav_probe(stack, po
     assert ("video_720p" in tasks) == (min(job["display_width"], job["display_height"]) >= 720)
     assert ("transcription" in tasks) == (job["audio_codec"] is not None)
     # the original in raw/ is byte-identical
-    obj = stack.client().get_object(stack.settings.bucket, f"raw/{dropped}")
+    obj = stack.client().get_object(stack.settings.s3.bucket, f"raw/{dropped}")
     assert sha256(obj.read()) == sha256(src.read_bytes())
 
 
@@ -78,7 +78,7 @@ async def test_bad_inputs_are_rejected_with_reason_and_kept(stack, pool, tmp_pat
         note = (stack.inbox / "failed" / f"{name}.error.txt").read_text()
         assert note.startswith(f"{code}: ") and f"raw/{name}" in note
         assert (stack.inbox / "failed" / name).read_bytes() == path.read_bytes()
-        kept = stack.client().get_object(stack.settings.bucket, f"raw/{name}").read()
+        kept = stack.client().get_object(stack.settings.s3.bucket, f"raw/{name}").read()
         assert kept == path.read_bytes()
 
 
@@ -108,7 +108,7 @@ async def test_invalid_sidecar_sends_file_to_failed_without_upload(stack, pool):
     assert "invalid_metadata" in note and "JSON object" in note
     assert (stack.inbox / "failed" / "badmeta.mp4.json").exists()
     from runtime.storage import store
-    assert store.stat(stack.client(), stack.settings.bucket, "raw/badmeta.mp4") is None
+    assert store.stat(stack.client(), stack.settings.s3.bucket, "raw/badmeta.mp4") is None
 
 
 async def test_same_name_other_content_never_overwrites_the_original(stack, pool):
@@ -123,7 +123,7 @@ async def test_same_name_other_content_never_overwrites_the_original(stack, pool
     second = await job_by_key(pool, f"raw/same-name-{digest[:12]}.flv")
     await discard(stack, second["id"])
     assert first["id"] != second["id"] and second["container"] == "avi"
-    kept = stack.client().get_object(stack.settings.bucket, "raw/same-name.flv").read()
+    kept = stack.client().get_object(stack.settings.s3.bucket, "raw/same-name.flv").read()
     assert sha256(kept) == sha256(a.read_bytes())
     # and the same file dropped again is the same job, not a new one
     stack.drop(a, "same-name.flv")

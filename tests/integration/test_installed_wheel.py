@@ -20,9 +20,9 @@ import nats
 import pytest
 
 from contracts import Ingested, decode_job_event
-from tests.media import REPO_ROOT, media
 from ops.processes import stop_process
 from ops.stack import free_port, wait_for_port
+from tests.media import REPO_ROOT, media
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,7 @@ def test_the_wheel_carries_its_definitions_and_migrations(wheel_venv, tmp_path):
 
 async def test_an_installed_service_runs_outside_the_checkout(stack, wheel_venv, tmp_path):
     # migrations from the wheel into a new database of the session's Postgres
-    url = (stack.settings.database_url or "").replace("/tflow?", "/tflow_wheel?")
+    url = (stack.settings.database.url or "").replace("/tflow?", "/tflow_wheel?")
     run_in(wheel_venv, "import sys; from ops.cli import main; sys.exit(main(['migrate']))", tmp_path,
            {"TFLOW_DATABASE_URL": url})
     # `tflow bootstrap` then ingest from the wheel, on a NATS server with no streams yet and a bucket of its own
@@ -81,11 +81,11 @@ async def test_an_installed_service_runs_outside_the_checkout(stack, wheel_venv,
     nats_proc = subprocess.Popen([str(Path(sys.executable).parent / "nats-server"), "-a", "127.0.0.1", "-p", str(port),
                                   "-js", "-sd", str(nats_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     inbox = tmp_path / "inbox"
-    env = {**os.environ, "TFLOW_NATS_URL": f"nats://127.0.0.1:{port}", "TFLOW_S3_ENDPOINT": stack.settings.s3_endpoint,
+    env = {**os.environ, "TFLOW_NATS_URL": f"nats://127.0.0.1:{port}", "TFLOW_S3_ENDPOINT": stack.settings.s3.endpoint,
            "TFLOW_BUCKET": "wheeltest", "TFLOW_INBOX": str(inbox), "TFLOW_DATA_DIR": str(tmp_path / "data"),
            "TFLOW_SWEEP_INTERVAL_SECONDS": "0", "TFLOW_INBOX_SETTLE_SECONDS": "0.3", "TFLOW_DATABASE_URL": url,
-           "TFLOW_S3_ACCESS_KEY": stack.settings.s3_access_key.get_secret_value(),
-           "TFLOW_S3_SECRET_KEY": stack.settings.s3_secret_key.get_secret_value()}
+           "TFLOW_S3_ACCESS_KEY": stack.settings.s3.access_key.get_secret_value(),
+           "TFLOW_S3_SECRET_KEY": stack.settings.s3.secret_key.get_secret_value()}
     service = None
     try:
         wait_for_port(port, 20, nats_proc)

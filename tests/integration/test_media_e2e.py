@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def get(stack, key: str) -> bytes:
-    return stack.client().get_object(stack.settings.bucket, key).read()
+    return stack.client().get_object(stack.settings.s3.bucket, key).read()
 
 
 def decode_all(path_or_url: str) -> tuple[int, float | None]:
@@ -97,12 +97,12 @@ async def test_1080p_clip_gives_ladder_hls_mp3_thumbnails_and_metadata(stack, po
     outputs = meta["outputs"]  # PRD §2.6
     for r in ("360p", "720p"):
         e = outputs[r]
-        st = client.stat_object(stack.settings.bucket, e["path"])
+        st = client.stat_object(stack.settings.s3.bucket, e["path"])
         assert st.size == e["size_bytes"] and meta["compression_ratio"][r] > 1
         segments = m3u8.loads(get(stack, e["segments"]["playlist_path"]).decode()).segments
         assert e["segments"]["count"] == len(segments)
-        listed = sum(client.stat_object(stack.settings.bucket, f"{base}/{r}/segments/{s.uri}").size for s in segments)
-        playlist = client.stat_object(stack.settings.bucket, e["segments"]["playlist_path"]).size
+        listed = sum(client.stat_object(stack.settings.s3.bucket, f"{base}/{r}/segments/{s.uri}").size for s in segments)
+        playlist = client.stat_object(stack.settings.s3.bucket, e["segments"]["playlist_path"]).size
         assert e["segments"]["total_size_bytes"] == listed + playlist
         quality = meta["quality_metrics"][r]  # VMAF by default; PSNR/SSIM only with TFLOW_QUALITY_PSNR_SSIM
         assert quality["vmaf"] > 80 and quality["psnr"] is None and quality["ssim"] is None
@@ -111,13 +111,13 @@ async def test_1080p_clip_gives_ladder_hls_mp3_thumbnails_and_metadata(stack, po
     assert meta["compression_ratio"]["total_saved_percent"] == round((1 - sizes / meta["source"]["size_bytes"]) * 100, 1)
     assert meta["source"]["format"] == "mov" and meta["source"]["filename"].endswith(".mov")  # not the demuxer name
     audio = outputs["audio"]
-    assert client.stat_object(stack.settings.bucket, audio["path"]).size == audio["size_bytes"]
+    assert client.stat_object(stack.settings.s3.bucket, audio["path"]).size == audio["size_bytes"]
     assert audio["sample_rate"] == 48000
     auto = outputs["thumbnails"]["auto_generated"]
     times = [t["timestamp_seconds"] for t in auto]
     assert times == sorted(times) and times[0] == 0.0 and times[-1] < src_duration
     assert [t["position_percent"] for t in auto] == [0, 25, 50, 75, 100] and auto[0]["timestamp"] == "00:00:00"
-    assert all(client.stat_object(stack.settings.bucket, t["path"]).size == t["size_bytes"] for t in auto)
+    assert all(client.stat_object(stack.settings.s3.bucket, t["path"]).size == t["size_bytes"] for t in auto)
     assert set(meta["processing_seconds"]) >= {"video_360p", "video_720p", "hls_360p", "hls_720p", "audio_mp3"}
     # the API's completed shape: every output with its object path and a URL that serves it
     doc = stack.api().get(f"/api/v1/jobs/{jid}").json()
@@ -127,7 +127,7 @@ async def test_1080p_clip_gives_ladder_hls_mp3_thumbnails_and_metadata(stack, po
     assert out["master_playlist"]["key"] == f"{base}/master.m3u8"
     assert len(out["thumbnails"]["auto_generated"]) == 5 and out["thumbnails"]["custom"] is None
     for r in ("360p", "720p"):
-        assert out[r]["video"]["minio_path"] == f"{stack.settings.bucket}/{base}/{r}/video_{r}.mp4"
+        assert out[r]["video"]["minio_path"] == f"{stack.settings.s3.bucket}/{base}/{r}/video_{r}.mp4"
         assert out[r]["streaming"]["segment_count"] == outputs[r]["segments"]["count"]
         assert doc["compression"][f"{r}_ratio"] == meta["compression_ratio"][r]
     assert doc["processing_time_seconds"] > 0 and doc["video_info"]["format"] == "mov"
@@ -165,7 +165,7 @@ async def test_source_without_audio_completes_without_mp3_or_transcription(stack
     tasks = {r["name"] for r in await pool.fetch("SELECT name FROM tasks WHERE job_id = $1", job["id"])}
     assert not tasks & {"audio_mp3", "transcription"}
     from runtime.storage import store
-    assert store.stat(stack.client(), stack.settings.bucket, f"processed/{job['id']}/audio/audio.mp3") is None
+    assert store.stat(stack.client(), stack.settings.s3.bucket, f"processed/{job['id']}/audio/audio.mp3") is None
     master = m3u8.loads(get(stack, f"processed/{job['id']}/master.m3u8").decode())
     assert master.playlists[0].stream_info.codecs == "avc1.4d401f"
 
@@ -191,7 +191,7 @@ async def test_custom_thumbnail_is_stored_as_primary_and_an_invalid_one_fails_on
 
     png = stack.inbox / "media-custom.flv.thumb.png"
     out = tmp_path / "custom.png"
-    subprocess.run([ffmpeg_binary(stack.settings.ffmpeg), "-v", "error", "-y", "-i",
+    subprocess.run([ffmpeg_binary(stack.settings.media.ffmpeg), "-v", "error", "-y", "-i",
                     str(media("valid/bbb_1280x720_30s_vp8_vorbis.webm")), "-frames:v", "1", str(out)], check=True)
     png.write_bytes(out.read_bytes())
     (stack.inbox / "media-badthumb.flv.thumb.jpg").write_text("this is not a JPEG\n" * 20)

@@ -11,14 +11,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from ops import natsauth
+from ops.stack import free_port, running_stack
 from readmodel.db import create_pool
+from runtime.settings import Settings
+from runtime.storage import store
 from tests.integration.conftest import ACCEPTED, job_by_key
 from tests.media import REPO_ROOT, media
-from ops import natsauth
-from runtime.storage import store
 from tests.support.minio_server import MinioServer
-from runtime.settings import Settings
-from ops.stack import free_port, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.minio]
 
@@ -41,13 +41,13 @@ def minio_stack(tmp_path_factory):
     minio = MinioServer(binary, root / "minio", f"127.0.0.1:{nats_port}", nats_user="minio",
                         nats_password=nats_password).start()
     try:
-        base = Settings(_env_file=None, data_dir=root / "data", nats_port=nats_port, api_port=free_port())
+        base = Settings(_env_file=None, data_dir=root / "data", nats={"port": nats_port}, api={"port": free_port()})
         settings = minio.settings(base)
         env = {"TFLOW_SWEEP_INTERVAL_SECONDS": "0"}  # only notifications may create jobs here
         with running_stack(settings, services=("ingest", "projector"), extra_env=env,
                            service_logs=root / "logs") as (resolved, _, _):
             client = store.make_client(resolved)
-            store.configure_notifications(client, resolved.bucket)
+            store.configure_notifications(client, resolved.s3.bucket)
             yield resolved, client
     finally:
         minio.stop()
@@ -55,20 +55,20 @@ def minio_stack(tmp_path_factory):
 
 async def test_put_into_minio_becomes_a_job_through_its_notification(minio_stack):
     settings, client = minio_stack
-    pool: asyncpg.Pool = await create_pool(settings.database_url or "")
+    pool: asyncpg.Pool = await create_pool(settings.database.url or "")
     try:
         src = media("valid/friday_640x480_speech_h264_aac.mp4")
         key = "raw/Via MinIO+notification.mp4"
         started = time.monotonic()
-        ref = store.upload_file(client, settings.bucket, key, src)
+        ref = store.upload_file(client, settings.s3.bucket, key, src)
         job = await job_by_key(pool, key, timeout=30)
         latency = time.monotonic() - started
         assert job["origin"] == "bucket" and job["status"] in ACCEPTED
         assert job["source_etag"] == ref.etag and (job["width"], job["height"]) == (640, 480)
         print(f"MinIO PUT -> job row: {latency * 1000:.0f} ms")
         # not under raw/: no job
-        store.upload_file(client, settings.bucket, "elsewhere/x.mp4", src)
-        ref2 = store.upload_file(client, settings.bucket, "raw/second.mp4", src)
+        store.upload_file(client, settings.s3.bucket, "elsewhere/x.mp4", src)
+        ref2 = store.upload_file(client, settings.s3.bucket, "raw/second.mp4", src)
         await job_by_key(pool, "raw/second.mp4")
         assert await pool.fetchval("SELECT count(*) FROM jobs WHERE source_key = 'elsewhere/x.mp4'") == 0
         assert ref2.etag == ref.etag  # same content, other key: other job

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from contracts import Replayed, encode, msg_id_for, subject_for, utcnow
+from ops import natsauth
 from tests.integration.conftest import job_by_key, wait_for
 from tests.media import media
-from ops import natsauth
 
 pytestmark = pytest.mark.integration
 CLIP = "valid/h264_1080x720_aac.flv"
@@ -32,7 +32,7 @@ def nats_cli():
 def run(stack, cli: str, *args: str) -> str:
     """`nats ARGS` as the README says: the server and the admin user from the environment."""
     password = natsauth.credentials(stack.settings.data_dir / "secrets")[natsauth.ADMIN]
-    env = {**os.environ, "NATS_URL": stack.settings.nats_url or "", "NATS_USER": natsauth.ADMIN,
+    env = {**os.environ, "NATS_URL": stack.settings.nats.url or "", "NATS_USER": natsauth.ADMIN,
            "NATS_PASSWORD": password}
     out = subprocess.run([cli, *args], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
     assert out.returncode == 0, (args, out.stdout, out.stderr)

@@ -17,13 +17,13 @@ import m3u8
 import pytest
 
 from contracts import job_id_for, layout
-from tests.integration.production_stack import Production, need, production, wait_job
-from tests.media import REPO_ROOT, speech_clip
-from runtime.storage import store
 from intake import streamtoken
 from ops.backup import backup, restore
-from tests.support.deploy import DEPLOY
 from runtime.jetstream.connection import connect
+from runtime.storage import store
+from tests.integration.production_stack import Production, need, production, wait_job
+from tests.media import REPO_ROOT, speech_clip
+from tests.support.deploy import DEPLOY
 
 pytestmark = [pytest.mark.integration, pytest.mark.minio, pytest.mark.timeout(900)]
 HLS_JS = REPO_ROOT / "web" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
@@ -46,7 +46,7 @@ def clip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def job(prod: Production, clip: Path) -> dict:
     """The clip PUT into MinIO's raw/ (the notification makes the job), completed."""
-    ref = store.upload_file(prod.client, prod.settings.bucket, "raw/production/bbb speech.mkv", clip)
+    ref = store.upload_file(prod.client, prod.settings.s3.bucket, "raw/production/bbb speech.mkv", clip)
     doc = wait_job(prod, job_id_for(ref))
     assert doc["status"] == "completed", doc
     return doc
@@ -197,7 +197,7 @@ def test_every_dashboard_panel_has_series_and_rules_load(prod: Production, job: 
     # what some panels count: a rejected source, a refused request
     bad = tmp_path / "not a video.mp4"
     bad.write_bytes(b"this is not a video" * 100)
-    store.upload_file(prod.client, prod.settings.bucket, "raw/production/not a video.mp4", bad)
+    store.upload_file(prod.client, prod.settings.s3.bucket, "raw/production/not a video.mp4", bad)
     assert httpx.get(f"{prod.nginx_url}/api/v1/jobs").status_code == 401
     queries = []
     for path in sorted((DEPLOY / "grafana" / "dashboards").glob("*.json")):
@@ -250,20 +250,20 @@ async def _wipe(prod: Production) -> None:
             await js.delete_stream(name)
     finally:
         await nc.close()
-    conn = await asyncpg.connect(prod.settings.database_url)
+    conn = await asyncpg.connect(prod.settings.database.url)
     try:
         await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     finally:
         await conn.close()
-    for ref in list(store.list_objects(prod.client, prod.settings.bucket, "")):
-        prod.client.remove_object(prod.settings.bucket, ref.key)
+    for ref in list(store.list_objects(prod.client, prod.settings.s3.bucket, "")):
+        prod.client.remove_object(prod.settings.s3.bucket, ref.key)
 
 
 def test_backup_wipe_restore_brings_back_the_same_playable_jobs(prod: Production, job: dict, tmp_path):
     with prod.api() as api:
         before = api.get("/api/v1/jobs", params={"limit": 100}).json()
         key = api.post("/api/v1/admin/api-keys", json={"name": "survives-restore", "scopes": ["jobs:read"]}).json()
-    objects = list(store.list_objects(prod.client, prod.settings.bucket, ""))
+    objects = list(store.list_objects(prod.client, prod.settings.s3.bucket, ""))
     folder = tmp_path / "backup"
     started = time.monotonic()
     manifest = backup(prod.settings, folder, prod.client)
@@ -296,4 +296,4 @@ def test_backup_wipe_restore_brings_back_the_same_playable_jobs(prod: Production
             _without_urls(job["outputs"])  # the same outputs (each document signs new URLs)
         assert httpx.get(f"{prod.nginx_url}/api/v1/jobs", headers={"X-API-Key": key["api_key"]}).status_code == 200
     _hls_plays(prod, job["job_id"])
-    assert store.stat(prod.client, prod.settings.bucket, layout.master_key(job["job_id"])) is not None
+    assert store.stat(prod.client, prod.settings.s3.bucket, layout.master_key(job["job_id"])) is not None

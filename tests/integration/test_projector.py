@@ -26,10 +26,10 @@ from contracts import (
     job_id_for,
     utcnow,
 )
+from ops.stack import service_env
+from runtime.worker.facts import JetStreamFacts
 from tests.integration.conftest import ACCEPTED, job_by_key, wait_for
 from tests.media import media
-from runtime.worker.facts import JetStreamFacts
-from ops.stack import service_env
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,7 @@ async def snapshot(pool):
 async def test_task_facts_fold_into_job_progress_and_state(stack, pool, js):
     """Facts are the interface: a job whose plan names tasks no running worker takes
     (`captions_*`) is driven by facts published here."""
-    ref = ObjectRef(bucket=stack.settings.bucket, key="raw/synthetic.mp4", etag="f" * 32, size=10)
+    ref = ObjectRef(bucket=stack.settings.s3.bucket, key="raw/synthetic.mp4", etag="f" * 32, size=10)
     jid = job_id_for(ref)
     probe = Probe(container="mov,mp4,m4a,3gp,3g2,mj2", duration_seconds=5.0, size_bytes=10,
                   video=VideoInfo(codec="h264", width=640, height=360, display_width=640, display_height=360, fps=25))

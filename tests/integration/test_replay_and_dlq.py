@@ -15,12 +15,12 @@ import time
 import pytest
 
 from contracts import decode_job_event
+from runtime.jetstream.connection import apply_consumer
+from runtime.jetstream.definitions import consumer_config
+from runtime.worker.deadletters import list_dead_letters
 from tests.integration.conftest import job_by_key, started_stack, wait_for
 from tests.integration.own_stack import own_js, own_pool  # noqa: F401 - fixtures
 from tests.media import media
-from runtime.jetstream.definitions import consumer_config
-from runtime.worker.deadletters import list_dead_letters
-from runtime.jetstream.connection import apply_consumer
 
 pytestmark = pytest.mark.integration
 CLIP = "valid/h264_1080x720_aac.flv"  # 1.1 s: 360p + 720p, MP3
@@ -67,7 +67,7 @@ async def history(js, job_id: str) -> list:
 async def test_replaying_one_task_runs_it_again_as_a_new_epoch(stack, pool, js):
     stack.drop(media(CLIP), "replay-me.flv")
     job = await job_by_key(pool, "raw/replay-me.flv", ("completed",), timeout=120)
-    before = stack.client().stat_object(stack.settings.bucket, f"processed/{job['id']}/thumbnails/thumb_50.jpg")
+    before = stack.client().stat_object(stack.settings.s3.bucket, f"processed/{job['id']}/thumbnails/thumb_50.jpg")
     out = tflow(stack, "replay", str(job["id"]), "--task", "thumbnails", "--reason", "new thumbnails")
     assert out.returncode == 0, out.stderr
     assert "epoch 2 replays thumbnails, metadata" in out.stdout
@@ -79,7 +79,7 @@ async def test_replaying_one_task_runs_it_again_as_a_new_epoch(stack, pool, js):
     assert tasks["video_360p"] == ("completed", 1) and tasks["hls_720p"] == ("completed", 1)  # not re-run
     row = await pool.fetchrow("SELECT status, epoch FROM jobs WHERE id = $1", job["id"])
     assert (row["status"], row["epoch"]) == ("completed", 2)
-    after = stack.client().stat_object(stack.settings.bucket, f"processed/{job['id']}/thumbnails/thumb_50.jpg")
+    after = stack.client().stat_object(stack.settings.s3.bucket, f"processed/{job['id']}/thumbnails/thumb_50.jpg")
     assert after.last_modified >= before.last_modified and after.etag  # written again
     facts = await history(js, str(job["id"]))
     kinds = [(type(f).__name__, getattr(f, "task", None), getattr(f, "epoch", None)) for f in facts]

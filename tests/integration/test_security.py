@@ -24,12 +24,12 @@ import pytest
 from pydantic import SecretStr
 
 from contracts import ObjectRef, Received, encode, subject_for, utcnow
-from tests.integration.conftest import discard, job_by_key, wait_for
-from tests.media import media
 from ops import natsauth
-from runtime.storage import store
 from runtime.jetstream.connection import NatsRefused, connect
 from runtime.settings import Settings
+from runtime.storage import store
+from tests.integration.conftest import discard, job_by_key, wait_for
+from tests.media import media
 
 pytestmark = pytest.mark.integration
 CLIP = "valid/h264_1080x720_aac.flv"
@@ -52,18 +52,18 @@ def upload(stack, key: str | None, name: str, data: bytes, **form) -> httpx.Resp
 def test_the_store_refuses_anonymous_requests_and_unsigned_urls(stack):
     client = stack.client()
     key = "raw/security-anon-probe.flv"
-    store.upload_file(client, stack.settings.bucket, key, media(CLIP))
-    base = f"http://{stack.settings.s3_endpoint}/{stack.settings.bucket}"
+    store.upload_file(client, stack.settings.s3.bucket, key, media(CLIP))
+    base = f"http://{stack.settings.s3.endpoint}/{stack.settings.s3.bucket}"
     assert httpx.get(f"{base}/{key}").status_code == 403
     assert httpx.get(f"{base}/?list-type=2").status_code == 403
     assert httpx.put(f"{base}/raw/evil.mp4", content=b"evil").status_code == 403
     assert httpx.delete(f"{base}/{key}").status_code == 403
-    assert store.stat(client, stack.settings.bucket, key) is not None
-    assert store.stat(client, stack.settings.bucket, "raw/evil.mp4") is None
+    assert store.stat(client, stack.settings.s3.bucket, key) is not None
+    assert store.stat(client, stack.settings.s3.bucket, "raw/evil.mp4") is None
     # the filer and volume HTTP ports sign every request (JWT): anonymous reads and writes refused
     filer, volume = stack.servers.store_ports["filer"], stack.servers.store_ports["volume"]
-    assert httpx.get(f"http://127.0.0.1:{filer}/buckets/{stack.settings.bucket}/{key}").status_code == 401
-    assert httpx.post(f"http://127.0.0.1:{filer}/buckets/{stack.settings.bucket}/raw/x.mp4",
+    assert httpx.get(f"http://127.0.0.1:{filer}/buckets/{stack.settings.s3.bucket}/{key}").status_code == 401
+    assert httpx.post(f"http://127.0.0.1:{filer}/buckets/{stack.settings.s3.bucket}/raw/x.mp4",
                       files={"file": ("x.mp4", b"evil")}).status_code == 401
     assert httpx.get(f"http://127.0.0.1:{volume}/1,01").status_code == 401
     # every gRPC port takes only mutually authenticated TLS (no client certificate: refused)
@@ -71,7 +71,7 @@ def test_the_store_refuses_anonymous_requests_and_unsigned_urls(stack):
     for component in ("master.grpc", "volume.grpc", "filer.grpc", "s3.grpc"):
         assert _grpc_refuses_without_certificate(stack.servers.store_ports[component], ca), component
     # presigned URLs are really signed, and really expire
-    url = store.presigned_key_url(client, stack.settings.bucket, key, timedelta(seconds=2))
+    url = store.presigned_key_url(client, stack.settings.s3.bucket, key, timedelta(seconds=2))
     assert httpx.get(url).status_code == 200
     assert httpx.get(url.replace("security-anon-probe", "security-anon-probf")).status_code == 403
     assert httpx.get(url.split("?")[0]).status_code == 403
@@ -118,7 +118,7 @@ def test_no_data_file_is_readable_by_other_users(stack):
 def test_postgres_requires_the_password(stack):
     import asyncpg
 
-    url = stack.settings.database_url or ""
+    url = stack.settings.database.url or ""
     assert ":" in url.split("@")[0].split("//")[1], "the database URL carries a password"
     wrong = url.replace(url.split("@")[0].split(":")[-1], "wrong-password")
     no_password = url.replace(":" + url.split("@")[0].split(":")[-1] + "@", "@")
@@ -137,7 +137,7 @@ def test_postgres_requires_the_password(stack):
 # --- finding 5: NATS authenticates every connection and checks every subject --------------
 
 async def test_nats_refuses_anonymous_and_wrong_role_publishes(stack):
-    url = stack.settings.nats_url
+    url = stack.settings.nats.url
     with pytest.raises(NATS_ERRORS) as anon:
         await nats.connect(url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=3)
     assert "authorization" in str(anon.value).lower() or isinstance(anon.value, nats.errors.NoServersError)
@@ -149,8 +149,7 @@ async def test_nats_refuses_anonymous_and_wrong_role_publishes(stack):
     # a service given a wrong password fails its start at once with the reason (never retries forever)
     t0 = time.monotonic()
     with pytest.raises(NatsRefused, match="refused user 'transcoder'"):
-        await connect(stack.settings.model_copy(update={"nats_user": "transcoder",
-                                                        "nats_password": SecretStr("wrong")}), "tests")
+        await connect(stack.settings.updated(nats={"user": "transcoder", "password": SecretStr("wrong")}), "tests")
     assert time.monotonic() - t0 < 5
     admin = await nats.connect(url, user=natsauth.ADMIN, password=passwords[natsauth.ADMIN])
     seen: list[str] = []
@@ -194,7 +193,7 @@ async def test_nats_refuses_anonymous_and_wrong_role_publishes(stack):
 
 async def test_references_are_scoped_to_their_tenant(stack, pool):
     a, b = new_key(stack, "tenant-a"), new_key(stack, "tenant-b")
-    client, bucket = stack.client(), stack.settings.bucket
+    client, bucket = stack.client(), stack.settings.s3.bucket
     mine = f"uploads/{a['id']}/lecture.flv"
     store.upload_file(client, bucket, mine, media(CLIP))
     ra = stack.api(a["api_key"]).post("/api/v1/jobs/minio", json={"bucket": bucket, "object_key": mine})
@@ -255,7 +254,7 @@ async def test_a_fact_postgres_refuses_is_set_aside_and_the_read_model_goes_on(s
     await js.publish(subject_for(bad), encode(bad))
     garbage = str(uuid.uuid4())
     await js.publish(f"jobs.{garbage}.received", b"\x00{not a fact")
-    store.upload_file(stack.client(), stack.settings.bucket, "raw/security-after-poison.flv", media(CLIP))
+    store.upload_file(stack.client(), stack.settings.s3.bucket, "raw/security-after-poison.flv", media(CLIP))
     after = await job_by_key(pool, "raw/security-after-poison.flv", timeout=60)  # found by the sweep
     listed = stack.api().get("/api/v1/admin/projection-failures").json()
     assert any(f["job_id"] == poisoned and "0x00" in f["error"] for f in listed["facts"]), listed
@@ -382,7 +381,7 @@ async def test_symlinked_sidecars_are_refused_not_followed(stack):
         note = (stack.inbox / "failed" / f"{name}.error.txt").read_text()
         assert "symbolic link" in note, note
         assert (stack.inbox / "failed" / side).is_symlink()  # filed with it, untouched
-    listed = [o.key for o in store.list_objects(stack.client(), stack.settings.bucket, "meta/raw/link-")]
+    listed = [o.key for o in store.list_objects(stack.client(), stack.settings.s3.bucket, "meta/raw/link-")]
     assert listed == []
     assert secret.read_text().strip() not in json.dumps(listed)
 
@@ -391,7 +390,7 @@ async def test_symlinked_sidecars_are_refused_not_followed(stack):
 
 def _raw_request(stack, key: str) -> tuple[int, float]:
     """Send only the headers of a 100 GB upload; the status line, and how long it took."""
-    host, port = stack.settings.api_host, stack.settings.api_port
+    host, port = stack.settings.api.host, stack.settings.api.port
     head = (f"POST /api/v1/jobs/upload HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {key}\r\n"
             "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 100000000000\r\n\r\n")
     t0 = time.monotonic()
@@ -450,5 +449,5 @@ def test_no_secret_reaches_a_log(stack):
 
 
 def test_settings_never_print_secrets():
-    s = Settings(_env_file=None, s3_secret_key="very-secret", nats_password="pw-secret")
+    s = Settings(_env_file=None, s3={"secret_key": "very-secret"}, nats={"password": "pw-secret"})
     assert "very-secret" not in repr(s) and "pw-secret" not in repr(s)

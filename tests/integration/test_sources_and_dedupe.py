@@ -8,10 +8,10 @@ import json
 import pytest
 
 from contracts import ObjectRef, job_id_for
+from runtime.jetstream.connection import announce_object
+from runtime.storage import store
 from tests.integration.conftest import ACCEPTED, discard, job_by_key, wait_for
 from tests.media import media
-from runtime.storage import store
-from runtime.jetstream.connection import announce_object
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ async def test_put_announced_three_ways_is_one_job(stack, pool, js):
     src = media("valid/h264_1920x1080_50fps_pcm.mov")
     key = "raw/Three ways+one job.mov"
     client = stack.client()
-    ref = store.upload_file(client, stack.settings.bucket, key, src)
+    ref = store.upload_file(client, stack.settings.s3.bucket, key, src)
     await js.publish("minio.events", s3_note(ref.bucket, key, ref.etag, ref.size))
     await announce_object(js, ref, "api")
     await announce_object(js, ref, "inbox")
@@ -56,7 +56,7 @@ async def test_direct_put_without_notification_is_found_by_the_sweep(stack, pool
     """SeaweedFS sends no notifications: the reconcile sweep finds the object."""
     src = media("valid/msmpeg4v2_640x360_noaudio.avi")
     key = "raw/swept/no-notification.avi"
-    store.upload_file(stack.client(), stack.settings.bucket, key, src)
+    store.upload_file(stack.client(), stack.settings.s3.bucket, key, src)
     job = await job_by_key(pool, key, timeout=20)
     await discard(stack, job["id"])
     assert job["origin"] == "sweep" and job["status"] in ACCEPTED
@@ -65,15 +65,15 @@ async def test_direct_put_without_notification_is_found_by_the_sweep(stack, pool
 async def test_other_prefixes_event_types_and_buckets_are_ignored(stack, pool, js):
     client = stack.client()
     data = b"x" * 1000
-    client.put_object(stack.settings.bucket, "processed/elsewhere.mp4", io.BytesIO(data), len(data))
-    st = store.stat(client, stack.settings.bucket, "processed/elsewhere.mp4")
-    await js.publish("minio.events", s3_note(stack.settings.bucket, "processed/elsewhere.mp4", st.etag, 1000))
-    await js.publish("minio.events", s3_note(stack.settings.bucket, "raw/tagged.mp4", "e1", 10,
+    client.put_object(stack.settings.s3.bucket, "processed/elsewhere.mp4", io.BytesIO(data), len(data))
+    st = store.stat(client, stack.settings.s3.bucket, "processed/elsewhere.mp4")
+    await js.publish("minio.events", s3_note(stack.settings.s3.bucket, "processed/elsewhere.mp4", st.etag, 1000))
+    await js.publish("minio.events", s3_note(stack.settings.s3.bucket, "raw/tagged.mp4", "e1", 10,
                                              event="s3:ObjectCreated:PutTagging"))
     await js.publish("minio.events", s3_note("another-bucket", "raw/x.mp4", "e2", 10))
     await js.publish("minio.events", b"this is not an S3 event")
     # a marker object published after them proves they were consumed
-    marker = store.upload_file(client, stack.settings.bucket, "raw/marker.flv", media("valid/h264_1080x720_aac.flv"))
+    marker = store.upload_file(client, stack.settings.s3.bucket, "raw/marker.flv", media("valid/h264_1080x720_aac.flv"))
     await js.publish("minio.events", s3_note(marker.bucket, marker.key, marker.etag, marker.size))
     await discard(stack, (await job_by_key(pool, "raw/marker.flv"))["id"])
     for key in ("processed/elsewhere.mp4", "raw/tagged.mp4", "raw/x.mp4"):
@@ -81,7 +81,7 @@ async def test_other_prefixes_event_types_and_buckets_are_ignored(stack, pool, j
 
 
 async def test_object_deleted_before_ingest_is_rejected_as_missing(stack, pool, js):
-    ref = ObjectRef(bucket=stack.settings.bucket, key="raw/gone.mp4", etag="0" * 32, size=123)
+    ref = ObjectRef(bucket=stack.settings.s3.bucket, key="raw/gone.mp4", etag="0" * 32, size=123)
     await announce_object(js, ref, "api")
     job = await job_by_key(pool, "raw/gone.mp4")
     assert (job["status"], job["error_code"]) == ("failed", "source_missing")

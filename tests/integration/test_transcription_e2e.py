@@ -50,7 +50,7 @@ def speech_video(tmp: Path, clip_ids: list[str], ffmpeg: str) -> Path:
 
 
 def get(stack, key: str) -> bytes:
-    return stack.client().get_object(stack.settings.bucket, key).read()
+    return stack.client().get_object(stack.settings.s3.bucket, key).read()
 
 
 async def completed(stack, pool, name: str):
@@ -60,7 +60,7 @@ async def completed(stack, pool, name: str):
 
 
 async def test_real_speech_is_transcribed_accurately_in_four_formats(stack, pool, js, tmp_path):
-    video = speech_video(tmp_path, CLIPS, ffmpeg_binary(stack.settings.ffmpeg))
+    video = speech_video(tmp_path, CLIPS, ffmpeg_binary(stack.settings.media.ffmpeg))
     stack.drop(video, "speech-librivox.mp4")
     job = await completed(stack, pool, "speech-librivox.mp4")
     base = f"processed/{job['id']}/transcription"
@@ -105,7 +105,7 @@ async def test_real_speech_is_transcribed_accurately_in_four_formats(stack, pool
 
 async def test_music_without_speech_gives_empty_transcripts(stack, pool, tmp_path):
     music = tmp_path / "music.webm"
-    subprocess.run([ffmpeg_binary(stack.settings.ffmpeg), "-v", "error", "-y", "-i",
+    subprocess.run([ffmpeg_binary(stack.settings.media.ffmpeg), "-v", "error", "-y", "-i",
                     str(media("valid/bbb_1280x720_30s_vp8_vorbis.webm")), "-t", "8", "-c", "copy", str(music)],
                    check=True)
     stack.drop(music, "speech-none.webm")
@@ -117,7 +117,7 @@ async def test_music_without_speech_gives_empty_transcripts(stack, pool, tmp_pat
 
 
 async def test_forced_transcription_language_is_honoured(stack, pool, tmp_path):
-    video = speech_video(tmp_path, ["0880"], ffmpeg_binary(stack.settings.ffmpeg))
+    video = speech_video(tmp_path, ["0880"], ffmpeg_binary(stack.settings.media.ffmpeg))
     (stack.inbox / "speech-forced.mp4.json").write_text(json.dumps({"transcription_language": "fr"}))
     stack.drop(video, "speech-forced.mp4")
     job = await completed(stack, pool, "speech-forced.mp4")

@@ -12,8 +12,8 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from ops.processes import child_setup, stop_process
-from runtime.settings import Settings
 from ops.stack import LOOPBACK, _port, free_port, wait_for_port
+from runtime.settings import Settings
 
 
 @dataclass
@@ -66,8 +66,7 @@ class MinioServer:
 
     def settings(self, base: Settings) -> Settings:
         """`base` pointed at this MinIO (endpoint and keys)."""
-        return base.model_copy(update={"s3_endpoint": self.endpoint, "s3_access_key": SecretStr(self.user),
-                                       "s3_secret_key": SecretStr(self.password)})
+        return base.updated(s3={"endpoint": self.endpoint, "access_key": SecretStr(self.user), "secret_key": SecretStr(self.password)})
 
     def stop(self) -> None:
         """Stop MinIO (SIGTERM, then SIGKILL after 10 s)."""

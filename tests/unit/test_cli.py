@@ -23,8 +23,8 @@ def test_commands_fail_fast_and_say_why_when_nats_is_not_there(tmp_path):
 
 
 def test_up_only_takes_known_services_in_their_order():
-    from services import SERVICES
     from ops.cli import only_services
+    from services import SERVICES
 
     assert only_services(None) == SERVICES
     assert only_services("transcriber, transcoder") == ("transcoder", "transcriber")

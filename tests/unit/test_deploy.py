@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from ops.production import write_nats_config
+from runtime.guard import PlaceholderSecrets, refuse_placeholders, weak_secrets
+from runtime.settings import Settings, environment_variables
 from services import SERVICES
 from tests.media import REPO_ROOT
 from tests.support.deploy import DEPLOY
-from ops.production import PlaceholderSecrets, refuse_placeholders, weak_secrets, write_nats_config
-from runtime.settings import Settings
 
 COMPOSE = REPO_ROOT / "compose.yaml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
@@ -76,28 +77,23 @@ def test_compose_refuses_to_load_without_its_secrets(tmp_path):
 
 def test_env_example_names_every_setting():
     text = ENV_EXAMPLE.read_text()
-    missing = [name for name in Settings.model_fields if not re.search(rf"^#? ?TFLOW_{name.upper()}=", text, re.M)]
+    missing = [name for name in environment_variables() if not re.search(rf"^#? ?{name}=", text, re.M)]
     assert not missing, f".env.example does not name: {missing}"
 
 
 def test_production_refuses_placeholder_secrets(tmp_path):
     example = {k: v for k, v in (line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
                                  if line and not line.startswith("#"))}
-    s = Settings(_env_file=None, environment="production", data_dir=tmp_path,
-                 s3_secret_key=SecretStr(example["MINIO_ROOT_PASSWORD"]), admin_key=SecretStr(example["TFLOW_ADMIN_KEY"]),
-                 stream_secret=SecretStr(example["TFLOW_STREAM_SECRET"]),
-                 database_url="postgresql://tflow:CHANGE_ME@postgres/tflow")
+    s = Settings(_env_file=None, environment="production", data_dir=tmp_path, s3={"secret_key": SecretStr(example["MINIO_ROOT_PASSWORD"])}, api={"admin_key": SecretStr(example["TFLOW_ADMIN_KEY"])}, outputs={"stream_secret": SecretStr(example["TFLOW_STREAM_SECRET"])}, database={"url": "postgresql://tflow:CHANGE_ME@postgres/tflow"})
     with pytest.raises(PlaceholderSecrets, match="TFLOW_ADMIN_KEY") as refused:
         refuse_placeholders(s, {"POSTGRES_PASSWORD": "CHANGE_ME"})
     assert "CHANGE_ME" not in str(refused.value)  # names, never values
     strong = "x" * 12 + "Q7f3-9kLm2Zp"
-    good = s.model_copy(update={"s3_secret_key": SecretStr(strong), "admin_key": SecretStr("tf_admin_" + strong),
-                                "stream_secret": SecretStr(strong), "webhook_secret": SecretStr("whsec_" + strong),
-                                "database_url": f"postgresql://tflow:{strong}@postgres/tflow"})
+    good = s.updated(s3={"secret_key": SecretStr(strong)}, api={"admin_key": SecretStr("tf_admin_" + strong)}, outputs={"stream_secret": SecretStr(strong)}, webhooks={"secret": SecretStr("whsec_" + strong)}, database={"url": f"postgresql://tflow:{strong}@postgres/tflow"})
     assert weak_secrets(good, {"POSTGRES_PASSWORD": strong}) == []
     refuse_placeholders(good, {"POSTGRES_PASSWORD": strong})
     assert weak_secrets(good, {"GF_SECURITY_ADMIN_PASSWORD": "admin"}) == ["GF_SECURITY_ADMIN_PASSWORD"]
-    refuse_placeholders(s.model_copy(update={"environment": "development"}), {})  # only production refuses
+    refuse_placeholders(s.updated(environment="development"), {})  # only production refuses
 
 
 def test_nats_config_syncs_every_write_and_hashes_passwords(tmp_path):

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.media import REPO_ROOT
 from runtime.jetstream.definitions import consumer_group
+from tests.media import REPO_ROOT
 
 K8S = REPO_ROOT / "deploy" / "k8s"
 

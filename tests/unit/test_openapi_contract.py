@@ -8,9 +8,9 @@ import pytest
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from runtime.settings import Settings
 from services.api.app import create_app
 from services.api.examples import EXAMPLES, GUIDE
-from runtime.settings import Settings
 
 #: Routes whose answer is not JSON (text, streams, redirects, 204).
 NOT_JSON = {("get", "/metrics"), ("get", "/api/v1/jobs/{job_id}/events"), ("get", "/api/events/{job_id}/progress"),
@@ -21,7 +21,7 @@ NOT_JSON = {("get", "/metrics"), ("get", "/api/v1/jobs/{job_id}/events"), ("get"
 
 @pytest.fixture(scope="module")
 def app():
-    return create_app(Settings(_env_file=None, admin_key="tf_admin_" + "x" * 40, database_url="postgresql://x"))
+    return create_app(Settings(_env_file=None, api={"admin_key": "tf_admin_" + "x" * 40}, database={"url": "postgresql://x"}))
 
 
 def api_routes(items) -> list[APIRoute]:

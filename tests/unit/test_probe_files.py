@@ -4,11 +4,11 @@ import av
 import pytest
 
 from media.probe import read_media
+from runtime.settings import IntakeSettings
 from services.ingest.validate import Rejection, validate
 from tests.media import media, media_files
-from runtime.settings import Settings
 
-S = Settings(_env_file=None)
+S = IntakeSettings(_env_file=None)
 
 
 def verdict(path):

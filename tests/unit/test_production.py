@@ -12,11 +12,11 @@ from prometheus_client import REGISTRY
 
 from contracts import OutputInfo, TaskCompleted, TaskFailed
 from intake import streamtoken
-from tests.support.deploy import DEPLOY, MissingVariable, render_template
 from runtime.observability.logs import JsonFormatter, log_context
 from runtime.observability.metrics import observe_fact, output_label
 from runtime.settings import Settings
 from runtime.storage.store import FINAL_PLAYLIST_CACHE, cache_control_for
+from tests.support.deploy import DEPLOY, MissingVariable, render_template
 
 JOB = "1f491943-a612-582f-be4b-1c42aa5d48f8"
 
@@ -55,12 +55,12 @@ def test_finished_playlists_are_cached_long():
 
 
 def test_public_urls_carry_the_token_inside_the_job_prefix():
-    s = Settings(_env_file=None, public_base_url="https://media.example.com/videos/")
+    s = Settings(_env_file=None, outputs={"public_base_url": "https://media.example.com/videos/"})
     key = f"processed/{JOB}/360p/segments/playlist.m3u8"
-    assert s.public_url(key) == f"https://media.example.com/videos/{key}"
-    assert s.public_url(key, "1060.abc") == \
+    assert s.outputs.public_url(key) == f"https://media.example.com/videos/{key}"
+    assert s.outputs.public_url(key, "1060.abc") == \
         f"https://media.example.com/videos/processed/{JOB}/1060.abc/360p/segments/playlist.m3u8"
-    assert Settings(_env_file=None).public_url(key) is None
+    assert Settings(_env_file=None).outputs.public_url(key) is None
 
 
 def _sample(name: str, labels: dict[str, str]) -> float:

@@ -13,8 +13,7 @@ import time
 import pytest
 
 from media.run import FfmpegError, Stalled, TimeLimitExceeded, ffmpeg_binary, is_media_fault, run_ffmpeg, run_quiet
-from runtime.jetstream.retry import Permanent
-from runtime.jetstream.retry import RETRY_DELAYS_SECONDS, retry_delay
+from runtime.jetstream.retry import RETRY_DELAYS_SECONDS, Permanent, retry_delay
 from runtime.settings import Settings
 from runtime.worker.workdirs import job_workdir, sweep_workdirs
 
@@ -23,7 +22,7 @@ def test_the_schedule_rides_out_minutes_and_is_capped():
     assert [retry_delay(a) for a in range(1, 9)] == [10, 30, 60, 120, 300, 300, 300, 300]
     assert sum(retry_delay(a) for a in range(1, 8)) >= 15 * 60  # 7 retries of max_deliver 8: > 15 min
     assert retry_delay(3, [1, 2]) == 2 and retry_delay(0, [5]) == 5 and retry_delay(4, []) == 0
-    assert tuple(Settings(_env_file=None).retry_delays_seconds) == RETRY_DELAYS_SECONDS
+    assert tuple(Settings(_env_file=None).worker.retry_delays_seconds) == RETRY_DELAYS_SECONDS
 
 
 @pytest.mark.parametrize("error, permanent", [
@@ -77,7 +76,7 @@ def _ffmpeg_reading(path) -> bool:
 
 
 def test_the_directories_of_dead_workers_are_swept(tmp_path):
-    settings = Settings(_env_file=None, work_dir=tmp_path)
+    settings = Settings(_env_file=None, worker={"work_dir": tmp_path})
     job = "0b9a4a8e-7b7c-5d1e-9f00-3a1b2c3d4e5f"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -88,7 +87,7 @@ def test_the_directories_of_dead_workers_are_swept(tmp_path):
     alive.mkdir()
     other = tmp_path / f"tflow-transcoder-{dead.pid}-another-job-ghi789"
     other.mkdir()
-    with job_workdir(settings.work_dir, job, "transcoder") as mine:  # a redelivery of the same job
+    with job_workdir(settings.worker.work_dir, job, "transcoder") as mine:  # a redelivery of the same job
         assert mine.exists() and not stale.exists() and alive.exists() and other.exists()
         assert mine.name.startswith(f"tflow-transcoder-{os.getpid()}-{job}-")
     assert not mine.exists()

@@ -18,9 +18,9 @@ from contracts import (
     subject_for,
     transcript_parts,
 )
+from ops import natsauth
 from readmodel.search import text_config
 from services.projector import fold
-from ops import natsauth
 
 JOB = "1f491943-a612-582f-be4b-1c42aa5d48f8"
 AT = datetime(2026, 12, 1, tzinfo=UTC)

@@ -5,10 +5,10 @@ import pytest
 from contracts import AudioInfo
 from media.ladder import ladder_for
 from media.probe import MediaReading, end_tolerance, real_fps, stated_duration, video_info
+from runtime.settings import IntakeSettings
 from services.ingest.validate import Rejection, plan_tasks, validate
-from runtime.settings import Settings
 
-S = Settings(_env_file=None)
+S = IntakeSettings(_env_file=None)
 
 
 def reading(**kw) -> MediaReading:
@@ -21,7 +21,7 @@ def reading(**kw) -> MediaReading:
     return MediaReading(**base)
 
 
-def rejected(r: MediaReading, size: int = 1000, s: Settings = S) -> Rejection:
+def rejected(r: MediaReading, size: int = 1000, s: IntakeSettings = S) -> Rejection:
     with pytest.raises(Rejection) as e:
         validate(r, size, s)
     return e.value
@@ -48,9 +48,9 @@ def test_unreadable_and_no_video():
 def test_container_allowlist_is_by_content_and_a_setting():
     r = rejected(reading(container="mpegts"))
     assert r.code == "unsupported_container" and "TFLOW_ALLOWED_CONTAINERS" in r.message
-    allow_ts = Settings(_env_file=None, allowed_containers=[*S.allowed_containers, "ts"])
+    allow_ts = IntakeSettings(_env_file=None, allowed_containers=[*S.allowed_containers, "ts"])
     assert validate(reading(container="mpegts"), 1000, allow_ts).container == "mpegts"
-    only_mkv = Settings(_env_file=None, allowed_containers=["mkv"])
+    only_mkv = IntakeSettings(_env_file=None, allowed_containers=["mkv"])
     assert rejected(reading(), 1000, only_mkv).code == "unsupported_container"
 
 

@@ -14,13 +14,13 @@ from pydantic import BaseModel, Field
 
 from readmodel import keys
 from readmodel import projection as pstore
+from runtime.worker.deadletters import list_dead_letters, redrive
+from runtime.worker.replay import NoSuchJob, ReplayRefused, request_replay
 from services.api.auth import Admin
 from services.api.deps import FactsDep, JetStreamDep, PoolDep
 from services.api.errors import ApiError
 from services.api.guards import SafeText
 from services.api.models import KeyCreated, KeyList, KeyRotated, KeyUsage, KeyView, UsageDay
-from runtime.worker.deadletters import list_dead_letters, redrive
-from runtime.worker.replay import NoSuchJob, ReplayRefused, request_replay
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 

@@ -22,9 +22,11 @@ from fastapi.responses import Response, StreamingResponse
 from minio import Minio
 
 from contracts import Cancelled, Deleted, layout, prd, utcnow
+from intake.submission import MetadataError, parse_metadata
 from readmodel import jobs, keys
 from readmodel.documents import download_key, job_view, locator
 from readmodel.rows import TERMINAL, submitted_job
+from runtime.storage import store
 from services.api.auth import Principal, QueryReader, Reader, Writer
 from services.api.deps import FactsDep, PoolDep, PresignDep, ResourcesDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
@@ -39,8 +41,6 @@ from services.api.models import (
     StreamingToken,
 )
 from services.api.urls import output_url, stream_url
-from runtime.storage import store
-from intake.submission import MetadataError, parse_metadata
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -93,7 +93,7 @@ async def get_job(job_id: uuid.UUID, who: Reader, pool: PoolDep, settings: Setti
                   request: Request) -> Response:
     row = await owned_job(pool, job_id, who)
     tasks = await jobs.fetch_tasks(pool, job_id=job_id)
-    located = locator(settings.bucket, output_url(settings, client, str(job_id), str(request.base_url)))
+    located = locator(settings.s3.bucket, output_url(settings, client, str(job_id), str(request.base_url)))
     return json_response(await asyncio.to_thread(job_view, row, list(tasks), located))
 
 
@@ -126,7 +126,7 @@ async def list_page(who: Principal, pool: asyncpg.Pool, settings: Any, status: s
     contains = None
     if metadata is not None:
         try:
-            contains = parse_metadata(metadata, settings.max_metadata_bytes)
+            contains = parse_metadata(metadata, settings.intake.max_metadata_bytes)
         except MetadataError as e:
             raise ApiError(400, "invalid_metadata_filter", str(e)) from e
     total, rows = await jobs.list_jobs(pool, owner=who.owner, status=status, metadata=contains, sort=sort,
@@ -200,12 +200,12 @@ async def delete_job(job_id: uuid.UUID, who: Writer, pool: PoolDep, facts: Facts
     removed = 0
     prefix = layout.processed_prefix(str(job_id))
     if delete_files:
-        removed = await asyncio.to_thread(remove_objects, client, settings.bucket, prefix)
+        removed = await asyncio.to_thread(remove_objects, client, settings.s3.bucket, prefix)
         if running:  # a worker may finish an upload it had begun before the cancel reached it
-            r.later(remove_late(client, settings.bucket, prefix, LATE_UPLOAD_SECONDS))
+            r.later(remove_late(client, settings.s3.bucket, prefix, LATE_UPLOAD_SECONDS))
     original = False
     if delete_original:
-        original = await asyncio.to_thread(remove_original, client, settings.bucket, row["source_key"])
+        original = await asyncio.to_thread(remove_original, client, settings.s3.bucket, row["source_key"])
         if original:
             await keys.count_deletion(pool, key_id=row["api_key_id"], size=row["file_size_bytes"])
     await facts.publish(Deleted(job_id=str(job_id), at=utcnow(), files_deleted=delete_files,
@@ -289,7 +289,7 @@ async def download(job_id: uuid.UUID, file_type: Annotated[str, ApiPath(max_leng
     key = download_key(str(job_id), file_type, list(tasks))
     if key is None:
         raise ApiError(404, "not_found", f"job {job_id} has no output {file_type!r} (yet)")
-    url = await asyncio.to_thread(store.presigned_key_url, client, settings.bucket, key,
+    url = await asyncio.to_thread(store.presigned_key_url, client, settings.s3.bucket, key,
                                   timedelta(seconds=DOWNLOAD_SECONDS))
     return Download(download_url=url, expires_at=datetime.now(UTC) + timedelta(seconds=DOWNLOAD_SECONDS),
                     file_type=file_type, key=key, expires_in_seconds=DOWNLOAD_SECONDS)
@@ -312,7 +312,7 @@ async def streaming_token(job_id: uuid.UUID, resolution: Annotated[str, ApiPath(
     tasks = await jobs.fetch_tasks(pool, job_id=job_id, completed_only=True)
     name = "master" if resolution in ("master", "auto") else layout.hls_task(resolution)
     key = download_key(jid, name, list(tasks))
-    if key is None and name == "master" and await asyncio.to_thread(store.stat, client, settings.bucket,
+    if key is None and name == "master" and await asyncio.to_thread(store.stat, client, settings.s3.bucket,
                                                                      layout.master_key(jid)) is not None:
         key = layout.master_key(jid)
     if key is None:

@@ -18,12 +18,12 @@ from fastapi.responses import StreamingResponse
 from contracts import layout, prd
 from readmodel import jobs, search
 from readmodel import projection as pstore
+from runtime.storage import store
 from services.api.auth import Reader
 from services.api.deps import PoolDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
 from services.api.models import JobsUpdate, SearchResults, Timeline, Transcript
 from services.api.routes.jobs import EVENTS_KEEPALIVE_SECONDS, EVENTS_MAX_SECONDS, GONE, JobStatus, list_page, owned_job
-from runtime.storage import store
 
 router = APIRouter(tags=["library"])
 #: How often the live list looks for newly projected facts, seconds.
@@ -102,7 +102,7 @@ async def search_videos(who: Reader, pool: PoolDep,
 async def transcript(job_id: uuid.UUID, who: Reader, pool: PoolDep, settings: SettingsDep,
                      client: StoreDep) -> Transcript:
     await owned_job(pool, job_id, who)
-    data = await asyncio.to_thread(store.get_bytes, client, settings.bucket,
+    data = await asyncio.to_thread(store.get_bytes, client, settings.s3.bucket,
                                    layout.transcript_key(str(job_id), "json"), MAX_TRANSCRIPT_BYTES)
     if data is None:
         raise ApiError(404, "not_found", f"job {job_id} has no transcript (yet)")

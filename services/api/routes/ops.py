@@ -17,13 +17,13 @@ from readmodel import jobs
 from readmodel import projection as pstore
 from readmodel.db import ping
 from readmodel.rows import JOB_STATUSES
+from runtime.jetstream.definitions import consumer_groups, load_consumer_configs
+from runtime.worker.facts import JOBS_STREAM
 from services.api.auth import Reader
 from services.api.deps import PoolDep, Resources, ResourcesDep
 from services.api.errors import ApiError
 from services.api.metrics import LATENCY, REQUESTS
 from services.api.models import ComponentHealth, DetailedHealth, Health, Stats
-from runtime.jetstream.definitions import consumer_groups, load_consumer_configs
-from runtime.worker.facts import JOBS_STREAM
 
 router = APIRouter(tags=["health"])
 
@@ -43,7 +43,7 @@ async def check_nats(r: Resources) -> dict[str, Any]:
 
 async def check_storage(r: Resources) -> dict[str, Any]:
     """The bucket exists; the store's latency in ms."""
-    bucket = r.settings.bucket
+    bucket = r.settings.s3.bucket
     t0 = time.perf_counter()
     if not await asyncio.to_thread(r.client.bucket_exists, bucket):
         raise ConnectionError(f"bucket {bucket} does not exist")
@@ -80,7 +80,7 @@ async def check_projector(r: Resources) -> dict[str, Any]:
     lag = max(0, info.state.last_seq - checkpoint)
     out = {"stream_last_seq": info.state.last_seq, "checkpoint": checkpoint, "lag": lag,
            "checkpoint_age_seconds": round(age, 1), "set_aside": set_aside}
-    if lag and age > r.settings.projector_stall_seconds:
+    if lag and age > r.settings.api.projector_stall_seconds:
         raise ProjectorStalled(f"{lag} facts wait and the checkpoint has not moved for {age:.0f}s", out)
     return {"status": "degraded" if set_aside else "ok", **out}
 

@@ -17,11 +17,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from contracts import layout
+from intake import streamtoken
 from media.hls import rewrite_uris
+from runtime.storage import store
 from services.api.deps import PresignDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
-from runtime.storage import store
-from intake import streamtoken
 
 router = APIRouter(prefix="/api/v1/stream", tags=["stream"])
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -59,9 +59,9 @@ async def stream(job_id: uuid.UUID, token: str, path: str, request: Request, set
         raise ApiError(404, "not_found", f"{path!r} is not an output of job {jid}")
     lifetime = timedelta(seconds=max(60.0, expires - time.time()))
     if not key.endswith(".m3u8"):
-        url = await asyncio.to_thread(store.presigned_key_url, presigner, settings.bucket, key, lifetime)
+        url = await asyncio.to_thread(store.presigned_key_url, presigner, settings.s3.bucket, key, lifetime)
         return RedirectResponse(url, status_code=307, headers=HEADERS)
-    data = await asyncio.to_thread(store.get_bytes, client, settings.bucket, key, MAX_PLAYLIST_BYTES)
+    data = await asyncio.to_thread(store.get_bytes, client, settings.s3.bucket, key, MAX_PLAYLIST_BYTES)
     if data is None:
         raise ApiError(404, "not_found", f"job {jid} has no {path!r} (yet)")
 
@@ -69,7 +69,7 @@ async def stream(job_id: uuid.UUID, token: str, path: str, request: Request, set
         target = job_key(jid, key, uri)
         if target is None or target.endswith(".m3u8"):
             return uri  # playlists stay relative (they come back here); foreign URIs stay as they are
-        return store.presigned_key_url(presigner, settings.bucket, target, lifetime)
+        return store.presigned_key_url(presigner, settings.s3.bucket, target, lifetime)
 
     text = await asyncio.to_thread(rewrite_uris, data.decode("utf-8", "replace"), sign)
     body = b"" if request.method == "HEAD" else text.encode()

@@ -18,16 +18,6 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts import JobOptions, ObjectRef, Submission, job_id_for, utcnow
-from media.image import ImageRefused, still_image
-from readmodel import jobs, keys
-from services.api.auth import Principal, Writer
-from services.api.deps import JetStreamDep, PoolDep, SettingsDep, StoreDep
-from services.api.errors import ApiError
-from services.api.guards import SafeText
-from services.api.models import Accepted, ErrorBody, SourceObject
-from runtime.storage import store
-from runtime.jetstream.connection import announce_object
-from runtime.settings import Settings
 from intake.submission import (
     CUSTOM_MAX_BYTES,
     CUSTOM_MAX_PIXELS,
@@ -41,6 +31,16 @@ from intake.submission import (
 )
 from intake.submit import NotSubmittable, SourceMissing, submit_file, submit_object
 from intake.webhooks import WebhookRefused, check_webhook_url
+from media.image import ImageRefused, still_image
+from readmodel import jobs, keys
+from runtime.jetstream.connection import announce_object
+from runtime.settings import Settings
+from runtime.storage import store
+from services.api.auth import Principal, Writer
+from services.api.deps import JetStreamDep, PoolDep, SettingsDep, StoreDep
+from services.api.errors import ApiError
+from services.api.guards import SafeText
+from services.api.models import Accepted, ErrorBody, SourceObject
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["submit"])
 #: The user guide's `POST /api/upload`: the same handler.
@@ -71,7 +71,7 @@ def build_submission(settings: Settings, who: Principal, metadata: Any, priority
     """User metadata (checked), options read from it, the caller's priority/webhook/key.
     Raises `ApiError` 413 (metadata too large) / 422 (bad values) / 400 (webhook refused)."""
     try:
-        meta = check_metadata(metadata if metadata is not None else {}, settings.max_metadata_bytes)
+        meta = check_metadata(metadata if metadata is not None else {}, settings.intake.max_metadata_bytes)
         if priority is not None:
             meta_for_options = {**meta, "priority": priority}
         else:
@@ -81,8 +81,8 @@ def build_submission(settings: Settings, who: Principal, metadata: Any, priority
         raise metadata_error(e) from e
     if webhook_url:
         try:
-            check_webhook_url(webhook_url, settings.allow_private_webhooks,
-                              allowed_hosts=settings.webhook_allowed_hosts)
+            check_webhook_url(webhook_url, settings.webhooks.allow_private,
+                              allowed_hosts=settings.webhooks.allowed_hosts)
         except WebhookRefused as e:
             raise ApiError(400, "webhook_refused", str(e)) from e
     return Submission(user_metadata=meta, options=JobOptions(
@@ -203,17 +203,18 @@ UPLOAD_DESCRIPTION = ("The key, its scope, its rate limit and its storage quota 
             description=UPLOAD_DESCRIPTION, openapi_extra={"requestBody": UPLOAD_BODY}, responses=REFUSALS)
 async def upload(request: Request, who: Writer, settings: SettingsDep, client: StoreDep, js: JetStreamDep,
                  pool: PoolDep) -> Accepted:
-    limit = settings.max_size_bytes + CUSTOM_MAX_BYTES + settings.max_metadata_bytes * 4 + FORM_OVERHEAD
+    limit = settings.intake.max_size_bytes + CUSTOM_MAX_BYTES + settings.intake.max_metadata_bytes * 4 + FORM_OVERHEAD
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise ApiError(413, "too_large", f"the upload declares {declared} bytes, above the limit of {limit} bytes")
     if declared is not None:
         await check_quota(pool, who, max(0, int(declared) - FORM_OVERHEAD - CUSTOM_MAX_BYTES))
     limited = Request(request.scope, receive=LimitedBody(request.receive, limit))
-    if settings.work_dir is not None:
-        settings.work_dir.mkdir(parents=True, exist_ok=True)
+    if settings.worker.work_dir is not None:
+        settings.worker.work_dir.mkdir(parents=True, exist_ok=True)
     try:
-        form = await limited.form(max_files=2, max_fields=8, max_part_size=settings.max_metadata_bytes * 4 + 4096)
+        form = await limited.form(max_files=2, max_fields=8,
+                                  max_part_size=settings.intake.max_metadata_bytes * 4 + 4096)
     except BodyTooLarge as e:
         raise ApiError(413, "too_large", f"the upload is larger than {e.args[0]} bytes") from e
     except StarletteHTTPException as e:  # the multipart parser's own refusals (too many parts, bad framing)
@@ -225,16 +226,16 @@ async def upload(request: Request, who: Writer, settings: SettingsDep, client: S
         if thumbnail is not None and not isinstance(thumbnail, StarletteUpload):
             raise ApiError(422, "invalid_request", "`thumbnail` must be a file part")
         name = upload_name(file.filename)
-        metadata = _form_text(form, "metadata", settings.max_metadata_bytes * 4)
+        metadata = _form_text(form, "metadata", settings.intake.max_metadata_bytes * 4)
         try:
-            meta = parse_metadata(metadata, settings.max_metadata_bytes) if metadata else None
+            meta = parse_metadata(metadata, settings.intake.max_metadata_bytes) if metadata else None
         except MetadataError as e:
             raise metadata_error(e) from e
         priority = _priority(_form_text(form, "priority", 8))
         submission = build_submission(settings, who, meta, priority, _form_text(form, "webhook_url", 2048))
-        with tempfile.TemporaryDirectory(dir=settings.work_dir) as d:
+        with tempfile.TemporaryDirectory(dir=settings.worker.work_dir) as d:
             video = Path(d) / "upload"
-            await check_quota(pool, who, await asyncio.to_thread(_spool, file, video, settings.max_size_bytes))
+            await check_quota(pool, who, await asyncio.to_thread(_spool, file, video, settings.intake.max_size_bytes))
             thumb = None
             if thumbnail is not None:
                 raw = Path(d) / "thumbnail"
@@ -245,7 +246,7 @@ async def upload(request: Request, who: Writer, settings: SettingsDep, client: S
                     raise ApiError(422, "invalid_thumbnail", f"thumbnail refused: {e}") from e
                 thumb = raw.rename(raw.with_suffix(THUMB_EXT[codec]))
             try:
-                ref = await asyncio.to_thread(submit_file, client, settings.bucket, video, name, submission, thumb,
+                ref = await asyncio.to_thread(submit_file, client, settings.s3.bucket, video, name, submission, thumb,
                                               str(who.id) if who.id else None)
             except NotSubmittable as e:
                 raise ApiError(409, "not_submittable", str(e)) from e
@@ -275,7 +276,7 @@ async def from_object(body: ObjectSubmission, who: Writer, settings: SettingsDep
                       pool: PoolDep) -> Accepted:
     owner = str(who.id) if who.id else None
     missing = ApiError(404, "not_found", f"{body.bucket}/{body.object_key} does not exist")
-    if not reference_allowed(settings.reference_prefixes, settings.bucket, owner, body.bucket, body.object_key) \
+    if not reference_allowed(settings.api.reference_prefixes, settings.s3.bucket, owner, body.bucket, body.object_key) \
             or not Path(body.object_key).name:
         raise missing  # "not yours" answers exactly like "missing": existence does not leak
     submission = build_submission(settings, who, body.metadata, body.priority, body.webhook_url)
@@ -287,8 +288,8 @@ async def from_object(body: ObjectSubmission, who: Writer, settings: SettingsDep
         if found is not None:
             await check_quota(pool, who, found.size)
     try:
-        ref = await asyncio.to_thread(submit_object, client, settings.bucket, body.bucket, body.object_key, submission,
-                                      owner)
+        ref = await asyncio.to_thread(submit_object, client, settings.s3.bucket, body.bucket, body.object_key,
+                                      submission, owner)
     except SourceMissing as e:
         raise missing from e
     except NotSubmittable as e:
@@ -337,13 +338,13 @@ def confined(file_path: str, roots: list[Path]) -> Path:
              responses=REFUSALS)
 async def from_path(body: PathSubmission, who: Writer, settings: SettingsDep, client: StoreDep, js: JetStreamDep,
                     pool: PoolDep) -> Accepted:
-    path = confined(body.file_path, settings.fs_roots)
-    if path.stat().st_size > settings.max_size_bytes:
-        raise ApiError(413, "too_large", f"{body.file_path} is larger than {settings.max_size_bytes} bytes")
+    path = confined(body.file_path, settings.api.fs_roots)
+    if path.stat().st_size > settings.intake.max_size_bytes:
+        raise ApiError(413, "too_large", f"{body.file_path} is larger than {settings.intake.max_size_bytes} bytes")
     await check_quota(pool, who, path.stat().st_size)
     submission = build_submission(settings, who, body.metadata, body.priority, body.webhook_url)
     try:
-        ref = await asyncio.to_thread(submit_file, client, settings.bucket, path, path.name, submission, None,
+        ref = await asyncio.to_thread(submit_file, client, settings.s3.bucket, path, path.name, submission, None,
                                       str(who.id) if who.id else None)
     except NotSubmittable as e:
         raise ApiError(409, "not_submittable", str(e)) from e
