@@ -60,7 +60,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && apt-get purge -y gnupg && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 COPY --from=natscli-build /out/nats /usr/local/bin/nats
 RUN WHEEL=$(ls /wheels/transcode_flow-*.whl) \
-    && pip install --no-cache-dir "${WHEEL}[ingest,projector,api,media,packager,thumbnailer,notifier]" \
+    && pip install --no-cache-dir "${WHEEL}[ingest,projector,api,media,finalizer,thumbnailer,notifier]" \
     && rm -rf /wheels
 USER tflow
 EXPOSE 8000 9100

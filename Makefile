@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 TOOLS  := $(CURDIR)/.tools
 MINIO  := $(TOOLS)/bin/minio
-# The `nats` CLI for the README's recipes (tests/integration/test_nats_cli.py). The Go
+# The `nats` CLI for the README's recipes (tests/integration/operations/test_nats_cli.py). The Go
 # checksum database is unreachable here, so the module's own hash is checked instead
 # (go.sum line of natscli v0.2.2, h1: = SHA-256 of the module zip's file list).
 NATSCLI_VERSION := v0.2.2

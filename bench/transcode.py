@@ -4,7 +4,7 @@
       and the MP3, then an HLS re-mux per rendition;
   (b) bare ffmpeg doing this project's ladder (one decode, `split`, every rendition
       and the MP3) plus the HLS re-mux, with no pipeline around it;
-  (c) the full pipeline: inbox drop -> `completed` (transcoder, packager,
+  (c) the full pipeline: inbox drop -> `completed` (transcoder, finalizer,
       thumbnailer, PSNR/SSIM, uploads, facts, projection), and (c') the same with
       quality metrics off.
 

@@ -49,7 +49,7 @@ def one(model_name: str, compute_type: str, vad: bool, beam: int = 5, batch: int
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     from services.transcriber.models import installed_models
-    from tests.integration.test_transcription_e2e import CLIPS, NORMALISE, reference
+    from tests.integration.pipeline.test_transcription_e2e import CLIPS, NORMALISE, reference
 
     models = {m.name: m for m in installed_models(ROOT / "data" / "models")}
     detect = model_name == "detect+tiny.en"  # the transcriber's path for an English job under 5 min

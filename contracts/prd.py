@@ -1,7 +1,7 @@
 """The PRD's names and shapes (PRD §2.6 metadata.json, §4 API): task names, task
 statuses, the short container name, timestamps, and the `outputs` / `compression`
 documents built from a job's finished tasks. Pure; the one home of these shapes, used by
-the packager (metadata.json) and by the read model's API documents.
+the finalizer (metadata.json) and by the read model's API documents.
 
 Our task names (`contracts.layout`) stay the internal ones (subjects, consumers,
 replays); the PRD's DAG names (PRD FR-4.1) are what documents show as `name`.

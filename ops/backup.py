@@ -161,7 +161,7 @@ def restore(settings: Settings, src: Path, client: Minio | None = None) -> dict[
 def main(argv: list[str]) -> int:
     """`tflow backup DIR` / `tflow restore DIR` (with the endpoints of `tflow up` or the
     environment). Returns the exit status."""
-    from ops.stack import with_endpoints
+    from ops.endpoints import with_endpoints
     from runtime.settings import get_settings
 
     action, folder = argv

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import signal
 import sys
@@ -118,13 +117,17 @@ def metrics_summary(settings: Settings) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one service in the foreground."""
-    importlib.import_module(f"services.{args.service}.main").main()
+    from ops.services import DECLARED
+
+    DECLARED[args.service].main()
     return 0
 
 
 def cmd_rebuild(_: argparse.Namespace) -> int:
     """Drop the read model and replay JOBS up to its current end (the projector's command)."""
-    return int(importlib.import_module("services.projector.main").rebuild_main())
+    from services.projector.main import rebuild_main
+
+    return int(rebuild_main())
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -164,7 +167,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def cli_settings() -> Settings:
     """The settings of a command run from a shell: the environment, and for what it leaves
     unset, the endpoints of the embedded stack `tflow up` runs on this data dir."""
-    from ops.stack import with_endpoints
+    from ops.endpoints import with_endpoints
 
     return with_endpoints(get_settings())
 
@@ -288,6 +291,15 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_definitions(args: argparse.Namespace) -> int:
+    """Rewrite the JetStream consumer files from the services' declarations (`ops.services`)."""
+    from ops.services import write_consumer_files
+
+    for name in write_consumer_files():
+        print(name)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv` and run the command; returns the exit status."""
     p = argparse.ArgumentParser(prog="tflow", description="Transcode Flow")
@@ -303,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     proj_sub = proj.add_subparsers(dest="action", required=True)
     proj_sub.add_parser("rebuild", help="drop the read model and replay the JOBS stream").set_defaults(fn=cmd_rebuild)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    sub.add_parser("definitions", help="rewrite contracts/nats/consumers/ from the service declarations"
+                   ).set_defaults(fn=cmd_definitions)
     b = sub.add_parser("bootstrap", help="create bucket, streams, consumers, tables (idempotent)")
     b.add_argument("--minio", action="store_true", help="also MinIO's raw/ event rule and processed/ read policy")
     b.set_defaults(fn=cmd_bootstrap)

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contracts import BANDED_EVENTS, layout
-from media.ladder import LADDER
+from contracts import BANDED_EVENTS
 from ops.secrets import private_file, secret_json, token
-from runtime.jetstream.connection import ADMIN_USER
-from runtime.jetstream.connection import inbox_prefix
+from ops.services import DECLARED
+from runtime.jetstream.connection import ADMIN_USER, inbox_prefix
 from runtime.jetstream.definitions import consumer_group
+from runtime.worker.declaration import Service
 
 #: bcrypt cost of the hashes in the server config, checked on every connection. The
 #: passwords are 192 random bits, so no cost makes guessing them any harder; the hash
@@ -50,37 +50,20 @@ class Role:
     monitor: bool = False
 
 
-def _video_tasks(kind: str) -> tuple[str, ...]:
-    task = layout.video_task if kind == "video" else layout.hls_task
-    return tuple(task(r) for r in LADDER)
+def role_of(service: Service) -> Role:
+    """The NATS role a service's declaration asks for: its consumers and their dead-letter
+    consumers, the subjects it publishes, the facts of its tasks, cancellations, ordered
+    reads of JOBS, monitoring."""
+    return Role(consumers=(*((c.stream, c.durable) for c in service.consumers), *service.dead_letter_consumers),
+                publish=service.publishes, tasks=service.tasks, cancels=service.cancels,
+                ordered_reader=service.ordered_reader, monitor=service.monitor)
 
 
-#: Every NATS user but the admin; the key is the user name (a service's name).
-def _dead(durable: str) -> tuple[str, str]:
-    """The DLQ consumer of `durable`'s dead letters (`contracts/nats/consumers/DLQ/`)."""
-    return ("DLQ", f"dead_{durable}")
-
-
+#: Every NATS user but the admin; the key is the user name: each declared service's role
+#: (`ops.services.DECLARED`; the notifier uses no NATS), and MinIO's own NATS notification target
+#: (MINIO_NOTIFY_NATS_USERNAME/_PASSWORD), which publishes bucket events only.
 ROLES: dict[str, Role] = {
-    "ingest": Role(consumers=(("MINIO", "ingest"), _dead("ingest")),
-                   publish=("jobs.*.received", "jobs.*.ingested.*", "jobs.*.rejected",
-                            "minio.announce.inbox", "minio.announce.sweep", "$JS.API.STREAM.MSG.GET.MINIO")),
-    "transcoder": Role(consumers=(("JOBS", "transcoder"), _dead("transcoder")),
-                       tasks=(*_video_tasks("video"), *_video_tasks("hls"), layout.MP3_TASK), cancels=True),
-    "packager": Role(consumers=(("FINALIZE", "finalizer"), _dead("finalizer")),
-                     publish=("$JS.API.STREAM.MSG.GET.FINALIZE",),
-                     tasks=(layout.METADATA_TASK,), cancels=True),
-    "thumbnailer": Role(consumers=(("JOBS", "thumbnailer"), _dead("thumbnailer")),
-                        tasks=(layout.THUMBNAILS_TASK, layout.CUSTOM_THUMBNAIL_TASK), cancels=True),
-    "transcriber": Role(consumers=(("JOBS", "transcriber"), _dead("transcriber")),
-                        publish=(f"jobs.*.transcript_text.{layout.TRANSCRIPTION_TASK}",),
-                        tasks=(layout.TRANSCRIPTION_TASK,), cancels=True),
-    "projector": Role(ordered_reader=True, monitor=True),
-    # admin routes: dead letters are read from DLQ and re-driven as replays or announcements
-    "api": Role(publish=("minio.announce.api", "jobs.*.cancelled", "jobs.*.replayed.*", "jobs.*.deleted",
-                         "$JS.API.STREAM.MSG.GET.DLQ", "$JS.API.STREAM.MSG.GET.MINIO",
-                         "$JS.API.STREAM.MSG.GET.FINALIZE"), monitor=True),
-    # MinIO's own NATS notification target (MINIO_NOTIFY_NATS_USERNAME/_PASSWORD): bucket events only
+    **{name: role for name, service in DECLARED.items() if (role := role_of(service)) != Role()},
     "minio": Role(publish=("minio.events",)),
 }
 

@@ -5,4 +5,4 @@ below them in `contracts`, `media`, `readmodel` and `tflow`.
 """
 
 #: Every service, in the order `tflow up` starts them (the one list of services).
-SERVICES = ("projector", "ingest", "transcoder", "packager", "thumbnailer", "transcriber", "notifier", "api")
+SERVICES = ("projector", "ingest", "transcoder", "finalizer", "thumbnailer", "transcriber", "notifier", "api")

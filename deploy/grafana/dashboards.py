@@ -19,7 +19,7 @@ from grafanalib.core import Dashboard, GridPos, Stat, Target, Time, TimeSeries
 
 HERE = Path(__file__).resolve().parent
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
-WORKERS = "transcoder|packager|thumbnailer|transcriber|ingest|notifier"
+WORKERS = "transcoder|finalizer|thumbnailer|transcriber|ingest|notifier"
 
 
 def _targets(*queries: tuple[str, str]) -> list[Target]:

@@ -35,7 +35,7 @@ WORKERS: dict[str, tuple[str, str, str, int, int]] = {
     "transcoder": ("JOBS", "transcoder", APP_IMAGE, 20, 2),
     "thumbnailer": ("JOBS", "thumbnailer", APP_IMAGE, 10, 5),
     "transcriber": ("JOBS", "transcriber", "transcode-flow/transcriber:latest", 10, 2),
-    "packager": ("FINALIZE", "finalizer", APP_IMAGE, 8, 5),
+    "finalizer": ("FINALIZE", "finalizer", APP_IMAGE, 8, 5),
 }
 NATS_URL = ",".join(f"nats://nats-{i}.nats.{NAMESPACE}.svc:4222" for i in range(NATS_NODES))
 MONITOR = f"nats.{NAMESPACE}.svc:8222"
@@ -220,7 +220,7 @@ def manifests() -> list[dict[str, Any]]:
                    {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}),
     ]
     sizes = {"transcoder": ("2", "2Gi", "4Gi"), "thumbnailer": ("500m", "512Mi", "1Gi"),
-             "transcriber": ("2", "2Gi", "4Gi"), "packager": ("500m", "512Mi", "1Gi")}
+             "transcriber": ("2", "2Gi", "4Gi"), "finalizer": ("500m", "512Mi", "1Gi")}
     for worker, (_, _, image, _, _) in WORKERS.items():
         cpu, mem, limit = sizes[worker]
         docs.append(deployment(worker, 1, project_container(worker, image, ["run", worker], worker),

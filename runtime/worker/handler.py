@@ -1,5 +1,5 @@
 """The skeleton every media handler shares (transcoder, thumbnailer, transcriber,
-packager, finalizer).
+finalizer, finalizer).
 
 A handler says two things: which planned tasks a fact asks of it (`work_for`) and how
 to do them (`run`). The skeleton does the rest, the same way everywhere: decode or

@@ -1,10 +1,15 @@
-"""The main loop of a service made of durable pull consumers of job facts."""
+"""The main loop of a declared service (`runtime.worker.declaration.Service`): connect,
+then run a consumer loop and a dead-letter loop per declared consumer, and the service's
+companions, until `stop`."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
+from minio import Minio
 from nats.js import JetStreamContext
 
 from contracts import DLQ_STREAM
@@ -16,11 +21,38 @@ from runtime.storage import store
 from runtime.storage.objects import Objects, S3Objects
 from runtime.worker.deadletters import DeadLetterHandler, dead_durable
 from runtime.worker.facts import Facts, JetStreamFacts
-from runtime.worker.handler import JobHandler
 from runtime.worker.workdirs import sweep_workdirs
 
-#: (stream, durable, handler class): the handler is built from settings, facts and objects.
-Consumer = tuple[str, str, Callable[[Settings, Facts, Objects], JobHandler]]
+if TYPE_CHECKING:
+    from runtime.worker.declaration import Service
+
+class Handler(Protocol):
+    """What takes a consumer's messages: `handle` (returns: ack; raises `Permanent`: term;
+    raises anything else: nak with backoff) and `on_failure` (the last delivery failed).
+    `JobHandler` is one; ingest's is another."""
+
+    async def handle(self, delivery: Delivery) -> None: ...
+
+    async def on_failure(self, delivery: Delivery, error: BaseException) -> None: ...
+
+
+#: What a declared consumer's handler is built by: `(settings, facts, objects) -> handler`.
+HandlerFactory = Callable[[Settings, Facts, Objects], "Handler"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a running service shares with its companions: settings, the JetStream
+    context, the facts publisher and the store client."""
+
+    settings: Settings
+    js: JetStreamContext
+    facts: Facts
+    client: Minio
+
+
+#: Work a service runs beside its consumers until `stop` (ingest: the drop folder, the sweep).
+Companion = Callable[[Context, asyncio.Event], Awaitable[None]]
 
 
 def consumer_loop(js: JetStreamContext, stream: str, durable: str, service: str,
@@ -47,22 +79,28 @@ def dead_letter_loop(js: JetStreamContext, durable: str, service: str,
                          settings, concurrency=1)
 
 
-async def serve_consumers(service: str, consumers: list[Consumer], settings: Settings, stop: asyncio.Event) -> None:
-    """Connect and run each consumer until `stop` (the streams exist: `tflow bootstrap` made
-    them); first remove the job directories dead workers left (`sweep_workdirs`)."""
+async def serve_service(service: Service, settings: Settings, stop: asyncio.Event) -> None:
+    """Connect as `service.name` and run, until `stop`, each declared consumer's loop and
+    dead-letter loop and each companion (the streams exist: `tflow bootstrap` made them);
+    first remove the job directories dead workers left (`sweep_workdirs`)."""
     sweep_workdirs(settings.worker.work_dir)
-    nc = await connect(settings, service)
+    nc = await connect(settings, service.name)
     js = nc.jetstream()
-    facts = JetStreamFacts(js, service)
-    objects = S3Objects(store.make_client(settings), settings.s3.bucket)
+    facts = JetStreamFacts(js, service.name)
+    client = store.make_client(settings)
+    objects = S3Objects(client, settings.s3.bucket)
     cancellations = Cancellations()
-    await cancellations.start(nc)
-    loops = []
-    for stream, durable, factory in consumers:
-        handler = factory(settings, facts, objects)
-        loops.append(consumer_loop(js, stream, durable, service, handler.handle, handler.on_failure, facts,
-                                   settings, cancellations).run(stop))
-        loops.append(dead_letter_loop(js, durable, service, handler.on_failure, facts, settings).run(stop))
+    if service.cancels:
+        await cancellations.start(nc)
+    loops: list[Awaitable[None]] = []
+    for consumer in service.consumers:
+        handler = consumer.handler()(settings, facts, objects)
+        loops.append(consumer_loop(js, consumer.stream, consumer.durable, service.name, handler.handle,
+                                   handler.on_failure, facts, settings, cancellations).run(stop))
+        loops.append(dead_letter_loop(js, consumer.durable, service.name, handler.on_failure, facts,
+                                      settings).run(stop))
+    context = Context(settings, js, facts, client)
+    loops += [companion(context, stop) for companion in (service.companions() if service.companions else ())]
     try:
         await asyncio.gather(*loops)
     finally:

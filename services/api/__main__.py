@@ -1,3 +1,5 @@
-from services.api.main import main
+"""`python -m services.api`: the process its declaration derives."""
 
-main()
+from services.api import SERVICE
+
+SERVICE.main()

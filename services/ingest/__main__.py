@@ -1,3 +1,5 @@
-from services.ingest.main import main
+"""`python -m services.ingest`: the process its declaration derives."""
 
-main()
+from services.ingest import SERVICE
+
+SERVICE.main()

@@ -38,12 +38,13 @@ from runtime.observability.metrics import MESSAGES
 from runtime.settings import Settings
 from runtime.storage.objects import Objects
 from runtime.worker.facts import Facts, verdict
+from services.ingest import NAME
 from services.ingest.validate import Rejection, check_size, plan_tasks, validate
 
 #: The code of the `rejected` fact of an object ingest gave up on (not a verdict on it).
 GAVE_UP = "ingest_failed"
 log = logging.getLogger(__name__)
-SERVICE = "ingest"
+SERVICE = NAME
 
 
 def announced_objects(subject: str, data: bytes, bucket: str) -> tuple[list[tuple[Origin, ObjectRef]], int]:

@@ -37,8 +37,10 @@ from intake.submission import MetadataError, options_from_metadata, parse_metada
 from intake.submit import NotSubmittable, submit_file
 from runtime.jetstream.connection import announce_object
 from runtime.settings import Settings
+from runtime.storage import store
 from runtime.storage.files import open_for_writing, read_regular
 from runtime.worker.facts import Facts, verdict
+from runtime.worker.runner import Context
 
 log = logging.getLogger(__name__)
 
@@ -278,3 +280,10 @@ class DropFolder:
         if side is None:
             return None
         return Submission(user_metadata=meta, options=options)
+
+
+async def watch_inbox(context: Context, stop: asyncio.Event) -> None:
+    """Ingest's companion (`services.ingest.SERVICE`): the bucket exists, then the drop
+    folder is watched until `stop`."""
+    await asyncio.to_thread(store.ensure_bucket, context.client, context.settings.s3.bucket)
+    await DropFolder(context.settings, context.js, context.facts, context.client).run(stop)

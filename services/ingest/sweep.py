@@ -19,6 +19,7 @@ from runtime.jetstream.connection import announce_object
 from runtime.settings import Settings
 from runtime.storage import store
 from runtime.worker.facts import Facts
+from runtime.worker.runner import Context
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +51,8 @@ async def run_sweeps(settings: Settings, js: JetStreamContext, facts: Facts, cli
             await asyncio.wait_for(stop.wait(), settings.intake.sweep_interval_seconds)
         except TimeoutError:
             pass
+
+
+async def sweep(context: Context, stop: asyncio.Event) -> None:
+    """Ingest's companion (`services.ingest.SERVICE`): the reconcile sweeps until `stop`."""
+    await run_sweeps(context.settings, context.js, context.facts, context.client, stop)

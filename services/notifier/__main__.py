@@ -1,4 +1,5 @@
-"""notifier: signed webhooks on a job's terminal state (an outbox over the read model)."""
-from services.notifier.main import main
+"""`python -m services.notifier`: the process its declaration derives."""
 
-main()
+from services.notifier import SERVICE
+
+SERVICE.main()

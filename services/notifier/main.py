@@ -9,8 +9,8 @@ import httpx
 
 from readmodel.db import UNAVAILABLE, create_pool
 from runtime.settings import Settings
-from runtime.worker.service import require, run_service
-from services.notifier.service import SERVICE, deliver_due
+from runtime.worker.service import require
+from services.notifier.service import deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,3 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                         pass
         finally:
             await pool.close()
-
-
-def main() -> None:
-    """Entry point of `tflow run notifier` / `python -m services.notifier`."""
-    run_service(SERVICE, serve)

@@ -21,9 +21,10 @@ from intake.webhooks import WebhookRefused, check_webhook_url, sign
 from readmodel import webhooks as outbox
 from readmodel.documents import job_view
 from runtime.settings import Settings
+from services.notifier import NAME
 
 log = logging.getLogger(__name__)
-SERVICE = "notifier"
+SERVICE = NAME
 
 
 async def deliver_due(pool: asyncpg.Pool, settings: Settings, http: httpx.AsyncClient) -> int:

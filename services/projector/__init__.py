@@ -1,1 +1,16 @@
 """projector: folds the JOBS stream into the Postgres read model (the only writer of job state)."""
+
+from __future__ import annotations
+
+from runtime.worker.declaration import Serve, Service
+
+NAME = "projector"
+
+
+def _serve() -> Serve:
+    from services.projector.main import serve
+
+    return serve
+
+
+SERVICE = Service(name=NAME, ordered_reader=True, monitor=True, serve=_serve)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 
 from readmodel.db import create_pool
@@ -11,7 +10,7 @@ from readmodel.jobs import count_jobs
 from runtime.jetstream.connection import close, connect
 from runtime.observability.logs import setup_logging
 from runtime.settings import Settings, get_settings
-from runtime.worker.service import require, run_service
+from runtime.worker.service import require
 from services.projector.gauges import keep_fresh
 from services.projector.service import SERVICE, project, rebuild
 
@@ -50,10 +49,3 @@ def rebuild_main() -> int:
     settings = get_settings()
     setup_logging("rebuild", settings.logs.level, settings.logs.format)
     return asyncio.run(_rebuild(settings))
-
-
-def main() -> None:
-    """Entry point of `tflow run projector` / `python -m services.projector [rebuild]`."""
-    if sys.argv[1:] == ["rebuild"]:
-        sys.exit(rebuild_main())
-    run_service(SERVICE, serve)

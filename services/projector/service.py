@@ -29,10 +29,10 @@ from readmodel.db import UNAVAILABLE
 from readmodel.rows import JobState
 from runtime.observability.metrics import MESSAGES, PROCESSING_SECONDS, SET_ASIDE
 from runtime.worker.facts import JOBS_STREAM
-from services.projector import fold
+from services.projector import NAME, fold
 
 log = logging.getLogger(__name__)
-SERVICE = "projector"
+SERVICE = NAME
 BATCH = 512
 
 

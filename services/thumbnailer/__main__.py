@@ -1,3 +1,5 @@
-from services.thumbnailer.main import main
+"""`python -m services.thumbnailer`: the process its declaration derives."""
 
-main()
+from services.thumbnailer import SERVICE
+
+SERVICE.main()

@@ -22,8 +22,9 @@ from media.probe import frame_span, image_codec
 from media.run import MEDIA_FAILURES, ffmpeg_binary, run_quiet
 from media.thumbnail import custom_thumbnail_command, thumbnail_command, thumbnail_times
 from runtime.worker.handler import JobHandler, TaskReporter, Work
+from services.thumbnailer import NAME
 
-SERVICE = "thumbnailer"
+SERVICE = NAME
 TASKS = (layout.CUSTOM_THUMBNAIL_TASK, layout.THUMBNAILS_TASK)
 KINDS = ("thumbnails",)
 

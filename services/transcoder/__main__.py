@@ -1,3 +1,5 @@
-from services.transcoder.main import main
+"""`python -m services.transcoder`: the process its declaration derives."""
 
-main()
+from services.transcoder import SERVICE
+
+SERVICE.main()

@@ -23,9 +23,10 @@ from media.ladder import encoding_ladder
 from media.probe import describe_output
 from media.run import MEDIA_FAILURES, ffmpeg_binary, run_ffmpeg, run_quiet
 from runtime.worker.handler import JobHandler, TaskReporter, Work
+from services.transcoder import NAME
 from services.transcoder.progressive import POLL_SECONDS, RenditionSegments
 
-SERVICE = "transcoder"
+SERVICE = NAME
 KINDS = ("transcode", "package", "audio")
 
 

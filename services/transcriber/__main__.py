@@ -1,3 +1,5 @@
-from services.transcriber.main import main
+"""`python -m services.transcriber`: the process its declaration derives."""
 
-main()
+from services.transcriber import SERVICE
+
+SERVICE.main()

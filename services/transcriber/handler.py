@@ -33,11 +33,12 @@ from runtime.settings import Settings
 from runtime.storage.objects import Objects
 from runtime.worker.facts import Facts
 from runtime.worker.handler import JobHandler, TaskReporter, Work
+from services.transcriber import NAME
 from services.transcriber.formats import Segment, Word, to_json, to_srt, to_txt, to_vtt, word_count
 from services.transcriber.models import Model, choose_model, installed_models, verify
 
 log = logging.getLogger(__name__)
-SERVICE = "transcriber"
+SERVICE = NAME
 SAMPLE_RATE = 16_000
 
 

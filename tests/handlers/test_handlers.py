@@ -35,7 +35,7 @@ from runtime.jetstream.delivery import Delivery
 from runtime.jetstream.retry import Permanent
 from runtime.storage.objects import DirectoryObjects
 from runtime.worker.facts import completed
-from services.packager.handler import Finalizer
+from services.finalizer.handler import Finalizer
 from services.thumbnailer.handler import Thumbnailer
 from services.transcoder.handler import Transcoder
 from tests.handlers.conftest import BUCKET, delivery, ingested

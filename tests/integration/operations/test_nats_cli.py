@@ -23,7 +23,7 @@ CLIP = "valid/h264_1080x720_aac.flv"
 
 @pytest.fixture(scope="module")
 def nats_cli():
-    path = os.environ.get("TFLOW_NATS_CLI") or str(Path(__file__).parents[2] / ".tools/bin/nats")
+    path = os.environ.get("TFLOW_NATS_CLI") or str(Path(__file__).parents[3] / ".tools/bin/nats")
     if not os.access(path, os.X_OK):
         pytest.skip(f"no nats CLI at {path}: `make natscli` builds it with Go (GOSUMDB=off, pinned v0.2.2)")
     return path

@@ -25,7 +25,7 @@ from ops.stack import free_port, running_stack, wait_for_port
 from runtime.settings import Settings
 from runtime.storage import store
 from tests.integration.conftest import TEST_ENV
-from tests.integration.test_minio import minio_binary
+from tests.integration.pipeline.test_minio import minio_binary
 from tests.support.deploy import DEPLOY, native_prometheus_config, render_template
 from tests.support.minio_server import MinioServer
 

@@ -19,7 +19,7 @@ from tests.media import media
 
 pytestmark = pytest.mark.integration
 CLIP = "valid/h264_1080x720_aac.flv"
-JS_CLIENT = Path(__file__).resolve().parents[2] / "clients" / "javascript"
+JS_CLIENT = Path(__file__).resolve().parents[3] / "clients" / "javascript"
 
 
 def new_key(stack, **extra) -> dict:

@@ -73,11 +73,11 @@ def test_the_topology_is_the_clusters():
     assert "--cluster-port 6222" in init and init.count("nats-route://") == 3
     projector = by[("Deployment", "projector")]["spec"]
     assert projector["replicas"] == 1 and projector["strategy"] == {"type": "Recreate"}  # the one writer
-    for worker in ("transcoder", "thumbnailer", "transcriber", "packager"):
+    for worker in ("transcoder", "thumbnailer", "transcriber", "finalizer"):
         scaled = by[("ScaledObject", worker)]["spec"]
         assert scaled["scaleTargetRef"]["name"] == worker and scaled["minReplicaCount"] >= 1
         consumers = [t["metadata"]["consumer"] for t in scaled["triggers"]]
-        stream, group = ("FINALIZE", "finalizer") if worker == "packager" else ("JOBS", worker)
+        stream, group = ("FINALIZE", "finalizer") if worker == "finalizer" else ("JOBS", worker)
         assert consumers == consumer_group(stream, group).names  # every band (partition) adds replicas
         assert {t["type"] for t in scaled["triggers"]} == {"nats-jetstream"}
         container = by[("Deployment", worker)]["spec"]["template"]["spec"]["containers"][0]

@@ -83,7 +83,7 @@ def test_the_directories_of_dead_workers_are_swept(tmp_path):
     stale = tmp_path / f"tflow-transcoder-{dead.pid}-{job}-abc123"
     (stale / "sub").mkdir(parents=True)
     (stale / "sub" / "partial.mp4").write_bytes(b"x" * 1000)
-    alive = tmp_path / f"tflow-packager-{os.getppid()}-{job}-def456"  # a live process's: kept
+    alive = tmp_path / f"tflow-finalizer-{os.getppid()}-{job}-def456"  # a live process's: kept
     alive.mkdir()
     other = tmp_path / f"tflow-transcoder-{dead.pid}-another-job-ghi789"
     other.mkdir()

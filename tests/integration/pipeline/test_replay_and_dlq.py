@@ -19,8 +19,8 @@ from runtime.jetstream.connection import apply_consumer
 from runtime.jetstream.definitions import consumer_config
 from runtime.worker.deadletters import list_dead_letters
 from tests.integration.conftest import job_by_key, started_stack, wait_for
-from tests.integration.own_stack import own_js, own_pool  # noqa: F401 - fixtures
 from tests.media import media
+from tests.support.own_stack import own_js, own_pool  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.integration
 CLIP = "valid/h264_1080x720_aac.flv"  # 1.1 s: 360p + 720p, MP3

@@ -32,12 +32,12 @@ from ops.stack import LOOPBACK, free_port, running_stack, service_env, wait_for_
 from readmodel.db import create_pool
 from runtime.settings import Settings
 from tests.integration.conftest import TEST_ENV, Stack, wait_for
-from tests.integration.test_faults import RESULTS, bucket_keys, expected_keys
-from tests.integration.test_projector import assert_rebuild_reproduces
+from tests.integration.operations.test_faults import RESULTS, bucket_keys, expected_keys
+from tests.integration.pipeline.test_projector import assert_rebuild_reproduces
 from tests.media import media
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-WORKERS = ("ingest", "transcoder", "thumbnailer", "transcriber", "packager")
+WORKERS = ("ingest", "transcoder", "thumbnailer", "transcriber", "finalizer")
 CLIPS = ["valid/h264_1080x720_aac.flv", "valid/mpeg4asp_960x400_mp3.avi", "valid/phone_1280x720_rot180_vfr.mp4",
          "valid/friday_640x480_speech_h264_aac.mp4", "valid/h264_1080x720_aac.flv"]
 

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from tests.integration.conftest import ACCEPTED, discard, job_by_key, started_stack
-from tests.integration.own_stack import own_pool  # noqa: F401 - fixtures
 from tests.media import media
+from tests.support.own_stack import own_pool  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.integration
 

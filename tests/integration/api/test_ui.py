@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Stack
-from tests.integration.test_production import CHROMIUM_ARGS
+from tests.integration.operations.test_production import CHROMIUM_ARGS
 from tests.media import REPO_ROOT, looped_clip, media, speech_clip
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

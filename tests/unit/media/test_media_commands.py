@@ -37,7 +37,7 @@ from media.hls import (
 from media.ladder import LADDER
 from media.run import parse_progress_block
 from media.thumbnail import thumbnail_command, thumbnail_times
-from services.packager.metadata import build_metadata
+from services.finalizer.metadata import build_metadata
 
 AT = datetime(2026, 11, 22, tzinfo=UTC)
 

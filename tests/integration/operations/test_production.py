@@ -21,9 +21,9 @@ from intake import streamtoken
 from ops.backup import backup, restore
 from runtime.jetstream.connection import connect
 from runtime.storage import store
-from tests.integration.production_stack import Production, need, production, wait_job
 from tests.media import REPO_ROOT, speech_clip
 from tests.support.deploy import DEPLOY
+from tests.support.production_stack import Production, need, production, wait_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.minio, pytest.mark.timeout(900)]
 HLS_JS = REPO_ROOT / "web" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
@@ -218,7 +218,7 @@ def test_every_dashboard_panel_has_series_and_rules_load(prod: Production, job: 
     assert {g["name"] for g in groups} == {"prd-names", "transcode-flow"} and len(rules) >= 20
     assert all(r["health"] == "ok" for r in rules), [r for r in rules if r["health"] != "ok"]
     targets = _prometheus(prod, "targets")["activeTargets"]
-    assert {t["labels"].get("service") for t in targets} >= {"api", "projector", "ingest", "transcoder", "packager",
+    assert {t["labels"].get("service") for t in targets} >= {"api", "projector", "ingest", "transcoder", "finalizer",
                                                               "thumbnailer", "transcriber", "notifier"}
     assert all(t["health"] == "up" for t in targets), [(t["scrapeUrl"], t["lastError"]) for t in targets
                                                        if t["health"] != "up"]

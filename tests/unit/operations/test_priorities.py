@@ -150,8 +150,8 @@ def test_roles_publish_banded_work_and_pull_only_their_bands():
     assert "jobs.*.task_completed.video_360p.*" in pub["transcoder"]
     assert "jobs.*.task_completed.video_360p.*" not in pub["thumbnailer"]
     assert "$JS.API.CONSUMER.MSG.NEXT.JOBS.transcoder_p10" in pub["transcoder"]
-    assert not [s for s in pub["transcoder"] if re.search(r"\.(packager|finalizer)", s)]
-    assert "$JS.API.CONSUMER.MSG.NEXT.FINALIZE.finalizer_0" in pub["packager"]
+    assert not [s for s in pub["transcoder"] if re.search(r"\.(finalizer|finalizer)", s)]
+    assert "$JS.API.CONSUMER.MSG.NEXT.FINALIZE.finalizer_0" in pub["finalizer"]
     # an idle banded worker is woken by its own work subjects only
     assert set(perms["transcoder"]["subscribe"]["allow"]) == {
         "_INBOX_transcoder.>", "jobs.*.cancelled", "jobs.*.ingested.*", "jobs.*.replayed.*"}

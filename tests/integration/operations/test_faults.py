@@ -22,10 +22,10 @@ from contracts import layout
 from runtime.jetstream.connection import connect
 from runtime.storage import store
 from tests.integration.conftest import started_stack, wait_for
-from tests.integration.own_stack import own_pool  # noqa: F401 - fixtures
-from tests.integration.test_media_e2e import decode_all
-from tests.integration.test_projector import assert_rebuild_reproduces
+from tests.integration.pipeline.test_media_e2e import decode_all
+from tests.integration.pipeline.test_projector import assert_rebuild_reproduces
 from tests.media import media
+from tests.support.own_stack import own_pool  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LONG = "valid/bbb_1280x720_30s_vp8_vorbis.webm"  # 30 s: long enough to be killed mid-encode
@@ -34,7 +34,7 @@ SHORT = "valid/friday_640x480_speech_h264_aac.mp4"  # 6.2 s with speech: transcr
 FAULTS = [
     ("transcoder", "service", LONG, "video_720p"),
     ("nats", "server", LONG, "video_720p"),
-    ("packager", "service", SHORT, None),
+    ("finalizer", "service", SHORT, None),
     ("postgres", "server", LONG, "video_720p"),
     ("thumbnailer", "service", SHORT, None),
     ("seaweedfs", "server", LONG, "video_720p"),
@@ -42,7 +42,7 @@ FAULTS = [
     ("ingest", "service", SHORT, "ingest"),
     ("projector", "service", SHORT, None),
 ]
-RESULTS = Path(__file__).parents[2] / "bench" / "results"
+RESULTS = Path(__file__).parents[3] / "bench" / "results"
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ def test_api_never_answers_5xx_and_matches_its_schema(stack):
     schema = schemathesis.openapi.from_url(f"{stack.api_url}/openapi.json")
     every = [r.ok() for r in schema.get_all_operations()]
     # the user guide's routes are the canonical handlers under a second path (checked in
-    # tests/unit/test_openapi_contract.py); their hostile parameters are in test_hostile_corpus
+    # tests/unit/operations/test_openapi_contract.py); their hostile parameters are in test_hostile_corpus
     # the live job list is an endless event stream (checked in test_ui.py, its model in the unit tests)
     operations = [op for op in every if not op.path.startswith(GUIDE_PREFIXES) and op.path != "/api/v1/jobs/stream"]
     assert len(operations) >= 25 and len(every) - len(operations) >= 10

@@ -1,4 +1,4 @@
-"""packager: the `Finalizer` (durable `finalizer`, one message at a time per job
+"""finalizer: the `Finalizer` (durable `finalizer`, one message at a time per job
 partition, so writes of one job's master never race). The HLS media playlists and their
 segments are written by the transcoder while it encodes (progressive HLS).
 
@@ -31,12 +31,13 @@ from runtime.jetstream.delivery import Delivery
 from runtime.storage.store import FINAL_PLAYLIST_CACHE
 from runtime.worker.facts import completed, failed_permanently, ingested
 from runtime.worker.handler import JobHandler, TaskReporter, Work
-from services.packager.metadata import build_metadata
+from services.finalizer import NAME
+from services.finalizer.metadata import build_metadata
 
 #: Largest transcript WebVTT copied for HLS, in bytes.
 MAX_VTT_BYTES = 64 * 1024 * 1024
 
-SERVICE = "packager"
+SERVICE = NAME
 LANGUAGE_NAMES = {"en": "English", "fr": "Français", "de": "Deutsch", "es": "Español", "it": "Italiano",
                   "pt": "Português", "nl": "Nederlands", "ja": "日本語", "zh": "中文", "ru": "Русский"}
 

@@ -1,3 +1,0 @@
-from services.packager.main import main
-
-main()
