@@ -1,10 +1,10 @@
 """transcoder: on `ingested` (or a replay), encode the job's pending renditions and the MP3
 in one ffmpeg run reading the source in place. Each rendition is written at once as its
 MP4 and as HLS (`tee`): segments are uploaded as they close and the `EVENT` media
-playlists grow while the encode runs; the multivariant playlist lists a variant as soon as
-its first segment is stored (a first run only: a replayed job keeps its master until the
-finalizer rewrites it). When the encode ends: `hls_<r>` completes (VOD playlist, I-frame
-playlist), then `video_<r>` (the MP4, with its quality figures), ladder order, then the MP3.
+playlists grow while the encode runs (the finalizer, the master's one writer, lists a
+variant once its playlist names a segment, on the `hls_<r>` progress facts). When the
+encode ends: `hls_<r>` completes (VOD playlist, I-frame playlist), then `video_<r>` (the
+MP4, with its quality figures), ladder order, then the MP3.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import os
 import time
 from pathlib import Path
 
-from contracts import AnyJobEvent, Ingested, Mp3Result, VideoResult, layout
+from contracts import AnyJobEvent, Mp3Result, VideoResult, layout
 from media.encode import parse_quality, quality_command, transcode_command
 from media.filters import output_size
-from media.hls import multivariant_playlist
 from media.ladder import encoding_ladder
 from media.probe import describe_output
 from media.run import MEDIA_FAILURES, ffmpeg_binary, run_ffmpeg, run_quiet
@@ -68,7 +67,7 @@ class Transcoder(JobHandler):
             limits = self.limits(work)
             cmd = transcode_command(self.ffmpeg, url, ingested.probe, renditions, outputs, mp3,
                                     {n: s.playlist for n, s in hls.items()})
-            await self._encode(cmd, rep, limits, list(hls.values()), isinstance(work.trigger, Ingested))
+            await self._encode(cmd, rep, limits, list(hls.values()))
             encode_seconds = time.monotonic() - started
             for r in renditions:
                 playlist, playlist_result = await hls[r.name].finish(self.objects, started)
@@ -98,23 +97,16 @@ class Transcoder(JobHandler):
                 await rep.complete(layout.MP3_TASK, [info], Mp3Result(), encode_seconds)
 
     async def _encode(self, cmd: list[str], rep: TaskReporter, limits: dict[str, float],
-                      segments: list[RenditionSegments], publish_master: bool) -> None:
+                      segments: list[RenditionSegments]) -> None:
         """Run the encode; every `POLL_SECONDS` meanwhile, store the segments closed so far
-        and, when `publish_master` and a variant got its first segment, the multivariant
-        playlist of the variants that have one. A failed upload stops the encode."""
+        and their growing playlists. A failed upload stops the encode."""
         encode = asyncio.ensure_future(run_ffmpeg(cmd, rep.progress, self.settings.media.progress_interval_seconds,
                                                   **limits))
-        listed: set[str] = set()
         try:
             while not encode.done():
                 await asyncio.wait({encode}, timeout=POLL_SECONDS)
                 for s in segments:
                     await s.sync(self.objects)
-                ready = [s for s in segments if s.segments]
-                if publish_master and {s.rendition.name for s in ready} != listed:
-                    listed = {s.rendition.name for s in ready}
-                    master = multivariant_playlist([s.variant() for s in ready])
-                    await self.objects.put(layout.master_key(rep.job_id), master.encode())
             await encode
         finally:
             if not encode.done():

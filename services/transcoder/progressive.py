@@ -17,7 +17,7 @@ from pathlib import Path
 import m3u8
 
 from contracts import HlsResult, OutputInfo, layout
-from media.hls import IFrame, Variant, bandwidths, finished_playlist, iframe_bandwidths, iframe_playlist
+from media.hls import IFrame, bandwidths, finished_playlist, iframe_bandwidths, iframe_playlist
 from media.ladder import Rendition
 from media.probe import ts_keyframes
 from runtime.storage.objects import Objects
@@ -50,13 +50,6 @@ class RenditionSegments:
     def key(self) -> str:
         """The media playlist's key (`layout.media_playlist_key`)."""
         return layout.media_playlist_key(self.job_id, self.rendition.name)
-
-    def variant(self) -> Variant:
-        """The variant as the multivariant playlist lists it, from the segments stored so
-        far (BANDWIDTH: their peak; the finalizer lists the final figures)."""
-        peak, average = bandwidths(self.segments)
-        return Variant(uri=layout.relative_to_job(self.job_id, self.key), bandwidth=peak, average_bandwidth=average,
-                       width=self.width, height=self.height, codecs=self.codecs, frame_rate=self.frame_rate)
 
     async def sync(self, objects: Objects) -> bool:
         """Upload the segments the local playlist names that are not stored yet, then the

@@ -247,8 +247,8 @@ class RecordingObjects(DirectoryObjects):
 async def test_hls_is_stored_while_it_is_encoded(facts, settings, tmp_path):
     """Progressive HLS on the 16.5 s clip (five 4 s-target segments): each segment is stored
     before any playlist names it, the media playlist is first stored as a growing EVENT
-    playlist, the multivariant playlist lists the variant before `hls_360p` completes,
-    and the final playlist is VOD with its I-frame playlist."""
+    playlist, and the final playlist is VOD with its I-frame playlist. The transcoder never
+    writes the master: the finalizer is its one writer."""
     objects = RecordingObjects(tmp_path / "store", BUCKET)
     ing = ingested(objects, media("valid/msmpeg4v2_640x360_noaudio.avi"), settings)
     await facts.publish(ing)
@@ -266,12 +266,45 @@ async def test_hls_is_stored_while_it_is_encoded(facts, settings, tmp_path):
     final = playlists[-1]
     assert final.playlist_type == "vod" and final.is_endlist and len(final.segments) == 5
     assert [round(s.duration, 1) for s in final.segments] == [4.0, 4.0, 4.0, 4.0, 0.5] and final.target_duration == 4
-    keys = [k for k, _ in objects.writes]
-    assert keys.index(layout.master_key(ing.job_id)) < keys.index(layout.iframe_playlist_key(ing.job_id, "360p"))
+    assert layout.master_key(ing.job_id) not in {k for k, _ in objects.writes}
+    progress = await facts.last(ing.job_id, "task_progress", layout.hls_task("360p"))
+    assert isinstance(progress, TaskProgress)  # what the finalizer lists a growing variant on
     hls = await completed(facts, ing.job_id, layout.hls_task("360p"))
     assert hls is not None and isinstance(hls.result, HlsResult) and hls.result.segment_count == 5
     iframes = m3u8.loads(objects.path(BUCKET, layout.iframe_playlist_key(ing.job_id, "360p")).read_text())
     assert iframes.is_i_frames_only and len(iframes.segments) == 9  # a keyframe every 2 s of 16.5 s
+
+
+async def test_the_finalizer_lists_a_growing_variant_once_its_playlist_names_a_segment(facts, settings, tmp_path):
+    """An `hls_360p` progress fact before any segment: no master. Once the stored `EVENT`
+    playlist names a stored segment: the master lists that variant (BANDWIDTH from the
+    segment's size, the ladder's RESOLUTION, video-only CODECS for a silent source), and a
+    further progress fact does not rewrite it."""
+    objects = RecordingObjects(tmp_path / "store", BUCKET)
+    ing = ingested(objects, media("valid/msmpeg4v2_640x360_noaudio.avi"), settings)
+    await facts.publish(ing)
+    finalizer = Finalizer(settings, facts, objects)
+
+    def progress(percent: float) -> TaskProgress:
+        return TaskProgress(job_id=ing.job_id, at=utcnow(), task=layout.hls_task("360p"), percent=percent,
+                            speed=2.0, eta_seconds=5.0)
+
+    await finalizer.handle(delivery(progress(5.0)))
+    assert not (objects.root / BUCKET / layout.master_key(ing.job_id)).exists()
+    prefix = layout.segments_prefix(ing.job_id, "360p")
+    await objects.put(prefix + "seg_00000.ts", b"\x47" * 188 * 1000)  # 188 000 bytes of 4 s: 376 kb/s
+    await objects.put(layout.media_playlist_key(ing.job_id, "360p"), (
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n"
+        "#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:4.000000,\nseg_00000.ts\n").encode())
+    await finalizer.handle(delivery(progress(30.0)))
+    master = m3u8.loads(objects.path(BUCKET, layout.master_key(ing.job_id)).read_text())
+    [variant] = master.playlists
+    assert variant.uri == layout.relative_to_job(ing.job_id, layout.media_playlist_key(ing.job_id, "360p"))
+    info = variant.stream_info
+    assert info.bandwidth == 376_000 and info.resolution == (640, 360) and info.codecs == "avc1.4d401f"
+    writes = [k for k, _ in objects.writes].count(layout.master_key(ing.job_id))
+    await finalizer.handle(delivery(progress(60.0)))
+    assert [k for k, _ in objects.writes].count(layout.master_key(ing.job_id)) == writes == 1
 
 
 async def test_transcriber_writes_four_formats_and_a_typed_transcript(facts, objects, settings, tmp_path):

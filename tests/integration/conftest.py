@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
+from fastapi.testclient import TestClient
 from minio import Minio
 
 from ops.processes import Supervisor
@@ -24,7 +25,10 @@ from readmodel.db import UNAVAILABLE, create_pool
 from runtime.jetstream.connection import connect
 from runtime.settings import Settings
 from runtime.storage import store
+from runtime.worker.facts import MemoryFacts
 from services import SERVICES
+from services.api import deps as api_deps
+from services.api.app import create_app
 
 # many stacks share this host during a session: each service's /metrics on a free port
 os.environ.setdefault("TFLOW_METRICS_PORT_BASE", "0")
@@ -167,3 +171,17 @@ async def discard(stack: Stack, job_id) -> None:
             break
         await asyncio.sleep(0.25)
     assert r.status_code in (200, 409), r.text
+
+
+@pytest.fixture(scope="session")
+def app_client(stack: Stack) -> Iterator[TestClient]:
+    """The in-process API tier: the app itself (FastAPI's `TestClient`, no uvicorn, no
+    port) on the session's real Postgres, NATS and store, with the facts it publishes kept
+    in memory (`MemoryFacts`, what the handler tests use), as the admin. For route-level
+    checks (status codes, error codes, scopes, validation) that need no service to react."""
+    app = create_app(stack.settings)
+    facts = MemoryFacts()
+    app.dependency_overrides[api_deps._facts] = lambda: facts
+    with TestClient(app, headers={"X-API-Key": stack.admin_key}) as client:
+        client.facts = facts  # type: ignore[attr-defined]
+        yield client

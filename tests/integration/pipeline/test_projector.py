@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import uuid
@@ -23,6 +22,7 @@ from contracts import (
     TaskStarted,
     TranscriptResult,
     VideoInfo,
+    decode_job_event,
     job_id_for,
     utcnow,
 )
@@ -150,8 +150,19 @@ async def test_projector_restart_resumes_exactly(stack, pool, js):
     proc = stack.sup.procs["projector"]
     proc.terminate()
     proc.wait(15)
+    before = (await js.stream_info("JOBS")).state.last_seq
     stack.drop(media("valid/h264_1080x720_aac.flv"), "while-projector-down.flv")
-    await asyncio.sleep(2)
+
+    async def received_on_the_stream() -> bool:
+        last = (await js.stream_info("JOBS")).state.last_seq
+        for seq in range(before + 1, last + 1):
+            fact = decode_job_event((await js.get_msg("JOBS", seq)).data)
+            if isinstance(fact, Received) and fact.source.key == "raw/while-projector-down.flv":
+                return True
+        return False
+
+    await wait_for(received_on_the_stream, 30, "the drop's received fact on JOBS")
+    # the fact is on the stream and the projector is down: its absence in Postgres is the projector's
     assert await pool.fetchval("SELECT count(*) FROM jobs WHERE source_key = 'raw/while-projector-down.flv'") == 0
     stack.sup.check()  # the supervisor restarts it
     job = await job_by_key(pool, "raw/while-projector-down.flv")

@@ -24,8 +24,10 @@ from contracts import (
     fact_filter,
     fact_subject,
     job_of_subject,
+    layout,
     subject_for,
 )
+from media.ladder import LADDER
 from ops import natsauth
 from runtime.jetstream.bands import Head, effective, take_order
 from runtime.jetstream.definitions import consumer_group, consumer_groups, load_consumer_configs, load_stream_configs
@@ -99,9 +101,11 @@ def test_the_finalizer_is_partitioned_as_its_stream_derives_the_partitions():
     stream = next(s for s in load_stream_configs() if s.name == "FINALIZE")
     dests = [t.dest for src in stream.sources or [] for t in src.subject_transforms or []]
     assert dests and all(f"{{{{partition({len(group.members)},1)}}}}" in d for d in dests)
-    # every fact the finalizer used to read is sourced: completions, failures, replays
+    # completions, failures, replays, and the progress of every HLS task of the ladder
+    # (NATS wildcards are whole tokens: one transform per rendition)
     srcs = {t.src for src in stream.sources or [] for t in src.subject_transforms or []}
-    assert srcs == {"jobs.*.task_completed.>", "jobs.*.task_failed.>", "jobs.*.replayed.*"}
+    assert srcs == {"jobs.*.task_completed.>", "jobs.*.task_failed.>", "jobs.*.replayed.*",
+                    *(f"jobs.*.task_progress.{layout.hls_task(r)}" for r in LADDER)}
 
 
 def test_dead_letter_consumers_follow_every_member_of_a_split_group():
