@@ -39,13 +39,6 @@ async def fetch_job(db: Db, *, job_id: uuid.UUID, owner: uuid.UUID | None) -> as
     return await db.fetchrow("SELECT * FROM jobs WHERE id = $1 AND api_key_id = $2", job_id, owner)
 
 
-async def fetch_submission(db: Db, *, job_id: uuid.UUID, owner: uuid.UUID | None) -> asyncpg.Record | None:
-    """What the API accepted as `job_id` (for `owner`; any for None), or None."""
-    if owner is None:
-        return await db.fetchrow("SELECT * FROM submissions WHERE job_id = $1", job_id)
-    return await db.fetchrow("SELECT * FROM submissions WHERE job_id = $1 AND api_key_id = $2", job_id, owner)
-
-
 async def fetch_tasks(db: Db, *, job_id: uuid.UUID, completed_only: bool = False) -> list[asyncpg.Record]:
     """The job's task rows, started ones first in start order, then by name."""
     where = " AND status = 'completed'" if completed_only else ""

@@ -144,13 +144,9 @@ async def usage(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.UUID) -> 
                           "WHERE api_key_id = $1 ORDER BY day DESC", key_id)
 
 
-async def count_submission(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.UUID | None, size: int,
-                           job_id: uuid.UUID, bucket: str, key: str, priority: int) -> None:
-    """Record an accepted submission (`submissions`, so its job shows as pending at once)
-    and, for an API key, the job and its bytes in today's usage."""
-    await db.execute("INSERT INTO submissions (job_id, api_key_id, source_bucket, source_key, size_bytes, priority) "
-                     "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id) DO NOTHING",
-                     job_id, key_id, bucket, key, size, priority)
+async def count_submission(db: asyncpg.Pool | asyncpg.Connection, *, key_id: uuid.UUID | None, size: int) -> None:
+    """Count an accepted submission of `size` bytes in today's usage of API key `key_id`
+    (nothing for the admin, None)."""
     if key_id is None:
         return
     await db.execute(

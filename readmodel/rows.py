@@ -147,17 +147,6 @@ def video_info(row: Mapping[str, Any]) -> dict[str, Any] | None:
     return {c.field: row[c.column] for c in PROBE_COLUMNS}
 
 
-def submitted_job(sub: Mapping[str, Any]) -> dict[str, Any]:
-    """The job row of a submission the projector has not seen yet (`submissions`): a
-    `pending` job of origin `api` with what the API knew when it answered 202."""
-    return msgspec.structs.asdict(JobRow(
-        id=str(sub["job_id"]), status="pending", origin="api", source_bucket=sub["source_bucket"],
-        source_key=sub["source_key"], source_etag="", original_filename=sub["source_key"].rsplit("/", 1)[-1],
-        file_size_bytes=sub["size_bytes"], priority=sub["priority"],
-        api_key_id=str(sub["api_key_id"]) if sub["api_key_id"] else None, created_at=sub["created_at"],
-        updated_at=sub["created_at"]))
-
-
 def task_result(name: str, details: Mapping[str, Any]) -> TaskResult | None:
     """The typed result stored in a task row's `details` (tagged by `type`); rows written
     from schema-1 facts before a rebuild hold the untyped form, read with `result_from_v1`."""

@@ -3,7 +3,7 @@
 `python deploy/grafana/dashboards.py` writes `deploy/grafana/dashboards/<uid>.json`, which
 Grafana provisions (`deploy/grafana/provisioning/`); a unit test checks the committed
 files are this script's output, and the native production test runs every panel's
-PromQL against a live Prometheus. Metric names: `tflow/metrics.py`,
+PromQL against a live Prometheus. Metric names: `runtime/observability/metrics.py`,
 `services/projector/gauges.py`, `services/api/metrics.py`, and the recording rules in
 `deploy/prometheus/rules/recording.yml`.
 """

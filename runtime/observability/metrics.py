@@ -65,7 +65,7 @@ ERRORS = Counter("transcode_errors", "Failures: task_failed facts (retryable or 
                  "sources.", ["service", "kind"])
 
 #: Services whose tasks are ffmpeg runs.
-FFMPEG_SERVICES = frozenset({"transcoder", "finalizer", "thumbnailer"})
+FFMPEG_SERVICES = frozenset({"transcoder", "thumbnailer"})
 
 
 def output_label(task: str) -> str:

@@ -294,8 +294,8 @@ async def test_the_finalizer_lists_a_growing_variant_once_its_playlist_names_a_s
     prefix = layout.segments_prefix(ing.job_id, "360p")
     await objects.put(prefix + "seg_00000.ts", b"\x47" * 188 * 1000)  # 188 000 bytes of 4 s: 376 kb/s
     await objects.put(layout.media_playlist_key(ing.job_id, "360p"), (
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n"
-        "#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:4.000000,\nseg_00000.ts\n").encode())
+        b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n"
+        b"#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:4.000000,\nseg_00000.ts\n"))
     await finalizer.handle(delivery(progress(30.0)))
     master = m3u8.loads(objects.path(BUCKET, layout.master_key(ing.job_id)).read_text())
     [variant] = master.playlists

@@ -23,9 +23,9 @@ from minio import Minio
 
 from contracts import Cancelled, Deleted, layout, prd, utcnow
 from intake.submission import MetadataError, parse_metadata
-from readmodel import jobs, keys
+from readmodel import jobs, keys, submissions
 from readmodel.documents import download_key, job_view, locator
-from readmodel.rows import TERMINAL, submitted_job
+from readmodel.rows import TERMINAL
 from runtime.storage import store
 from services.api.auth import Principal, QueryReader, Reader, Writer
 from services.api.deps import FactsDep, PoolDep, PresignDep, ResourcesDep, SettingsDep, StoreDep
@@ -68,17 +68,17 @@ async def owned_job(pool: asyncpg.Pool, job_id: uuid.UUID, who: Principal,
                     accepted: bool = True) -> Mapping[str, Any]:
     """The caller's job row; 404 when it does not exist or belongs to another key, 410
     when it was deleted. A job the API accepted that ingest's first fact has not reached
-    yet (a second at most, usually) is a `pending` row (`rows.submitted_job`) when
+    yet (a second at most, usually) is a `pending` row (`readmodel.submissions`) when
     `accepted`, else 409 `not_ready` with `Retry-After: 1`."""
     row = await jobs.fetch_job(pool, job_id=job_id, owner=who.owner)
     if row is None:
-        submitted = await jobs.fetch_submission(pool, job_id=job_id, owner=who.owner)
+        submitted = await submissions.fetch_submission(pool, job_id=job_id, owner=who.owner)
         if submitted is None:
             raise ApiError(404, "not_found", f"job {job_id} does not exist")
         if not accepted:
             raise ApiError(409, "not_ready", f"job {job_id} was accepted and is being received; retry in a moment",
                            headers={"Retry-After": "1"})
-        return submitted_job(submitted)
+        return submissions.pending_job(submitted)
     if row["status"] == "deleted":
         raise ApiError(410, "deleted", f"job {job_id} was deleted")
     found: Mapping[str, Any] = row

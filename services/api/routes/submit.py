@@ -32,7 +32,7 @@ from intake.submission import (
 from intake.submit import NotSubmittable, SourceMissing, submit_file, submit_object
 from intake.webhooks import WebhookRefused, check_webhook_url
 from media.image import ImageRefused, still_image
-from readmodel import jobs, keys
+from readmodel import jobs, keys, submissions
 from runtime.jetstream.connection import announce_object
 from runtime.settings import Settings
 from runtime.storage import store
@@ -99,8 +99,9 @@ async def announce(js: JetStreamDep, pool: PoolDep, who: Principal, ref: ObjectR
     if earlier is not None and earlier["status"] == "deleted":
         raise ApiError(409, "job_deleted", f"this file is job {job_id}, which was deleted; submit it under "
                        "another file name to process it again")
-    await keys.count_submission(pool, key_id=who.id, size=ref.size, job_id=job_id,
-                                bucket=ref.bucket, key=ref.key, priority=priority)
+    await submissions.record_submission(pool, job_id=job_id, key_id=who.id, bucket=ref.bucket, key=ref.key,
+                                        size=ref.size, priority=priority)
+    await keys.count_submission(pool, key_id=who.id, size=ref.size)
     await announce_object(js, ref, "api")
     return accepted(ref, priority)
 

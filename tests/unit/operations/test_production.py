@@ -78,6 +78,8 @@ def test_facts_feed_the_prd_metrics():
                                              outputs=[OutputInfo(key="k", size_bytes=1000, kind="video")]))
     assert _sample("transcode_output_bytes_total", {"resolution": "720p"}) == before_bytes + 1000
     assert _sample("transcode_ffmpeg_seconds_total", {"service": "transcoder"}) == before_ffmpeg + 2.5
+    observe_fact("finalizer", TaskCompleted(job_id=JOB, at=at, task="metadata", seconds=0.5))
+    assert _sample("transcode_ffmpeg_seconds_total", {"service": "finalizer"}) == 0.0  # it runs no ffmpeg
     assert _sample("transcode_jobs_duration_seconds_count", {"resolution": "720p"}) == before_count + 1
     errors = {"service": "transcoder", "kind": "task_failed_permanent"}
     before_errors = _sample("transcode_errors_total", errors)
