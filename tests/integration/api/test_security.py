@@ -19,7 +19,7 @@ import httpx
 import nats
 import pytest
 
-from contracts import ObjectRef, Received, encode, subject_for, utcnow
+from contracts import Deleted, ObjectRef, Received, encode, subject_for, utcnow
 from runtime.storage import store
 from tests.integration.conftest import discard, job_by_key, wait_for
 from tests.media import media
@@ -119,9 +119,11 @@ async def test_a_fact_postgres_refuses_is_set_aside_and_the_read_model_goes_on(s
 async def test_health_tells_when_the_projector_stalls(stack, js):
     projector = stack.sup.procs["projector"]
     os.kill(projector.pid, signal.SIGSTOP)
+    stalled: list[str] = []
     try:
         for _ in range(3):
-            fact = Received(job_id=str(uuid.uuid4()), at=utcnow(), origin="api",
+            stalled.append(str(uuid.uuid4()))
+            fact = Received(job_id=stalled[-1], at=utcnow(), origin="api",
                             source=ObjectRef(bucket="videos", key="raw/stall.mp4", etag="e", size=1))
             await js.publish(subject_for(fact), encode(fact))
 
@@ -137,6 +139,10 @@ async def test_health_tells_when_the_projector_stalls(stack, js):
         os.kill(projector.pid, signal.SIGCONT)
     await wait_for(lambda: asyncio.to_thread(lambda: stack.api(None).get("/health").status_code == 200), 30,
                    "/health 200 again")
+    # the fabricated jobs (received, never ingested) end, so the session's stack quiesces
+    for job_id in stalled:
+        gone = Deleted(job_id=job_id, at=utcnow(), by="tests")
+        await js.publish(subject_for(gone), encode(gone))
 
 
 def raw_upload(stack, filename: bytes) -> httpx.Response:

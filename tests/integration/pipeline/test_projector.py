@@ -47,10 +47,15 @@ async def caught_up(pool, js) -> int:
 
 async def quiescent(pool, js, timeout: float = 240) -> int:
     """Every job terminal and the projector at the stream's end: nothing will publish."""
+    live = ("SELECT id, status, source_key, current_task FROM jobs WHERE status NOT IN ('completed', 'failed', "
+            "'cancelled', 'deleted')")
+
     async def idle():
-        return await pool.fetchval("SELECT count(*) FROM jobs WHERE status NOT IN ('completed', 'failed', "
-                                   "'cancelled', 'deleted')") == 0
-    await wait_for(idle, timeout, "every job terminal")
+        return not await pool.fetch(live)
+    try:
+        await wait_for(idle, timeout, "every job terminal")
+    except AssertionError as e:
+        raise AssertionError(f"{e}: still running {[dict(r) for r in await pool.fetch(live)]}") from None
     return await caught_up(pool, js)
 
 
