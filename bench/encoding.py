@@ -63,7 +63,7 @@ def profiles() -> dict[str, dict[str, tuple[str, int]]]:
 
 
 def measure(source: Path, rendition: str, preset: str, crf: int, work: Path) -> dict:
-    probe = validate(read_media(str(source)), source.stat().st_size, S)
+    probe = validate(read_media(str(source)), source.stat().st_size, S.intake)
     rung = dataclasses.replace(LADDER[rendition], preset=preset, crf=crf)
     out = work / f"{rendition}-{preset}-{crf}.mp4"
     cmd = transcode_command(FF, str(source), msgspec.structs.replace(probe, audio=None), [rung], {rendition: out}, None)

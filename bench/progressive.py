@@ -59,7 +59,7 @@ FF = ffmpeg_binary(S.media.ffmpeg)
 
 def bare(clip: Path, work: Path) -> dict:
     """The transcoder's command alone; when the first 360p segment is listed locally."""
-    probe = validate(read_media(str(clip)), clip.stat().st_size, S)
+    probe = validate(read_media(str(clip)), clip.stat().st_size, S.intake)
     ladder = encoding_ladder(S.media.encoding_profile)
     names = ladder_for(probe)
     outs = {n: work / f"video_{n}.mp4" for n in names}

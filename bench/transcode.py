@@ -129,7 +129,7 @@ def pipeline(tmp: Path, label: str, extra_env: dict[str, str]) -> dict:
 
 
 def main() -> None:
-    probe = validate(read_media(str(CLIP)), CLIP.stat().st_size, S)
+    probe = validate(read_media(str(CLIP)), CLIP.stat().st_size, S.intake)
     renditions = ladder_for(probe)
     res: dict = {"clip": CLIP.name, "duration_seconds": probe.duration_seconds, "renditions": renditions,
                  "cpus": os.cpu_count()}
