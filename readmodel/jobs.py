@@ -39,6 +39,19 @@ async def fetch_job(db: Db, *, job_id: uuid.UUID, owner: uuid.UUID | None) -> as
     return await db.fetchrow("SELECT * FROM jobs WHERE id = $1 AND api_key_id = $2", job_id, owner)
 
 
+async def wait_for_status(db: Db, *, job_id: uuid.UUID, status: str, timeout: float,
+                          interval: float = 0.05) -> bool:
+    """Wait until the projector has folded the job into `status` (read-your-writes after
+    the API published a fact); True when it has, False after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while await db.fetchval("SELECT status FROM jobs WHERE id = $1", job_id) != status:
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(interval)
+    return True
+
+
 async def fetch_tasks(db: Db, *, job_id: uuid.UUID, completed_only: bool = False) -> list[asyncpg.Record]:
     """The job's task rows, started ones first in start order, then by name."""
     where = " AND status = 'completed'" if completed_only else ""

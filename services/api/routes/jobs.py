@@ -171,6 +171,8 @@ def remove_original(client: Minio, bucket: str, key: str) -> bool:
 #: How long after a cancel a worker may still finish an upload it had begun: the
 #: services' stop grace (3 s) plus an upload of one segment, with margin.
 LATE_UPLOAD_SECONDS = 10.0
+#: How long a delete waits for the read model to show the job deleted, seconds.
+DELETE_FOLD_SECONDS = 5.0
 
 
 async def remove_late(client: Minio, bucket: str, prefix: str, delay: float) -> None:
@@ -210,6 +212,9 @@ async def delete_job(job_id: uuid.UUID, who: Writer, pool: PoolDep, facts: Facts
             await keys.count_deletion(pool, key_id=row["api_key_id"], size=row["file_size_bytes"])
     await facts.publish(Deleted(job_id=str(job_id), at=utcnow(), files_deleted=delete_files,
                                 original_deleted=original, by=who.name))
+    # read-your-writes: a GET right after this answer says 410, unless the projector lags
+    if not await jobs.wait_for_status(pool, job_id=job_id, status="deleted", timeout=DELETE_FOLD_SECONDS):
+        log.warning("job %s: the read model has not folded its deletion within %.0fs", job_id, DELETE_FOLD_SECONDS)
     return JobDeleted(message="Job deleted", job_id=str(job_id), status="deleted", was_cancelled=running,
                       deleted_objects=removed + int(original), original_deleted=original)
 
