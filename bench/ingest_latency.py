@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from report import write_results  # noqa: E402
+from tests.support.minio_server import MinioServer  # noqa: E402
 
 from media.probe import read_media  # noqa: E402
 from ops import natsauth
@@ -36,7 +37,6 @@ from ops.stack import free_port, loopback_settings, running_stack  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
 from runtime.settings import Settings  # noqa: E402
 from runtime.storage import store  # noqa: E402
-from tests.support.minio_server import MinioServer  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media" / "valid"
 N = int(os.environ.get("BENCH_FILES", "20"))

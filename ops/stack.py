@@ -1,6 +1,7 @@
-"""The embedded stack: NATS (JetStream), PostgreSQL and SeaweedFS S3 from PyPI wheels,
-bound to 127.0.0.1, data under `<data_dir>/`; plus bootstrap (bucket, streams,
-migrations, admin key). Used by `tflow up` and by the test fixtures alike.
+"""The embedded stack: NATS (JetStream) and PostgreSQL from PyPI wheels, MinIO built by
+`make minio` (`ops.minio`: its bucket events go to NATS as in production), bound to
+127.0.0.1, data under `<data_dir>/`; plus bootstrap (bucket, streams, migrations, admin
+key). Used by `tflow up` and by the test fixtures alike.
 
 A server whose endpoint is already set (`TFLOW_NATS_URL`, `TFLOW_DATABASE_URL`,
 `TFLOW_S3_ENDPOINT`) is not started.
@@ -22,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from minio import Minio
 from pydantic import SecretStr
 
-from ops import natsauth, pgserver, s3auth
+from ops import minio, natsauth, pgserver, s3auth
 from ops.endpoints import write_endpoints
 from ops.processes import Program, Supervisor
 from ops.scrape import metrics_ports, write_metrics_targets
@@ -110,14 +112,16 @@ class EmbeddedStack:
 
     settings: Settings
     servers: Supervisor = field(default_factory=lambda: Supervisor.of(()))
-    #: The embedded S3 store's other listeners (filer, volume, master, ...), by name.
-    store_ports: dict[str, int] = field(default_factory=dict)
+    #: More MinIO settings (e.g. `MINIO_PROMETHEUS_AUTH_TYPE=public`, as compose sets it).
+    minio_env: dict[str, str] = field(default_factory=dict)
+    #: `host:port` of the embedded MinIO once started, else None.
+    minio_endpoint: str | None = None
     postgres: pgserver.Cluster | None = None
     _lock: Any = None
 
     @property
     def procs(self) -> dict[str, subprocess.Popen]:
-        """The running server processes by name (`nats`, `postgres`, `seaweedfs`)."""
+        """The running server processes by name (`nats`, `postgres`, `minio`)."""
         return self.servers.procs
 
     @property
@@ -158,7 +162,8 @@ class EmbeddedStack:
         if not self.settings.s3.endpoint:
             access, secret = s3auth.keys(self.secrets_dir, self.settings)
             updates["s3"] = {"access_key": SecretStr(access), "secret_key": SecretStr(secret),
-                             "endpoint": self._start_seaweedfs(access, secret)}
+                             "endpoint": self._start_minio(access, secret, updates.get("nats", {}).get("url")
+                                                           or self.settings.nats.url or "")}
         return self.settings.updated(**updates)
 
     def _take_lock(self) -> None:
@@ -190,23 +195,35 @@ class EmbeddedStack:
         pgserver.wait_ready(self.postgres, proc, 60)
         return self.postgres.url
 
-    def _start_seaweedfs(self, access_key: str, secret_key: str) -> str:
-        s3 = _port(self.settings.s3.port)
-        ports = {k: free_port() for k in ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc",
-                                           "s3.grpc", "admin", "admin.grpc")}
-        self.store_ports = ports
-        s3_dir = self.data_dir / "s3"
-        s3_dir.mkdir(mode=0o700, exist_ok=True)
-        identities = s3auth.write_config(s3_dir, self.secrets_dir, access_key, secret_key)
-        cmd = [_binary("weed"), "mini", f"-dir={s3_dir}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
-               f"-s3.config={identities}",
-               "-master.telemetry=false", "-admin.ui=false", "-webdav=false", f"-bucket={self.settings.s3.bucket}",
-               f"-s3.port={s3}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-               *(f"-{k.replace('.grpc', '.port.grpc') if k.endswith('.grpc') else k + '.port'}={p}"
-                 for k, p in ports.items())]
-        proc = self._spawn("seaweedfs", cmd, cwd=s3_dir)  # weed reads ./security.toml
-        wait_for_port(s3, 60, proc)
-        return f"{LOOPBACK}:{s3}"
+    def _start_minio(self, access_key: str, secret_key: str, nats_url: str) -> str:
+        """MinIO on loopback (`ops.minio`), its events to this stack's NATS as the `minio`
+        role, then provisioned as root (bucket, event rule, the services' user)."""
+        port = _port(self.settings.s3.port)
+        endpoint = f"{LOOPBACK}:{port}"
+        drive = self.data_dir / "minio"
+        drive.mkdir(mode=0o700, exist_ok=True)
+        nats = nats_url.split(",")[0].strip().removeprefix("nats://")
+        if "nats" in self.procs:
+            nats_user, nats_password = "minio", natsauth.credentials(self.secrets_dir)["minio"]
+        else:  # NATS runs elsewhere: MinIO publishes with the stack's own NATS user
+            password = self.settings.nats.password
+            nats_user, nats_password = self.settings.nats.user or "", password.get_secret_value() if password else ""
+        root = s3auth.root_credentials(self.secrets_dir)
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(drive),
+               **minio.server_env(*root, nats, nats_user, nats_password), **self.minio_env}
+        proc = self._spawn("minio", minio.argv(minio.binary(), LOOPBACK, port, free_port(), drive), env=env)
+        minio.wait_live(endpoint, 60, proc)
+        minio.provision(endpoint, root, (access_key, secret_key), self.settings.s3.bucket)
+        self.minio_endpoint = endpoint
+        return endpoint
+
+    def root_client(self) -> Minio:
+        """A minio client of the embedded MinIO as its root user (bucket configuration,
+        tests). Raises RuntimeError when this stack started no MinIO."""
+        if self.minio_endpoint is None:
+            raise RuntimeError("this stack runs no embedded MinIO")
+        user, password = s3auth.root_credentials(self.secrets_dir)
+        return Minio(self.minio_endpoint, access_key=user, secret_key=password, secure=False)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop every server this stack started, all at once (Postgres with its fast
@@ -334,14 +351,15 @@ def stop_stack(sup: Supervisor | None, stack: EmbeddedStack) -> None:
 
 @contextlib.contextmanager
 def running_stack(settings: Settings, services: tuple[str, ...] = SERVICES, extra_env: dict[str, str] | None = None,
-                  service_logs: Path | None = None, supervise: bool = False, bootstrap_first: bool = True
-                  ) -> Iterator[tuple[Settings, Supervisor, EmbeddedStack]]:
+                  service_logs: Path | None = None, supervise: bool = False, bootstrap_first: bool = True,
+                  minio_env: dict[str, str] | None = None) -> Iterator[tuple[Settings, Supervisor, EmbeddedStack]]:
     """Start servers, bootstrap, start `services`; yield `(resolved settings, supervisor, stack)`;
     stop everything on exit (the services, then the servers: 10 s at most). With
     `supervise`, a `Watch` restarts whatever dies meanwhile; `bootstrap_first=False` leaves
-    the streams, bucket and tables to whoever made them (a host that only adds workers). The one way `tflow up`, the
-    tests and the benchmarks run it."""
-    stack = EmbeddedStack(settings)
+    the streams, bucket and tables to whoever made them (a host that only adds workers);
+    `minio_env` adds settings to the embedded MinIO. The one way `tflow up`, the tests and
+    the benchmarks run it."""
+    stack = EmbeddedStack(settings, minio_env=dict(minio_env or {}))
     sup: Supervisor | None = None
     watch: Watch | None = None
     try:

@@ -74,7 +74,8 @@ class S3Settings(BaseSettings):
 
     model_config = _config("TFLOW_S3_")
 
-    endpoint: str | None = Field(None, description="host:port of any S3 endpoint (MinIO, SeaweedFS, AWS).")
+    endpoint: str | None = Field(None, description="host:port of any S3 endpoint (MinIO, AWS, ...); "
+                                 "unset = the embedded MinIO.")
     access_key: SecretStr = SecretStr("")
     secret_key: SecretStr = SecretStr("")
     secure: bool = False
@@ -140,7 +141,10 @@ class IntakeSettings(BaseSettings):
                                         "this long and no process holds it open for writing.")
     inbox_verdict_timeout_seconds: float = Field(120.0, description="How long the drop folder waits for "
                                                  "ingest's verdict before filing a file under failed/ as unknown.")
-    sweep_interval_seconds: float = Field(60.0, description="Period of the raw/ reconcile sweep; 0 = off.")
+    sweep_interval_seconds: float = Field(10.0, description="Period of the raw/ reconcile sweep (the backstop "
+                                          "of bucket events lost while NATS was away); 0 = off.")
+    sweep_grace_seconds: float = Field(2.0, description="The sweep leaves objects younger than this to their "
+                                       "own bucket event or announcement.")
     probe_timeout_seconds: float = 30.0
 
 

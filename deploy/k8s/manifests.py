@@ -199,8 +199,7 @@ def manifests() -> list[dict[str, Any]]:
                    {"name": "MINIO_NOTIFY_NATS_SUBJECT_PRIMARY", "value": "minio.events"},
                    {"name": "MINIO_NOTIFY_NATS_JETSTREAM_PRIMARY", "value": "on"},
                    {"name": "MINIO_NOTIFY_NATS_USERNAME_PRIMARY", "value": "minio"},
-                   secret_env("MINIO_NOTIFY_NATS_PASSWORD_PRIMARY", "minio-nats-password"),
-                   {"name": "MINIO_NOTIFY_NATS_QUEUE_DIR_PRIMARY", "value": "/data/minio/.events"}],
+                   secret_env("MINIO_NOTIFY_NATS_PASSWORD_PRIMARY", "minio-nats-password")],
                   "/data/minio", "500Gi"),
         {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta("bootstrap"),
          "spec": {"backoffLimit": 20, "template": {"spec": {

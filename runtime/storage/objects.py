@@ -38,6 +38,11 @@ class Objects(Protocol):
         """The object's `ObjectRef`, or None when it does not exist."""
         ...
 
+    async def metadata(self, bucket: str, key: str) -> dict[str, str]:
+        """The object's user metadata (`store.user_metadata`: names without `x-amz-meta-`);
+        empty when there is none or no such object."""
+        ...
+
     async def read(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
         """A small object's bytes (e.g. a sidecar), None when it does not exist. Raises
         `ValueError` when it is larger than `max_bytes`."""
@@ -63,6 +68,9 @@ class S3Objects:
 
     async def stat(self, bucket: str, key: str) -> ObjectRef | None:
         return await asyncio.to_thread(store.stat, self.client, bucket, key)
+
+    async def metadata(self, bucket: str, key: str) -> dict[str, str]:
+        return await asyncio.to_thread(store.user_metadata, self.client, bucket, key)
 
     async def read(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
         return await asyncio.to_thread(store.get_bytes, self.client, bucket, key, max_bytes)
@@ -99,6 +107,9 @@ class DirectoryObjects:
             return None
         return ObjectRef(bucket=bucket, key=key, etag=hashlib.md5(p.read_bytes()).hexdigest(),  # an ETag
                          size=p.stat().st_size)
+
+    async def metadata(self, bucket: str, key: str) -> dict[str, str]:
+        return {}  # a file in a folder carries no S3 user metadata
 
     async def read(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
         p = self.path(bucket, key)

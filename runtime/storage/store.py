@@ -1,4 +1,4 @@
-"""The S3 object store at the edge (minio client; works with MinIO, SeaweedFS, AWS).
+"""The S3 object store at the edge (minio client; works with MinIO, AWS and other S3 stores).
 
 The minio client is synchronous: async callers wrap calls in `asyncio.to_thread`.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -58,28 +58,40 @@ def ensure_bucket(client: Minio, bucket: str) -> None:
                 raise
 
 
+#: What S3 stores answer for a key that cannot exist (MinIO: a name segment over 255 bytes,
+#: or characters it refuses): for a lookup, that object is simply not there.
+UNNAMEABLE = ("XMinioInvalidObjectName", "KeyTooLongError")
+_ABSENT = ("NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound", *UNNAMEABLE)
+
+
 def stat(client: Minio, bucket: str, key: str) -> ObjectRef | None:
     """`ObjectRef` of an existing object, or None when it does not exist."""
     try:
         st = client.stat_object(bucket, key)
     except S3Error as e:
-        if e.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"):
+        if e.code in _ABSENT:
             return None
         raise
     return ObjectRef(bucket=bucket, key=key, etag=(st.etag or "").strip('"'), size=st.size or 0,
                      version_id=st.version_id)
 
 
-def object_sha256(client: Minio, bucket: str, key: str) -> str | None:
-    """The `x-amz-meta-sha256` user metadata the drop folder stores on each upload, or None."""
+def user_metadata(client: Minio, bucket: str, key: str) -> dict[str, str]:
+    """The object's user metadata (`x-amz-meta-<name>` headers) as `{name: value}`, names in
+    lower case without the prefix; empty when there is none or no such object."""
     try:
         st = client.stat_object(bucket, key)
-    except S3Error:
-        return None
-    for k, v in (st.metadata or {}).items():
-        if k.lower() == "x-amz-meta-sha256":
-            return v
-    return None
+    except S3Error as e:
+        if e.code in _ABSENT:
+            return {}
+        raise
+    return {k.lower().removeprefix("x-amz-meta-"): v for k, v in (st.metadata or {}).items()
+            if k.lower().startswith("x-amz-meta-")}
+
+
+def object_sha256(client: Minio, bucket: str, key: str) -> str | None:
+    """The `x-amz-meta-sha256` user metadata the drop folder stores on each upload, or None."""
+    return user_metadata(client, bucket, key).get("sha256")
 
 
 def presigned_key_url(client: Minio, bucket: str, key: str, expires: timedelta = timedelta(hours=6)) -> str:
@@ -90,11 +102,18 @@ def presigned_key_url(client: Minio, bucket: str, key: str, expires: timedelta =
 
 def list_objects(client: Minio, bucket: str, prefix: str) -> Iterator[ObjectRef]:
     """Every object under `prefix`, recursively, as `ObjectRef`."""
+    for ref, _ in listing(client, bucket, prefix):
+        yield ref
+
+
+def listing(client: Minio, bucket: str, prefix: str) -> Iterator[tuple[ObjectRef, datetime | None]]:
+    """Every object under `prefix`, recursively, with its `Last-Modified` time (UTC, by the
+    store's clock; None when the store gives none)."""
     for o in client.list_objects(bucket, prefix=prefix, recursive=True):
         if o.is_dir:
             continue
-        yield ObjectRef(bucket=bucket, key=o.object_name, etag=(o.etag or "").strip('"'), size=o.size or 0,
-                        version_id=o.version_id)
+        yield (ObjectRef(bucket=bucket, key=o.object_name, etag=(o.etag or "").strip('"'), size=o.size or 0,
+                         version_id=o.version_id), o.last_modified)
 
 
 #: Content types players and NGINX need (RFC 8216 §4 for playlists).
@@ -175,7 +194,7 @@ def get_bytes(client: Minio, bucket: str, key: str, max_bytes: int) -> bytes | N
     try:
         resp = client.get_object(bucket, key)
     except S3Error as e:
-        if e.code in ("NoSuchKey", "NoSuchObject"):
+        if e.code in ("NoSuchKey", "NoSuchObject", *UNNAMEABLE):
             return None
         raise
     try:

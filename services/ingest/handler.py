@@ -30,6 +30,7 @@ from contracts import (
     utcnow,
 )
 from intake.submission import MAX_METADATA_DEPTH, MetadataError, check_metadata, check_text, json_depth, text_problem
+from intake.submit import ORIGIN_METADATA
 from media.probe import read_media
 from runtime.jetstream.delivery import Delivery
 from runtime.jetstream.retry import Permanent
@@ -116,6 +117,7 @@ class Ingest:
         if known is not None and not (isinstance(known, Rejected) and known.code == GAVE_UP):
             MESSAGES.labels(SERVICE, "duplicate").inc()
             return  # judged already (a give-up is no judgement: a re-drive examines it anew)
+        origin = await self.submitter(origin, ref)
         await self.facts.publish(Received(job_id=job_id, at=utcnow(), source=ref, origin=origin))
         fact = await self.examine(job_id, origin, ref)
         new = await self.facts.publish(fact)
@@ -123,6 +125,15 @@ class Ingest:
                  f": {fact.code}: {fact.message}" if isinstance(fact, Rejected) else "")
         if not new:
             MESSAGES.labels(SERVICE, "duplicate").inc()
+
+    async def submitter(self, origin: Origin, ref: ObjectRef) -> Origin:
+        """Who submitted the object: for a bucket event or a sweep, the drop folder or the API
+        when its `x-amz-meta-origin` says so (`intake.submit`: the store's event often beats
+        their own announcement), else `origin` as announced."""
+        if origin not in ("bucket", "sweep"):
+            return origin
+        claimed = (await self.objects.metadata(ref.bucket, ref.key)).get(ORIGIN_METADATA)
+        return "inbox" if claimed == "inbox" else "api" if claimed == "api" else origin
 
     async def examine(self, job_id: str, origin: Origin, ref: ObjectRef) -> Ingested | Rejected:
         """Stat, read the submission sidecar, probe in place (a presigned URL; PyAV in a

@@ -255,8 +255,7 @@ class DropFolder:
         submission = self._submission(path)
         try:
             ref = await asyncio.to_thread(submit_file, self.client, self.settings.s3.bucket, path, path.name,
-                                          submission,
-                                          thumbnail_for(path))
+                                          submission, thumbnail_for(path), None, "inbox")
         except NotSubmittable as e:
             raise NotIngestable(str(e)) from e
         await announce_object(self.js, ref, "inbox")

@@ -1,5 +1,6 @@
-"""One real stack per test session: NATS (JetStream), PostgreSQL, SeaweedFS S3 from their
-wheels on random loopback ports in a temp dir, plus the services as real processes."""
+"""One real stack per test session: NATS (JetStream) and PostgreSQL from their wheels, MinIO
+(built by `make minio`, its bucket events on NATS), on random loopback ports in a temp dir,
+plus the services as real processes."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ from services.api.app import create_app
 os.environ.setdefault("TFLOW_METRICS_PORT_BASE", "0")
 
 #: Settings the services run with in tests (short settle and sweep periods).
-TEST_ENV = {"TFLOW_INBOX_SETTLE_SECONDS": "0.3", "TFLOW_SWEEP_INTERVAL_SECONDS": "2", "TFLOW_LOG_LEVEL": "INFO",
+TEST_ENV = {"TFLOW_INBOX_SETTLE_SECONDS": "0.3", "TFLOW_SWEEP_INTERVAL_SECONDS": "2",
+            "TFLOW_SWEEP_GRACE_SECONDS": "1", "TFLOW_LOG_LEVEL": "INFO",
             "TFLOW_PROJECTOR_STALL_SECONDS": "3",
             "TFLOW_RETRY_DELAYS_SECONDS": "[2, 5, 10]", "TFLOW_API_ACCESS_LOG": "true"}
 

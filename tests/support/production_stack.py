@@ -1,5 +1,5 @@
-"""The production topology run natively (no Docker engine here): real MinIO publishing
-its bucket notifications to NATS, the embedded NATS and Postgres, every service, and
+"""The production topology run natively (no Docker engine here): the embedded stack (NATS,
+Postgres, MinIO publishing its bucket events to NATS), every service, and
 Debian's nginx, prometheus and node_exporter with the repository's own configs
 (`deploy/`). Used by test_production.py (playback, metrics, backup and restore)."""
 
@@ -17,17 +17,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ops import natsauth, processes
+from ops import processes
 from ops.processes import Program, Supervisor, stop_process
 from ops.production import configure_minio
 from ops.scrape import PROMETHEUS_TARGETS
-from ops.stack import free_port, running_stack, wait_for_port
+from ops.stack import free_port, loopback_settings, running_stack, wait_for_port
 from runtime.settings import Settings
 from runtime.storage import store
 from tests.integration.conftest import TEST_ENV
-from tests.integration.pipeline.test_minio import minio_binary
 from tests.support.deploy import DEPLOY, native_prometheus_config, render_template
-from tests.support.minio_server import MinioServer
 
 LOOPBACK = "127.0.0.1"
 
@@ -79,20 +77,18 @@ class Production:
 def production(root: Path, env: dict[str, str] | None = None, tokens: bool = True) -> Iterator[Production]:
     """Start the whole topology under `root`; stop it on exit."""
     nginx, prometheus, node_exporter = need("nginx"), need("prometheus"), need("prometheus-node-exporter")
-    binary = minio_binary()
-    nats_port, nginx_port, prom_port, node_port = free_port(), free_port(), free_port(), free_port()
-    nats_password = natsauth.credentials(root / "data" / "secrets")["minio"]
-    minio = MinioServer(binary, root / "minio", f"{LOOPBACK}:{nats_port}", nats_user="minio",
-                        nats_password=nats_password, extra_env={"MINIO_PROMETHEUS_AUTH_TYPE": "public"}).start()
+    nginx_port, prom_port, node_port = free_port(), free_port(), free_port()
     nginx_url = f"http://{LOOPBACK}:{nginx_port}"
     procs: dict[str, subprocess.Popen] = {}
     try:
-        base = Settings(_env_file=None, data_dir=root / "data", nats={"port": nats_port}, api={"port": free_port()})
+        base = loopback_settings(root / "data")
         service_env = {**TEST_ENV, "TFLOW_PUBLIC_BASE_URL": f"{nginx_url}/videos", "TFLOW_S3_PUBLIC_URL": nginx_url,
                        "TFLOW_STREAM_TOKENS": "true" if tokens else "false", **(env or {})}
-        with running_stack(minio.settings(base), extra_env=service_env, service_logs=root / "logs") as (resolved, sup, _):
+        with running_stack(base, extra_env=service_env, service_logs=root / "logs",
+                           minio_env={"MINIO_PROMETHEUS_AUTH_TYPE": "public"}) as (resolved, sup, servers):
             client = store.make_client(resolved)
-            configure_minio(client, resolved.s3.bucket)
+            configure_minio(servers.root_client(), resolved.s3.bucket)  # compose's bootstrap --minio, as root
+            minio = resolved.s3.endpoint or ""
             conf = root / "nginx"
             conf.mkdir(exist_ok=True)
             site = conf / "transcode-flow.conf"
@@ -100,7 +96,7 @@ def production(root: Path, env: dict[str, str] | None = None, tokens: bool = Tru
                 (DEPLOY / "nginx" / "templates" / "transcode-flow.conf.template").read_text(),
                 {"TFLOW_NGINX_LISTEN": f"{LOOPBACK}:{nginx_port}",
                  "TFLOW_API_UPSTREAM": f"{resolved.api.host}:{resolved.api.port}",
-                 "TFLOW_S3_UPSTREAM": minio.endpoint, "TFLOW_BUCKET": resolved.s3.bucket,
+                 "TFLOW_S3_UPSTREAM": minio, "TFLOW_BUCKET": resolved.s3.bucket,
                  "TFLOW_STREAM_SECRET": resolved.stream_secret_value() or "",
                  "TFLOW_STREAM_TOKENS": "true" if tokens else "false"}))
             site.chmod(0o600)
@@ -115,7 +111,7 @@ def production(root: Path, env: dict[str, str] | None = None, tokens: bool = Tru
             prom_dir = root / "prometheus"
             prom_dir.mkdir(exist_ok=True)
             (prom_dir / "prometheus.yml").write_text(native_prometheus_config(
-                resolved.data_dir / PROMETHEUS_TARGETS, minio.endpoint, f"{LOOPBACK}:{node_port}", interval="2s"))
+                resolved.data_dir / PROMETHEUS_TARGETS, minio, f"{LOOPBACK}:{node_port}", interval="2s"))
             procs["prometheus"] = spawn("prometheus", [
                 prometheus, f"--config.file={prom_dir / 'prometheus.yml'}", f"--storage.tsdb.path={prom_dir / 'data'}",
                 f"--web.listen-address={LOOPBACK}:{prom_port}"], root / "logs")
@@ -127,7 +123,6 @@ def production(root: Path, env: dict[str, str] | None = None, tokens: bool = Tru
     finally:
         for name, proc in procs.items():
             stop_process(proc, name, timeout=5)
-        minio.stop()
 
 
 def wait_job(prod: Production, job_id: str, timeout: float = 240) -> dict:

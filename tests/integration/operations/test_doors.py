@@ -1,12 +1,11 @@
 """The doors of the embedded stack's servers, each tried as a hostile local user would:
-the store, its gRPC ports, data files, Postgres and NATS credentials and roles, and
+the store, its listeners and users, data files, Postgres and NATS credentials and roles, and
 secrets kept out of logs and settings' reprs. (The API's doors: tests/integration/api/test_security.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import stat
 import time
 import uuid
@@ -41,16 +40,7 @@ def test_the_store_refuses_anonymous_requests_and_unsigned_urls(stack):
     assert httpx.delete(f"{base}/{key}").status_code == 403
     assert store.stat(client, stack.settings.s3.bucket, key) is not None
     assert store.stat(client, stack.settings.s3.bucket, "raw/evil.mp4") is None
-    # the filer and volume HTTP ports sign every request (JWT): anonymous reads and writes refused
-    filer, volume = stack.servers.store_ports["filer"], stack.servers.store_ports["volume"]
-    assert httpx.get(f"http://127.0.0.1:{filer}/buckets/{stack.settings.s3.bucket}/{key}").status_code == 401
-    assert httpx.post(f"http://127.0.0.1:{filer}/buckets/{stack.settings.s3.bucket}/raw/x.mp4",
-                      files={"file": ("x.mp4", b"evil")}).status_code == 401
-    assert httpx.get(f"http://127.0.0.1:{volume}/1,01").status_code == 401
-    # every gRPC port takes only mutually authenticated TLS (no client certificate: refused)
-    ca = stack.settings.data_dir / "secrets" / "seaweedfs-tls" / "ca.crt"
-    for component in ("master.grpc", "volume.grpc", "filer.grpc", "s3.grpc"):
-        assert _grpc_refuses_without_certificate(stack.servers.store_ports[component], ca), component
+    assert httpx.get(f"http://{stack.settings.s3.endpoint}/").status_code == 403  # the bucket list
     # presigned URLs are really signed, and really expire
     url = store.presigned_key_url(client, stack.settings.s3.bucket, key, timedelta(seconds=2))
     assert httpx.get(url).status_code == 200
@@ -60,26 +50,32 @@ def test_the_store_refuses_anonymous_requests_and_unsigned_urls(stack):
     assert httpx.get(url).status_code == 403
 
 
-def _grpc_refuses_without_certificate(port: int, ca: Path) -> bool:
-    """A gRPC (HTTP/2) preface over plain TCP gets no answer, and over TLS without a client
-    certificate the server's alert: certificate required."""
-    import ssl
+def test_the_store_listens_on_loopback_only_and_the_services_user_administers_nothing(stack):
+    """MinIO's S3 and console listeners are loopback addresses only; the services' user
+    (s3.json) reads and writes objects of the bucket but changes no bucket setting."""
+    import subprocess
 
-    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as plain:
-        plain.sendall(preface)
-        if plain.recv(64):
-            return False
-    ctx = ssl.create_default_context(cafile=str(ca))
-    ctx.check_hostname = False
-    try:
-        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
-                             server_hostname="127.0.0.1") as tls:
-            tls.sendall(preface)
-            tls.recv(64)
-    except ssl.SSLError as e:
-        return "CERTIFICATE_REQUIRED" in str(e)
-    return False
+    from minio.error import S3Error
+
+    pid = stack.servers.procs["minio"].pid
+    listening = [line.split()[3] for line in subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True,
+                                                             check=True).stdout.splitlines() if f"pid={pid}," in line]
+    assert len(listening) >= 2 and all(a.rsplit(":", 1)[0] in ("127.0.0.1", "[::1]") for a in listening), listening
+    assert httpx.get(f"http://{stack.settings.s3.endpoint}/minio/health/live").status_code == 200
+    client, bucket = stack.client(), stack.settings.s3.bucket
+    refusals = {"make a bucket": lambda: client.make_bucket("tflow-intruder"),
+                "set a bucket policy": lambda: client.set_bucket_policy(bucket, json.dumps({
+                    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": ["*"]},
+                                                            "Action": ["s3:GetObject"],
+                                                            "Resource": [f"arn:aws:s3:::{bucket}/*"]}]})),
+                "remove the event rule": lambda: client.delete_bucket_notification(bucket),
+                "delete the bucket": lambda: client.remove_bucket(bucket)}
+    for what, attempt in refusals.items():
+        with pytest.raises(S3Error) as refused:
+            attempt()
+        assert refused.value.code == "AccessDenied", what
+    rules = stack.servers.root_client().get_bucket_notification(bucket)
+    assert [q.queue for q in rules.queue_config_list] == [store.MINIO_NATS_ARN]
 
 
 def test_no_data_file_is_readable_by_other_users(stack):
@@ -92,7 +88,8 @@ def test_no_data_file_is_readable_by_other_users(stack):
         mode = stat.S_IMODE(path.lstat().st_mode)
         assert mode & 0o077 == 0, f"{path} has mode {oct(mode)}"
     secrets = data / "secrets"
-    assert {"nats.json", "postgres.password", "s3.json", "stream.key"} <= {p.name for p in secrets.iterdir()}
+    assert {"nats.json", "postgres.password", "s3.json", "minio-root.json", "stream.key"} <= {
+        p.name for p in secrets.iterdir()}
     assert all(stat.S_IMODE(p.stat().st_mode) == (0o700 if p.is_dir() else 0o600) for p in secrets.rglob("*"))
 
 
@@ -177,6 +174,7 @@ def test_no_secret_reaches_a_log(stack):
     secrets_dir = stack.settings.data_dir / "secrets"
     secrets = [stack.admin_key, *natsauth.credentials(secrets_dir).values(),
                json.loads((secrets_dir / "s3.json").read_text())["secret_key"],
+               json.loads((secrets_dir / "minio-root.json").read_text())["secret_key"],
                (secrets_dir / "postgres.password").read_text().strip(),
                (secrets_dir / "stream.key").read_text().strip()]
     logs = [p for d in (stack.logs, stack.settings.data_dir / "logs") for p in Path(d).glob("*.log")]

@@ -37,7 +37,7 @@ FAULTS = [
     ("finalizer", "service", SHORT, None),
     ("postgres", "server", LONG, "video_720p"),
     ("thumbnailer", "service", SHORT, None),
-    ("seaweedfs", "server", LONG, "video_720p"),
+    ("minio", "server", LONG, "video_720p"),
     ("transcriber", "service", SHORT, "transcription"),
     ("ingest", "service", SHORT, "ingest"),
     ("projector", "service", SHORT, None),

@@ -20,6 +20,7 @@ import nats
 import pytest
 
 from contracts import Ingested, decode_job_event
+from ops import s3auth
 from ops.processes import stop_process
 from ops.stack import free_port, wait_for_port
 from tests.media import REPO_ROOT, media
@@ -84,8 +85,9 @@ async def test_an_installed_service_runs_outside_the_checkout(stack, wheel_venv,
     env = {**os.environ, "TFLOW_NATS_URL": f"nats://127.0.0.1:{port}", "TFLOW_S3_ENDPOINT": stack.settings.s3.endpoint,
            "TFLOW_BUCKET": "wheeltest", "TFLOW_INBOX": str(inbox), "TFLOW_DATA_DIR": str(tmp_path / "data"),
            "TFLOW_SWEEP_INTERVAL_SECONDS": "0", "TFLOW_INBOX_SETTLE_SECONDS": "0.3", "TFLOW_DATABASE_URL": url,
-           "TFLOW_S3_ACCESS_KEY": stack.settings.s3.access_key.get_secret_value(),
-           "TFLOW_S3_SECRET_KEY": stack.settings.s3.secret_key.get_secret_value()}
+           # a bucket of its own: MinIO's root user (the services' user may touch only the stack's bucket)
+           **dict(zip(("TFLOW_S3_ACCESS_KEY", "TFLOW_S3_SECRET_KEY"),
+                      s3auth.root_credentials(stack.settings.data_dir / "secrets"), strict=True))}
     service = None
     try:
         wait_for_port(port, 20, nats_proc)

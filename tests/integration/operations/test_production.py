@@ -25,7 +25,7 @@ from tests.media import REPO_ROOT, speech_clip
 from tests.support.deploy import DEPLOY
 from tests.support.production_stack import Production, need, production, wait_job
 
-pytestmark = [pytest.mark.integration, pytest.mark.minio, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 HLS_JS = REPO_ROOT / "web" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]

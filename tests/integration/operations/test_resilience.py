@@ -11,9 +11,11 @@ import time
 
 import pytest
 
+from contracts import job_id_for
+from runtime.storage import store
 from tests.integration.conftest import ACCEPTED, discard, job_by_key, started_stack
 from tests.media import media
-from tests.support.own_stack import own_pool  # noqa: F401 - fixtures
+from tests.support.own_stack import own_js, own_pool  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.integration
 
@@ -63,9 +65,40 @@ async def test_projector_and_api_recover_after_postgres_is_killed(stack, pool):
 
 async def test_ingest_rides_out_the_store_being_killed(stack, pool):
     before = {n: p.pid for n, p in stack.sup.procs.items()}
-    kill_server(stack, "seaweedfs")
+    kill_server(stack, "minio")
     stack.drop(media("valid/h264_1080x720_aac.flv"), "after-store-kill.flv")
     job = await job_by_key(pool, "raw/after-store-kill.flv", timeout=90)
     assert job["status"] in ACCEPTED
     await discard(stack, job["id"])
     assert {n: p.pid for n, p in stack.sup.procs.items()} == before, "a service had to be restarted"
+
+
+async def test_every_put_while_nats_is_killed_and_restarted_becomes_exactly_one_job(stack, pool, js):
+    """MinIO publishes its events straight to NATS (no queue directory: ops.minio), so the
+    events of objects written while NATS is down are lost; the reconcile sweep finds those.
+    20 PUTs: 5 before `kill -9` of NATS, 10 while it is down, 5 after its restart."""
+    client, bucket, src = stack.client(), stack.settings.s3.bucket, media("valid/h264_1080x720_aac.flv")
+    keys = [f"raw/nats-kill/{i:02d}.flv" for i in range(20)]
+    refs = [store.upload_file(client, bucket, key, src) for key in keys[:5]]
+    old = stack.servers.procs["nats"]
+    os.kill(old.pid, signal.SIGKILL)
+    old.wait()
+    refs += [store.upload_file(client, bucket, key, src) for key in keys[5:15]]
+    assert stack.servers.procs["nats"] is old, "NATS came back before the outage's PUTs: the test proves nothing"
+    kill_waited = time.monotonic()
+    while stack.servers.procs["nats"] is old:
+        assert time.monotonic() - kill_waited < 30, "NATS was not restarted"
+        time.sleep(0.05)
+    refs += [store.upload_file(client, bucket, key, src) for key in keys[15:]]
+    jobs = [await job_by_key(pool, key, timeout=60) for key in keys]
+    for job in jobs:
+        await discard(stack, job["id"])
+    assert all(job["status"] in ACCEPTED for job in jobs)
+    assert [str(job["id"]) for job in jobs] == [job_id_for(ref) for ref in refs]
+    assert await pool.fetchval("SELECT count(*) FROM jobs WHERE source_key LIKE 'raw/nats-kill/%'") == 20
+    for ref in refs:
+        info = await js.stream_info("JOBS", subjects_filter=f"jobs.{job_id_for(ref)}.received")
+        assert info.state.messages == 1, f"{ref.key}: {info.state.messages} received facts"
+    origins = [job["origin"] for job in jobs]
+    print("origins:", origins)
+    assert set(origins[:5]) == {"bucket"} and set(origins[5:15]) <= {"bucket", "sweep"}

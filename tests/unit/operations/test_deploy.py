@@ -63,8 +63,23 @@ def test_compose_loads_with_the_example_env_and_wires_every_service():
     assert published == {"nginx", "grafana", "prometheus"}
     for name in ("grafana", "prometheus"):
         assert services[name]["ports"][0]["host_ip"] == "127.0.0.1"
-    assert services["minio"]["environment"]["MINIO_NOTIFY_NATS_QUEUE_DIR_PRIMARY"]
     assert services["nats"]["depends_on"]["nats-config"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_minio_publishes_its_events_as_the_embedded_stack_does():
+    """compose's MinIO and `ops.minio` configure the same NATS target: the same settings
+    (no queue_dir: a direct publish, the sweep as backstop), user and password from MinIO's
+    env file in compose (`ops.production`), from `ops.natsauth` in the embedded stack."""
+    from ops.minio import notify_env
+
+    proc = load_compose(ENV_EXAMPLE)
+    assert proc.returncode == 0, proc.stderr
+    compose = {k: v for k, v in json.loads(proc.stdout)["services"]["minio"]["environment"].items()
+               if k.startswith("MINIO_NOTIFY_")}
+    embedded = notify_env("nats:4222", "minio", "secret")
+    secret_keys = {"MINIO_NOTIFY_NATS_USERNAME_PRIMARY", "MINIO_NOTIFY_NATS_PASSWORD_PRIMARY"}
+    assert compose == {k: v for k, v in embedded.items() if k not in secret_keys}
+    assert not any("QUEUE" in k for k in embedded)
 
 
 def test_compose_refuses_to_load_without_its_secrets(tmp_path):
