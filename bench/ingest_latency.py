@@ -1,14 +1,17 @@
-"""Ingest latency: file landing (inbox rename / bucket PUT) -> job row in Postgres.
+"""Ingest latency: an object landing -> its job row in Postgres, on the embedded stack.
 
-Over N files (default 20, real clips from ../shared/media/valid, each under a new
-name so each is a new job), one at a time, it measures:
-  - inbox: atomic rename into the drop folder -> row exists (`validating`) and ->
-    `ingested` with probe data (status `pending`);
-  - bucket PUT via MinIO's notification (when `make minio` built MinIO);
-  - baseline, same run: the bare work with no pipeline around it (upload the file to
-    the store + PyAV probe over a presigned URL), to report ratios;
+Over N files (default 20, real clips from ../shared/media/valid, each under a new key so
+each is a new job), one at a time, the same run measures:
+  - bucket PUT, MinIO publishing its event straight to NATS (what runs: `ops.minio`);
+  - bucket PUT, MinIO with a `queue_dir` on its NATS target (the alternative: events kept
+    on disk through a NATS outage, re-read every 3 s);
+  - the drop folder: an atomic rename into the inbox (settle 2 s, the default);
+  - after `kill -9` of NATS and its restart: seconds until a PUT's own event is a job again
+    (until then the reconcile sweep, off here, is what finds objects);
   - readiness of `tflow up` (what `make run` runs): fresh data dir and warm restart.
-Prints the figures and writes JSON to bench/results/.
+Each path gives median and p95 of PUT/rename -> row exists and -> `ingested`, and the
+ratio of the direct path's p95 to the drop folder's. Prints the figures and writes JSON to
+bench/results/.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -29,10 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from report import write_results  # noqa: E402
-from tests.support.minio_server import MinioServer  # noqa: E402
 
-from media.probe import read_media  # noqa: E402
-from ops import natsauth
 from ops.stack import free_port, loopback_settings, running_stack  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
 from runtime.settings import Settings  # noqa: E402
@@ -40,6 +41,7 @@ from runtime.storage import store  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media" / "valid"
 N = int(os.environ.get("BENCH_FILES", "20"))
+ONLY_EVENTS = {"TFLOW_SWEEP_INTERVAL_SECONDS": "0"}  # no sweep: each job comes from its event
 
 
 def clips() -> list[Path]:
@@ -50,7 +52,7 @@ def clips() -> list[Path]:
 def summary(xs: list[float]) -> dict:
     xs = sorted(xs)
     return {"n": len(xs), "median_ms": round(statistics.median(xs) * 1000, 1),
-            "p90_ms": round(xs[int(0.9 * (len(xs) - 1))] * 1000, 1), "min_ms": round(xs[0] * 1000, 1),
+            "p95_ms": round(xs[round(0.95 * (len(xs) - 1))] * 1000, 1), "min_ms": round(xs[0] * 1000, 1),
             "max_ms": round(xs[-1] * 1000, 1)}
 
 
@@ -63,51 +65,68 @@ async def wait_row(pool, key: str, statuses: tuple[str, ...], timeout: float = 6
     raise TimeoutError(f"no job row for {key}")
 
 
-async def inbox_run(settings: Settings, tmp: Path) -> dict:
+async def landings(settings: Settings, land, label: str) -> dict:
+    """`land(i, src) -> key` for each clip, one at a time: seconds to the row and to `ingested`."""
     pool = await create_pool(settings.database.url or "")
-    row, ingested, baseline = [], [], []
-    client = store.make_client(settings)
+    row, ingested = [], []
     try:
         for i, src in enumerate(clips()):
-            name = f"bench-{i:02d}{src.suffix}"
-            staged = tmp / name
-            shutil.copyfile(src, staged)
             t0 = time.monotonic()
-            os.rename(staged, settings.inbox_dir / name)  # the file lands, complete
-            key = f"raw/{name}"
-            t_row = await wait_row(pool, key, ("validating", "pending", "failed"))
-            t_ing = await wait_row(pool, key, ("pending", "failed"))
-            row.append(t_row - t0)
-            ingested.append(t_ing - t0)
-            # baseline: the same bytes uploaded and probed with no pipeline around them
-            b0 = time.monotonic()
-            ref = store.upload_file(client, settings.s3.bucket, f"baseline/{name}", src)
-            read_media(store.presigned_key_url(client, ref.bucket, ref.key))
-            baseline.append(time.monotonic() - b0)
-    finally:
-        await pool.close()
-    return {"row_exists": summary(row), "ingested": summary(ingested), "baseline_upload_probe": summary(baseline),
-            "ratio_ingested_over_baseline": round(statistics.median(ingested) / statistics.median(baseline), 2)}
-
-
-async def minio_run(settings: Settings) -> dict:
-    pool = await create_pool(settings.database.url or "")
-    client = store.make_client(settings)
-    store.configure_notifications(client, settings.s3.bucket)
-    row, ingested, put = [], [], []
-    try:
-        for i, src in enumerate(clips()):
-            key = f"raw/minio-bench-{i:02d}{src.suffix}"
-            t0 = time.monotonic()
-            store.upload_file(client, settings.s3.bucket, key, src)
-            put.append(time.monotonic() - t0)
+            key = land(i, src)
             t_row = await wait_row(pool, key, ("validating", "pending", "failed"))
             t_ing = await wait_row(pool, key, ("pending", "failed"))
             row.append(t_row - t0)
             ingested.append(t_ing - t0)
     finally:
         await pool.close()
-    return {"put_only": summary(put), "row_exists": summary(row), "ingested": summary(ingested)}
+    print(f"{label}: row p95 {summary(row)['p95_ms']} ms")
+    return {"row_exists": summary(row), "ingested": summary(ingested)}
+
+
+def put(settings: Settings, prefix: str):
+    client = store.make_client(settings)
+
+    def land(i: int, src: Path) -> str:
+        key = f"raw/{prefix}-{i:02d}{src.suffix}"
+        store.upload_file(client, settings.s3.bucket, key, src)
+        return key
+    return land
+
+
+def drop(settings: Settings, tmp: Path):
+    def land(i: int, src: Path) -> str:
+        name = f"inbox-{i:02d}{src.suffix}"
+        shutil.copyfile(src, tmp / name)
+        os.rename(tmp / name, settings.inbox_dir / name)  # the file lands, complete
+        return f"raw/{name}"
+    return land
+
+
+async def event_path_back(settings: Settings, stack) -> float:
+    """`kill -9` NATS, wait for the supervisor's restart, then PUT a clip every 0.25 s:
+    seconds from the new NATS process to the first PUT that became a job."""
+    pool = await create_pool(settings.database.url or "")
+    client, src = store.make_client(settings), clips()[0]
+    try:
+        old = stack.servers.procs["nats"]
+        os.kill(old.pid, signal.SIGKILL)
+        while stack.servers.procs["nats"] is old:
+            await asyncio.sleep(0.02)
+        restarted = time.monotonic()
+        keys: list[tuple[str, float]] = []
+        while time.monotonic() - restarted < 60:
+            key = f"raw/after-restart-{len(keys):03d}{src.suffix}"
+            await asyncio.to_thread(store.upload_file, client, settings.s3.bucket, key, src)
+            keys.append((key, time.monotonic()))
+            await asyncio.sleep(0.25)
+            rows = {r["source_key"] for r in await pool.fetch("SELECT source_key FROM jobs WHERE source_key = ANY($1)",
+                                                              [k for k, _ in keys])}
+            if rows:
+                first = min(t for k, t in keys if k in rows)
+                return round(first - restarted, 2)
+        raise TimeoutError("no event became a job within 60 s of NATS's restart")
+    finally:
+        await pool.close()
 
 
 def readiness(tmp: Path) -> dict:
@@ -133,28 +152,26 @@ def readiness(tmp: Path) -> dict:
 
 def main() -> None:
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "files": N}
+    services = ("ingest", "projector")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         results["make_run_ready_seconds"] = readiness(tmp)
-        base = loopback_settings(tmp / "data")
-        with running_stack(base, service_logs=tmp / "logs") as (settings, _, _):
+        with running_stack(loopback_settings(tmp / "direct"), services, extra_env=ONLY_EVENTS,
+                           service_logs=tmp / "logs-direct", supervise=True) as (settings, _, stack):
             time.sleep(1.0)
-            results["inbox_seaweedfs"] = asyncio.run(inbox_run(settings, tmp))
-        minio_bin = Path(os.environ.get("TFLOW_MINIO_BINARY") or ROOT / ".tools" / "bin" / "minio")
-        if minio_bin.exists():
-            nats_port = free_port()
-            minio = MinioServer(minio_bin, tmp / "minio", f"127.0.0.1:{nats_port}", nats_user="minio",
-                                nats_password=natsauth.credentials(tmp / "mdata" / "secrets")["minio"]).start()
-            try:
-                mbase = minio.settings(loopback_settings(tmp / "mdata", nats={"port": nats_port}))
-                with running_stack(mbase, services=("ingest", "projector"), service_logs=tmp / "mlogs",
-                                   extra_env={"TFLOW_SWEEP_INTERVAL_SECONDS": "0"}) as (settings, _, _):
-                    time.sleep(1.0)
-                    results["bucket_put_minio"] = asyncio.run(minio_run(settings))
-            finally:
-                minio.stop()
-        else:
-            results["bucket_put_minio"] = f"skipped: no MinIO binary at {minio_bin} (make minio)"
+            results["bucket_put_direct"] = asyncio.run(landings(settings, put(settings, "direct"), "direct"))
+            results["drop_folder"] = asyncio.run(landings(settings, drop(settings, tmp), "drop folder"))
+            results["nats_restart_to_event_job_seconds"] = asyncio.run(event_path_back(settings, stack))
+        queue = {"MINIO_NOTIFY_NATS_QUEUE_DIR_PRIMARY": str(tmp / "queue"),
+                 "MINIO_NOTIFY_NATS_QUEUE_LIMIT_PRIMARY": "100000"}
+        (tmp / "queue").mkdir()
+        with running_stack(loopback_settings(tmp / "queued"), services, extra_env=ONLY_EVENTS,
+                           service_logs=tmp / "logs-queued", minio_env=queue) as (settings, _, _):
+            time.sleep(1.0)
+            results["bucket_put_queue_dir"] = asyncio.run(landings(settings, put(settings, "queued"), "queue_dir"))
+    p95 = {k: results[k]["row_exists"]["p95_ms"] for k in ("bucket_put_direct", "bucket_put_queue_dir", "drop_folder")}
+    results["ratio_p95_direct_over_drop_folder"] = round(p95["bucket_put_direct"] / p95["drop_folder"], 3)
+    results["ratio_p95_direct_over_queue_dir"] = round(p95["bucket_put_direct"] / p95["bucket_put_queue_dir"], 3)
     write_results("ingest_latency", results)
 
 
