@@ -18,7 +18,7 @@ from ops.stack import free_port, wait_for_http
 
 pytestmark = pytest.mark.integration
 
-SERVERS = {"nats-server", "postgres", "weed"}
+SERVERS = {"nats-server", "postgres", "minio"}
 
 
 def start_up(tmp_path) -> tuple[subprocess.Popen, str]:
@@ -86,7 +86,7 @@ def test_killed_servers_restart_and_every_child_dies_with_a_killed_tflow_up(tmp_
     try:
         started = children(proc)
         assert set(started.values()) >= SERVERS, started
-        for server in ("nats-server", "postgres"):
+        for server in ("nats-server", "postgres", "minio"):
             old = named(proc, server)
             os.kill(old.pid, signal.SIGKILL)
             restarted(proc, server, old.pid)
