@@ -17,7 +17,8 @@ administration. No bucket policy is set, so nothing is anonymous.
 
 Sources: MinIO docs "MinIO Server" (`--address`, `--console-address`, MINIO_BROWSER),
 "Publish Events to NATS" (MINIO_NOTIFY_NATS_*_<ID>, ARN `arn:minio:sqs::<ID>:nats`),
-"Access Management" (policy JSON, `s3:*` actions); `/minio/health/live` (Healthcheck API).
+"Access Management" (policy JSON, `s3:*` actions), "Healthcheck API" (`/minio/health/live`:
+`LIVE_PATH`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import json
 import os
 import shutil
 import time
-import urllib.request
 from pathlib import Path
 
 from minio import Minio
@@ -34,6 +34,8 @@ from minio.error import S3Error
 
 from runtime.storage import store
 
+#: MinIO's liveness probe (Healthcheck API): 200 once the server serves requests.
+LIVE_PATH = "/minio/health/live"
 #: The policy of the services' MinIO user (`service_policy`).
 SERVICE_POLICY = "tflow-services"
 #: Where `make minio` builds the server (Makefile `MINIO`).
@@ -44,7 +46,7 @@ def binary() -> str:
     """The MinIO server program: `TFLOW_MINIO_BINARY`, else `.tools/bin/minio` (`make minio`),
     else `minio` on PATH. Raises FileNotFoundError naming the make target."""
     named = os.environ.get("TFLOW_MINIO_BINARY")
-    for cand in (named, str(BUILT) if BUILT.exists() else None, shutil.which("minio")):
+    for cand in (named, str(BUILT), shutil.which("minio")):
         if cand and Path(cand).exists():
             return cand
     raise FileNotFoundError(f"MinIO not found ({named or BUILT}): run `make minio` (Go builds it once into .tools/)")
@@ -72,24 +74,6 @@ def argv(program: str, host: str, port: int, console_port: int, drive: Path) -> 
     is off, the listener stays on loopback) and one drive."""
     return [program, "server", "--quiet", "--address", f"{host}:{port}", "--console-address",
             f"{host}:{console_port}", str(drive)]
-
-
-def wait_live(endpoint: str, timeout: float, alive: object = None) -> None:
-    """Block until `http://<endpoint>/minio/health/live` answers 200. `alive` (a Popen) ends
-    the wait when the process exits. Raises RuntimeError on exit or timeout (seconds)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        poll = getattr(alive, "poll", None)
-        if poll is not None and poll() is not None:
-            raise RuntimeError(f"minio exited with {poll()} before it was live")
-        try:
-            with urllib.request.urlopen(f"http://{endpoint}/minio/health/live", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"minio at {endpoint} not live after {timeout:.0f}s")
 
 
 def service_policy(bucket: str) -> dict:

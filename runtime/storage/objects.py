@@ -38,9 +38,9 @@ class Objects(Protocol):
         """The object's `ObjectRef`, or None when it does not exist."""
         ...
 
-    async def metadata(self, bucket: str, key: str) -> dict[str, str]:
-        """The object's user metadata (`store.user_metadata`: names without `x-amz-meta-`);
-        empty when there is none or no such object."""
+    async def head(self, bucket: str, key: str) -> tuple[ObjectRef, dict[str, str]] | None:
+        """The object's `ObjectRef` and user metadata (`store.head`: names without
+        `x-amz-meta-`), or None when it does not exist."""
         ...
 
     async def read(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
@@ -69,8 +69,8 @@ class S3Objects:
     async def stat(self, bucket: str, key: str) -> ObjectRef | None:
         return await asyncio.to_thread(store.stat, self.client, bucket, key)
 
-    async def metadata(self, bucket: str, key: str) -> dict[str, str]:
-        return await asyncio.to_thread(store.user_metadata, self.client, bucket, key)
+    async def head(self, bucket: str, key: str) -> tuple[ObjectRef, dict[str, str]] | None:
+        return await asyncio.to_thread(store.head, self.client, bucket, key)
 
     async def read(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
         return await asyncio.to_thread(store.get_bytes, self.client, bucket, key, max_bytes)
@@ -108,8 +108,9 @@ class DirectoryObjects:
         return ObjectRef(bucket=bucket, key=key, etag=hashlib.md5(p.read_bytes()).hexdigest(),  # an ETag
                          size=p.stat().st_size)
 
-    async def metadata(self, bucket: str, key: str) -> dict[str, str]:
-        return {}  # a file in a folder carries no S3 user metadata
+    async def head(self, bucket: str, key: str) -> tuple[ObjectRef, dict[str, str]] | None:
+        ref = await self.stat(bucket, key)
+        return (ref, {}) if ref else None  # a file in a folder carries no S3 user metadata
 
     async def read(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
         p = self.path(bucket, key)

@@ -64,34 +64,32 @@ UNNAMEABLE = ("XMinioInvalidObjectName", "KeyTooLongError")
 _ABSENT = ("NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound", *UNNAMEABLE)
 
 
-def stat(client: Minio, bucket: str, key: str) -> ObjectRef | None:
-    """`ObjectRef` of an existing object, or None when it does not exist."""
+def head(client: Minio, bucket: str, key: str) -> tuple[ObjectRef, dict[str, str]] | None:
+    """One HEAD of an object: its `ObjectRef` and its user metadata (`x-amz-meta-<name>`
+    headers as `{name: value}`, names in lower case without the prefix), or None when it
+    does not exist."""
     try:
         st = client.stat_object(bucket, key)
     except S3Error as e:
         if e.code in _ABSENT:
             return None
         raise
-    return ObjectRef(bucket=bucket, key=key, etag=(st.etag or "").strip('"'), size=st.size or 0,
-                     version_id=st.version_id)
+    ref = ObjectRef(bucket=bucket, key=key, etag=(st.etag or "").strip('"'), size=st.size or 0,
+                    version_id=st.version_id)
+    return ref, {k.lower().removeprefix("x-amz-meta-"): v for k, v in (st.metadata or {}).items()
+                 if k.lower().startswith("x-amz-meta-")}
 
 
-def user_metadata(client: Minio, bucket: str, key: str) -> dict[str, str]:
-    """The object's user metadata (`x-amz-meta-<name>` headers) as `{name: value}`, names in
-    lower case without the prefix; empty when there is none or no such object."""
-    try:
-        st = client.stat_object(bucket, key)
-    except S3Error as e:
-        if e.code in _ABSENT:
-            return {}
-        raise
-    return {k.lower().removeprefix("x-amz-meta-"): v for k, v in (st.metadata or {}).items()
-            if k.lower().startswith("x-amz-meta-")}
+def stat(client: Minio, bucket: str, key: str) -> ObjectRef | None:
+    """`ObjectRef` of an existing object, or None when it does not exist."""
+    found = head(client, bucket, key)
+    return found[0] if found else None
 
 
 def object_sha256(client: Minio, bucket: str, key: str) -> str | None:
     """The `x-amz-meta-sha256` user metadata the drop folder stores on each upload, or None."""
-    return user_metadata(client, bucket, key).get("sha256")
+    found = head(client, bucket, key)
+    return found[1].get("sha256") if found else None
 
 
 def presigned_key_url(client: Minio, bucket: str, key: str, expires: timedelta = timedelta(hours=6)) -> str:

@@ -83,6 +83,16 @@ def checked_submission(raw: bytes | None, max_bytes: int) -> Submission:
     return submission
 
 
+def submitter(origin: Origin, metadata: dict[str, str]) -> Origin:
+    """Who submitted the object: for a bucket event or a sweep, the drop folder or the API
+    when its user metadata's `origin` says so (`intake.submit`: the store's event often beats
+    their own announcement), else `origin` as announced."""
+    if origin not in ("bucket", "sweep"):
+        return origin
+    claimed = metadata.get(ORIGIN_METADATA)
+    return "inbox" if claimed == "inbox" else "api" if claimed == "api" else origin
+
+
 class Ingest:
     """The ingest handler; `examine` is blocking (store + PyAV) and runs in a thread."""
 
@@ -117,32 +127,25 @@ class Ingest:
         if known is not None and not (isinstance(known, Rejected) and known.code == GAVE_UP):
             MESSAGES.labels(SERVICE, "duplicate").inc()
             return  # judged already (a give-up is no judgement: a re-drive examines it anew)
-        origin = await self.submitter(origin, ref)
+        found = await self.objects.head(ref.bucket, ref.key)
+        origin = submitter(origin, found[1] if found else {})
         await self.facts.publish(Received(job_id=job_id, at=utcnow(), source=ref, origin=origin))
-        fact = await self.examine(job_id, origin, ref)
+        fact = await self.examine(job_id, origin, ref, found[0] if found else None)
         new = await self.facts.publish(fact)
         log.info("%s %s (%s)%s", type(fact).__struct_config__.tag, ref.key, job_id,
                  f": {fact.code}: {fact.message}" if isinstance(fact, Rejected) else "")
         if not new:
             MESSAGES.labels(SERVICE, "duplicate").inc()
 
-    async def submitter(self, origin: Origin, ref: ObjectRef) -> Origin:
-        """Who submitted the object: for a bucket event or a sweep, the drop folder or the API
-        when its `x-amz-meta-origin` says so (`intake.submit`: the store's event often beats
-        their own announcement), else `origin` as announced."""
-        if origin not in ("bucket", "sweep"):
-            return origin
-        claimed = (await self.objects.metadata(ref.bucket, ref.key)).get(ORIGIN_METADATA)
-        return "inbox" if claimed == "inbox" else "api" if claimed == "api" else origin
-
-    async def examine(self, job_id: str, origin: Origin, ref: ObjectRef) -> Ingested | Rejected:
-        """Stat, read the submission sidecar, probe in place (a presigned URL; PyAV in a
-        thread), validate. Store errors propagate (retried); bad input becomes `Rejected`."""
+    async def examine(self, job_id: str, origin: Origin, ref: ObjectRef, current: ObjectRef | None
+                      ) -> Ingested | Rejected:
+        """Read the submission sidecar, probe in place (a presigned URL; PyAV in a thread),
+        validate; `current` is the object as the store has it now (None: gone). Store errors
+        propagate (retried); bad input becomes `Rejected`."""
 
         def reject(code: str, message: str) -> Rejected:
             return Rejected(job_id=job_id, at=utcnow(), source=ref, origin=origin, code=code, message=message)
 
-        current = await self.objects.stat(ref.bucket, ref.key)
         if current is None:
             return reject("source_missing", f"{ref.key} is no longer in bucket {ref.bucket}")
         if problem := text_problem(ref.key):
