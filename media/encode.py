@@ -9,16 +9,15 @@ segments exist while the encode runs (progressive HLS) and no second pass re-mux
 
 from __future__ import annotations
 
+import json
 import math
-import re
 from pathlib import Path
 
 import ffmpeg
 
 from contracts import Probe
-from media.filters import normalise_video, output_size, source_input
+from media.filters import filter_text, normalise_filters, normalise_video, output_size, source_input
 from media.hls import hls_muxer_options
-from media.inputs import OUTPUT_DEMUXERS
 from media.ladder import GOP_SECONDS, MP3_BITRATE, MP3_SAMPLE_RATE, Rendition
 from media.run import PROGRESS_ARGS
 
@@ -47,7 +46,8 @@ def gop_frames(fps: float) -> int:
 
 def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: list[Rendition],
                       outputs: dict[str, Path], mp3: Path | None,
-                      playlists: dict[str, Path] | None = None) -> list[str]:
+                      playlists: dict[str, Path] | None = None, quality: dict[str, Path] | None = None,
+                      vmaf_subsample: int | None = None, psnr_ssim: bool = False) -> list[str]:
     """The ffmpeg argv encoding every rendition in `renditions` to `outputs[r.name]` and,
     when `mp3` is given (source has audio), the MP3 — from one decode of `source`. With
     `playlists`, each rendition is also written as HLS to `playlists[r.name]` (an
@@ -58,7 +58,10 @@ def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: li
     libx264 with the rendition's preset/CRF/profile/level/tune/x264 options, keyframe every
     `GOP_SECONDS` forced and aligned (`-force_key_frames`, no scene-cut keyframes),
     AAC stereo at the rendition's bitrate/rate, `+faststart`. No audio stream: `-an`.
-    Raises ValueError for an output path the tee muxer cannot name.
+
+    With `quality` (rendition name -> libvmaf JSON log path), the same process measures
+    those renditions (`quality_args`): no second decode of the source.
+    Raises ValueError for an output path the tee muxer or a filtergraph cannot name.
     """
     inp = source_input(source)
     video = normalise_video(inp["v:0"], probe)
@@ -95,52 +98,91 @@ def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: li
     if mp3 is not None and has_audio:
         outs.append(ffmpeg.output(inp["a:0"], str(mp3), **{"c:a": "libmp3lame", "b:a": MP3_BITRATE,
                                                            "ar": MP3_SAMPLE_RATE, "vn": None}))
-    return ffmpeg.merge_outputs(*outs).global_args(*PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
+    cmd: list[str] = ffmpeg.merge_outputs(*outs).global_args(*PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
+    if quality:
+        v = probe.video
+        measured = [(i, r, output_size(v.display_width, v.display_height, r.height), quality[r.name])
+                    for i, r in enumerate(renditions) if r.name in quality]
+        step = vmaf_subsample or quality_subsample(v.fps, probe.duration_seconds)
+        cmd += quality_args(probe, measured, step, psnr_ssim)
+    return cmd
 
 
-#: Media seconds VMAF scores every frame of; a longer source is scored on every n-th
-#: frame (libvmaf `n_subsample`), so the measurement costs at most about this much.
-VMAF_FULL_SECONDS = 60.0
+#: Frames between two VMAF-scored frames (libvmaf `n_subsample`) by default: VMAF on every
+#: frame cost more CPU than the encode it measures (1.4x the bare ladder's CPU on the 30 s
+#: WebM); one frame in 11 costs 0.25x, decoding the renditions most of it, and is within
+#: about 0.1 of the full score on the real clips (bench/throughput.py, README "Throughput").
+VMAF_SUBSAMPLE = 11
 
 
-def vmaf_subsample(duration: float) -> int:
-    """libvmaf's `n_subsample` for a source of `duration` seconds: 1 (every frame) up to
-    `VMAF_FULL_SECONDS`, then one frame in ceil(duration / VMAF_FULL_SECONDS)."""
-    return max(1, math.ceil(duration / VMAF_FULL_SECONDS))
+#: Frames VMAF scores at least: a short clip is scored more densely (at 3 frames of a
+#: 2.4 s phone clip the mean was 2.7 off the full score).
+MIN_SCORED_FRAMES = 30
 
 
-def quality_command(ffmpeg_bin: str, rendition: Path, source: str, probe: Probe, width: int, height: int,
-                    psnr_ssim: bool = False, threads: int = 2) -> list[str]:
-    """ffmpeg argv measuring `rendition` against the source scaled to the rendition's size
-    (same normalisation as the encode, both timelines starting at 0): VMAF (libvmaf, its
-    built-in model vmaf_v0.6.1, `threads` threads, every `vmaf_subsample` frame) and, with
-    `psnr_ssim`, PSNR and SSIM (ffmpeg's filters). Results on stderr (`parse_quality`)."""
-    dist = source_input(str(rendition), OUTPUT_DEMUXERS)["v:0"]
-    dist = dist.filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB").filter("setpts", "PTS-STARTPTS")
-    ref = normalise_video(source_input(source)["v:0"], probe)
-    ref = (ref.filter("scale", width, height).filter("setsar", 1).filter("format", "yuv420p").filter("settb", "AVTB")
-           .filter("setpts", "PTS-STARTPTS"))
-    n = 3 if psnr_ssim else 1
-    d = dist.filter_multi_output("split", n) if n > 1 else [dist]
-    r = ref.filter_multi_output("split", n) if n > 1 else [ref]
-    vmaf = ffmpeg.filter([d[0], r[0]], "libvmaf", n_threads=threads, n_subsample=vmaf_subsample(probe.duration_seconds))
-    outs = [ffmpeg.output(vmaf, "-", format="null")]
-    if psnr_ssim:
-        outs += [ffmpeg.output(ffmpeg.filter([d[1], r[1]], "psnr"), "-", format="null"),
-                 ffmpeg.output(ffmpeg.filter([d[2], r[2]], "ssim"), "-", format="null")]
-    return (ffmpeg.merge_outputs(*outs).global_args("-hide_banner", "-nostats", "-loglevel", "info")
-            .compile(cmd=ffmpeg_bin))
+def quality_subsample(fps: float, duration: float | None = None, target: int = VMAF_SUBSAMPLE) -> int:
+    """libvmaf's `n_subsample` for a source at `fps` lasting `duration` seconds: `target`,
+    lowered so at least `MIN_SCORED_FRAMES` frames are scored, then raised to the smallest
+    step sharing no factor with the keyframe interval (`gop_frames`), so the scored frames
+    do not fall on the keyframes only (forced IDRs score higher than the frames between)."""
+    if duration is not None:
+        target = min(target, int(duration * (fps or 25.0)) // MIN_SCORED_FRAMES)
+    gop, step = gop_frames(fps), max(1, target)
+    while step > 1 and math.gcd(step, gop) != 1:
+        step += 1
+    return step
 
 
-_PSNR = re.compile(r"PSNR .*?average:([0-9.]+|inf)")
-_SSIM = re.compile(r"SSIM .*?All:([0-9.]+)")
-_VMAF = re.compile(r"VMAF score: ([0-9.]+)")
+#: libvmaf's extra features for PSNR (luma, dB) and SSIM (libvmaf docs, "features").
+_PSNR_SSIM = "'name=psnr|name=float_ssim'"
 
 
-def parse_quality(stderr: str) -> dict[str, float | None]:
-    """`{"vmaf": VMAF 0..100, "psnr_db": average PSNR in dB, "ssim": SSIM All}` from the
-    filters' summary lines; None for a figure that was not measured."""
-    p, s, v = _PSNR.search(stderr), _SSIM.search(stderr), _VMAF.search(stderr)
-    psnr = None if p is None else (float("inf") if p.group(1) == "inf" else float(p.group(1)))
-    return {"vmaf": round(float(v.group(1)), 3) if v else None, "psnr_db": psnr,
-            "ssim": float(s.group(1)) if s else None}
+def quality_args(probe: Probe, measured: list[tuple[int, Rendition, tuple[int, int], Path]], subsample: int,
+                 psnr_ssim: bool = False) -> list[str]:
+    """ffmpeg arguments that measure renditions inside their own encode (appended to
+    `transcode_command`'s argv): for each `(output index, rendition, (width, height),
+    log path)`, a loopback decoder of that output's video (`-dec i:0`, FFmpeg >= 7.0)
+    against the source's own decoded frames (`[0:v:0]`, the decode the encode already
+    does), normalised and scaled the way the encode is, both timelines starting at 0,
+    into libvmaf (model vmaf_v0.6.1, every `subsample`-th frame scored, with `psnr_ssim`
+    also PSNR and SSIM), its JSON log at the path (`read_quality`); its frames go to a
+    null output. Raises ValueError for a log path a filtergraph cannot name."""
+    if not measured:
+        return []
+    chains, args = [], []
+    # Frames n-1, n, n+1 around every `subsample`-th n (and 0, 1): libvmaf scores each
+    # third of them (the centres) and its motion feature (temporal: the previous and the
+    # next frame) still sees true neighbours, so the scores equal full-rate n_subsample
+    # while the scaling, copies and motion run on 3 frames in `subsample`.
+    picks = f"select='lt(mod(n+1\\,{subsample})\\,3)'" if subsample > 3 else None
+    every = 3 if picks else subsample
+    sources = "".join(f"[ref{n}]" for n in range(len(measured)))
+    ref = ",".join(([picks] if picks else []) + [filter_text(name, **opts) for name, opts in normalise_filters(probe)]
+                   + [filter_text("split", outputs=len(measured))])
+    chains.append(f"[0:v:0]{ref}{sources}")
+    tail = [filter_text("setsar", r=1), filter_text("format", pix_fmts="yuv420p"), filter_text("settb", expr="AVTB"),
+            filter_text("setpts", expr="PTS-STARTPTS")]
+    for n, (index, _r, (w, h), log) in enumerate(measured):
+        vmaf = filter_text("libvmaf", log_fmt="json", log_path=log, n_threads=1, n_subsample=every)
+        if psnr_ssim:
+            vmaf += f":feature={_PSNR_SSIM}"
+        chains.append(f"[ref{n}]{','.join([filter_text('scale', w=w, h=h)] + tail)}[r{n}]")
+        chains.append(f"[dec:{n}]{','.join(([picks] if picks else []) + tail)}[d{n}]")
+        chains.append(f"[d{n}][r{n}]{vmaf}[q{n}]")
+        args += ["-dec", f"{index}:0"]
+    args += ["-filter_complex", ";".join(chains)]
+    for n in range(len(measured)):
+        args += ["-map", f"[q{n}]", "-f", "null", "-"]
+    return args
+
+
+def read_quality(log: Path) -> dict[str, float | None]:
+    """`{"vmaf": mean VMAF 0..100, "psnr_db": mean luma PSNR in dB, "ssim": mean SSIM}`
+    from a libvmaf JSON log (`pooled_metrics`); None for a figure not measured. Raises
+    OSError / ValueError when the log is missing or not libvmaf's JSON."""
+    pooled = json.loads(log.read_text())["pooled_metrics"]
+
+    def mean(name: str, digits: int | None) -> float | None:
+        value = pooled.get(name, {}).get("mean")
+        return None if value is None else (round(float(value), digits) if digits is not None else float(value))
+    return {"vmaf": mean("vmaf", 3), "psnr_db": mean("psnr_y", None), "ssim": mean("float_ssim", None)}

@@ -33,14 +33,41 @@ def output_size(display_width: int, display_height: int, target: int) -> tuple[i
     return (scaled_long, target) if display_width >= display_height else (target, scaled_long)
 
 
-def normalise_video(stream: Any, probe: Probe) -> Any:
-    """Normalise decoded video: deinterlace interlaced sources (bwdif), tone-map HDR
-    (PQ/HLG) to SDR BT.709 (zscale + hable); rotation is applied by ffmpeg's
-    autorotate before this."""
+def normalise_filters(probe: Probe) -> list[tuple[str, dict[str, object]]]:
+    """The filters (name, options) that normalise decoded video of `probe`, in order:
+    deinterlace interlaced sources (bwdif), tone-map HDR (PQ/HLG) to SDR BT.709 (zscale +
+    hable); rotation is applied by ffmpeg's autorotate before these. Empty for progressive
+    SDR video."""
+    filters: list[tuple[str, dict[str, object]]] = []
     if probe.video.interlaced:
-        stream = stream.filter("bwdif", mode="send_frame", deint="interlaced")
+        filters.append(("bwdif", {"mode": "send_frame", "deint": "interlaced"}))
     if probe.video.hdr:
-        stream = (stream.filter("zscale", t="linear", npl=100).filter("format", "gbrpf32le")
-                  .filter("zscale", p="bt709").filter("tonemap", tonemap="hable", desat=0)
-                  .filter("zscale", t="bt709", m="bt709", r="tv"))
+        filters += [("zscale", {"t": "linear", "npl": 100}), ("format", {"pix_fmts": "gbrpf32le"}),
+                    ("zscale", {"p": "bt709"}), ("tonemap", {"tonemap": "hable", "desat": 0}),
+                    ("zscale", {"t": "bt709", "m": "bt709", "r": "tv"})]
+    return filters
+
+
+def normalise_video(stream: Any, probe: Probe) -> Any:
+    """`stream` (ffmpeg-python) through `normalise_filters(probe)`."""
+    for name, options in normalise_filters(probe):
+        stream = stream.filter(name, **options)
     return stream
+
+
+#: Characters with a meaning in a filtergraph description (FFmpeg filters docs, "Notes on
+#: filtergraph escaping"); a value holding one is refused rather than escaped.
+_GRAPH_SPECIAL = set("\\'[]=:;,| ")
+
+
+def filter_text(name: str, **options: object) -> str:
+    """One filter of a filtergraph description, `name=k=v:k=v` (FFmpeg filters docs,
+    "Filtergraph syntax"). Raises ValueError for a value holding a character of that
+    syntax (a caller-chosen path with `:` or `,`, say)."""
+    parts = []
+    for key, value in options.items():
+        text = str(value)
+        if _GRAPH_SPECIAL & set(text):
+            raise ValueError(f"filter option {key}={text!r} holds a filtergraph special character")
+        parts.append(f"{key}={text}")
+    return f"{name}={':'.join(parts)}" if parts else name

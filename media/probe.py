@@ -263,22 +263,43 @@ def describe_output(path: Path, key: str, kind: str, source_size: int | None = N
 
 
 def frame_span(source: str, duration: float, window: float = 3.0) -> tuple[float, float | None]:
-    """Presentation times in seconds of the first and the last decodable video frames,
-    in one open of `source` (the stream may start after 0, e.g. FLV at 0.067 s). The
-    last: seek `window` seconds before the end and decode to it; None if nothing decodes
-    there."""
+    """Presentation times in seconds of the first video frame (decoded: the stream may
+    start after 0, e.g. FLV at 0.067 s) and of the last one, in one open of `source`. The
+    last: seek `window` seconds before the end and take the latest presentation time of
+    the video packets from there (demuxed, not decoded: a damaged last packet is the
+    caller's to notice when its frame does not decode); None if no packet has one."""
     last = None
     with open_input(source) as c:
         v = c.streams.video[0]
         first = next((float(f.time) for f in c.decode(v) if f.time is not None), 0.0)
         c.seek(int(max(0.0, duration - window) * 1_000_000), backward=True)
         try:
-            for frame in c.decode(v):
-                if frame.time is not None:
-                    last = float(frame.time)
+            for packet in c.demux(v):
+                if packet.pts is not None and packet.size and packet.time_base is not None:
+                    t = float(packet.pts * packet.time_base)
+                    last = t if last is None else max(last, t)
         except av.FFmpegError:
-            pass  # a damaged tail: the last frame that did decode stands
+            pass  # a damaged tail: the last packet read stands
     return first, last
+
+
+def keyframes_at_or_before(source: str, times: list[float]) -> list[float | None]:
+    """For each time in seconds, the presentation time of the video keyframe at or before
+    it (None where seeking or decoding there fails), in one open of `source`: a
+    thumbnail taken there costs one decoded frame, where an accurate seek decodes from that
+    keyframe up to the time."""
+    out: list[float | None] = []
+    with open_input(source) as c:
+        v = c.streams.video[0]
+        for t in times:
+            found = None
+            try:
+                c.seek(int(max(0.0, t) / v.time_base), stream=v, backward=True) if v.time_base else None
+                found = next((float(f.time) for f in c.decode(v) if f.time is not None), None)
+            except (av.FFmpegError, StopIteration):
+                found = None
+            out.append(found if found is not None and found <= t + 1e-3 else None)
+    return out
 
 
 def image_codec(source: str) -> tuple[str, int, int]:

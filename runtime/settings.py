@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -157,7 +157,9 @@ class MediaSettings(BaseSettings):
     transcription: bool = Field(True, description="Plan a transcription task for sources with audio.")
     quality_metrics: bool = Field(True, description="VMAF per rendition (sources shorter than the limit).")
     quality_psnr_ssim: bool = Field(False, description="PSNR and SSIM besides VMAF.")
-    quality_max_duration_seconds: float = 600.0
+    quality_max_duration_seconds: float = Field(21600.0, description="No quality figures from this length on (s).")
+    quality_subsample: int | None = Field(None, ge=1, description="VMAF scores one frame in N (libvmaf n_subsample); "
+                                          "default media.encode.quality_subsample (about 11).")
     encoding_profile: str = Field(DEFAULT_ENCODING_PROFILE, description="x264 settings of the ladder by name: "
                                   f"{', '.join(ENCODING_PROFILES)} (media.ladder; prd = libx264 medium, CRF 23/22).")
     progress_interval_seconds: float = Field(1.0, description="At most one progress fact per task this often.")
@@ -223,9 +225,11 @@ class WorkerSettings(BaseSettings):
     background_nice: int = Field(10, ge=0, le=19, description="How much the thumbnailer and transcriber lower "
                                  "their CPU priority (nice), so the transcoder's encode, which makes a job "
                                  "playable, gets the cores first; 0 = same priority.")
-    concurrency: int = Field(1, ge=1, le=64, validation_alias=_env("TFLOW_WORKER_CONCURRENCY", "concurrency"),
-                             description="Tasks one service process runs at once (PRD worker concurrency); every "
-                             "replica adds as many.")
+    concurrency: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
+        "auto", validation_alias=_env("TFLOW_WORKER_CONCURRENCY", "concurrency"),
+        description="Tasks one service process runs at once (PRD worker concurrency); every replica adds as many. "
+        "auto: one per two cores (runtime.worker.runner.tasks_at_once).")
+
     priority_aging_seconds: float = Field(60.0, ge=0, description="A queued job's priority rises by one every this "
                                           "many seconds it waits, so low priorities are never starved (0: strict).")
     retry_delays_seconds: list[float] = Field(default_factory=lambda: [10.0, 30.0, 60.0, 120.0, 300.0],

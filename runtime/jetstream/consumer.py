@@ -35,6 +35,16 @@ log = logging.getLogger(__name__)
 #: apart, the bands are read again before waiting for the next ring.
 DOORBELL_RETRIES = 10
 DOORBELL_RETRY_SECONDS = 0.02
+#: Seconds an idle banded worker's pull request on its top band waits before the bands
+#: are looked at again. New facts ring the doorbell and the worker's own retries ring it
+#: when due, so this only bounds how late a lower band's redelivery after another
+#: replica's `ack_wait` or nak is seen. At 1 s the idle stack spent 3.7 % of a core on
+#: these looks (bench/throughput.py, README "Throughput").
+IDLE_RECHECK_SECONDS = 10.0
+#: Seconds between looks while the server is away (no spinning).
+AWAY_RETRY_SECONDS = 1.0
+#: Seconds after a nak's delay at which its worker looks for the redelivery.
+RING_AFTER_NAK_SLACK = 0.05
 
 
 class Cancellations:
@@ -71,7 +81,8 @@ class ConsumerLoop:
     - A banded group is taken from in `runtime.jetstream.bands` order whenever a slot is free, with
       `no_wait` pulls; when every band is empty it waits for a new fact on the group's
       subjects (a core subscription rings it), for the pull request it keeps on the top
-      band (`IdlePoll`), or `idle_recheck` seconds (redeliveries).
+      band (`IdlePoll`), for the delay of a retry it naked, or `idle_recheck` seconds
+      (other replicas' redeliveries).
 
     Handlers see a `Delivery` (subject, data, attempt), never the NATS message.
     `handle` returns normally -> ack; raises `Permanent` (`runtime.jetstream.retry`)
@@ -97,9 +108,10 @@ class ConsumerLoop:
     retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS
     concurrency: int = 1
     aging_seconds: float = 0.0
-    idle_recheck: float = 1.0
+    idle_recheck: float = IDLE_RECHECK_SECONDS
     group: Group | None = None
     _running: set[asyncio.Task] = field(init=False, repr=False, default_factory=set)
+    _bell: asyncio.Event | None = field(init=False, repr=False, default=None)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take and handle until `stop` is set, then wait for the handlers running."""
@@ -162,7 +174,7 @@ class ConsumerLoop:
         nc: NATS = self.js._nc
         configs = {str(c.durable_name): c for _, c in group.members}
         top = group.names[0]
-        bell = asyncio.Event()
+        bell = self._bell = asyncio.Event()
 
         async def ring(_: Msg) -> None:
             bell.set()
@@ -207,7 +219,7 @@ class ConsumerLoop:
                 await _first(bell.wait(), stop.wait(), asyncio.shield(waiting))
                 if waiting.done() and not waiting.cancelled() and not isinstance(
                         waiting.exception(), TimeoutError | type(None)):
-                    await _first(asyncio.sleep(self.idle_recheck), stop.wait())  # the server is away: no spinning
+                    await _first(asyncio.sleep(AWAY_RETRY_SECONDS), stop.wait())  # the server is away: no spinning
         finally:
             for sub in subs:
                 with contextlib.suppress(Exception):
@@ -329,6 +341,8 @@ class ConsumerLoop:
             else:
                 log.warning("%s: retrying %s in %.0fs: %r", self.durable, msg.subject, delay, error)
                 await msg.nak(delay=delay)
+                if self._bell is not None:  # look again when the server redelivers it (no polling meanwhile)
+                    asyncio.get_running_loop().call_later(delay + RING_AFTER_NAK_SLACK, self._bell.set)
         except Exception as e:  # noqa: BLE001 - the server is away: it redelivers after ack_wait
             log.warning("%s: could not %s %s (%s); the server redelivers it", self.durable, outcome, msg.subject, e)
         MESSAGES.labels(self.service, outcome).inc()

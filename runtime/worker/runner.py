@@ -5,6 +5,7 @@ companions, until `stop`."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -16,7 +17,7 @@ from contracts import DLQ_STREAM
 from runtime.jetstream.connection import close, connect
 from runtime.jetstream.consumer import Cancellations, ConsumerLoop
 from runtime.jetstream.delivery import Delivery
-from runtime.settings import Settings
+from runtime.settings import Settings, WorkerSettings
 from runtime.storage import store
 from runtime.storage.objects import Objects, S3Objects
 from runtime.worker.deadletters import DeadLetterHandler, dead_durable
@@ -25,6 +26,16 @@ from runtime.worker.workdirs import sweep_workdirs
 
 if TYPE_CHECKING:
     from runtime.worker.declaration import Service
+
+def tasks_at_once(settings: WorkerSettings, cores: int | None = None) -> int:
+    """`settings.concurrency`, with `auto` resolved for `cores` logical CPUs (default
+    `os.cpu_count()`): one task per two cores, at least one. One ladder encode keeps about
+    two cores busy (bench/throughput.py: the bare ladder's CPU over its wall, 1.9 on this
+    2-core machine), so the PRD's 4-core/8-thread host runs four."""
+    if settings.concurrency != "auto":
+        return int(settings.concurrency)
+    return max(1, (cores if cores is not None else os.cpu_count() or 1) // 2)
+
 
 class Handler(Protocol):
     """What takes a consumer's messages: `handle` (returns: ack; raises `Permanent`: term;
@@ -66,7 +77,7 @@ def consumer_loop(js: JetStreamContext, stream: str, durable: str, service: str,
                         fetch_timeout=settings.nats.fetch_timeout_seconds,
                         rebind_after_timeouts=settings.nats.rebind_after_timeouts,
                         cancellations=cancellations, retry_delays=settings.worker.retry_delays_seconds,
-                        concurrency=concurrency or settings.worker.concurrency,
+                        concurrency=concurrency or tasks_at_once(settings.worker),
                         aging_seconds=settings.worker.priority_aging_seconds)
 
 

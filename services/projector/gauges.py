@@ -23,7 +23,8 @@ from runtime.jetstream.definitions import load_consumer_configs
 from runtime.worker.facts import JOBS_STREAM
 
 log = logging.getLogger(__name__)
-GAUGE_SECONDS = 5.0
+#: Prometheus scrapes every 15 s (deploy/prometheus/prometheus.yml): a refresh more often is never read.
+GAUGE_SECONDS = 15.0
 #: Statuses of jobs accepted but not finished (PRD `transcode_jobs_queue_size`).
 QUEUED = ("pending", "validating", "processing")
 

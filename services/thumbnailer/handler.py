@@ -1,4 +1,5 @@
-"""thumbnailer: on `ingested`, `thumbnails` (five positions, timestamps recorded) and,
+"""thumbnailer: on `ingested`, `thumbnails` (five positions, `media.thumbnail.thumbnail_plan`:
+never a full decode; timestamps recorded) and,
 when the job brings one, `thumbnail_custom` (validated by decoding; an invalid one is a
 permanent failure of that optional task only)."""
 
@@ -18,9 +19,15 @@ from contracts import (
 )
 from intake.submission import CUSTOM_MAX_BYTES, CUSTOM_MAX_PIXELS
 from media.image import ImageRefused, still_image
-from media.probe import frame_span, image_codec
+from media.probe import frame_span, image_codec, keyframes_at_or_before
 from media.run import MEDIA_FAILURES, ffmpeg_binary, run_quiet
-from media.thumbnail import custom_thumbnail_command, thumbnail_command, thumbnail_times
+from media.thumbnail import (
+    custom_thumbnail_command,
+    frames_command,
+    thumbnail_command,
+    thumbnail_plan,
+    thumbnail_times,
+)
 from runtime.worker.handler import JobHandler, TaskReporter, Work
 from services.thumbnailer import NAME
 
@@ -62,19 +69,31 @@ class Thumbnailer(JobHandler):
 
     async def _positions(self, ingested: Ingested, rep: TaskReporter) -> None:
         started = time.monotonic()
-        url = self.objects.url(ingested.source.bucket, ingested.source.key)
-        first, last = await asyncio.to_thread(frame_span, url, ingested.probe.duration_seconds)
+        url, probe = self.objects.url(ingested.source.bucket, ingested.source.key), ingested.probe
+        first, last = await asyncio.to_thread(frame_span, url, probe.duration_seconds)
+        times = thumbnail_times(probe.duration_seconds, last, first)
+        keys = dict(zip(times, await asyncio.to_thread(keyframes_at_or_before, url, list(times.values())),
+                        strict=True))
+        plan = thumbnail_plan(times, keys, first)
+        limit = self.settings.worker.task_time_limit(0)
         thumbs, outputs = [], []
         with self.workdir(ingested.job_id) as scratch:
-            for p, at in thumbnail_times(ingested.probe.duration_seconds, last, first).items():
-                out = scratch / f"thumb_{p:02d}.jpg"
-                await run_quiet(thumbnail_command(self.ffmpeg, url, ingested.probe, at, out, last=p == 100,
-                                                  first_frame=first), self.settings.worker.task_time_limit(0))
-                if not out.exists() or out.stat().st_size == 0:
+            out = {p: scratch / f"thumb_{p:02d}.jpg" for p in times}
+            for p, at in plan.snapped.items():  # onto a keyframe: one decoded frame each
+                await run_quiet(thumbnail_command(self.ffmpeg, url, probe, at, out[p], first_frame=first,
+                                                  keyframe=True), limit)
+            for start, group in plan.runs:  # positions sharing a keyframe: decoded once from it
+                await run_quiet(frames_command(self.ffmpeg, url, probe, {out[p]: times[p] for p in group}, start,
+                                               first), limit)
+            for p, at in plan.at.items():
+                if not out[p].exists() or out[p].stat().st_size == 0:  # e.g. a last packet that does not decode
+                    await run_quiet(thumbnail_command(self.ffmpeg, url, probe, at, out[p], last=p == 100,
+                                                      first_frame=first), limit)
+                if not out[p].exists() or out[p].stat().st_size == 0:
                     raise RuntimeError(f"no frame at {at:.3f} s for thumb_{p:02d}")
-                _, w, h = image_codec(str(out))
+                _, w, h = image_codec(str(out[p]))
                 key = layout.thumbnail_key(ingested.job_id, p)
-                outputs.append(await self.upload(key, out, "jpeg", width=w, height=h))
+                outputs.append(await self.upload(key, out[p], "jpeg", width=w, height=h))
                 thumbs.append(Thumbnail(key=key, position_percent=p, timestamp_seconds=round(at, 3), width=w, height=h))
         primary = next(t.key for t in thumbs if t.position_percent == 50)
         await rep.complete(layout.THUMBNAILS_TASK, outputs, ThumbnailsResult(thumbnails=thumbs, primary=primary),

@@ -1,5 +1,6 @@
 """transcoder: on `ingested` (or a replay), encode the job's pending renditions and the MP3
-in one ffmpeg run reading the source in place. Each rendition is written at once as its
+in one ffmpeg run reading the source in place, which also measures each rendition's
+VMAF from its own encoded frames against the decoded source (no second decode). Each rendition is written at once as its
 MP4 and as HLS (`tee`): segments are uploaded as they close and the `EVENT` media
 playlists grow while the encode runs (the finalizer, the master's one writer, lists a
 variant once its playlist names a segment, on the `hls_<r>` progress facts). When the
@@ -11,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from pathlib import Path
 
 from contracts import AnyJobEvent, Mp3Result, VideoResult, layout
-from media.encode import parse_quality, quality_command, transcode_command
+from media.encode import read_quality, transcode_command
 from media.filters import output_size
 from media.ladder import encoding_ladder
 from media.probe import describe_output
-from media.run import MEDIA_FAILURES, ffmpeg_binary, run_ffmpeg, run_quiet
+from media.run import MEDIA_FAILURES, ffmpeg_binary, run_ffmpeg
 from runtime.worker.handler import JobHandler, TaskReporter, Work
 from services.transcoder import NAME
 from services.transcoder.progressive import POLL_SECONDS, RenditionSegments
@@ -63,28 +63,28 @@ class Transcoder(JobHandler):
                     height=h, codecs=r.codecs if ingested.probe.audio is not None else r.codecs_video,
                     frame_rate=video.fps)
             mp3 = scratch / "audio.mp3" if want_mp3 else None
+            duration = ingested.probe.duration_seconds
+            measure = settings.media.quality_metrics and duration < settings.media.quality_max_duration_seconds
+            logs = {r.name: scratch / f"vmaf_{r.name}.json" for r in renditions
+                    if measure and work.has(layout.video_task(r.name))}
             started = time.monotonic()
             limits = self.limits(work)
             cmd = transcode_command(self.ffmpeg, url, ingested.probe, renditions, outputs, mp3,
-                                    {n: s.playlist for n, s in hls.items()})
+                                    {n: s.playlist for n, s in hls.items()}, quality=logs,
+                                    vmaf_subsample=settings.media.quality_subsample,
+                                    psnr_ssim=settings.media.quality_psnr_ssim)
             await self._encode(cmd, rep, limits, list(hls.values()))
             encode_seconds = time.monotonic() - started
             for r in renditions:
                 playlist, playlist_result = await hls[r.name].finish(self.objects, started)
                 if work.has(layout.hls_task(r.name)):
                     await rep.complete(layout.hls_task(r.name), [playlist], playlist_result, time.monotonic() - started)
-            duration = ingested.probe.duration_seconds
-            measure = settings.media.quality_metrics and duration < settings.media.quality_max_duration_seconds
             for r in renditions:
                 if not work.has(layout.video_task(r.name)):
                     continue
                 key = layout.rendition_key(ingested.job_id, r.name)
                 info = describe_output(outputs[r.name], key, "mp4", ingested.source.size, encode_seconds)
-                quality = {}
-                if measure and info.width and info.height:
-                    quality = parse_quality(await run_quiet(quality_command(
-                        self.ffmpeg, outputs[r.name], url, ingested.probe, info.width, info.height,
-                        settings.media.quality_psnr_ssim, os.cpu_count() or 1), limits["time_limit"]))
+                quality = read_quality(logs[r.name]) if r.name in logs else {}
                 result = VideoResult(rendition=r.name, codecs=hls[r.name].codecs, frame_rate=video.fps,
                                      profile=r.profile, level=r.level, crf=r.crf, preset=r.preset,
                                      encoding_profile=settings.media.encoding_profile, **quality)

@@ -5,7 +5,8 @@ faster-whisper (CPU, int8, VAD on, word timestamps), upload TXT/SRT/VTT/JSON und
 
 The model is the PRD rule's size (`choose_model`); with no language asked, the
 multilingual model detects it first, and an English job goes to the English-only model
-of that size when one is installed (tiny.en under 5 minutes)."""
+of that size when one is installed (tiny.en under 5 minutes). Audio in which voice
+activity detection finds no speech (music, silence) runs no model at all."""
 
 from __future__ import annotations
 
@@ -46,6 +47,19 @@ SAMPLE_RATE = 16_000
 #: English-only model of the rule's size (tiny.en under 5 min: bench/whisper.py measured it
 #: at 12x real time with base's WER on the LibriVox clips).
 ENGLISH_ONLY_THRESHOLD = 0.8
+
+#: The language of a transcript without speech when none was asked for (BCP 47, RFC 5646 §2.2.1).
+UNDETERMINED = "und"
+
+
+def speech_found(audio: Any) -> bool:
+    """Whether faster-whisper's voice activity detector (Silero VAD, its default options,
+    the same `vad_filter=True` applies) finds any speech in `audio` (16 kHz mono float32):
+    a few milliseconds per minute, where a Whisper pass on music costs about a second."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    return bool(get_speech_timestamps(audio, VadOptions()))
+
 
 class Transcriber(JobHandler):
     """The transcriber's handler; models are loaded once per process and kept."""
@@ -88,17 +102,21 @@ class Transcriber(JobHandler):
         halt = threading.Event()  # set when the job is cancelled: the thread stops at the next segment
 
         english = choose_model(ingested.probe.duration_seconds, options.whisper_model, "en", self.installed)[0]
-        detected: list[tuple[Model, str, float]] = []  # the English-only model took over after detection
+        detected: list[tuple[Model, str, float]] = []  # (model that transcribed, language found, probability)
 
         def work() -> tuple[list[Segment], Any, float]:
             audio = decode_audio(url, SAMPLE_RATE)
+            if not speech_found(audio):
+                return [], None, len(audio) / SAMPLE_RATE  # no model runs on music or silence
             chosen, lang = model, language
             if language is None and english.english_only and not model.english_only:
-                # the rule's size has an English-only model: the multilingual one only detects
+                # the rule's size has an English-only model: the multilingual one only detects,
+                # and what it found is passed on (no second detection inside transcribe)
                 found, prob, _ = self._model(model).detect_language(audio, vad_filter=True)
                 if found == "en" and prob >= ENGLISH_ONLY_THRESHOLD:
-                    chosen, lang = english, "en"
-                    detected.append((english, found, round(float(prob), 4)))
+                    chosen = english
+                lang = found
+                detected.append((chosen, found, round(float(prob), 4)))
             segments_iter, info = self._model(chosen).transcribe(
                 audio, language=lang, vad_filter=True, word_timestamps=True,
                 beam_size=self.settings.whisper.beam_size)
@@ -158,11 +176,16 @@ class Transcriber(JobHandler):
                       detection: tuple[str, float] | None = None) -> None:
         """Store the four formats and complete the task. `language`: the one asked for
         (None: detected); `detection`: the language and probability the multilingual model
-        found before the English-only `model` transcribed."""
+        found before `model` transcribed. `info` None: voice activity detection found no
+        speech and no model ran; the language is the one asked for, else `und` (BCP 47
+        "undetermined") at probability 0."""
         duration = ingested.probe.duration_seconds
         media_seconds = min(duration, audio_seconds) if audio_seconds else duration
-        detected = info.language if language is None else language
-        prob = round(float(info.language_probability), 4) if language is None else 1.0
+        if info is None:
+            detected, prob = (language, 1.0) if language is not None else (UNDETERMINED, 0.0)
+        else:
+            detected = info.language if language is None else language
+            prob = round(float(info.language_probability), 4) if language is None else 1.0
         if detection is not None:
             detected, prob = detection
         files = {"txt": to_txt(segments), "srt": to_srt(segments, media_seconds),

@@ -1,9 +1,11 @@
 """ffmpeg argument lists, progress parsing, playlists and metadata: pure, no ffmpeg run."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import m3u8
+import msgspec
 import pytest
 
 from contracts import (
@@ -20,7 +22,7 @@ from contracts import (
     VideoInfo,
     VideoResult,
 )
-from media.encode import gop_frames, parse_quality, quality_command, tee_slave, transcode_command, vmaf_subsample
+from media.encode import gop_frames, quality_subsample, read_quality, tee_slave, transcode_command
 from media.filters import output_size
 from media.hls import (
     IFrame,
@@ -113,20 +115,42 @@ def test_gop_is_two_seconds_of_frames():
     assert (gop_frames(50.0), gop_frames(29.97), gop_frames(10.5), gop_frames(0)) == (100, 60, 21, 50)
 
 
-def test_quality_command_and_parse():
-    vmaf = quality_command("ffmpeg", Path("/w/v.mp4"), "/src.mov", probe(), 640, 360, threads=2)
-    graph = opt(vmaf, "-filter_complex")
-    assert vmaf.count("-i") == 2 and "libvmaf=n_subsample=1:n_threads=2" in graph and "scale=640:360" in graph
-    assert (vmaf_subsample(30.0), vmaf_subsample(60.0), vmaf_subsample(61.0), vmaf_subsample(300.0)) == (1, 1, 2, 5)
-    assert "psnr" not in graph and graph.count("setpts=PTS-STARTPTS") == 2  # both timelines start at 0
-    full = opt(quality_command("ffmpeg", Path("/w/v.mp4"), "/src.mov", probe(), 640, 360, psnr_ssim=True),
-               "-filter_complex")
-    assert "libvmaf" in full and "psnr" in full and "ssim" in full
-    err = ("[Parsed_ssim_1 @ 0x1] SSIM Y:0.990 (20.0) U:0.98 (19.0) V:0.98 (19.6) All:0.989410 (19.75)\n"
-           "[Parsed_psnr_0 @ 0x2] PSNR y:43.01 u:48.13 v:48.82 average:44.196784 min:43.34 max:45.22\n"
-           "[Parsed_libvmaf_9 @ 0x3] VMAF score: 96.504551\n")
-    assert parse_quality(err) == {"vmaf": 96.505, "psnr_db": 44.196784, "ssim": 0.98941}
-    assert parse_quality("nothing") == {"vmaf": None, "psnr_db": None, "ssim": None}
+def test_quality_is_measured_inside_the_encode_without_a_second_source_decode(tmp_path):
+    logs = {"360p": Path("/w/vmaf_360p.json"), "720p": Path("/w/vmaf_720p.json")}
+    long = msgspec.structs.replace(probe(), duration_seconds=60.0)
+    cmd = transcode_command("ffmpeg", "http://s3/x.mov", long, list(LADDER.values()), OUTS, Path("/w/audio.mp3"),
+                            quality=logs)
+    assert cmd.count("-i") == 1  # the source is opened (and decoded) once
+    # a loopback decoder per measured output (outputs 0 and 1: the renditions, in ladder order)
+    assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "-dec"] == ["0:0", "1:0"]
+    graphs = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-filter_complex"]
+    assert len(graphs) == 2
+    measure = graphs[1]
+    assert measure.startswith("[0:v:0]")  # the encode's own decoded source frames
+    assert "[dec:0]" in measure and "[dec:1]" in measure and "scale=w=640:h=360" in measure
+    assert "log_path=/w/vmaf_360p.json" in measure and "log_fmt=json" in measure
+    assert measure.count("setpts=expr=PTS-STARTPTS") == 4  # both timelines of both renditions start at 0
+    step = quality_subsample(50.0, 60.0)  # the triplets around every step-th frame, scored at their centre
+    assert f"select='lt(mod(n+1\\,{step})\\,3)'" in measure and "n_subsample=3" in measure
+    assert "psnr" not in measure
+    assert cmd[-5:] == ["-map", "[q1]", "-f", "null", "-"]
+    full = transcode_command("ffmpeg", "/src.mov", probe(), [LADDER["360p"]], OUTS, None, quality=logs,
+                             vmaf_subsample=1, psnr_ssim=True)
+    graph = [full[i + 1] for i, a in enumerate(full) if a == "-filter_complex"][1]
+    assert "select" not in graph and "n_subsample=1" in graph and "name=psnr|name=float_ssim" in graph
+    with pytest.raises(ValueError, match="special character"):
+        transcode_command("ffmpeg", "/src.mov", probe(), [LADDER["360p"]], OUTS, None, quality={"360p": Path("/w/a,b")})
+    # the step shares no factor with the keyframe interval, so scored frames are not all keyframes
+    assert (quality_subsample(24.0), quality_subsample(25.0), quality_subsample(30.0)) == (11, 11, 11)
+    assert quality_subsample(22.0) == 13 and quality_subsample(24.0, None, 12) == 13 and quality_subsample(5, None, 1) == 1
+    # a short clip is scored on at least MIN_SCORED_FRAMES frames: 2.4 s at 10.5 fps, every frame
+    assert quality_subsample(10.5, 2.4) == 1 and quality_subsample(50.0, 2.0) == 3 and quality_subsample(24.0, 30.0) == 11
+    log = tmp_path / "vmaf.json"
+    log.write_text(json.dumps({"pooled_metrics": {"vmaf": {"mean": 95.12345}, "psnr_y": {"mean": 41.5},
+                                                  "float_ssim": {"mean": 0.987}}}))
+    assert read_quality(log) == {"vmaf": 95.123, "psnr_db": 41.5, "ssim": 0.987}
+    log.write_text(json.dumps({"pooled_metrics": {"vmaf": {"mean": 90.0}}}))
+    assert read_quality(log) == {"vmaf": 90.0, "psnr_db": None, "ssim": None}
 
 
 def test_progress_blocks():
@@ -240,6 +264,10 @@ def test_thumbnail_times_end_at_the_last_frame():
     assert opt(cmd, "-ss") == "5.000" and cmd.index("-ss") < cmd.index("-i")
     assert "scale=1280:720" in opt(cmd, "-filter_complex") and opt(cmd, "-q:v") == "2"
     assert opt(cmd, "-vframes") == "1" and "format=yuvj420p" in opt(cmd, "-filter_complex")
+    assert "-noaccurate_seek" not in cmd  # an accurate seek: decodes from the keyframe before 5 s up to it
+    # onto a keyframe's own time: a fast seek just past it, which lands on it (one frame decoded)
+    key = thumbnail_command("ffmpeg", "/s.mp4", probe(), 4.171, Path("/w/thumb_50.jpg"), keyframe=True)
+    assert opt(key, "-ss") == "4.171500" and key.index("-noaccurate_seek") < key.index("-i")
     last = thumbnail_command("ffmpeg", "/s.mp4", probe(), 9.96, Path("/w/thumb_100.jpg"), last=True)
     assert opt(last, "-ss") == "8.960" and "-vframes" not in last and opt(last, "-update") == "1"
     assert "-ss" not in thumbnail_command("ffmpeg", "/s.flv", probe(), 0.0, Path("/w/thumb_00.jpg"))

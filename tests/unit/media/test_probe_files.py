@@ -3,7 +3,7 @@
 import av
 import pytest
 
-from media.probe import read_media
+from media.probe import keyframes_at_or_before, read_media
 from runtime.settings import IntakeSettings
 from services.ingest.validate import Rejection, validate
 from tests.media import media, media_files
@@ -87,3 +87,15 @@ def test_a_webm_without_a_stated_duration_is_measured_and_accepted(tmp_path):
     probe = verdict(out)
     assert not isinstance(probe, Rejection), probe
     assert (probe.video.codec, probe.video.width, probe.audio.codec) == ("vp9", 1280, "opus")
+
+
+def test_keyframes_at_or_before_are_real_keyframes_no_later_than_asked():
+    path = str(media("valid/hevc_1440x1074_noaudio_subs.mkv"))
+    asked = [15.0, 30.0, 45.0]
+    found = keyframes_at_or_before(path, asked)
+    with av.open(path) as c:
+        v = c.streams.video[0]
+        keys = sorted(float(p.pts * v.time_base) for p in c.demux(v) if p.is_keyframe and p.pts is not None)
+    for t, k in zip(asked, found, strict=True):
+        assert k is not None and k <= t and any(abs(k - key) < 1e-3 for key in keys)
+        assert not any(k + 1e-3 < key <= t for key in keys)  # the last keyframe at or before t

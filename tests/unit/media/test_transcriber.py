@@ -1,4 +1,4 @@
-"""Transcript formatting and Whisper model selection/assembly: pure, no model run."""
+"""Transcript formatting, Whisper model selection/assembly and the voice activity gate: no Whisper model run."""
 
 import dataclasses
 import shutil
@@ -118,3 +118,14 @@ def test_every_installed_model_file_is_verified_before_loading(tmp_path):
     (copy / "extra.bin").write_bytes(b"\0")
     with pytest.raises(ModelError, match="unexpected files"):
         verify(forged)
+
+
+def test_voice_activity_gate_runs_no_model_on_music_and_passes_speech():
+    # faster-whisper's Silero VAD on the real clips' audio (no Whisper model loaded)
+    from media.audio import decode_audio
+    from services.transcriber.handler import SAMPLE_RATE, speech_found
+    from tests.media import media
+
+    assert not speech_found(decode_audio(str(media("valid/bbb_1280x720_30s_vp8_vorbis.webm")), SAMPLE_RATE))
+    assert speech_found(decode_audio(str(media("valid/friday_640x480_speech_h264_aac.mp4")), SAMPLE_RATE))
+    assert not speech_found(decode_audio(str(media("valid/h264_1080x720_aac.flv")), SAMPLE_RATE))  # 1 s of noise
