@@ -151,6 +151,7 @@ test-fast: $(STAMP) minio lint
 bench: $(STAMP) minio
 	TFLOW_MINIO_BINARY=$(MINIO) $(PY) bench/ingest_latency.py
 	$(PY) bench/transcode.py
+	$(PY) bench/throughput.py
 	$(PY) bench/progressive.py
 	$(PY) bench/encoding.py
 	$(PY) bench/whisper.py

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from report import write_results  # noqa: E402
 
-from media.encode import parse_quality, quality_command, transcode_command  # noqa: E402
+from media.encode import read_quality, transcode_command  # noqa: E402
 from media.ladder import ENCODING_PROFILES, LADDER, encoding_ladder  # noqa: E402
 from media.probe import read_media  # noqa: E402
 from media.run import ffmpeg_binary  # noqa: E402
@@ -66,17 +66,20 @@ def measure(source: Path, rendition: str, preset: str, crf: int, work: Path) -> 
     probe = validate(read_media(str(source)), source.stat().st_size, S.intake)
     rung = dataclasses.replace(LADDER[rendition], preset=preset, crf=crf)
     out = work / f"{rendition}-{preset}-{crf}.mp4"
-    cmd = transcode_command(FF, str(source), msgspec.structs.replace(probe, audio=None), [rung], {rendition: out}, None)
+    silent = msgspec.structs.replace(probe, audio=None)
+    cmd = transcode_command(FF, str(source), silent, [rung], {rendition: out}, None)
     cpu0 = children_cpu()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    cpu = children_cpu() - cpu0
+    cpu = children_cpu() - cpu0  # the encode alone; VMAF (every frame) from the same encode run again
+    log = work / f"{rendition}-{preset}-{crf}.vmaf.json"
+    subprocess.run(transcode_command(FF, str(source), silent, [rung], {rendition: work / "again.mp4"}, None,
+                                     quality={rendition: log}, vmaf_subsample=1),
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     from media.probe import describe_output
 
     info = describe_output(out, "k", "mp4")
-    err = subprocess.run(quality_command(FF, out, str(source), probe, info.width or 0, info.height or 0),
-                         check=True, capture_output=True, text=True).stderr
     seconds = info.duration_seconds or probe.duration_seconds
-    return {"vmaf": parse_quality(err)["vmaf"], "kbit_s": round(out.stat().st_size * 8 / seconds / 1000, 1),
+    return {"vmaf": read_quality(log)["vmaf"], "kbit_s": round(out.stat().st_size * 8 / seconds / 1000, 1),
             "cpu_seconds": round(cpu, 2)}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Awaitable
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -55,6 +56,19 @@ def server_urls(url: str) -> list[str]:
     return [u.strip() for u in url.split(",") if u.strip()]
 
 
+#: Per client, the events `rejoined` handed out, set on every reconnect.
+_REJOINED: weakref.WeakKeyDictionary[NATS, list[asyncio.Event]] = weakref.WeakKeyDictionary()
+
+
+def rejoined(nc: NATS) -> asyncio.Event:
+    """An event set each time `nc` reconnects (clear it after waking). A pull request
+    waiting on the server is lost with the connection and nats-py waits out its expiry, so
+    a long-polling loop wakes on this to send a new one at once."""
+    event = asyncio.Event()
+    _REJOINED.setdefault(nc, []).append(event)
+    return event
+
+
 async def connect(settings: Settings, name: str, nc: NATS | None = None, wait: bool = True) -> NATS:
     """Connect `nc` (default: a new client) to `settings.nats.url` as `settings.nats.user`
     (password auth when set); waits for a server that is not up yet and reconnects forever
@@ -77,6 +91,8 @@ async def connect(settings: Settings, name: str, nc: NATS | None = None, wait: b
 
     async def on_reconnect() -> None:
         log.info("nats reconnected")
+        for event in _REJOINED.get(client, ()):
+            event.set()
 
     if not settings.nats.url:
         raise SystemExit("TFLOW_NATS_URL is not set (tflow up sets it for the embedded stack)")
@@ -86,8 +102,8 @@ async def connect(settings: Settings, name: str, nc: NATS | None = None, wait: b
         auth = {"user": settings.nats.user, "password": password}
         if settings.nats.user != ADMIN_USER:
             auth["inbox_prefix"] = inbox_prefix(settings.nats.user)
-    nc = nc if nc is not None else NATS()
-    connecting = asyncio.ensure_future(nc.connect(
+    client = nc if nc is not None else NATS()
+    connecting = asyncio.ensure_future(client.connect(
         servers=server_urls(settings.nats.url),
         name=name,
         **auth,
@@ -109,7 +125,7 @@ async def connect(settings: Settings, name: str, nc: NATS | None = None, wait: b
         raise NatsRefused(f"NATS at {settings.nats.url} refused user {settings.nats.user or '(anonymous)'!r}: "
                           "authorization violation (check TFLOW_NATS_USER / TFLOW_NATS_PASSWORD)")
     connecting.result()
-    return nc
+    return client
 
 
 async def bounded(aw: Awaitable[object], timeout: float) -> bool:

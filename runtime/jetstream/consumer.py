@@ -20,7 +20,7 @@ from nats.js.api import ConsumerConfig
 
 from contracts.advisories import DLQ_STREAM
 from runtime.jetstream.bands import IdlePoll, NoWaitPuller, read_heads, take_order
-from runtime.jetstream.connection import apply_consumer, bounded
+from runtime.jetstream.connection import apply_consumer, bounded, rejoined
 from runtime.jetstream.definitions import Group, consumer_group
 from runtime.jetstream.delivery import Delivery
 from runtime.jetstream.retry import RETRY_DELAYS_SECONDS, Permanent, retry_delay
@@ -233,17 +233,24 @@ class ConsumerLoop:
         repeated fetch timeouts or errors."""
         sub, cfg = await self._bind(durable)
         timeouts = 0
+        back = rejoined(self.js._nc)  # a reconnect loses the waiting request: send another at once
         while await self._slot(stop, slots):
             fetch = asyncio.ensure_future(sub.fetch(1, timeout=self.fetch_timeout))
             stopping = asyncio.ensure_future(stop.wait())
-            await asyncio.wait([fetch, stopping], return_when=asyncio.FIRST_COMPLETED)
+            woken = asyncio.ensure_future(back.wait())
+            await asyncio.wait([fetch, stopping, woken], return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
-            if stop.is_set():
+            woken.cancel()
+            if stop.is_set() or (back.is_set() and not fetch.done()):
+                back.clear()
                 slots.release()
                 fetch.cancel()
                 with contextlib.suppress(BaseException):
                     await fetch
-                break
+                if stop.is_set():
+                    break
+                continue
+            back.clear()
             try:
                 msgs = fetch.result()
             except nats.errors.TimeoutError:

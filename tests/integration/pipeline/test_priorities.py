@@ -41,9 +41,11 @@ async def test_a_critical_job_submitted_last_is_transcoded_next(stack, pool):
     try:
         low = [await asyncio.to_thread(upload, stack, f"prio-{tag}-low-{i}.flv", 1) for i in range(10)]
         critical = await asyncio.to_thread(upload, stack, f"prio-{tag}-critical.flv", 10)
-        for job in [*low, critical]:  # all queued: ingested, waiting for the transcoder
+        for job in [*low, critical]:  # all queued: ingested (the thumbnailer and transcriber may have started
+            # theirs), waiting for the transcoder
             await job_by_key(pool, f"raw/{f'prio-{tag}-'}" + ("critical.flv" if job == critical else
-                                                              f"low-{low.index(job)}.flv"), ("pending",), 30)
+                                                              f"low-{low.index(job)}.flv"), ("pending", "processing"), 30)
+            assert await started_at(pool, job) is None
     finally:
         os.kill(transcoder.pid, signal.SIGCONT)
     first = await wait_for(lambda: started_at(pool, critical), 60, "the critical job's transcode started")
