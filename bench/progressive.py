@@ -11,7 +11,9 @@ looping real media (Big Buck Bunny 720p, stream copy), each
       with the CPU seconds of every process; the 10 s clip also through the drop folder
       (landing = the rename into the inbox: its 2 s settle window included);
   (d) the same upload to a pipeline without transcription (10 s and 60 s): the fixed
-      cost of the pipeline around the ladder alone.
+      cost of the pipeline around the ladder alone;
+  (e) the whole pipeline with its defaults, VMAF measured inside the encode (10 s and
+      60 s): what that measurement costs the time to playable.
 
 Ratios in the same run: pipeline/bare wall, first playable / job time; CPU seconds per
 minute of video. The trace of each job (its facts' times after landing, from the API's
@@ -233,6 +235,9 @@ def main() -> None:
                 print("TS vs CMAF bytes", res["segment_overhead_720p_60s"], flush=True)
         res["runs"] += stack_runs(tmp, "whole", {}, LENGTHS, clips, bares, inbox=True)
         res["runs"] += stack_runs(tmp, "ladder", {"TFLOW_TRANSCRIPTION": "false"}, [n for n in LENGTHS if n <= 60],
+                                  clips, bares, inbox=False)
+        # the defaults: VMAF measured inside the encode, which shares its cores
+        res["runs"] += stack_runs(tmp, "quality", {"TFLOW_QUALITY_METRICS": "true"}, [n for n in LENGTHS if n <= 60],
                                   clips, bares, inbox=False)
     write_results("progressive", res)
 

@@ -102,7 +102,8 @@ async def test_the_last_delivery_ends_in_on_failure(js):
         assert d.last and isinstance(e, TimeoutError)
         failed.set()
 
+    # no idle polling to find the redeliveries (60 s): the worker looks when each retry it naked is due
     loop = ConsumerLoop(js, "JOBS", "thumbnailer", "tests", handle, on_failure, MemoryFacts(),
-                        retry_delays=[0.05], idle_recheck=0.1)
-    await _run_until(loop, failed, timeout=30)
+                        retry_delays=[0.05], idle_recheck=60)
+    await _run_until(loop, failed, timeout=15)
     assert attempts == list(range(1, 9)), "max_deliver 8 of the thumbnailer's definition, then on_failure"

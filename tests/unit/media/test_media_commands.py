@@ -38,7 +38,7 @@ from media.hls import (
 )
 from media.ladder import LADDER
 from media.run import parse_progress_block
-from media.thumbnail import thumbnail_command, thumbnail_times
+from media.thumbnail import frames_command, thumbnail_command, thumbnail_plan, thumbnail_times
 from services.finalizer.metadata import build_metadata
 
 AT = datetime(2026, 11, 22, tzinfo=UTC)
@@ -144,7 +144,7 @@ def test_quality_is_measured_inside_the_encode_without_a_second_source_decode(tm
     assert (quality_subsample(24.0), quality_subsample(25.0), quality_subsample(30.0)) == (11, 11, 11)
     assert quality_subsample(22.0) == 13 and quality_subsample(24.0, None, 12) == 13 and quality_subsample(5, None, 1) == 1
     # a short clip is scored on at least MIN_SCORED_FRAMES frames: 2.4 s at 10.5 fps, every frame
-    assert quality_subsample(10.5, 2.4) == 1 and quality_subsample(50.0, 2.0) == 3 and quality_subsample(24.0, 30.0) == 11
+    assert quality_subsample(10.5, 2.4) == 1 and quality_subsample(50.0, 2.0) == 7 and quality_subsample(24.0, 30.0) == 11
     log = tmp_path / "vmaf.json"
     log.write_text(json.dumps({"pooled_metrics": {"vmaf": {"mean": 95.12345}, "psnr_y": {"mean": 41.5},
                                                   "float_ssim": {"mean": 0.987}}}))
@@ -275,6 +275,28 @@ def test_thumbnail_times_end_at_the_last_frame():
     assert "-ss" not in thumbnail_command("ffmpeg", "/s.flv", probe(), 0.067, Path("/w/t.jpg"), first_frame=0.067)
     assert "-ss" not in thumbnail_command("ffmpeg", "/s.flv", probe(), 1.034, Path("/w/t.jpg"), last=True,
                                           first_frame=0.067)
+
+
+def test_thumbnail_plan_never_decodes_a_long_source_in_full():
+    # 62 s film, keyframes every 12.5 s: the middle positions snap to their keyframes, the
+    # first frame and the last are decoded from the keyframes just before them
+    times = thumbnail_times(62.167, 59.958)
+    keys = {0: 0.0, 25: 12.375, 50: 27.375, 75: 37.5, 100: 50.083}
+    plan = thumbnail_plan(times, keys)
+    assert plan.snapped == {25: 12.375, 50: 27.375, 75: 37.5} and plan.runs == [(None, [0]), (50.083, [100])]
+    assert plan.at == {0: 0.0, 25: 12.375, 50: 27.375, 75: 37.5, 100: 59.958}
+    # 2 s clip with one keyframe: one decode for all five, nothing snapped onto the first frame
+    short = thumbnail_plan(thumbnail_times(2.0, 1.98), dict.fromkeys((0, 25, 50, 75, 100), 0.0))
+    assert short.snapped == {} and short.runs == [(None, [0, 25, 50, 75, 100])]
+    # a keyframe too far before its position (two would share a frame) is not snapped;
+    # an unknown keyframe is left to an accurate seek
+    far = thumbnail_plan(thumbnail_times(16.533, 16.5), {0: 0.0, 25: 0.0, 50: 8.0, 75: 8.0, 100: None})
+    assert far.snapped == {50: 8.0} and far.runs == [(None, [0, 25]), (8.0, [75])] and 100 not in far.snapped
+    cmd = frames_command("ffmpeg", "/s.mp4", probe(), {Path("/w/a.jpg"): 8.25, Path("/w/b.jpg"): 12.4}, 8.0)
+    graph = opt(cmd, "-filter_complex")
+    assert opt(cmd, "-ss") == "8.000000" and "-copyts" in cmd and cmd.count("-i") == 1
+    assert "trim=start=8.249500" in graph and "trim=start=12.399500" in graph and graph.count("trim=end_frame=1") == 2
+    assert cmd.count("-vframes") == 2
 
 
 def test_metadata_document_lists_every_output():

@@ -165,3 +165,18 @@ def test_the_shipped_definitions_are_what_the_package_lists():
     files = sorted(p.name for d in (NATS_DEFINITIONS / "consumers").iterdir() for p in d.iterdir())
     assert "finalizer.json" in files
     assert len(load_consumer_configs()) == 3 * 10 + 8 + 1 + 5  # 3 banded, the finalizer's partitions, ingest, DLQ
+
+
+def test_worker_concurrency_auto_is_one_task_per_two_cores(monkeypatch):
+    from runtime.settings import WorkerSettings
+    from runtime.worker.runner import tasks_at_once
+
+    auto = WorkerSettings(_env_file=None)
+    assert auto.concurrency == "auto"
+    assert [tasks_at_once(auto, n) for n in (1, 2, 3, 8, 64)] == [1, 1, 1, 4, 32]
+    monkeypatch.setenv("TFLOW_WORKER_CONCURRENCY", "3")
+    assert tasks_at_once(WorkerSettings(_env_file=None), 2) == 3
+    for bad in ("0", "65", "many"):
+        monkeypatch.setenv("TFLOW_WORKER_CONCURRENCY", bad)
+        with pytest.raises(ValueError):
+            WorkerSettings(_env_file=None)
