@@ -16,7 +16,14 @@ from pathlib import Path
 import ffmpeg
 
 from contracts import Probe
-from media.filters import filter_text, normalise_filters, normalise_video, output_size, source_input
+from media.filters import (
+    filter_text,
+    normalise_filters,
+    normalise_video,
+    option_list,
+    output_size,
+    source_input,
+)
 from media.hls import hls_muxer_options
 from media.ladder import GOP_SECONDS, MP3_BITRATE, MP3_SAMPLE_RATE, Rendition
 from media.run import PROGRESS_ARGS
@@ -28,15 +35,10 @@ _TEE_SPECIAL = set("|[]:\\'=")
 def tee_slave(options: dict[str, object], path: Path) -> str:
     """One slave of ffmpeg's `tee` muxer: `[k=v:k=v]path` (FFmpeg formats docs, "tee").
     Raises ValueError when a value or the path holds a character of the slave syntax."""
-    parts = []
-    for key, value in options.items():
-        text = str(value)
-        if _TEE_SPECIAL & set(text):
-            raise ValueError(f"tee option {key}={text!r} holds a reserved character")
-        parts.append(f"{key}={text}")
+    opts = option_list(options, _TEE_SPECIAL, "tee")
     if _TEE_SPECIAL & set(str(path)):
         raise ValueError(f"output path {str(path)!r} holds a character the tee muxer reserves")
-    return f"[{':'.join(parts)}]{path}"
+    return f"[{opts}]{path}"
 
 
 def gop_frames(fps: float) -> int:

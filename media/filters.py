@@ -60,14 +60,21 @@ def normalise_video(stream: Any, probe: Probe) -> Any:
 _GRAPH_SPECIAL = set("\\'[]=:;,| ")
 
 
+def option_list(options: dict[str, object], reserved: set[str], what: str) -> str:
+    """`k=v:k=v`, the option syntax of ffmpeg's filtergraphs and tee slaves. Raises
+    ValueError for a value holding one of the `reserved` characters (refused, not escaped),
+    naming it as a `what` option."""
+    parts = []
+    for key, value in options.items():
+        text = str(value)
+        if reserved & set(text):
+            raise ValueError(f"{what} option {key}={text!r} holds a reserved character")
+        parts.append(f"{key}={text}")
+    return ":".join(parts)
+
+
 def filter_text(name: str, **options: object) -> str:
     """One filter of a filtergraph description, `name=k=v:k=v` (FFmpeg filters docs,
     "Filtergraph syntax"). Raises ValueError for a value holding a character of that
     syntax (a caller-chosen path with `:` or `,`, say)."""
-    parts = []
-    for key, value in options.items():
-        text = str(value)
-        if _GRAPH_SPECIAL & set(text):
-            raise ValueError(f"filter option {key}={text!r} holds a filtergraph special character")
-        parts.append(f"{key}={text}")
-    return f"{name}={':'.join(parts)}" if parts else name
+    return f"{name}={option_list(options, _GRAPH_SPECIAL, 'filter')}" if options else name

@@ -138,7 +138,7 @@ def test_quality_is_measured_inside_the_encode_without_a_second_source_decode(tm
                              vmaf_subsample=1, psnr_ssim=True)
     graph = [full[i + 1] for i, a in enumerate(full) if a == "-filter_complex"][1]
     assert "select" not in graph and "n_subsample=1" in graph and "name=psnr|name=float_ssim" in graph
-    with pytest.raises(ValueError, match="special character"):
+    with pytest.raises(ValueError, match="reserved character"):
         transcode_command("ffmpeg", "/src.mov", probe(), [LADDER["360p"]], OUTS, None, quality={"360p": Path("/w/a,b")})
     # the step shares no factor with the keyframe interval, so scored frames are not all keyframes
     assert (quality_subsample(24.0), quality_subsample(25.0), quality_subsample(30.0)) == (11, 11, 11)
