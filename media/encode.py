@@ -103,7 +103,7 @@ def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: li
     cmd: list[str] = ffmpeg.merge_outputs(*outs).global_args(*PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
     if quality:
         v = probe.video
-        measured = [(i, r, output_size(v.display_width, v.display_height, r.height), quality[r.name])
+        measured = [(i, output_size(v.display_width, v.display_height, r.height), quality[r.name])
                     for i, r in enumerate(renditions) if r.name in quality]
         step = vmaf_subsample or quality_subsample(v.fps, probe.duration_seconds)
         cmd += quality_args(probe, measured, step, psnr_ssim)
@@ -140,11 +140,11 @@ def quality_subsample(fps: float, duration: float | None = None, target: int = V
 _PSNR_SSIM = "'name=psnr|name=float_ssim'"
 
 
-def quality_args(probe: Probe, measured: list[tuple[int, Rendition, tuple[int, int], Path]], subsample: int,
+def quality_args(probe: Probe, measured: list[tuple[int, tuple[int, int], Path]], subsample: int,
                  psnr_ssim: bool = False) -> list[str]:
     """ffmpeg arguments that measure renditions inside their own encode (appended to
-    `transcode_command`'s argv): for each `(output index, rendition, (width, height),
-    log path)`, a loopback decoder of that output's video (`-dec i:0`, FFmpeg >= 7.0)
+    `transcode_command`'s argv): for each `(output index, (width, height), log path)` of a
+    rendition, a loopback decoder of that output's video (`-dec i:0`, FFmpeg >= 7.0)
     against the source's own decoded frames (`[0:v:0]`, the decode the encode already
     does), normalised and scaled the way the encode is, both timelines starting at 0,
     into libvmaf (model vmaf_v0.6.1, every `subsample`-th frame scored, with `psnr_ssim`
@@ -165,7 +165,7 @@ def quality_args(probe: Probe, measured: list[tuple[int, Rendition, tuple[int, i
     chains.append(f"[0:v:0]{ref}{sources}")
     tail = [filter_text("setsar", r=1), filter_text("format", pix_fmts="yuv420p"), filter_text("settb", expr="AVTB"),
             filter_text("setpts", expr="PTS-STARTPTS")]
-    for n, (index, _r, (w, h), log) in enumerate(measured):
+    for n, (index, (w, h), log) in enumerate(measured):
         vmaf = filter_text("libvmaf", log_fmt="json", log_path=log, n_threads=1, n_subsample=every)
         if psnr_ssim:
             vmaf += f":feature={_PSNR_SSIM}"

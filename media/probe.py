@@ -293,11 +293,12 @@ def keyframes_at_or_before(source: str, times: list[float]) -> list[float | None
         v = c.streams.video[0]
         for t in times:
             found = None
-            try:
-                c.seek(int(max(0.0, t) / v.time_base), stream=v, backward=True) if v.time_base else None
-                found = next((float(f.time) for f in c.decode(v) if f.time is not None), None)
-            except (av.FFmpegError, StopIteration):
-                found = None
+            if v.time_base:
+                try:
+                    c.seek(int(max(0.0, t) / v.time_base), stream=v, backward=True)
+                    found = next((float(f.time) for f in c.decode(v) if f.time is not None), None)
+                except av.FFmpegError:
+                    found = None
             out.append(found if found is not None and found <= t + 1e-3 else None)
     return out
 

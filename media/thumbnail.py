@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ffmpeg
 
@@ -45,7 +46,7 @@ class ThumbnailPlan:
 
     at: dict[int, float]
     snapped: dict[int, float]
-    runs: list[tuple[float | None, list[int]]] = field(default_factory=list)
+    runs: list[tuple[float | None, list[int]]]
 
 
 def thumbnail_plan(times: dict[int, float], keyframes: dict[int, float | None],
@@ -69,6 +70,16 @@ def thumbnail_plan(times: dict[int, float], keyframes: dict[int, float | None],
     return ThumbnailPlan(at={p: snapped.get(p, t) for p, t in times.items()}, snapped=snapped, runs=runs)
 
 
+def _jpeg(video: Any, probe: Probe, out: Path, **options: object) -> Any:
+    """The ffmpeg-python output of decoded `video` as a thumbnail at `out`: normalised
+    (upright, SDR), short side at most `THUMB_SHORT_SIDE`, square pixels, full-range
+    JPEG quality 2 (`-update 1`: one file, not a pattern)."""
+    short = min(probe.video.display_width, probe.video.display_height, THUMB_SHORT_SIDE)
+    w, h = output_size(probe.video.display_width, probe.video.display_height, short - short % 2)
+    v = normalise_video(video, probe).filter("scale", w, h, out_range="full").filter("setsar", 1)
+    return ffmpeg.output(v.filter("format", "yuvj420p"), str(out), **options, **{"q:v": 2, "update": 1})
+
+
 def thumbnail_command(ffmpeg_bin: str, source: str, probe: Probe, at: float, out: Path, last: bool = False,
                       first_frame: float = 0.0, keyframe: bool = False) -> list[str]:
     """ffmpeg argv writing the frame at `at` seconds (accurate input seek) as a JPEG
@@ -79,16 +90,13 @@ def thumbnail_command(ffmpeg_bin: str, source: str, probe: Probe, at: float, out
     time before a stream's first frame yields no frame on some FLVs. `keyframe`: `at` is a
     keyframe's time (`media.probe.keyframes_at_or_before`): a fast seek onto it, one frame
     decoded (`-noaccurate_seek`)."""
-    short = min(probe.video.display_width, probe.video.display_height, THUMB_SHORT_SIDE)
-    w, h = output_size(probe.video.display_width, probe.video.display_height, short - short % 2)
     start = max(first_frame, at - 1.0) if last else at
     seek: dict[str, object] = {"ss": f"{start:.3f}"} if start > first_frame + 1e-3 else {}
     if seek and keyframe and not last:
         seek = {"ss": f"{at + KEYFRAME_SEEK_SLACK:.6f}", "noaccurate_seek": None}
-    v = normalise_video(source_input(source, SOURCE_DEMUXERS, **seek)["v:0"], probe)
-    v = v.filter("scale", w, h, out_range="full").filter("setsar", 1).filter("format", "yuvj420p")
+    v = source_input(source, SOURCE_DEMUXERS, **seek)["v:0"]
     frames = {} if last else {"vframes": 1}
-    return (ffmpeg.output(v, str(out), **frames, **{"q:v": 2, "update": 1})
+    return (_jpeg(v, probe, out, **frames)
             .global_args("-hide_banner", "-nostats", "-loglevel", "error").overwrite_output().compile(cmd=ffmpeg_bin))
 
 
@@ -100,8 +108,6 @@ def frames_command(ffmpeg_bin: str, source: str, probe: Probe, picks: dict[Path,
     source timestamps kept: `-copyts`), as `thumbnail_command` renders it. Used where
     positions share their keyframes (short or sparsely keyed sources), so the frames
     between are decoded once, not once per position."""
-    short = min(probe.video.display_width, probe.video.display_height, THUMB_SHORT_SIDE)
-    w, h = output_size(probe.video.display_width, probe.video.display_height, short - short % 2)
     seek: dict[str, object] = ({"ss": f"{start:.6f}"} if start is not None and start > first_frame + 1e-3 else {})
     video = source_input(source, SOURCE_DEMUXERS, **seek)["v:0"]
     branches = video.filter_multi_output("split", len(picks)) if len(picks) > 1 else None
@@ -111,8 +117,7 @@ def frames_command(ffmpeg_bin: str, source: str, probe: Probe, picks: dict[Path,
         # the first frame at or after `at`, and only it: the normalisation (a tone map is
         # costly) runs on one frame per branch
         v = v.filter("trim", start=f"{max(0.0, at - KEYFRAME_SEEK_SLACK):.6f}").filter("trim", end_frame=1)
-        v = normalise_video(v, probe).filter("scale", w, h, out_range="full").filter("setsar", 1)
-        outs.append(ffmpeg.output(v.filter("format", "yuvj420p"), str(out), vframes=1, **{"q:v": 2, "update": 1}))
+        outs.append(_jpeg(v, probe, out, vframes=1))
     return (ffmpeg.merge_outputs(*outs).global_args("-hide_banner", "-nostats", "-loglevel", "error", "-copyts")
             .overwrite_output().compile(cmd=ffmpeg_bin))
 

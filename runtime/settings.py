@@ -231,7 +231,6 @@ class WorkerSettings(BaseSettings):
         "auto", validation_alias=_env("TFLOW_WORKER_CONCURRENCY", "concurrency"),
         description="Tasks one service process runs at once (PRD worker concurrency); every replica adds as many. "
         "auto: one per two cores (runtime.worker.runner.tasks_at_once).")
-
     priority_aging_seconds: float = Field(60.0, ge=0, description="A queued job's priority rises by one every this "
                                           "many seconds it waits, so low priorities are never starved (0: strict).")
     retry_delays_seconds: list[float] = Field(default_factory=lambda: [10.0, 30.0, 60.0, 120.0, 300.0],

@@ -27,6 +27,7 @@ from runtime.worker.workdirs import sweep_workdirs
 if TYPE_CHECKING:
     from runtime.worker.declaration import Service
 
+
 def tasks_at_once(settings: WorkerSettings, cores: int | None = None) -> int:
     """`settings.concurrency`, with `auto` resolved for `cores` logical CPUs (default
     `os.cpu_count()`): one task per two cores, at least one. One ladder encode keeps about
