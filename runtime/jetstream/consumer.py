@@ -59,13 +59,19 @@ class Cancellations:
     async def start(self, nc: NATS) -> None:
         """Subscribe (core NATS; the facts are also on JOBS)."""
         async def on_cancel(msg: Msg) -> None:
-            job_id = msg.subject.split(".")[1]
-            self.cancelled.add(job_id)
-            for task in list(self.running.get(job_id, ())):
-                task.cancel()
+            self.cancel(msg.subject.split(".")[1])
         await nc.subscribe("jobs.*.cancelled", cb=on_cancel)
 
+    def cancel(self, job_id: str) -> None:
+        """Job `job_id` was cancelled: cancel its handler tasks, now and when tracked later."""
+        self.cancelled.add(job_id)
+        for task in list(self.running.get(job_id, ())):
+            task.cancel()
+
     def track(self, job_id: str, task: asyncio.Task) -> None:
+        """Follow `task`, the handler of a message of `job_id` (cancelled at once if the job is)."""
+        if job_id in self.cancelled:
+            task.cancel()
         self.running.setdefault(job_id, set()).add(task)
         task.add_done_callback(lambda t: self.running.get(job_id, set()).discard(t))
 
@@ -290,8 +296,9 @@ class ConsumerLoop:
         if self.cancellations is None or job_id is None:
             await self.handle(delivery)
             return
-        if job_id in self.cancellations.cancelled or await self.facts.last(job_id, "cancelled"):
+        if job_id not in self.cancellations.cancelled and await self.facts.last(job_id, "cancelled"):
             self.cancellations.cancelled.add(job_id)
+        if job_id in self.cancellations.cancelled:  # also one that came while the fact was looked up
             MESSAGES.labels(self.service, "cancelled").inc()
             return
         task = asyncio.ensure_future(self.handle(delivery))

@@ -14,7 +14,7 @@ import pytest
 
 from contracts import JobOptions, Replayed, encode, subject_for, utcnow
 from runtime.jetstream.connection import apply_definitions
-from runtime.jetstream.consumer import ConsumerLoop
+from runtime.jetstream.consumer import Cancellations, ConsumerLoop
 from runtime.jetstream.delivery import Delivery
 from runtime.jetstream.retry import Permanent
 from runtime.worker.facts import MemoryFacts
@@ -107,3 +107,43 @@ async def test_the_last_delivery_ends_in_on_failure(js):
                         retry_delays=[0.05], idle_recheck=60)
     await _run_until(loop, failed, timeout=15)
     assert attempts == list(range(1, 9)), "max_deliver 8 of the thumbnailer's definition, then on_failure"
+
+
+class _CancelledWhileLookedUp(MemoryFacts):
+    """Facts whose lookup of `cancelled` is slow: the job's cancellation arrives (over core
+    NATS, as `Cancellations.start` would deliver it) while the loop waits for the answer."""
+
+    def __init__(self, cancellations: Cancellations):
+        super().__init__()
+        self.cancellations = cancellations
+
+    async def last(self, job_id: str, event_type: str, task: str | None = None):
+        found = await super().last(job_id, event_type, task)
+        await asyncio.sleep(0.05)
+        if event_type == "cancelled":
+            self.cancellations.cancel(job_id)
+        return found
+
+
+async def test_a_cancel_arriving_while_the_loop_checks_for_one_stops_the_work():
+    job = str(uuid.uuid4())
+    subject, data = _replay(job, 5)
+    cancellations = Cancellations()
+    handled: list[str] = []
+
+    async def handle(d: Delivery) -> None:
+        handled.append(d.job_id or "")
+
+    async def on_failure(d: Delivery, e: BaseException) -> None:
+        raise AssertionError(f"no failure expected: {e}")
+
+    loop = ConsumerLoop(None, "JOBS", "thumbnailer", "tests", handle, on_failure,  # type: ignore[arg-type]
+                        _CancelledWhileLookedUp(cancellations), cancellations=cancellations)
+    await loop._handle_cancellable(Delivery(subject=subject, data=data, attempt=1, last=False, retry_in=0.0))
+    assert handled == [], "the handler of a job cancelled during the lookup must not run"
+    # a handler tracked after its job's cancel is cancelled at once
+    started = asyncio.ensure_future(asyncio.sleep(10))
+    cancellations.track(job, started)
+    with contextlib.suppress(asyncio.CancelledError):
+        await started
+    assert started.cancelled()
