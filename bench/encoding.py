@@ -29,12 +29,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from report import write_results  # noqa: E402
 
+from intake.validation import validate  # noqa: E402
 from media.encode import read_quality, transcode_command  # noqa: E402
 from media.ladder import ENCODING_PROFILES, LADDER, encoding_ladder  # noqa: E402
 from media.probe import read_media  # noqa: E402
 from media.run import ffmpeg_binary  # noqa: E402
 from runtime.settings import Settings  # noqa: E402
-from services.ingest.validate import validate  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media" / "valid"
 CLIPS = [("bbb_1280x720_30s_vp8_vorbis.webm", "720p"), ("hevc_1440x1074_noaudio_subs.mkv", "720p"),

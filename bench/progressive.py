@@ -43,6 +43,7 @@ from report import write_results  # noqa: E402
 from transcode import children_cpu, tree_cpu  # noqa: E402
 
 from contracts import layout  # noqa: E402
+from intake.validation import validate  # noqa: E402
 from media.encode import transcode_command  # noqa: E402
 from media.ladder import encoding_ladder, ladder_for  # noqa: E402
 from media.probe import read_media  # noqa: E402
@@ -51,7 +52,6 @@ from ops.stack import loopback_settings, running_stack  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
 from runtime.settings import Settings  # noqa: E402
 from runtime.storage import store  # noqa: E402
-from services.ingest.validate import validate  # noqa: E402
 from tests.media import looped_clip  # noqa: E402
 
 LENGTHS = [int(x) for x in os.environ.get("BENCH_LENGTHS", "10,60,300").split(",")]

@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from report import write_results  # noqa: E402
 
+from intake.validation import validate  # noqa: E402
 from media.encode import read_quality, transcode_command  # noqa: E402
 from media.ladder import encoding_ladder, ladder_for  # noqa: E402
 from media.probe import read_media  # noqa: E402
@@ -53,7 +54,6 @@ from media.run import ffmpeg_binary  # noqa: E402
 from ops.stack import loopback_settings, running_stack  # noqa: E402
 from readmodel.db import create_pool  # noqa: E402
 from runtime.settings import Settings  # noqa: E402
-from services.ingest.validate import validate  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media" / "valid"
 S = Settings(_env_file=None)

@@ -334,3 +334,9 @@ def done_from_rows(rows: Iterable[Any], decode: Callable[[str, Any], TaskResult 
             out.append(Done(t["name"], msgspec.convert(t["outputs"] or [], list[OutputInfo]), result,
                             t["processing_seconds"]))
     return out
+
+#: PRD container allowlist (file extensions / container names).
+PRD_CONTAINERS = ("mp4", "avi", "mov", "mkv", "flv", "wmv", "webm")
+#: What is accepted by default: the PRD's containers and what PeerTube also takes (README "Validation").
+SOURCE_CONTAINERS = (*PRD_CONTAINERS, "3gp", "3g2", "ts", "m2ts", "mts", "mpg", "mpeg", "vob", "ogv", "ogg", "mxf",
+                     "nut", "y4m")

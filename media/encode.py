@@ -24,7 +24,7 @@ from media.filters import (
     output_size,
     source_input,
 )
-from media.hls import hls_muxer_options
+from media.hls import MPEGTS_CLOCK_HZ, hls_muxer_options
 from media.ladder import GOP_SECONDS, MP3_BITRATE, MP3_SAMPLE_RATE, Rendition
 from media.run import PROGRESS_ARGS
 
@@ -58,7 +58,10 @@ def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: li
 
     Per rendition (PRD + HLS): scale to `output_size`, square pixels, 8-bit yuv420p,
     libx264 with the rendition's preset/CRF/profile/level/tune/x264 options, keyframe every
-    `GOP_SECONDS` forced and aligned (`-force_key_frames`, no scene-cut keyframes),
+    `GOP_SECONDS` forced and aligned (`-force_key_frames`, no scene-cut keyframes), the
+    source's own frame times kept (variable frame rate) on the 90 kHz MPEG-TS clock, a frame
+    whose time equals its predecessor's on that clock dropped (`-fps_mode vfr`: a burst of
+    frames microseconds apart cannot make a muxer refuse non-increasing timestamps),
     AAC stereo at the rendition's bitrate/rate, `+faststart`. No audio stream: `-an`.
 
     With `quality` (rendition name -> libvmaf JSON log path), the same process measures
@@ -79,7 +82,7 @@ def transcode_command(ffmpeg_bin: str, source: str, probe: Probe, renditions: li
             "c:v": "libx264", "preset": r.preset, "crf": r.crf, "profile:v": r.profile, "level:v": r.level,
             "g": gop, "keyint_min": gop, "sc_threshold": 0,
             "force_key_frames": f"expr:gte(t,n_forced*{GOP_SECONDS:g})",
-            "fps_mode": "passthrough", "enc_time_base": "demux",
+            "fps_mode": "vfr", "enc_time_base": f"1/{MPEGTS_CLOCK_HZ}",
         }
         if r.tune:
             opts["tune"] = r.tune

@@ -29,6 +29,11 @@ _URI_ATTR = re.compile(r'URI="([^"]*)"')
 SEGMENT_PATTERN = "segment_%03d.ts"
 
 
+#: The MPEG-TS system clock of PTS/DTS (ISO/IEC 13818-1 §2.4.2.2: 90 kHz): the encoder's
+#: time base, so every rendition's timestamps are what its TS segments carry.
+MPEGTS_CLOCK_HZ = 90_000
+
+
 def hls_muxer_options(playlist: Path) -> dict[str, object]:
     """Options of ffmpeg's hls muxer writing `playlist` and `segment_NNN.ts` beside it:
     segments of `HLS_SEGMENT_SECONDS` (cut on the forced keyframes), every segment kept

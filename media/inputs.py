@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 
 import av
 
-#: Demuxers a source may be read with: the PRD containers (mov/mp4, avi, matroska/webm,
-#: flv, asf/wmv) and MPEG-TS (accepted by a setting). No playlist, concat or SDP demuxer.
-SOURCE_DEMUXERS = "mov,avi,matroska,flv,asf,mpegts"
+#: Demuxers a source may be read with: the PRD containers (mov/mp4/3gp, avi, matroska/webm,
+#: flv, asf/wmv) and what PeerTube also accepts: MPEG-TS (ts, m2ts, mts), MPEG-PS (mpg,
+#: vob), Ogg, MXF, NUT and YUV4MPEG. No playlist, concat or SDP demuxer: nothing that
+#: opens another file or URL.
+SOURCE_DEMUXERS = "mov,avi,matroska,flv,asf,mpegts,mpeg,ogg,mxf,nut,yuv4mpegpipe"
 #: Demuxers of the files this project writes and reads back (MP4, TS segments, MP3, JPEG).
 OUTPUT_DEMUXERS = "mov,mpegts,mp3,image2,jpeg_pipe"
 #: Demuxers of user still images (custom thumbnails: JPG, PNG, WebP).
@@ -43,10 +45,13 @@ def input_options(source: str, demuxers: str) -> dict[str, str]:
     return {"protocol_whitelist": protocols(source), "format_whitelist": demuxers}
 
 
-def open_input(source: str, demuxers: str = SOURCE_DEMUXERS, timeout: float = 30.0) -> Any:
+def open_input(source: str, demuxers: str = SOURCE_DEMUXERS, timeout: float = 30.0, fmt: str | None = None) -> Any:
     """`av.open` of `source` for reading, restricted to `demuxers` and its protocol;
-    network timeouts `timeout` seconds. Raises `av.FFmpegError`, ValueError."""
-    return av.open(source, mode="r", timeout=(timeout, timeout), container_options=input_options(source, demuxers))
+    network timeouts `timeout` seconds. `fmt` names the demuxer of a file this project
+    wrote (no probing: a 1.7 KB TS segment of a still clip is too short for the MPEG-TS
+    prober to win). Raises `av.FFmpegError`, ValueError."""
+    return av.open(source, mode="r", format=fmt, timeout=(timeout, timeout),
+                   container_options=input_options(source, demuxers))
 
 
 def error_text(e: BaseException) -> str:

@@ -8,6 +8,7 @@ Side effects only (network/disk reads); the verdict is ingest's.
 from __future__ import annotations
 
 import contextlib
+import urllib.request
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -16,22 +17,30 @@ import av
 import msgspec
 
 from contracts import AudioInfo, OutputInfo, VideoInfo
+from media.detect import PROBE_BYTES, detected_format
 from media.hls import IFrame
-from media.inputs import OUTPUT_DEMUXERS, SOURCE_DEMUXERS, error_text, open_input
+from media.inputs import OUTPUT_DEMUXERS, SOURCE_DEMUXERS, error_text, open_input, protocols
 
 #: Video packets read to measure the real frame rate when the container's is unusable.
 FPS_SAMPLE_PACKETS = 90
-#: Packets read after the seek near the end, at most (all streams).
+#: Packets of the first video, audio and subtitle stream read after the seek near the end, at most.
 END_SAMPLE_PACKETS = 5000
+#: Seconds between consecutive video packets beyond which timestamps are implausible (no
+#: encoder leaves a minute without a frame; a damaged or forged timestamp does).
+TIMESTAMP_GAP_SECONDS = 60.0
 
 
 class MediaReading(msgspec.Struct, kw_only=True):
     """The raw reading of a source, streams in the contract's shapes (`VideoInfo`,
     `AudioInfo`: one definition of the probe fields from here to the API document).
-    `open_error` set: nothing else is meaningful. `first_frame_error` / `end_error`: the
-    first frame or the last second did not decode. `duration_measured`: the header stated
-    no duration; it was measured from the packets. A video size or frame rate that
-    could not be read is 0."""
+    `open_error` set: the allowlist's demuxers could not open it, and `detected` names the
+    demuxer FFmpeg's prober would have picked (`media.detect`; None: none). `first_frame_error` /
+    `end_error`: the first frame or the last second did not decode. `duration_measured`: the
+    header stated no duration; it was measured from the packets. `frames`: the video frame
+    count the header states (None: unstated). `timestamp_gap`: two consecutive video packets
+    more than `TIMESTAMP_GAP_SECONDS` apart near the end, as (from, to) in seconds. A video
+    size or frame rate that could not be read is 0; the video size is the header's, read
+    before any frame is decoded (`decode_limit_pixels`)."""
 
     open_error: str | None = None
     container: str | None = None
@@ -43,6 +52,9 @@ class MediaReading(msgspec.Struct, kw_only=True):
     first_frame_error: str | None = None
     end_error: str | None = None
     duration_measured: bool = False
+    detected: str | None = None
+    frames: int | None = None
+    timestamp_gap: tuple[float, float] | None = None
 
 
 #: Transfer characteristics of HDR video (PQ, HLG): tone-mapped to SDR BT.709 on encode.
@@ -103,13 +115,36 @@ def _bit_depth(pix_fmt: str | None) -> int | None:
         return None
 
 
-def read_media(url: str, timeout: float = 30.0) -> MediaReading:
+def read_head(source: str, size: int = PROBE_BYTES, timeout: float = 30.0) -> bytes:
+    """The first `size` bytes of `source`: a local path, or an HTTP(S) URL of the store read
+    with a `Range` request (RFC 9110 §14.2). Raises OSError (urllib's errors are OSErrors)."""
+    if "://" not in source:
+        with open(source, "rb") as f:
+            return f.read(size)
+    protocols(source)  # the store's HTTP(S) only
+    request = urllib.request.Request(source, headers={"Range": f"bytes=0-{size - 1}"})
+    with urllib.request.urlopen(request, timeout=timeout) as r:  # noqa: S310 - scheme checked above
+        data: bytes = r.read(size)
+        return data
+
+
+def is_video(stream: Any) -> bool:
+    """Whether a PyAV stream is video proper, not cover art (`attached_pic` disposition)."""
+    return not (stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def read_media(url: str, timeout: float = 30.0, decode_limit_pixels: int | None = None) -> MediaReading:
     """Open `url` with PyAV and read what validation needs. Never raises for bad media:
-    problems are recorded in the reading. Network timeouts are `timeout` seconds."""
+    problems are recorded in the reading. Network timeouts are `timeout` seconds. When the
+    header's frame size exceeds `decode_limit_pixels`, no frame is decoded (a 15000x15000
+    frame is 340 MB decoded): the reading stops at the streams."""
     try:
         container = open_input(url, SOURCE_DEMUXERS, timeout)
     except (av.FFmpegError, OSError, ValueError) as e:
-        return MediaReading(open_error=error_text(e))
+        reading = MediaReading(open_error=error_text(e))
+        with contextlib.suppress(OSError, ValueError):
+            reading.detected = detected_format(read_head(url, timeout=timeout), url.split("?", 1)[0])
+        return reading
     with container:
         reading = MediaReading(
             container=container.format.name,
@@ -121,13 +156,16 @@ def read_media(url: str, timeout: float = 30.0) -> MediaReading:
             a = container.streams.audio[0].codec_context
             reading.audio = AudioInfo(codec=a.name, bitrate=a.bit_rate or None, sample_rate=a.sample_rate or None,
                                       channels=a.channels or None)
-        if not container.streams.video:
+        videos = [s for s in container.streams.video if is_video(s)]
+        if not videos:
             return reading
-        v = container.streams.video[0]
+        v = videos[0]
         cc = v.codec_context
+        reading.frames = v.frames or None
         if reading.duration_seconds is None and v.duration and v.time_base is not None:
             reading.duration_seconds = float(v.duration * v.time_base)
-        frame, pts, reading.first_frame_error = _read_start(container, v)
+        too_big = decode_limit_pixels is not None and (cc.width or 0) * (cc.height or 0) > decode_limit_pixels
+        frame, pts, reading.first_frame_error = (None, [], None) if too_big else _read_start(container, v)
         sar = cc.sample_aspect_ratio
         pix_fmt = cc.format.name if cc.format else None
         reading.video = video_info(
@@ -140,8 +178,12 @@ def read_media(url: str, timeout: float = 30.0) -> MediaReading:
             rotation=int(-(frame.rotation or 0)) % 360 if frame is not None else 0,
             interlaced=bool(frame.interlaced_frame) if frame is not None else None,
             color_transfer=TRANSFERS.get(getattr(cc, "color_trc", None) or 0))
+        if too_big:
+            return reading
         if reading.first_frame_error is None and reading.duration_seconds:
-            _read_end(container, stated_duration(reading.duration_seconds, v.frames, _rate(v.average_rate)), reading)
+            tail = [v, *container.streams.audio[:1], *container.streams.subtitles[:1]]
+            _read_end(container, tail, stated_duration(reading.duration_seconds, v.frames, _rate(v.average_rate)),
+                      reading)
         elif reading.first_frame_error is None:
             # no stated duration (a WebM from MediaRecorder, a live capture): measure it from
             # the packets, from the start to the end (no decode)
@@ -206,19 +248,21 @@ def end_tolerance(duration: float) -> float:
     return max(0.5, min(2.0, 0.1 * duration))
 
 
-def _read_end(container: Any, duration: float, reading: MediaReading) -> None:
-    """Seek to 3 s before the stated end and demux every stream: the furthest packet
-    time must reach the stated duration (within `end_tolerance`), and no packet may be
-    cut short (flagged corrupt, or its data past the end of the file: an index that
-    promises more than the file holds, as in a faststart MP4 cut anywhere). A file cut
-    short ends before it, wherever the demuxer's seek lands."""
+def _read_end(container: Any, streams: list[Any], duration: float, reading: MediaReading) -> None:
+    """Seek to 3 s before the stated end and demux `streams` (the first video, audio and
+    subtitle stream: a file with 32 audio tracks reads as many packets as one with one): the
+    furthest packet time must reach the stated duration (within `end_tolerance`), and no
+    packet may be cut short (flagged corrupt, or its data past the end of the file: an
+    index that promises more than the file holds, as in a faststart MP4 cut anywhere). A
+    file cut short ends before it, wherever the demuxer's seek lands. Consecutive video
+    packets more than `TIMESTAMP_GAP_SECONDS` apart are recorded (`timestamp_gap`)."""
     start = container.start_time / 1_000_000 if container.start_time else 0.0
     wanted = start + duration - end_tolerance(duration)
-    reach = None
+    reach = previous = None
     size = getattr(container, "size", None)
     try:
         container.seek(int(max(0.0, start + duration - 3.0) * 1_000_000), backward=True)
-        for n, packet in enumerate(container.demux()):
+        for n, packet in enumerate(container.demux(*streams)):
             if packet.is_corrupt or (size and packet.pos is not None and packet.pos >= 0
                                      and packet.pos + packet.size > size):
                 at = float(packet.pts * packet.time_base) - start if packet.pts is not None and packet.time_base \
@@ -230,6 +274,11 @@ def _read_end(container: Any, duration: float, reading: MediaReading) -> None:
             if packet.pts is not None and packet.time_base is not None:
                 t = float((packet.pts + (packet.duration or 0)) * packet.time_base)
                 reach = t if reach is None else max(reach, t)
+                if packet.stream.index == streams[0].index and packet.size:
+                    at = float(packet.pts * packet.time_base)
+                    if previous is not None and at - previous > TIMESTAMP_GAP_SECONDS and reading.timestamp_gap is None:
+                        reading.timestamp_gap = (round(previous - start, 3), round(at - start, 3))
+                    previous = at if previous is None else max(previous, at)
             if n >= END_SAMPLE_PACKETS:
                 break
     except av.FFmpegError as e:
@@ -321,7 +370,7 @@ def ts_keyframes(path: Path, uri: str) -> tuple[list[IFrame], int | None]:
     the first video PTS in 90 kHz ticks (None without video). Raises `av.FFmpegError`."""
     size = path.stat().st_size
     packets: list[tuple[int, int, bool, float]] = []
-    with open_input(str(path), OUTPUT_DEMUXERS) as c:
+    with open_input(str(path), OUTPUT_DEMUXERS, fmt="mpegts") as c:
         if not c.streams.video:
             return [], None
         v = c.streams.video[0]

@@ -80,6 +80,12 @@ def _jpeg(video: Any, probe: Probe, out: Path, **options: object) -> Any:
     return ffmpeg.output(v.filter("format", "yuvj420p"), str(out), **options, **{"q:v": 2, "update": 1})
 
 
+#: `-ss` as a presentation time of the source, not an offset from its start (ffmpeg's
+#: `-seek_timestamp`): the times here are frame times, and an MPEG-TS/M2TS stream starts
+#: at 1.4 s, so an offset would land 1.4 s late, past the end of a short clip.
+ABSOLUTE_SEEK: dict[str, object] = {"seek_timestamp": 1}
+
+
 def thumbnail_command(ffmpeg_bin: str, source: str, probe: Probe, at: float, out: Path, last: bool = False,
                       first_frame: float = 0.0, keyframe: bool = False) -> list[str]:
     """ffmpeg argv writing the frame at `at` seconds (accurate input seek) as a JPEG
@@ -91,9 +97,9 @@ def thumbnail_command(ffmpeg_bin: str, source: str, probe: Probe, at: float, out
     keyframe's time (`media.probe.keyframes_at_or_before`): a fast seek onto it, one frame
     decoded (`-noaccurate_seek`)."""
     start = max(first_frame, at - 1.0) if last else at
-    seek: dict[str, object] = {"ss": f"{start:.3f}"} if start > first_frame + 1e-3 else {}
+    seek: dict[str, object] = {"ss": f"{start:.3f}", **ABSOLUTE_SEEK} if start > first_frame + 1e-3 else {}
     if seek and keyframe and not last:
-        seek = {"ss": f"{at + KEYFRAME_SEEK_SLACK:.6f}", "noaccurate_seek": None}
+        seek = {"ss": f"{at + KEYFRAME_SEEK_SLACK:.6f}", "noaccurate_seek": None, **ABSOLUTE_SEEK}
     v = source_input(source, SOURCE_DEMUXERS, **seek)["v:0"]
     frames = {} if last else {"vframes": 1}
     return (_jpeg(v, probe, out, **frames)
@@ -108,7 +114,8 @@ def frames_command(ffmpeg_bin: str, source: str, probe: Probe, picks: dict[Path,
     source timestamps kept: `-copyts`), as `thumbnail_command` renders it. Used where
     positions share their keyframes (short or sparsely keyed sources), so the frames
     between are decoded once, not once per position."""
-    seek: dict[str, object] = ({"ss": f"{start:.6f}"} if start is not None and start > first_frame + 1e-3 else {})
+    seek: dict[str, object] = ({"ss": f"{start:.6f}", **ABSOLUTE_SEEK} if start is not None
+                               and start > first_frame + 1e-3 else {})
     video = source_input(source, SOURCE_DEMUXERS, **seek)["v:0"]
     branches = video.filter_multi_output("split", len(picks)) if len(picks) > 1 else None
     outs = []

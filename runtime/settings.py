@@ -22,10 +22,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.prd import SOURCE_CONTAINERS
 from media.ladder import DEFAULT_ENCODING_PROFILE, ENCODING_PROFILES
-
-#: PRD container allowlist (file extensions / container names).
-PRD_CONTAINERS = ("mp4", "avi", "mov", "mkv", "flv", "wmv", "webm")
 
 
 def _config(prefix: str) -> SettingsConfigDict:
@@ -132,8 +130,12 @@ class IntakeSettings(BaseSettings):
 
     model_config = _config("TFLOW_")
 
-    allowed_containers: list[str] = Field(default_factory=lambda: list(PRD_CONTAINERS))
+    allowed_containers: list[str] = Field(default_factory=lambda: list(SOURCE_CONTAINERS))
     max_size_bytes: int = 20 * 10**9
+    max_frame_pixels: int = Field(8192 * 4320, description="Largest video frame accepted, in pixels (8K "
+                                  "DCI); larger frames are refused before one is decoded (resolution_too_high).")
+    max_pixel_frames: float = Field(1920 * 1080 * 60 * 86400.0, description="Per-job budget: width x height x "
+                                    "fps x duration (default 24 h of 1080p60); beyond it over_budget.")
     min_duration_seconds: float = 1.0
     max_duration_seconds: float = 24 * 3600.0
     min_width: int = 640

@@ -31,7 +31,7 @@ from contracts import (
 )
 from intake.submission import MAX_METADATA_DEPTH, MetadataError, check_metadata, check_text, json_depth, text_problem
 from intake.submit import ORIGIN_METADATA
-from media.probe import read_media
+from intake.validation import Rejection, judge_source, plan_tasks
 from runtime.jetstream.delivery import Delivery
 from runtime.jetstream.retry import Permanent
 from runtime.observability.logs import without_addresses
@@ -40,7 +40,6 @@ from runtime.settings import Settings
 from runtime.storage.objects import Objects
 from runtime.worker.facts import Facts, verdict
 from services.ingest import NAME
-from services.ingest.validate import Rejection, check_size, plan_tasks, validate
 
 #: The code of the `rejected` fact of an object ingest gave up on (not a verdict on it).
 GAVE_UP = "ingest_failed"
@@ -157,10 +156,8 @@ class Ingest:
         except (ValueError, msgspec.DecodeError, msgspec.ValidationError) as e:
             return reject("invalid_metadata", f"submission sidecar {layout.meta_key(ref.key)}: {e}")
         try:
-            check_size(current.size, self.settings.intake)
-            reading = await asyncio.to_thread(read_media, self.objects.url(ref.bucket, ref.key),
-                                              self.settings.intake.probe_timeout_seconds)
-            probe = validate(reading, current.size, self.settings.intake)
+            probe = await asyncio.to_thread(judge_source, self.objects.url(ref.bucket, ref.key), current.size,
+                                            self.settings.intake)
         except Rejection as r:
             return reject(r.code, r.message)
         return Ingested(job_id=job_id, at=utcnow(), source=ref, origin=origin, probe=probe,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from pathlib import Path
 
 from contracts import (
     AnyJobEvent,
@@ -34,6 +35,11 @@ from services.thumbnailer import NAME
 SERVICE = NAME
 TASKS = (layout.CUSTOM_THUMBNAIL_TASK, layout.THUMBNAILS_TASK)
 KINDS = ("thumbnails",)
+
+
+def _written(path: Path) -> bool:
+    """Whether ffmpeg wrote a non-empty `path`."""
+    return path.exists() and path.stat().st_size > 0
 
 
 class InvalidThumbnail(Exception):
@@ -86,10 +92,14 @@ class Thumbnailer(JobHandler):
                 await run_quiet(frames_command(self.ffmpeg, url, probe, {out[p]: times[p] for p in group}, start,
                                                first), limit)
             for p, at in plan.at.items():
-                if not out[p].exists() or out[p].stat().st_size == 0:  # e.g. a last packet that does not decode
+                if not _written(out[p]):  # e.g. a last packet that does not decode
                     await run_quiet(thumbnail_command(self.ffmpeg, url, probe, at, out[p], last=p == 100,
                                                       first_frame=first), limit)
-                if not out[p].exists() or out[p].stat().st_size == 0:
+            missing = {out[p]: at for p, at in plan.at.items() if not _written(out[p])}
+            if missing:  # seeks that land past the only keyframe (an MPEG-TS without an index): decode from the start
+                await run_quiet(frames_command(self.ffmpeg, url, probe, missing, None, first), limit)
+            for p, at in plan.at.items():
+                if not _written(out[p]):
                     raise RuntimeError(f"no frame at {at:.3f} s for thumb_{p:02d}")
                 _, w, h = image_codec(str(out[p]))
                 key = layout.thumbnail_key(ingested.job_id, p)

@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 
 from contracts import Ingested, JobEvent, ObjectRef, encode, job_id_for, subject_for, utcnow
+from intake.validation import plan_tasks, validate
 from media.probe import read_media
 from ops.processes import stop_process
 from ops.stack import free_port, wait_for_port
@@ -24,7 +25,6 @@ from runtime.jetstream.delivery import Delivery
 from runtime.settings import Settings
 from runtime.storage.objects import DirectoryObjects
 from runtime.worker.facts import Facts, JetStreamFacts, MemoryFacts
-from services.ingest.validate import plan_tasks, validate
 
 BUCKET = "videos"
 

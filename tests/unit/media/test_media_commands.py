@@ -81,7 +81,7 @@ def test_ladder_command_follows_prd_and_aligns_gops():
         assert (opt(a, "-c:a"), opt(a, "-b:a"), opt(a, "-ar"), opt(a, "-ac")) == ("aac", abr, ar, "2")
         assert (opt(a, "-g"), opt(a, "-keyint_min"), opt(a, "-sc_threshold")) == ("100", "100", "0")
         assert opt(a, "-force_key_frames") == "expr:gte(t,n_forced*2)"
-        assert opt(a, "-movflags") == "+faststart" and opt(a, "-fps_mode") == "passthrough"
+        assert opt(a, "-movflags") == "+faststart" and opt(a, "-fps_mode") == "vfr" and opt(a, "-enc_time_base") == "1/90000"
     mp3 = cmd[cmd.index("/w/video_720p.mp4") + 1: cmd.index("/w/audio.mp3")]
     assert (opt(mp3, "-c:a"), opt(mp3, "-b:a"), opt(mp3, "-ar")) == ("libmp3lame", "192000", "48000")
     assert "-vn" in mp3 and opt(mp3, "-map") == "0:a:0"

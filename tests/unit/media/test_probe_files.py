@@ -3,9 +3,10 @@
 import av
 import pytest
 
+from contracts.prd import PRD_CONTAINERS
+from intake.validation import Rejection, validate
 from media.probe import keyframes_at_or_before, read_media
 from runtime.settings import IntakeSettings
-from services.ingest.validate import Rejection, validate
 from tests.media import media, media_files
 
 S = IntakeSettings(_env_file=None)
@@ -42,11 +43,19 @@ def test_real_frame_rate_and_rotation():
     ("bad/truncated_audio_only.m4b", "no_video_stream"),
     ("bad/vp6_112x80_too_small.flv", "resolution_too_low"),
     ("bad/portrait_3840x2160_0.3s_too_short.mp4", "too_short"),
-    ("edge/mpeg2_1920x1080_mp2.ts", "unsupported_container"),
 ])
 def test_bad_files_rejected_with_reason(name, code):
     r = verdict(media(name))
     assert isinstance(r, Rejection) and r.code == code, r
+
+
+def test_mpeg_ts_is_accepted_by_default_and_refused_by_the_prd_allowlist():
+    ts = media("edge/mpeg2_1920x1080_mp2.ts")
+    assert verdict(ts).container == "mpegts"
+    prd = IntakeSettings(_env_file=None, allowed_containers=list(PRD_CONTAINERS))
+    with pytest.raises(Rejection) as r:
+        validate(read_media(str(ts)), ts.stat().st_size, prd)
+    assert r.value.code == "unsupported_container" and "mpegts" in r.value.message
 
 
 def test_classic_bad_inputs(tmp_path):

@@ -3,10 +3,11 @@ from fractions import Fraction
 import pytest
 
 from contracts import AudioInfo
+from contracts.prd import PRD_CONTAINERS
+from intake.validation import Rejection, plan_tasks, validate
 from media.ladder import ladder_for
 from media.probe import MediaReading, end_tolerance, real_fps, stated_duration, video_info
 from runtime.settings import IntakeSettings
-from services.ingest.validate import Rejection, plan_tasks, validate
 
 S = IntakeSettings(_env_file=None)
 
@@ -46,10 +47,10 @@ def test_unreadable_and_no_video():
 
 
 def test_container_allowlist_is_by_content_and_a_setting():
-    r = rejected(reading(container="mpegts"))
+    prd = IntakeSettings(_env_file=None, allowed_containers=list(PRD_CONTAINERS))
+    r = rejected(reading(container="mpegts"), 1000, prd)
     assert r.code == "unsupported_container" and "TFLOW_ALLOWED_CONTAINERS" in r.message
-    allow_ts = IntakeSettings(_env_file=None, allowed_containers=[*S.allowed_containers, "ts"])
-    assert validate(reading(container="mpegts"), 1000, allow_ts).container == "mpegts"
+    assert validate(reading(container="mpegts"), 1000, S).container == "mpegts"  # on by default
     only_mkv = IntakeSettings(_env_file=None, allowed_containers=["mkv"])
     assert rejected(reading(), 1000, only_mkv).code == "unsupported_container"
 

@@ -26,7 +26,7 @@ MAY_IMPORT = {
     "media": {"contracts", "media"},
     "readmodel": {"contracts", "readmodel"},
     "runtime": {"contracts", "media", "runtime"},  # media: the hooks media services pass in, profile names
-    "intake": {"contracts", "runtime", "intake"},
+    "intake": {"contracts", "media", "runtime", "intake"},  # media: the verdict reads the source
 }
 MAX_LINES = 400
 MAX_MODULES = 16
