@@ -48,7 +48,7 @@ def one(model_name: str, compute_type: str, vad: bool, beam: int = 5, batch: int
     import jiwer
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-    from services.transcriber.models import installed_models
+    from media.whisper_models import installed_models
     from tests.integration.pipeline.test_transcription_e2e import CLIPS, NORMALISE, reference
 
     models = {m.name: m for m in installed_models(ROOT / "data" / "models")}
@@ -99,7 +99,7 @@ def strategies() -> list[dict]:
     runs = [run("base", "int8", "vad", str(beam), str(batch)) for batch in (0, 8) for beam in (5, 1)]
     runs.append(run("base", "int8", "vad", "1", "4"))
     runs += [run("base", "int8", "vad", "1", str(batch), "nowords") for batch in (0, 8)]  # what word times cost
-    from services.transcriber.models import installed_models
+    from media.whisper_models import installed_models
 
     runs += [run(m.name, "int8", "vad", "1", "0") for m in installed_models(ROOT / "data" / "models")
              if m.name != "base"]
@@ -119,7 +119,7 @@ def main() -> None:
     if "--strategies" in sys.argv:
         write_results("whisper-strategies", {"cpus": os.cpu_count(), "runs": strategies()})
         return
-    from services.transcriber.models import installed_models
+    from media.whisper_models import installed_models
 
     models = [m.name for m in installed_models(ROOT / "data" / "models")]
     runs = []

@@ -197,6 +197,7 @@ def _transcription(done: list[Done], at: Located) -> dict[str, Any] | None:
         doc["text"]["word_count"] = d.result.word_count
     return {**doc, "language": d.result.language, "language_probability": d.result.language_probability,
             "word_count": d.result.word_count, "whisper_model": d.result.model, "model_rule": d.result.model_rule,
+            "whisper_model_requested": d.result.model_requested,
             "segments": d.result.segments, "real_time_factor": d.result.real_time_factor,
             "processing_time_seconds": _secs(d)}
 

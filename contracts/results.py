@@ -105,14 +105,16 @@ class Mp3Result(msgspec.Struct, frozen=True, kw_only=True, tag="mp3", tag_field=
 
 
 class TranscriptResult(msgspec.Struct, frozen=True, kw_only=True, tag="transcript", tag_field="type"):
-    """A Whisper transcript: language (+ detection probability), words, the model used
-    and the rule that chose it, segment count, media seconds, real-time factor."""
+    """A Whisper transcript: language (+ detection probability), words, the model used,
+    the size the PRD rule asked for and the model the job requested (None: the rule's),
+    segment count, media seconds, real-time factor."""
 
     language: str
     language_probability: float
     word_count: int
     model: str
     model_rule: str | None = None
+    model_requested: str | None = None
     segments: int = 0
     duration: float = 0.0
     real_time_factor: float | None = None

@@ -160,9 +160,24 @@ def parse_metadata(text: str | bytes, max_bytes: int) -> dict[str, Any]:
     return check_metadata(value, max_bytes)
 
 
-def options_from_metadata(metadata: dict[str, Any], base: JobOptions | None = None) -> JobOptions:
+class UnknownModel(MetadataError):
+    """`whisper_model` names a model that is not installed (the message lists those that are)."""
+
+
+def check_model(model: str | None, installed: list[str]) -> None:
+    """Raise `UnknownModel` unless `model` (a job's `whisper_model`; None: the PRD rule
+    chooses) is one of the `installed` names (`media.whisper_models.installed_names`): a job
+    never silently gets another model than the one it asked for."""
+    if model is not None and model not in installed:
+        raise UnknownModel(f"whisper_model {model!r} is not installed here; installed: "
+                           f"{', '.join(installed) or 'none'}")
+
+
+def options_from_metadata(metadata: dict[str, Any], base: JobOptions | None = None,
+                          installed: list[str] | None = None) -> JobOptions:
     """Job options the PRD reads from user metadata: `priority` (1..10),
-    `transcription_language`, `whisper_model`. Raises `MetadataError` on a bad value."""
+    `transcription_language`, `whisper_model` (one of `installed`, when given: `check_model`).
+    Raises `MetadataError` on a bad value."""
     o = base or JobOptions()
     prio = metadata.get("priority", o.priority)
     if not isinstance(prio, int) or isinstance(prio, bool) or not 1 <= prio <= 10:
@@ -173,6 +188,8 @@ def options_from_metadata(metadata: dict[str, Any], base: JobOptions | None = No
     model = metadata.get("whisper_model", o.whisper_model)
     if model is not None and (not isinstance(model, str) or len(model) > 64):
         raise MetadataError(f"whisper_model must be a model name, got {model!r}")
+    if installed is not None:
+        check_model(model, installed)
     return JobOptions(priority=prio, webhook_url=o.webhook_url, transcription_language=lang, whisper_model=model,
                       thumbnail_key=o.thumbnail_key, api_key_id=o.api_key_id)
 

@@ -29,9 +29,19 @@ from contracts import (
     layout,
     utcnow,
 )
-from intake.submission import MAX_METADATA_DEPTH, MetadataError, check_metadata, check_text, json_depth, text_problem
+from intake.submission import (
+    MAX_METADATA_DEPTH,
+    MetadataError,
+    UnknownModel,
+    check_metadata,
+    check_model,
+    check_text,
+    json_depth,
+    text_problem,
+)
 from intake.submit import ORIGIN_METADATA
 from intake.validation import Rejection, judge_source, plan_tasks
+from media.whisper_models import installed_names
 from runtime.jetstream.delivery import Delivery
 from runtime.jetstream.retry import Permanent
 from runtime.observability.logs import without_addresses
@@ -65,10 +75,11 @@ def announced_objects(subject: str, data: bytes, bucket: str) -> tuple[list[tupl
     return keep, len(found) - len(keep)
 
 
-def checked_submission(raw: bytes | None, max_bytes: int) -> Submission:
+def checked_submission(raw: bytes | None, max_bytes: int, installed: list[str] | None = None) -> Submission:
     """The submission sidecar `raw` (None: none), decoded only after its nesting is measured,
     its user metadata checked like the API's (`check_metadata`: depth, Postgres-safe text,
-    finite numbers) and every option string checked too. Raises ValueError (`MetadataError`),
+    finite numbers) and every option string checked too, its `whisper_model` one of `installed`
+    (when given; `UnknownModel`). Raises ValueError (`MetadataError`),
     `msgspec.DecodeError`, `msgspec.ValidationError`."""
     if raw is None:
         return Submission()
@@ -79,6 +90,8 @@ def checked_submission(raw: bytes | None, max_bytes: int) -> Submission:
     for name, value in msgspec.structs.asdict(submission.options).items():
         if isinstance(value, str):
             check_text(value, f"option {name}")
+    if installed is not None:
+        check_model(submission.options.whisper_model, installed)
     return submission
 
 
@@ -152,7 +165,10 @@ class Ingest:
         try:
             raw = await self.objects.read(ref.bucket, layout.meta_key(ref.key),
                                           self.settings.intake.max_metadata_bytes * 2)
-            submission = checked_submission(raw, self.settings.intake.max_metadata_bytes)
+            submission = checked_submission(raw, self.settings.intake.max_metadata_bytes,
+                                            installed_names(self.settings.whisper.model_dir))
+        except UnknownModel as e:
+            return reject("unknown_model", f"Submission sidecar {layout.meta_key(ref.key)}: {e}.")
         except (ValueError, msgspec.DecodeError, msgspec.ValidationError) as e:
             return reject("invalid_metadata", f"submission sidecar {layout.meta_key(ref.key)}: {e}")
         try:

@@ -19,9 +19,9 @@ from contracts import (
     layout,
 )
 from intake.submission import CUSTOM_MAX_BYTES, CUSTOM_MAX_PIXELS
-from media.image import ImageRefused, still_image
+from media.image import ImageRefused, first_still
 from media.probe import frame_span, image_codec, keyframes_at_or_before
-from media.run import MEDIA_FAILURES, ffmpeg_binary, run_quiet
+from media.run import MEDIA_FAILURES, FfmpegError, ffmpeg_binary, run_quiet
 from media.thumbnail import (
     custom_thumbnail_command,
     frames_command,
@@ -70,6 +70,10 @@ class Thumbnailer(JobHandler):
                 await self._custom(work.ingested, rep)
             except InvalidThumbnail as e:
                 await rep.failed(e, permanent=True, tasks=[layout.CUSTOM_THUMBNAIL_TASK])
+            except FfmpegError as e:  # an image that passed every check and still does not render: the
+                # optional task fails, never the job
+                await rep.failed(InvalidThumbnail(f"The custom thumbnail does not render: {e.stderr.strip()[-200:]}"),
+                                 permanent=True, tasks=[layout.CUSTOM_THUMBNAIL_TASK])
         if work.has(layout.THUMBNAILS_TASK):
             await self._positions(work.ingested, rep)
 
@@ -121,9 +125,9 @@ class Thumbnailer(JobHandler):
         if data is None:
             raise InvalidThumbnail(f"custom thumbnail {key} does not exist")
         try:
-            await asyncio.to_thread(still_image, data, CUSTOM_MAX_PIXELS)
+            data, _, _, _ = await asyncio.to_thread(first_still, data, CUSTOM_MAX_PIXELS)
         except ImageRefused as e:
-            raise InvalidThumbnail(f"custom thumbnail refused: {e}") from e
+            raise InvalidThumbnail(f"The custom thumbnail is refused: {e}.") from e
         with self.workdir(ingested.job_id) as scratch:
             src, out = scratch / "custom_source", scratch / "thumb_custom.jpg"
             src.write_bytes(data)

@@ -30,13 +30,14 @@ from contracts import (
 )
 from media.audio import decode_audio
 from media.run import Progress, Stalled, TimeLimitExceeded
+from media.whisper_models import Model, choose_model, installed_models, verify
 from runtime.settings import Settings
 from runtime.storage.objects import Objects
 from runtime.worker.facts import Facts
 from runtime.worker.handler import JobHandler, TaskReporter, Work
 from services.transcriber import NAME
 from services.transcriber.formats import Segment, Word, to_json, to_srt, to_txt, to_vtt, word_count
-from services.transcriber.models import Model, choose_model, installed_models, verify
+from services.transcriber.language import detect_language
 
 log = logging.getLogger(__name__)
 SERVICE = NAME
@@ -109,14 +110,15 @@ class Transcriber(JobHandler):
             if not speech_found(audio):
                 return [], None, len(audio) / SAMPLE_RATE  # no model runs on music or silence
             chosen, lang = model, language
-            if language is None and english.english_only and not model.english_only:
-                # the rule's size has an English-only model: the multilingual one only detects,
-                # and what it found is passed on (no second detection inside transcribe)
-                found, prob, _ = self._model(model).detect_language(audio, vad_filter=True)
-                if found == "en" and prob >= ENGLISH_ONLY_THRESHOLD:
+            if language is None and not model.english_only:
+                # identified here, over the raw window and the speech (`detect_language`), and
+                # passed on: no second detection inside transcribe. When the rule's size has an
+                # English-only model, English speech goes to it.
+                found, prob = detect_language(self._model(model), audio)
+                if found == "en" and prob >= ENGLISH_ONLY_THRESHOLD and english.english_only:
                     chosen = english
                 lang = found
-                detected.append((chosen, found, round(float(prob), 4)))
+                detected.append((chosen, found, prob))
             segments_iter, info = self._model(chosen).transcribe(
                 audio, language=lang, vad_filter=True, word_timestamps=True,
                 beam_size=self.settings.whisper.beam_size)
@@ -206,5 +208,6 @@ class Transcriber(JobHandler):
         seconds = time.monotonic() - started
         await rep.complete(layout.TRANSCRIPTION_TASK, outputs, TranscriptResult(
             language=detected, language_probability=prob, word_count=word_count(segments), model=model.name,
-            model_rule=rule, segments=len(segments), duration=round(media_seconds, 3),
+            model_rule=rule, model_requested=ingested.options.whisper_model, segments=len(segments),
+            duration=round(media_seconds, 3),
             real_time_factor=round(media_seconds / round(seconds, 3), 2)), seconds)

@@ -151,8 +151,9 @@ class TranscriptionOutputs(Model):
     language: str
     language_probability: float
     word_count: int
-    whisper_model: str
-    model_rule: str | None
+    whisper_model: str = Field(description="The model that transcribed")
+    model_rule: str | None = Field(description="The size the PRD rule asked for (tiny < 5 min, base < 30 min, ...)")
+    whisper_model_requested: str | None = Field(None, description="The job's `whisper_model` (None: the rule's)")
     segments: int
     real_time_factor: float | None
     processing_time_seconds: float | None

@@ -23,6 +23,7 @@ from intake.submission import (
     CUSTOM_MAX_PIXELS,
     MetadataError,
     MetadataTooLarge,
+    UnknownModel,
     check_metadata,
     options_from_metadata,
     parse_metadata,
@@ -31,7 +32,8 @@ from intake.submission import (
 )
 from intake.submit import NotSubmittable, SourceMissing, submit_file, submit_object
 from intake.webhooks import WebhookRefused, check_webhook_url
-from media.image import ImageRefused, still_image
+from media.image import ImageRefused, first_still
+from media.whisper_models import installed_names
 from readmodel import jobs, keys, submissions
 from runtime.jetstream.connection import announce_object
 from runtime.settings import Settings
@@ -76,7 +78,9 @@ def build_submission(settings: Settings, who: Principal, metadata: Any, priority
             meta_for_options = {**meta, "priority": priority}
         else:
             meta_for_options = meta
-        options = options_from_metadata(meta_for_options, JobOptions())
+        options = options_from_metadata(meta_for_options, JobOptions(), installed_names(settings.whisper.model_dir))
+    except UnknownModel as e:
+        raise ApiError(422, "unknown_model", str(e)) from e
     except MetadataError as e:
         raise metadata_error(e) from e
     if webhook_url:
@@ -242,10 +246,11 @@ async def upload(request: Request, who: Writer, settings: SettingsDep, client: S
                 raw = Path(d) / "thumbnail"
                 await asyncio.to_thread(_spool, thumbnail, raw, CUSTOM_MAX_BYTES)
                 try:
-                    codec, _, _ = await asyncio.to_thread(still_image, raw.read_bytes(), CUSTOM_MAX_PIXELS)
+                    still, codec, _, _ = await asyncio.to_thread(first_still, raw.read_bytes(), CUSTOM_MAX_PIXELS)
                 except ImageRefused as e:
-                    raise ApiError(422, "invalid_thumbnail", f"thumbnail refused: {e}") from e
-                thumb = raw.rename(raw.with_suffix(THUMB_EXT[codec]))
+                    raise ApiError(422, "invalid_thumbnail", f"The thumbnail is refused: {e}.") from e
+                thumb = raw.with_suffix(THUMB_EXT[codec])
+                thumb.write_bytes(still)  # an animated image's first frame
             try:
                 ref = await asyncio.to_thread(submit_file, client, settings.s3.bucket, video, name, submission, thumb,
                                               str(who.id) if who.id else None)

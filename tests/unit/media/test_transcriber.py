@@ -1,4 +1,5 @@
-"""Transcript formatting, Whisper model selection/assembly and the voice activity gate: no Whisper model run."""
+"""Transcript formatting, Whisper model selection/assembly, the voice activity gate and (one
+test, the real `base` model) language identification on the real speech clips."""
 
 import dataclasses
 import shutil
@@ -8,8 +9,7 @@ import pytest
 import srt
 import webvtt
 
-from services.transcriber.formats import Segment, Word, cues, to_json, to_srt, to_txt, to_vtt, word_count
-from services.transcriber.models import (
+from media.whisper_models import (
     BASE_MODEL_BIN_SIZE,
     Model,
     ModelError,
@@ -17,6 +17,7 @@ from services.transcriber.models import (
     choose_model,
     prd_size,
 )
+from services.transcriber.formats import Segment, Word, cues, to_json, to_srt, to_txt, to_vtt, word_count
 
 SEGS = [
     Segment(0.0, 2.5, " Hello there.", [Word(0.0, 0.5, " Hello", 0.9), Word(0.6, 1.0, " there.", 0.8)]),
@@ -100,7 +101,7 @@ def test_base_assembly_checks_size_and_hash(tmp_path):
 def test_every_installed_model_file_is_verified_before_loading(tmp_path):
     """Security finding 11: `tiny.en` was loaded unchecked. Both installed models pass their
     manifest; a changed byte or an extra file in a model directory is refused."""
-    from services.transcriber.models import ModelError, installed_models, verify
+    from media.whisper_models import ModelError, installed_models, verify
 
     models = installed_models(tmp_path / "models")
     assert {m.name for m in models} == {"base", "tiny.en"}
@@ -129,3 +130,31 @@ def test_voice_activity_gate_runs_no_model_on_music_and_passes_speech():
     assert not speech_found(decode_audio(str(media("valid/bbb_1280x720_30s_vp8_vorbis.webm")), SAMPLE_RATE))
     assert speech_found(decode_audio(str(media("valid/friday_640x480_speech_h264_aac.mp4")), SAMPLE_RATE))
     assert not speech_found(decode_audio(str(media("valid/h264_1080x720_aac.flv")), SAMPLE_RATE))  # 1 s of noise
+
+
+def test_combined_language_is_the_mean_of_the_views():
+    from services.transcriber.language import combined_language
+
+    # friday with base: the raw window says English, the stitched speech Italian
+    assert combined_language([[("en", 0.529), ("it", 0.201)], [("it", 0.318), ("en", 0.269)]]) == ("en", 0.399)
+    assert combined_language([[("fr", 0.9)]]) == ("fr", 0.9)
+    with pytest.raises(ValueError):
+        combined_language([[]])
+
+
+def test_every_speech_clip_is_identified_as_english_by_base(tmp_path_factory):
+    """Issue 27: `base` read Italian in the English `friday` dialogue (VAD-stitched window
+    only). Real model, every speech clip of ../shared/media."""
+    from faster_whisper import WhisperModel, decode_audio  # WAV: not a source container, read directly
+
+    from media.whisper_models import installed_models
+    from services.transcriber.handler import SAMPLE_RATE
+    from services.transcriber.language import detect_language
+    from tests.media import media, media_files
+
+    base = next(m for m in installed_models(tmp_path_factory.mktemp("models")) if m.name == "base")
+    model = WhisperModel(str(base.path), device="cpu", compute_type="int8", local_files_only=True)
+    clips = ["valid/friday_640x480_speech_h264_aac.mp4", *(f"speech/{n}" for n in media_files("speech"))]
+    found = {c: detect_language(model, decode_audio(str(media(c)), SAMPLE_RATE)) for c in clips}
+    print("\nlanguage identification (base):", found)
+    assert all(lang == "en" for lang, _ in found.values()), found

