@@ -125,12 +125,12 @@ class Thumbnailer(JobHandler):
         if data is None:
             raise InvalidThumbnail(f"custom thumbnail {key} does not exist")
         try:
-            data, _, _, _ = await asyncio.to_thread(first_still, data, CUSTOM_MAX_PIXELS)
+            still, _, _, _ = await asyncio.to_thread(first_still, data, CUSTOM_MAX_PIXELS)
         except ImageRefused as e:
             raise InvalidThumbnail(f"The custom thumbnail is refused: {e}.") from e
         with self.workdir(ingested.job_id) as scratch:
             src, out = scratch / "custom_source", scratch / "thumb_custom.jpg"
-            src.write_bytes(data)
+            src.write_bytes(still)  # an animated image's first frame
             await run_quiet(custom_thumbnail_command(self.ffmpeg, str(src), out),
                             self.settings.worker.task_time_limit(0))
             _, w, h = image_codec(str(out))
