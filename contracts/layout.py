@@ -63,6 +63,8 @@ PROCESSED_PREFIX = "processed/"
 
 #: Task names that do not depend on a rendition.
 THUMBNAILS_TASK = "thumbnails"
+#: The positional thumbnails, in percent of the duration (PRD): `thumb_{00,25,50,75,100}.jpg`.
+THUMBNAIL_POSITIONS = (0, 25, 50, 75, 100)
 CUSTOM_THUMBNAIL_TASK = "thumbnail_custom"
 MP3_TASK = "audio_mp3"
 TRANSCRIPTION_TASK = "transcription"

@@ -21,11 +21,10 @@ from media.filters import (
     normalise_filters,
     normalise_video,
     option_list,
-    output_size,
     source_input,
 )
 from media.hls import MPEGTS_CLOCK_HZ, hls_muxer_options
-from media.ladder import GOP_SECONDS, MP3_BITRATE, MP3_SAMPLE_RATE, Rendition
+from media.ladder import GOP_SECONDS, MP3_BITRATE, MP3_SAMPLE_RATE, Rendition, output_size
 from media.run import PROGRESS_ARGS
 
 #: Characters the tee muxer's slave syntax gives a meaning to (`[opts]path|...`).

@@ -25,14 +25,6 @@ def source_input(source: str, demuxers: str = SOURCE_DEMUXERS, **extra: object) 
     return ffmpeg.input(source, **opts)
 
 
-def output_size(display_width: int, display_height: int, target: int) -> tuple[int, int]:
-    """Output (width, height) in square pixels: the upright short side becomes `target`,
-    the long side keeps the display aspect ratio, both even (H.264 4:2:0)."""
-    short, long_ = sorted((display_width, display_height))
-    scaled_long = max(2, round(long_ * target / short / 2) * 2)
-    return (scaled_long, target) if display_width >= display_height else (target, scaled_long)
-
-
 def normalise_filters(probe: Probe) -> list[tuple[str, dict[str, object]]]:
     """The filters (name, options) that normalise decoded video of `probe`, in order:
     deinterlace interlaced sources (bwdif), tone-map HDR (PQ/HLG) to SDR BT.709 (zscale +

@@ -77,6 +77,14 @@ def encoding_ladder(profile: str = DEFAULT_ENCODING_PROFILE) -> dict[str, Rendit
     return {name: replace(r, preset=settings[name][0], crf=settings[name][1]) for name, r in LADDER.items()}
 
 
+def output_size(display_width: int, display_height: int, target: int) -> tuple[int, int]:
+    """Output (width, height) in square pixels: the upright short side becomes `target`,
+    the long side keeps the display aspect ratio, both even (H.264 4:2:0)."""
+    short, long_ = sorted((display_width, display_height))
+    scaled_long = max(2, round(long_ * target / short / 2) * 2)
+    return (scaled_long, target) if display_width >= display_height else (target, scaled_long)
+
+
 def ladder_for(probe: Probe) -> list[str]:
     """Rendition names of a source (PRD ladder) by its upright short side: >= 720 ->
     360p + 720p; >= 360 -> 360p (and 360p for anything smaller that passed validation)."""

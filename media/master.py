@@ -15,9 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts import HlsResult, Probe, layout
-from media.filters import output_size
 from media.hls import Subtitles, Variant, bandwidths, multivariant_playlist
-from media.ladder import Rendition
+from media.ladder import Rendition, output_size
 
 
 def finished_variant(job_id: str, hls: HlsResult) -> Variant:

@@ -8,12 +8,13 @@ from typing import Any
 
 import ffmpeg
 
-from contracts import Probe
-from media.filters import normalise_video, output_size, source_input
+from contracts import Probe, layout
+from media.filters import normalise_video, source_input
 from media.inputs import IMAGE_DEMUXERS, SOURCE_DEMUXERS
+from media.ladder import output_size
 
-#: Positions in percent of the duration (PRD).
-POSITIONS = (0, 25, 50, 75, 100)
+#: Positions in percent of the duration (PRD; the object layout names them).
+POSITIONS = layout.THUMBNAIL_POSITIONS
 #: Thumbnails are at most this tall on their short side (pixels).
 THUMB_SHORT_SIDE = 720
 

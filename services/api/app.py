@@ -20,7 +20,7 @@ from runtime.storage import store
 from services.api import errors, examples
 from services.api.deps import Resources
 from services.api.guards import JsonBodyGuard
-from services.api.routes import admin, jobs, library, ops, stream, submit
+from services.api.routes import admin, jobs, library, ops, stream, submit, validate
 from services.api.web import mount_ui
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
                               "`user guide` (`/api/...`, `/api-keys/...`) are the user guide's shorter names for "
                               "the same handlers.")
     errors.install(app)
-    for router in (library.router, jobs.router, submit.router, admin.router, ops.router, stream.router, jobs.streaming,
+    for router in (library.router, validate.router, jobs.router, submit.router, admin.router, ops.router,
+                   stream.router, jobs.streaming,
                    submit.guide, jobs.guide, admin.guide):
         app.include_router(router)
     ops.mount_metrics(app)

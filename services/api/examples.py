@@ -11,8 +11,12 @@ from typing import Any
 import msgspec
 from fastapi import FastAPI
 
+from contracts import AudioInfo, Probe
+from media.probe import video_info
 from readmodel.documents import job_view, locator
 from readmodel.rows import JobRow, TaskRow
+from runtime.settings import Settings
+from services.api.verdict import validation_document
 
 JOB_ID = "39bb87a3-439b-5fbe-977a-ca66ba13d2c4"
 KEY_ID = "6b0f2c1e-9d2a-4c1b-8f37-3c0e5a1d9b42"
@@ -48,6 +52,17 @@ def _sample_job() -> dict:
 
 
 JOB = _sample_job()
+
+
+def _sample_validation() -> dict:
+    """The validation answer of the same 1080p50 QuickTime file, from the function that answers."""
+    probe = Probe(container="mov,mp4,m4a,3gp,3g2,mj2", duration_seconds=2.0, size_bytes=1874097, bitrate=7496388,
+                  video=video_info(codec="h264", width=1920, height=1080, fps=50.0, pixel_format="yuv420p"),
+                  audio=AudioInfo(codec="aac", bitrate=128000, sample_rate=48000, channels=2))
+    return validation_document("lecture.mov", 1874097, Settings(_env_file=None), probe=probe)
+
+
+VALIDATION = _sample_validation()
 JOB_SUMMARY = {k: v for k, v in JOB.items() if k not in ("tasks", "eta_seconds", "retry_count", "quality_metrics")}
 KEY = {"id": KEY_ID, "name": "encoder-farm", "key_prefix": "tf_Q2x9a", "scopes": ["jobs:read", "jobs:write"],
        "rate_limit_per_hour": 100, "rate_limit_per_minute": None, "storage_quota_bytes": None, "is_active": True,
@@ -126,6 +141,9 @@ EXAMPLES: dict[tuple[str, str], tuple[str, object]] = {
     ("get", "/api/v1/streaming/token/{job_id}/{resolution}"): ("200", STREAMING),
     ("post", "/api/v1/jobs/upload"): ("202", ACCEPTED),
     ("post", "/api/v1/jobs/minio"): ("202", ACCEPTED),
+    ("post", "/api/v1/jobs/validate"): ("200", VALIDATION),
+    ("post", "/api/v1/jobs/validate/minio"): ("200", VALIDATION),
+    ("post", "/api/v1/jobs/validate/filesystem"): ("200", VALIDATION),
     ("post", "/api/v1/jobs/filesystem"): ("202", ACCEPTED),
     ("get", "/api/v1/stats"): ("200", STATS),
     ("get", "/api/v1/health/{component}"): ("200", {"status": "ok", "latency_ms": 0.41}),

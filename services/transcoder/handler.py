@@ -17,8 +17,7 @@ from pathlib import Path
 
 from contracts import AnyJobEvent, Mp3Result, VideoResult, layout
 from media.encode import read_quality, transcode_command
-from media.filters import output_size
-from media.ladder import encoding_ladder
+from media.ladder import encoding_ladder, output_size
 from media.probe import describe_output
 from media.run import MEDIA_FAILURES, ffmpeg_binary, run_ffmpeg
 from runtime.worker.handler import JobHandler, TaskReporter, Work

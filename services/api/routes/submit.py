@@ -1,6 +1,8 @@
 """Submitting jobs (202 Accepted): an upload, an object already in a bucket, or a file
-under an allowed server root. Each becomes an object in `raw/` (with its submission
-sidecar written first) and an announcement on the stream; ingest does the rest."""
+under an allowed server root. Each is judged first (`services.api.verdict`: a refused file
+answers 413/415/422 with its reason code, no job, nothing stored); then it becomes an
+object in `raw/` (with its submission sidecar written first) and an announcement on the
+stream; ingest does the rest."""
 
 from __future__ import annotations
 
@@ -43,11 +45,12 @@ from services.api.deps import JetStreamDep, PoolDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
 from services.api.guards import SafeText
 from services.api.models import Accepted, ErrorBody, SourceObject
+from services.api.verdict import judged
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["submit"])
 #: The user guide's `POST /api/upload`: the same handler.
 guide = APIRouter(prefix="/api", tags=["user guide"])
-REFUSALS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 403, 404, 409, 413, 422)}
+REFUSALS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 403, 404, 409, 413, 415, 422)}
 THUMB_EXT = {"mjpeg": ".jpg", "png": ".png", "webp": ".webp"}
 CHUNK = 1 << 20
 #: Bytes a multipart body may carry beyond its parts (boundaries, part headers).
@@ -240,7 +243,9 @@ async def upload(request: Request, who: Writer, settings: SettingsDep, client: S
         submission = build_submission(settings, who, meta, priority, _form_text(form, "webhook_url", 2048))
         with tempfile.TemporaryDirectory(dir=settings.worker.work_dir) as d:
             video = Path(d) / "upload"
-            await check_quota(pool, who, await asyncio.to_thread(_spool, file, video, settings.intake.max_size_bytes))
+            size = await asyncio.to_thread(_spool, file, video, settings.intake.max_size_bytes)
+            await judged(str(video), size, settings)  # a refused file answers now: no job, nothing stored
+            await check_quota(pool, who, size)
             thumb = None
             if thumbnail is not None:
                 raw = Path(d) / "thumbnail"
@@ -276,23 +281,40 @@ class ObjectSubmission(BaseModel):
     metadata: dict[str, Any] | None = Field(None, examples=[{"category": "education"}])
 
 
+def not_found(bucket: str, key: str) -> ApiError:
+    """The one answer to a reference that is missing or not the caller's (404)."""
+    return ApiError(404, "not_found", f"{bucket}/{key} does not exist")
+
+
+async def referenced_object(settings: Settings, client: Any, who: Principal, bucket: str, key: str) -> ObjectRef:
+    """The existing object `bucket/key` a caller may submit by reference
+    (`reference_allowed`). Raises `ApiError` 404 when it is missing or not the caller's:
+    "not yours" answers exactly like "missing", so existence does not leak."""
+    owner = str(who.id) if who.id else None
+    missing = not_found(bucket, key)
+    if not reference_allowed(settings.api.reference_prefixes, settings.s3.bucket, owner, bucket, key) \
+            or not Path(key).name:
+        raise missing
+    try:
+        found = await asyncio.to_thread(store.stat, client, bucket, key)
+    except (ValueError, S3Error) as e:
+        raise missing from e
+    if found is None:
+        raise missing
+    return found
+
+
 @router.post("/minio", status_code=202, summary="Process an object already in the store (copied into raw/)",
              responses=REFUSALS)
 async def from_object(body: ObjectSubmission, who: Writer, settings: SettingsDep, client: StoreDep, js: JetStreamDep,
                       pool: PoolDep) -> Accepted:
     owner = str(who.id) if who.id else None
-    missing = ApiError(404, "not_found", f"{body.bucket}/{body.object_key} does not exist")
-    if not reference_allowed(settings.api.reference_prefixes, settings.s3.bucket, owner, body.bucket, body.object_key) \
-            or not Path(body.object_key).name:
-        raise missing  # "not yours" answers exactly like "missing": existence does not leak
+    missing = not_found(body.bucket, body.object_key)
     submission = build_submission(settings, who, body.metadata, body.priority, body.webhook_url)
-    if who.storage_quota_bytes is not None:
-        try:
-            found = await asyncio.to_thread(store.stat, client, body.bucket, body.object_key)
-        except (ValueError, S3Error) as e:
-            raise missing from e
-        if found is not None:
-            await check_quota(pool, who, found.size)
+    found = await referenced_object(settings, client, who, body.bucket, body.object_key)
+    await judged(await asyncio.to_thread(store.presigned_key_url, client, body.bucket, body.object_key),
+                 found.size, settings)
+    await check_quota(pool, who, found.size)
     try:
         ref = await asyncio.to_thread(submit_object, client, settings.s3.bucket, body.bucket, body.object_key,
                                       submission, owner)
@@ -345,10 +367,9 @@ def confined(file_path: str, roots: list[Path]) -> Path:
 async def from_path(body: PathSubmission, who: Writer, settings: SettingsDep, client: StoreDep, js: JetStreamDep,
                     pool: PoolDep) -> Accepted:
     path = confined(body.file_path, settings.api.fs_roots)
-    if path.stat().st_size > settings.intake.max_size_bytes:
-        raise ApiError(413, "too_large", f"{body.file_path} is larger than {settings.intake.max_size_bytes} bytes")
-    await check_quota(pool, who, path.stat().st_size)
     submission = build_submission(settings, who, body.metadata, body.priority, body.webhook_url)
+    await judged(str(path), path.stat().st_size, settings)
+    await check_quota(pool, who, path.stat().st_size)
     try:
         ref = await asyncio.to_thread(submit_file, client, settings.s3.bucket, path, path.name, submission, None,
                                       str(who.id) if who.id else None)

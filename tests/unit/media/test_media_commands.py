@@ -23,7 +23,6 @@ from contracts import (
     VideoResult,
 )
 from media.encode import gop_frames, quality_subsample, read_quality, tee_slave, transcode_command
-from media.filters import output_size
 from media.hls import (
     IFrame,
     Subtitles,
@@ -36,7 +35,7 @@ from media.hls import (
     multivariant_playlist,
     subtitles_playlist,
 )
-from media.ladder import LADDER
+from media.ladder import LADDER, output_size
 from media.run import parse_progress_block
 from media.thumbnail import frames_command, thumbnail_command, thumbnail_plan, thumbnail_times
 from services.finalizer.metadata import build_metadata
