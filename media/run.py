@@ -1,5 +1,6 @@
 """Running ffmpeg at the edge: `-progress pipe:1` parsing (pure) and an async runner
-that reports progress at most once per interval and raises with ffmpeg's own words."""
+that reports progress at most once per interval and raises with ffmpeg's own words.
+Whose failure an error is, is `runtime.worker.failures`' table."""
 
 from __future__ import annotations
 
@@ -34,39 +35,9 @@ class FfmpegError(RuntimeError):
         self.returncode, self.stderr = returncode, stderr
 
 
-#: What ffmpeg says when its input or output is unreachable rather than invalid.
-_NETWORK_MARKERS = ("connection refused", "connection reset", "connection timed out", "timed out",
-                    "network is unreachable", "no route to host", "broken pipe", "server returned 5",
-                    "server returned 404", "server returned 403", "i/o error", "input/output error",
-                    "no such file or directory", "end of file", "cannot allocate memory")
-
-
-def is_media_fault(error: BaseException) -> bool:
-    """Whether `error` is ffmpeg refusing the media itself, which no retry can change: it
-    exited with an error and named no network or resource cause. ffmpeg killed by a signal
-    (out of memory, a watchdog, a stop) or unable to reach its input is not. The media
-    services' failure rule (`MEDIA_FAILURES`)."""
-    if not isinstance(error, FfmpegError) or error.returncode < 0:
-        return False
-    said = error.stderr.lower()
-    return not any(marker in said for marker in _NETWORK_MARKERS)
-
-
-def media_failure_code(error: BaseException) -> str | None:
-    """`ffmpeg_failed` for an `FfmpegError`, else None (the error's class names it)."""
-    return "ffmpeg_failed" if isinstance(error, FfmpegError) else None
-
-
-class MediaFailures:
-    """The failure rule of the services that run ffmpeg, in the shape the worker skeleton
-    takes as its hook (`runtime.worker.handler.FailureRule`): `permanent(error)` and
-    `code(error)`."""
-
-    permanent = staticmethod(is_media_fault)
-    code = staticmethod(media_failure_code)
-
-
-MEDIA_FAILURES = MediaFailures()
+class UnusableInput(Exception):
+    """The input has no usable content where the work needs it (no frame decodes at a
+    thumbnail position): the input's failure, permanent (`runtime.worker.failures`)."""
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,10 @@ cap; DESIGN: "Retryable failures `nak` with backoff; permanent ones (bad input) 
 
 The consumer loop knows one permanent failure: `Permanent`, raised by a handler whose
 message can never succeed (it published the failure fact first). Everything else is
-retried with the delays below until `max_deliver`: the store, the database or NATS
-unavailable, a stalled task, a bug (it may be caused by the environment, and
-`max_deliver` bounds it). What makes a *media* failure permanent (ffmpeg refusing the
-input itself) is the media library's rule (`media.run.is_media_fault`), which the media
-services pass to their handler skeleton as its `FailureRule` hook
-(`runtime.worker.handler.JobHandler.failure_rule`): the runtime does not know ffmpeg.
+retried with the delays below until `max_deliver`. Which errors a handler calls permanent
+(the input's, or a bug of ours) and which it lets be retried (the machine's: the store,
+the database, NATS, the disk, a stalled task) is one table,
+`runtime.worker.failures`.
 """
 
 from __future__ import annotations

@@ -12,22 +12,27 @@ from typing import BinaryIO
 
 
 class NotRegular(OSError):
-    """The path is a symbolic link, a directory, a device or a FIFO: it is not opened."""
+    """The path is a symbolic or hard link, a directory, a device or a FIFO: it is not opened."""
 
 
 def open_regular(path: Path) -> BinaryIO:
     """Open `path` for reading without following a final symbolic link (`O_NOFOLLOW`) and
-    without blocking on a FIFO (`O_NONBLOCK`); the opened file must be regular (checked on
-    the descriptor, so nothing can be swapped in between). Raises `NotRegular`, OSError."""
+    without blocking on a FIFO (`O_NONBLOCK`); the opened file must be regular and have one
+    name (a hard link is refused like a symbolic link), checked on the descriptor, so
+    nothing can be swapped in between. Raises `NotRegular`, OSError."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         if e.errno == errno.ELOOP:  # with O_NOFOLLOW: the final component is a symbolic link
             raise NotRegular(e.errno, f"{path.name} is a symbolic link") from None
         raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise NotRegular(errno.EINVAL, f"{path.name} is not a regular file")
+    if st.st_nlink > 1:  # another name for a file put elsewhere, maybe one only this process may read
+        os.close(fd)
+        raise NotRegular(errno.EMLINK, f"{path.name} is a hard link ({st.st_nlink} names for one file)")
     return os.fdopen(fd, "rb")
 
 

@@ -41,10 +41,11 @@ from contracts import (
 )
 from runtime.jetstream.delivery import Delivery
 from runtime.jetstream.retry import Permanent
-from runtime.observability.logs import log_context, without_addresses
+from runtime.observability.logs import log_context
 from runtime.settings import Settings
 from runtime.storage.objects import Objects
 from runtime.worker.facts import Facts, ingested, pending, replay, required_epoch
+from runtime.worker.failures import Blame, classify
 from runtime.worker.workdirs import job_workdir
 
 log = logging.getLogger(__name__)
@@ -102,39 +103,14 @@ class ProgressSample(Protocol):
     def eta_seconds(self, duration: float) -> float | None: ...
 
 
-class FailureRule(Protocol):
-    """The hook through which a handler's own domain classifies failures of its work:
-    `permanent(error)` when no retry can succeed (bad media), `code(error)` the failure
-    code of a `task_failed` fact, None for the error's class name. The media services
-    pass `media.run.MEDIA_FAILURES`."""
-
-    def permanent(self, error: BaseException) -> bool: ...
-
-    def code(self, error: BaseException) -> str | None: ...
-
-
-class NoDomainFailures:
-    """The default `FailureRule`: only `Permanent` is permanent; codes are class names."""
-
-    @staticmethod
-    def permanent(error: BaseException) -> bool:
-        return False
-
-    @staticmethod
-    def code(error: BaseException) -> str | None:
-        return None
-
-
 class TaskReporter:
     """Publishes the facts of the tasks one piece of work serves. A task it completed or
     failed for good is finished: later failures of the work no longer name it. `priority`
     (the job's, 1..10) goes into the completions, whose band orders the work they ask for."""
 
     def __init__(self, facts: Facts, service: str, job_id: str, tasks: list[str], attempt: int, duration: float,
-                 epochs: dict[str, int] | None = None, priority: int = 5,
-                 failure_rule: FailureRule | None = None):
+                 epochs: dict[str, int] | None = None, priority: int = 5):
         self.facts, self.service, self.job_id, self.tasks = facts, service, job_id, tasks
-        self.failure_rule: FailureRule = failure_rule or NoDomainFailures()
         self.attempt, self.duration, self.priority = attempt, duration, priority
         self.epochs = epochs or {}
         self.worker = worker_name(service)
@@ -175,15 +151,14 @@ class TaskReporter:
 
     async def failed(self, error: BaseException, permanent: bool, tasks: list[str] | None = None,
                      retry_in: float | None = None) -> None:
-        """`task_failed` for `tasks` (default: every open task), the error's class as code
-        (or the failure rule's code, e.g. `ffmpeg_failed`; the cause's for a `Permanent`
+        """`task_failed` for `tasks` (default: every open task) with the code and reason
+        sentence of `runtime.worker.failures.classify` (the cause's for a `Permanent`
         wrapping one), and for a retryable one the seconds until the retry. A permanent
         failure finishes the task."""
-        cause = error.__cause__ if isinstance(error, Permanent) and error.__cause__ is not None else error
-        code = self.failure_rule.code(cause) or type(cause).__name__
+        found = classify(error)
         for t in tasks if tasks is not None else self.open_tasks:
-            await self.facts.publish(TaskFailed(job_id=self.job_id, at=utcnow(), task=t, code=code,
-                                                message=without_addresses(str(error))[-1000:],
+            await self.facts.publish(TaskFailed(job_id=self.job_id, at=utcnow(), task=t, code=found.code,
+                                                message=found.reason,
                                                 permanent=permanent, attempt=self.attempt,
                                                 retry_in_seconds=None if permanent else retry_in,
                                                 epoch=self.epoch(t)))
@@ -196,8 +171,6 @@ class JobHandler:
     subclasses implement `work_for` and `run`."""
 
     service: ClassVar[str] = "worker"
-    #: How this domain tells permanent failures (the media services: `media.run.MEDIA_FAILURES`).
-    failure_rule: ClassVar[FailureRule] = NoDomainFailures()
 
     def __init__(self, settings: Settings, facts: Facts, objects: Objects):
         self.settings, self.facts, self.objects = settings, facts, objects
@@ -261,14 +234,14 @@ class JobHandler:
         options = last_replay.options if last_replay is not None else work.ingested.options
         rep = TaskReporter(self.facts, self.service, work.job_id, [t.name for t in todo], delivery.attempt,
                            work.duration, {t.name: required_epoch(last_replay, t.name) for t in todo},
-                           priority=options.priority, failure_rule=self.failure_rule)
+                           priority=options.priority)
         return dataclasses.replace(work, tasks=todo, options=options), rep
 
     async def handle(self, delivery: Delivery) -> None:
-        """`task_started`, then `run`. A failure no retry can change (`Permanent`, or one
-        the `failure_rule` calls permanent)
-        fails the open tasks for good and raises `Permanent` (the consumer terms it); any
-        other publishes a retryable `task_failed` (with `retry_in_seconds`) for the open
+        """`task_started`, then `run`. A failure no retry can change (`Permanent`, or the
+        input's or ours by `runtime.worker.failures`; ours is logged with its trace) fails
+        the open tasks for good and raises `Permanent` (the consumer terms it); the
+        machine's publishes a retryable `task_failed` (with `retry_in_seconds`) for the open
         tasks and propagates (the consumer naks it with that delay; the last delivery ends
         in `on_failure`)."""
         found = await self.pending_work(delivery)
@@ -285,9 +258,14 @@ class JobHandler:
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            if isinstance(e, Permanent) or self.failure_rule.permanent(e):
+            found = classify(e)
+            if found.blame is Blame.OURS:
+                log.error("%s: internal error in %s: %s", self.service, ", ".join(rep.tasks), e, exc_info=e)
+            elif not found.known:
+                log.warning("%s: unclassified error in %s (retried)", self.service, ", ".join(rep.tasks), exc_info=e)
+            if isinstance(e, Permanent) or found.permanent:
                 await rep.failed(e, permanent=True)
-                raise Permanent(str(e)) from e
+                raise Permanent(found.reason) from e
             if not delivery.last:
                 await rep.failed(e, permanent=False, retry_in=delivery.retry_in)
             raise

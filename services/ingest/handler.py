@@ -44,11 +44,11 @@ from intake.validation import Rejection, judge_source, plan_tasks
 from media.whisper_models import installed_names
 from runtime.jetstream.delivery import Delivery
 from runtime.jetstream.retry import Permanent
-from runtime.observability.logs import without_addresses
 from runtime.observability.metrics import MESSAGES
 from runtime.settings import Settings
 from runtime.storage.objects import Objects
 from runtime.worker.facts import Facts, verdict
+from runtime.worker.failures import classify
 from services.ingest import NAME
 
 #: The code of the `rejected` fact of an object ingest gave up on (not a verdict on it).
@@ -127,10 +127,10 @@ class Ingest:
             MESSAGES.labels(SERVICE, "undecodable").inc()
             log.error("dropping undecodable message on %s: %s", delivery.subject, error)
             return
+        why = f"Ingest gave up after its retries: {classify(error).reason}"
         for origin, ref in refs:
             await self.facts.publish(Rejected(job_id=job_id_for(ref), at=utcnow(), source=ref, origin=origin,
-                                                  code=GAVE_UP,
-                                                  message=f"ingest gave up: {without_addresses(str(error))}"))
+                                              code=GAVE_UP, message=why))
 
     async def ingest(self, origin: Origin, ref: ObjectRef) -> None:
         """Turn one object into `received` + `ingested`/`rejected` (skips known jobs)."""

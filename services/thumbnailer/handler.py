@@ -21,7 +21,7 @@ from contracts import (
 from intake.submission import CUSTOM_MAX_BYTES, CUSTOM_MAX_PIXELS
 from media.image import ImageRefused, first_still
 from media.probe import frame_span, image_codec, keyframes_at_or_before
-from media.run import MEDIA_FAILURES, FfmpegError, ffmpeg_binary, run_quiet
+from media.run import FfmpegError, UnusableInput, ffmpeg_binary, run_quiet
 from media.thumbnail import (
     custom_thumbnail_command,
     frames_command,
@@ -50,7 +50,6 @@ class Thumbnailer(JobHandler):
     """Positional thumbnails and the custom one of an ingested job."""
 
     service = SERVICE
-    failure_rule = MEDIA_FAILURES
 
     @property
     def ffmpeg(self) -> str:
@@ -104,7 +103,7 @@ class Thumbnailer(JobHandler):
                 await run_quiet(frames_command(self.ffmpeg, url, probe, missing, None, first), limit)
             for p, at in plan.at.items():
                 if not _written(out[p]):
-                    raise RuntimeError(f"no frame at {at:.3f} s for thumb_{p:02d}")
+                    raise UnusableInput(f"No frame of the video decodes at {at:.3f} s (thumbnail at {p} %)")
                 _, w, h = image_codec(str(out[p]))
                 key = layout.thumbnail_key(ingested.job_id, p)
                 outputs.append(await self.upload(key, out[p], "jpeg", width=w, height=h))

@@ -19,7 +19,7 @@ from contracts import AnyJobEvent, Mp3Result, VideoResult, layout
 from media.encode import read_quality, transcode_command
 from media.ladder import encoding_ladder, output_size
 from media.probe import describe_output
-from media.run import MEDIA_FAILURES, ffmpeg_binary, run_ffmpeg
+from media.run import ffmpeg_binary, run_ffmpeg
 from runtime.worker.handler import JobHandler, TaskReporter, Work
 from services.transcoder import NAME
 from services.transcoder.progressive import POLL_SECONDS, RenditionSegments
@@ -32,7 +32,6 @@ class Transcoder(JobHandler):
     """The ladder MP4s, their HLS and the MP3 of an ingested job."""
 
     service = SERVICE
-    failure_rule = MEDIA_FAILURES
 
     @property
     def ffmpeg(self) -> str:

@@ -84,12 +84,12 @@ async def test_a_failed_encode_is_a_retryable_failure_and_the_last_delivery_a_pe
     with pytest.raises(FfmpegError):
         await handler.handle(delivery(ing))
     retry = await facts.last(ing.job_id, "task_failed", layout.MP3_TASK)
-    assert isinstance(retry, TaskFailed) and not retry.permanent and retry.code == "ffmpeg_failed"
+    assert isinstance(retry, TaskFailed) and not retry.permanent and retry.code == "ffmpeg_io"  # the machine's
     await handler.on_failure(delivery(ing, attempt=3), RuntimeError("gave up"))
     for task in (layout.video_task("360p"), layout.video_task("720p"), layout.MP3_TASK):
         final = await facts.last(ing.job_id, "task_failed", task)
         assert isinstance(final, TaskFailed) and final.permanent and final.attempt == 3
-        assert (final.code, final.message) == ("RuntimeError", "gave up")
+        assert (final.code, final.message) == ("RuntimeError", "Gave up.")
 
 
 async def test_a_source_ffmpeg_cannot_decode_fails_at_once_with_its_reason(facts, objects, settings):

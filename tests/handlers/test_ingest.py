@@ -115,7 +115,7 @@ async def test_the_last_delivery_rejects_its_objects_and_poison_is_dropped(facts
     handler = Ingest(settings, facts, objects)
     await handler.on_failure(announced(ref), TimeoutError("store unreachable"))
     fact = await facts.last(job_id_for(ref), "rejected")
-    assert isinstance(fact, Rejected) and fact.code == "ingest_failed" and "store unreachable" in fact.message
+    assert isinstance(fact, Rejected) and fact.code == "ingest_failed" and "Store unreachable." in fact.message
     poison = Delivery(subject="minio.events", data=b"\x00not json")
     with pytest.raises(Permanent):
         await handler.handle(poison)

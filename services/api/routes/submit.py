@@ -342,7 +342,7 @@ class PathSubmission(BaseModel):
 
 def confined(file_path: str, roots: list[Path]) -> Path:
     """The resolved regular file, if it lies inside an allowed root. Refuses (never
-    reads) `..`, relative paths, symlinks escaping a root, directories and devices."""
+    reads) `..`, relative paths, symlinks escaping a root, hard links, directories and devices."""
     if not roots:
         raise ApiError(403, "forbidden", "filesystem submission is disabled (TFLOW_FS_ROOTS is empty)")
     p = Path(file_path)
@@ -359,6 +359,8 @@ def confined(file_path: str, roots: list[Path]) -> Path:
         raise ApiError(400, "invalid_path", f"file_path cannot be used: {e.strerror}") from None
     if not statmod.S_ISREG(st.st_mode):
         raise ApiError(400, "not_a_file", f"{file_path} is not a regular file")
+    if st.st_nlink > 1:  # a second name for a file that may lie outside the roots
+        raise ApiError(400, "hard_link", f"{file_path} is a hard link ({st.st_nlink} names for one file)")
     return resolved
 
 

@@ -35,7 +35,7 @@ export function explain(err) {
   if (err.status === 413) return `Too large: ${err.message}`;
   if (err.status === 429) return `Rate limited: try again in ${err.retryAfter || "a few"} s (${err.message})`;
   if (err.status === 401) return "The API key was refused; sign in again.";
-  if (err.status === 422 || err.status === 400) return `Refused (${err.code}): ${err.message}`;
+  if ([400, 415, 422].includes(err.status)) return `Refused (${err.code}): ${err.message}`;
   return `${err.status} ${err.code || ""}: ${err.message}`;
 }
 

@@ -271,10 +271,15 @@ def test_large_upload_streams_with_bounded_api_memory(stack, tmp_path):
             time.sleep(0.02)
 
     big = tmp_path / "big-upload.mp4"
-    with big.open("wb") as f:
+    clip = media("valid/friday_640x480_speech_h264_aac.mp4").read_bytes()
+    with big.open("wb") as f:  # a valid MP4 (it is judged at the door) padded by a `free` box (ISO 14496-12)
+        f.write(clip)
+        pad = (400 << 20) - len(clip)
+        f.write(pad.to_bytes(4, "big") + b"free")
         block = os.urandom(1 << 20)
-        for _ in range(400):
+        for _ in range((pad - 8) >> 20):
             f.write(block)
+        f.write(os.urandom((pad - 8) & ((1 << 20) - 1)))
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:

@@ -162,6 +162,22 @@ def test_symlinks_and_folders_in_the_inbox_are_never_followed(hostile):
     assert (stack.inbox / "a-folder.mp4").is_dir()  # left alone
 
 
+def test_a_hard_link_in_the_inbox_is_refused_like_a_symlink(hostile):
+    """Issue 27: a hard link to a 0600 file elsewhere stored that file's content."""
+    stack = hostile
+    private = stack.logs.parent / "private.flv"
+    private.write_bytes(media(FLV).read_bytes())  # a valid video: only the link makes it refused
+    private.chmod(0o600)
+    os.link(private, stack.inbox / "hard-link.flv")
+    assert stack.wait_filed("hard-link.flv", 60) == "failed"
+    note = note_of(stack, "hard-link.flv")
+    assert "hard link" in note, note
+    names = {o.object_name for o in stack.client().list_objects(stack.settings.s3.bucket, prefix="raw/",
+                                                                   recursive=True)}
+    assert not any("hard-link" in n for n in names), "the linked file was stored"
+    assert private.read_bytes() == media(FLV).read_bytes()
+
+
 def test_the_same_name_twice_and_the_same_file_twice(hostile):
     stack = hostile
     stack.drop(media(FLV), "twice.flv")

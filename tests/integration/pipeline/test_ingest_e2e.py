@@ -53,7 +53,10 @@ def _bad_inputs(tmp_path):
         ("vp6_112x80_too_small.flv", "resolution_too_low"),
         ("portrait_3840x2160_0.3s_too_short.mp4", "too_short"),
     ]}
-    cases["edge-mpeg2_1920x1080_mp2.ts"] = (media("edge/mpeg2_1920x1080_mp2.ts").read_bytes(), "unsupported_container")
+    # edge/mpeg2_1920x1080_mp2.ts is accepted by default now (README, Decisions): the
+    # allowlist's refusal is in tests/unit/media/test_probe_files.py
+    cases["playlist.m3u8"] = (b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nseg.ts\n#EXT-X-ENDLIST\n",
+                              "unsupported_container")
     cases["zero.mp4"] = (b"", "empty_file")
     cases["text.mp4"] = (b"definitely not a video\n" * 100, "unreadable")
     whole = media("valid/bbb_1280x720_30s_vp8_vorbis.webm").read_bytes()

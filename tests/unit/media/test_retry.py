@@ -5,16 +5,19 @@ bounded a hung ffmpeg; a killed worker's temp directory stayed behind)."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import subprocess
 import sys
 import time
 
+import av
 import pytest
 
-from media.run import FfmpegError, Stalled, TimeLimitExceeded, ffmpeg_binary, is_media_fault, run_ffmpeg, run_quiet
+from media.run import FfmpegError, Stalled, TimeLimitExceeded, UnusableInput, ffmpeg_binary, run_ffmpeg, run_quiet
 from runtime.jetstream.retry import RETRY_DELAYS_SECONDS, Permanent, retry_delay
 from runtime.settings import Settings
+from runtime.worker.failures import classify, sentence
 from runtime.worker.workdirs import job_workdir, sweep_workdirs
 
 
@@ -25,22 +28,46 @@ def test_the_schedule_rides_out_minutes_and_is_capped():
     assert tuple(Settings(_env_file=None).worker.retry_delays_seconds) == RETRY_DELAYS_SECONDS
 
 
-@pytest.mark.parametrize("error, permanent", [
-    (Permanent("no ingested fact"), False),  # the consumer loop's own rule, not a media fault
-    (FfmpegError(1, "[mov,mp4] moov atom not found\nInvalid data found when processing input"), True),
-    (FfmpegError(234, "Error while decoding stream #0:0: Invalid data found"), True),
-    (FfmpegError(1, "http://127.0.0.1:9/raw/x.mp4: Connection refused"), False),
-    (FfmpegError(8, "Server returned 503 Service Unavailable"), False),
-    (FfmpegError(1, "raw/x.mp4: No such file or directory"), False),
-    (FfmpegError(-9, "Invalid data found"), False),  # killed: out of memory or the watchdog
-    (ConnectionRefusedError(111, "refused"), False),
-    (TimeoutError(), False),
-    (Stalled("stuck"), False),
-    (TimeLimitExceeded("too long"), False),
-    (ValueError("a bug"), False),
+@pytest.mark.parametrize("error, blame, code", [
+    (Permanent("no ingested fact"), "input", "permanent"),
+    (FfmpegError(1, "[mov,mp4] moov atom not found\nInvalid data found when processing input"), "input",
+     "ffmpeg_failed"),
+    (FfmpegError(234, "Error while decoding stream #0:0: Invalid data found"), "input", "ffmpeg_failed"),
+    (FfmpegError(1, "http://127.0.0.1:9/raw/x.mp4: Connection refused"), "machine", "ffmpeg_io"),
+    (FfmpegError(8, "Server returned 503 Service Unavailable"), "machine", "ffmpeg_io"),
+    (FfmpegError(1, "raw/x.mp4: No such file or directory"), "machine", "ffmpeg_io"),
+    (FfmpegError(1, "[out#0/mp4 @ 0x55] Error writing trailer: No space left on device"), "machine", "ffmpeg_io"),
+    (FfmpegError(-9, "Invalid data found"), "machine", "ffmpeg_killed"),  # out of memory or the watchdog
+    (ConnectionRefusedError(111, "refused"), "machine", "unreachable"),
+    (OSError(errno.ENOSPC, "No space left on device", "/data/work/x/360p/segment_001.ts"), "machine", "disk_full"),
+    (TimeoutError(), "machine", "TimeoutError"),
+    (Stalled("stuck"), "machine", "Stalled"),
+    (TimeLimitExceeded("too long"), "machine", "TimeLimitExceeded"),
+    (UnusableInput("No frame decodes at 2.1 s"), "input", "unusable_input"),
+    # issue 27: EINVAL opening a TS segment we wrote was retried for 19 minutes
+    (av.ArgumentError(22, "Invalid argument", "/tmp/work/tflow-x/360p/segment_000.ts"), "ours", "internal_error"),
+    (av.InvalidDataError(1094995529, "Invalid data found when processing input", "http://127.0.0.1:9/raw/x.mp4"),
+     "input", "unreadable_source"),
+    (KeyError("rendition"), "ours", "internal_error"),
+    (ValueError("an unforeseen refusal"), "machine", "ValueError"),  # not in the table: retried
 ])
-def test_which_media_failures_no_retry_can_change(error, permanent):
-    assert is_media_fault(error) is permanent
+def test_the_failure_table(error, blame, code):
+    found = classify(error)
+    assert (found.blame, found.code) == (blame, code), found
+    assert found.permanent is (blame != "machine")
+    assert found.reason[:1].isupper() and found.reason.endswith((".", "…")), found.reason
+    assert "/tmp/" not in found.reason and "Errno" not in found.reason and "http://" not in found.reason
+
+
+def test_reasons_are_whole_sentences_without_ffmpeg_internals():
+    stderr = ("[hls @ 0x7fb2602c8780] Application provided invalid, non monotonically increasing dts to muxer in "
+              "stream 0: 5 >= 5\n[tee @ 0x55f1526a0c80] Slave muxer #1 failed, aborting.\n[out#0/tee @ 0x55f1] Task "
+              "finished with error code: -22 (Invalid argument)\n")
+    reason = classify(FfmpegError(234, stderr)).reason
+    assert reason == ("FFmpeg cannot process this video: Application provided invalid, non monotonically increasing "
+                      "dts to muxer in stream 0: 5 >= 5.")
+    long = sentence("word " * 200)
+    assert len(long) < 310 and long.endswith("word …")
 
 
 def test_a_stalled_ffmpeg_is_killed(tmp_path):
