@@ -14,6 +14,7 @@ from tests.media import media
 
 SPEECH = "valid/friday_640x480_speech_h264_aac.mp4"
 SILENT = "valid/msmpeg4v2_640x360_noaudio.avi"
+MUSIC = "valid/bbb_1280x720_30s_vp8_vorbis.webm"
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Case:
     expect: str
     source: str = SPEECH
     text: bytes | None = None
+    #: A second ffmpeg step on the first one's output (`{prev}`), writing `{out}`.
+    then: tuple[str, ...] = ()
 
 
 def _cut(seconds: float = 3.0) -> tuple[str, ...]:
@@ -50,9 +53,14 @@ VALID = (
     # a static 2 s clip at 1 fps: a TS segment smaller than one read of the probe
     Case("static-1fps.mp4", ("-f", "lavfi", "-i", "color=black:size=640x360:rate=1:duration=2",
                              "-c:v", "libx264", "{out}"), "done"),
-    # 32 audio tracks, each the clip's: complete, however many packets the tail holds
-    Case("32-audio-tracks.mkv", (*_cut(), "-map", "0:v", *(["-map", "0:a"] * 32), "-c", "copy", "{out}"),
-         "done"),
+    # 32 audio tracks, each the clip's, keyframes seconds apart: complete, however many
+    # packets its tail holds (the end check read 5000 packets of every stream: "truncated")
+    Case("32-audio-tracks.webm", ("-ss", "25", "-i", "{src}", "-map", "0:v", *(["-map", "0:a"] * 32), "-c", "copy",
+                                  "{out}"), "done", MUSIC),
+    # 500 video streams (a still clip's, copied): complete, the first one is the video
+    Case("500-video-streams.mkv", ("-f", "lavfi", "-i", "color=gray:size=640x360:rate=1:duration=2",
+                                   "-c:v", "libx264", "{out}"), "done",
+         then=("-i", "{prev}", *(["-map", "0:v"] * 500), "-c", "copy", "{out}")),
     # extreme VFR: 100 frames 1 ms apart (timescale 100000), then 30 fps
     Case("burst-vfr.mp4", (*_cut(6.0), "-an", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0",
                            "-video_track_timescale", "100000",
@@ -94,6 +102,11 @@ def make(case: Case, folder: Path) -> Path:
     if case.text is not None:
         out.write_bytes(case.text)
         return out
-    args = [a.replace("{src}", str(media(case.source))).replace("{out}", str(out)) for a in case.args]
+    first = out.with_name(f"step1-{out.name}") if case.then else out
+    args = [a.replace("{src}", str(media(case.source))).replace("{out}", str(first)) for a in case.args]
     subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+    if case.then:
+        args = [a.replace("{prev}", str(first)).replace("{out}", str(out)) for a in case.then]
+        subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+        first.unlink()
     return out
