@@ -117,3 +117,57 @@ def test_plan_custom_thumbnail_is_optional_and_transcription_a_setting():
     custom = [t for t in plan if t.name == "thumbnail_custom"]
     assert custom and custom[0].optional
     assert "transcription" not in [t.name for t in plan] and plan[-1].name == "metadata"
+
+
+def test_the_resource_budget_and_implausible_timestamps():
+    r = rejected(reading(video={"width": 15000, "height": 15000}))
+    assert r.code == "resolution_too_high" and "15000x15000" in r.message
+    # 4K at 60 fps for 23 h passes the 24 h limit but not the pixel-frame budget (24 h of 1080p60)
+    assert rejected(reading(duration_seconds=23 * 3600.0, video={"width": 3840, "height": 2160, "fps": 60.0})
+                    ).code == "over_budget"
+    assert validate(reading(duration_seconds=23 * 3600.0, video={"width": 1920, "height": 1080, "fps": 60.0}),
+                    10, S).duration_seconds == 23 * 3600.0
+    small = IntakeSettings(_env_file=None, max_pixel_frames=1e6)
+    assert rejected(reading(), 1000, small).code == "over_budget"
+    gap = rejected(reading(timestamp_gap=(1.93, 86000.0)))
+    assert gap.code == "implausible_timestamps" and "86000.00 s" in gap.message
+    # 61 frames stated for 86,000 s at 30 fps: the duration is not the content's
+    assert rejected(reading(duration_seconds=86000.0, frames=61, video={"fps": 30.0})).code == "implausible_timestamps"
+    assert validate(reading(frames=250), 10, S).duration_seconds == 10.0  # 10 s at 25 fps
+
+
+@pytest.mark.parametrize("detected, code, words", [
+    ("flac", "no_video_stream", "audio only (flac)"),
+    ("mp3", "no_video_stream", "audio only (mp3)"),
+    ("hls", "unsupported_container", "an HLS playlist (hls)"),
+    ("concat", "unsupported_container", "an FFmpeg concat list (concat)"),
+    ("png_pipe", "unsupported_container", "a PNG image (png_pipe)"),
+    ("rm", "unsupported_container", "a RealMedia file (rm)"),
+    ("bink", "unsupported_container", "the format 'bink'"),
+    (None, "unreadable", "cannot be read as any accepted container"),
+    ("mov,mp4,m4a,3gp,3g2,mj2", "unreadable", "cannot be read as mov,mp4"),  # an accepted one that fails to open
+])
+def test_a_file_the_allowlist_cannot_open_is_named_by_what_ffmpeg_detects(detected, code, words):
+    r = rejected(MediaReading(open_error="Invalid data found when processing input", detected=detected))
+    assert r.code == code and words in r.message, r.message
+    assert r.message[:1].isupper() and r.message.endswith(".")
+
+
+def test_every_reason_is_a_whole_sentence():
+    for r in (reading(duration_seconds=0.31), reading(video={"width": 112, "height": 80}),
+              reading(first_frame_error="Invalid data found when processing input"),
+              reading(end_error="data ends at 3.00 s, but the stated duration is 6.00 s: the file is truncated"),
+              MediaReading(container="mov,mp4,m4a,3gp,3g2,mj2", duration_seconds=6.0)):
+        message = rejected(r).message
+        assert message[:1].isupper() and message.endswith(".") and ".." not in message, message
+    assert rejected(reading(), 0).message == "The file is empty (0 bytes)."
+
+
+def test_ffmpeg_names_the_format_of_a_files_first_bytes():
+    from media.detect import detected_format
+
+    assert detected_format(b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n") == "hls"
+    assert detected_format(b"ffconcat version 1.0\nfile a.mp4\n") == "concat"
+    assert detected_format(b"fLaC\x00\x00\x00\x22" + bytes(64)) == "flac"
+    assert detected_format(b"this is not a video\n" * 50) is None
+    assert detected_format(b"") is None
