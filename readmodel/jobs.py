@@ -141,6 +141,15 @@ async def count_stalled_tasks(db: Db, *, quiet_seconds: float) -> int:
         float(quiet_seconds)))
 
 
+async def fetch_tasks_waiting_on(db: Db, *, code: str, limit: int = 20) -> list[asyncpg.Record]:
+    """Tasks of unfinished jobs waiting on a retry of failure `code` (e.g. `disk_full`):
+    `job_id`, `name`, `worker`, `error_message`, newest first, at most `limit`."""
+    return list(await db.fetch(
+        "SELECT t.job_id, t.name, t.worker, t.error_message FROM tasks t JOIN jobs j ON j.id = t.job_id "
+        "WHERE t.error_code = $1 AND t.status = 'pending' AND j.status IN ('pending', 'validating', 'processing') "
+        "ORDER BY t.updated_at DESC LIMIT $2", code, limit))
+
+
 async def fetch_task_progress(db: Db, *, job_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
     """Name, status, percent and ETA of every task of `job_ids` (a list page's live bars)."""
     return list(await db.fetch("SELECT job_id, name, status, progress_percent, eta_seconds FROM tasks "

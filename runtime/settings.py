@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.prd import SOURCE_CONTAINERS
 from media.ladder import DEFAULT_ENCODING_PROFILE, ENCODING_PROFILES
+from runtime.upkeep import UpkeepSettings
 
 
 def _config(prefix: str) -> SettingsConfigDict:
@@ -282,6 +283,7 @@ CONCERNS: dict[str, type[BaseSettings]] = {
     "nats": NatsSettings, "database": DatabaseSettings, "s3": S3Settings, "api": ApiSettings,
     "metrics": MetricsSettings, "intake": IntakeSettings, "media": MediaSettings, "whisper": WhisperSettings,
     "outputs": OutputSettings, "worker": WorkerSettings, "webhooks": WebhookSettings, "logs": LogSettings,
+    "upkeep": UpkeepSettings,
 }
 
 
@@ -311,6 +313,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     logs: LogSettings = Field(default_factory=LogSettings)
+    upkeep: UpkeepSettings = Field(default_factory=UpkeepSettings)
 
     def updated(self, **changes: Any) -> Settings:
         """A copy with top-level fields replaced and concerns' fields merged:

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
@@ -29,6 +30,7 @@ from runtime.observability.metrics import HANDLE_SECONDS, LOAD, MESSAGES
 from runtime.worker.facts import Facts
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 #: After the doorbell rang and no band had the message yet: how often, and how long
@@ -45,6 +47,29 @@ IDLE_RECHECK_SECONDS = 10.0
 AWAY_RETRY_SECONDS = 1.0
 #: Seconds after a nak's delay at which its worker looks for the redelivery.
 RING_AFTER_NAK_SLACK = 0.05
+#: Backoff of a bind (apply the consumer, bind a pull subscription) that the server did
+#: not answer: the first retry after this many seconds, doubling up to `BIND_RETRY_MAX_SECONDS`.
+BIND_RETRY_SECONDS = 0.5
+BIND_RETRY_MAX_SECONDS = 10.0
+
+
+async def patiently(what: str, call: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T | None:
+    """`await call()` until it answers, retried with backoff (`BIND_RETRY_SECONDS`
+    doubling up to `BIND_RETRY_MAX_SECONDS`) while the server is away, stalled or
+    restarting, however long that lasts; None once `stop` is set. Each failure is one
+    warning log line (no trace): an outage of the bus is the machine's, not a crash."""
+    delay, failures = BIND_RETRY_SECONDS, 0
+    while not stop.is_set():
+        try:
+            return await call()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - timeouts, no responders, connection closed, ...
+            failures += 1
+            log.warning("%s failed (%s: %s); retry %d in %.1fs", what, type(e).__name__, e, failures, delay)
+            await _first(asyncio.sleep(delay), stop.wait())
+            delay = min(delay * 2, BIND_RETRY_MAX_SECONDS)
+    return None
 
 
 class Cancellations:
@@ -124,8 +149,8 @@ class ConsumerLoop:
         if self.group is None:
             self.group = consumer_group(self.stream, self.durable)
         group = self.group
-        for _, cfg in group.members:
-            await apply_consumer(self.js, self.stream, cfg)
+        if await patiently(f"{self.durable}: applying its consumers", lambda: self._apply_all(group), stop) is None:
+            return
         partitioned = group.split == "partition"  # one message at a time per partition (max_ack_pending 1)
         counted = self.stream != DLQ_STREAM  # the worker's load: its task loops, not its dead-letter loops
         width = len(group.members) if partitioned else max(1, self.concurrency)
@@ -144,6 +169,12 @@ class ConsumerLoop:
         finally:
             if counted:
                 LOAD.add_loop(self.service, -width)
+
+    async def _apply_all(self, group: Group) -> bool:
+        """Create or update every member of `group` (True once done)."""
+        for _, cfg in group.members:
+            await apply_consumer(self.js, self.stream, cfg)
+        return True
 
     def _start(self, msg: Msg, cfg: ConsumerConfig, counted: bool, slots: asyncio.Semaphore) -> None:
         """Handle `msg` in a task holding one of `slots` (taken by the caller)."""
@@ -186,8 +217,12 @@ class ConsumerLoop:
             bell.set()
         subs = [await nc.subscribe(s, cb=ring) for s in group.base.filter_subjects or [group.base.filter_subject or ""]]
         pullers = {d: NoWaitPuller(nc, self.js._prefix, self.stream, d) for d in configs}
-        idle = IdlePoll(await self.js.pull_subscribe_bind(top, self.stream), self.idle_recheck,
-                        max(0.5, (configs[top].ack_wait or 30.0) / 3))
+        bound = await patiently(f"{top}: binding", lambda: self.js.pull_subscribe_bind(top, self.stream), stop)
+        if bound is None:
+            for sub in subs:
+                await bounded(sub.unsubscribe(), 1.0)
+            return
+        idle = IdlePoll(bound, self.idle_recheck, max(0.5, (configs[top].ack_wait or 30.0) / 3))
         late = 0  # empty takes in a row right after the doorbell rang
         try:
             while await self._slot(stop, slots):
@@ -205,9 +240,9 @@ class ConsumerLoop:
                             break
                 except Exception as e:  # noqa: BLE001 - connection lost, consumer deleted, ...
                     log.warning("%s: taking failed (%s); retrying", self.durable, e)
+                    await _first(asyncio.sleep(AWAY_RETRY_SECONDS), stop.wait())  # no spinning on a stalled server
                     with contextlib.suppress(Exception):
-                        for _, c in group.members:
-                            await apply_consumer(self.js, self.stream, c)
+                        await bounded(self._apply_all(group), self.fetch_timeout)
                 if msg is not None:
                     late = 0
                     self._start(msg, cfg, counted, slots)
@@ -237,7 +272,10 @@ class ConsumerLoop:
     async def _polled(self, durable: str, stop: asyncio.Event, counted: bool, slots: asyncio.Semaphore) -> None:
         """Long-poll one consumer, one message per free one of `slots`; re-binds after
         repeated fetch timeouts or errors."""
-        sub, cfg = await self._bind(durable)
+        bound = await self._bind(durable, stop)
+        if bound is None:
+            return
+        sub, cfg = bound
         timeouts = 0
         back = rejoined(self.js._nc)  # a reconnect loses the waiting request: send another at once
         while await self._slot(stop, slots):
@@ -264,31 +302,42 @@ class ConsumerLoop:
                 timeouts += 1
                 if timeouts >= self.rebind_after_timeouts:
                     timeouts = 0
-                    sub, cfg = await self._rebind(sub, durable)
+                    bound = await self._rebind(sub, durable, stop)
+                    if bound is None:
+                        break
+                    sub, cfg = bound
                 continue
             except Exception as e:  # noqa: BLE001 - connection lost, consumer deleted, ...
                 slots.release()
                 log.warning("%s: fetch failed (%s); re-binding", durable, e)
-                await asyncio.sleep(1.0)
-                with contextlib.suppress(Exception):
-                    sub, cfg = await self._rebind(sub, durable)
+                await _first(asyncio.sleep(AWAY_RETRY_SECONDS), stop.wait())
+                bound = await self._rebind(sub, durable, stop)
+                if bound is None:
+                    break
+                sub, cfg = bound
                 continue
             timeouts = 0
             self._start(msgs[0], cfg, counted, slots)
         with contextlib.suppress(Exception):
             await bounded(sub.unsubscribe(), 1.0)  # the server may be hung
 
-    async def _bind(self, durable: str) -> tuple[JetStreamContext.PullSubscription, ConsumerConfig]:
+    async def _bind(self, durable: str, stop: asyncio.Event
+                    ) -> tuple[JetStreamContext.PullSubscription, ConsumerConfig] | None:
+        """Apply `durable`'s config and bind a pull subscription to it, retried with backoff
+        while the server does not answer (`patiently`); None once `stop` is set."""
         assert self.group is not None  # set by run()
         cfg = next(c for _, c in self.group.members if c.durable_name == durable)
-        await apply_consumer(self.js, self.stream, cfg)
-        return await self.js.pull_subscribe_bind(durable, self.stream), cfg
 
-    async def _rebind(self, sub: JetStreamContext.PullSubscription, durable: str
-                      ) -> tuple[JetStreamContext.PullSubscription, ConsumerConfig]:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
-        return await self._bind(durable)
+        async def bind() -> JetStreamContext.PullSubscription:
+            await apply_consumer(self.js, self.stream, cfg)
+            return await self.js.pull_subscribe_bind(durable, self.stream)
+        sub = await patiently(f"{durable}: binding", bind, stop)
+        return None if sub is None else (sub, cfg)
+
+    async def _rebind(self, sub: JetStreamContext.PullSubscription, durable: str, stop: asyncio.Event
+                      ) -> tuple[JetStreamContext.PullSubscription, ConsumerConfig] | None:
+        await bounded(sub.unsubscribe(), 1.0)  # the server may be hung
+        return await self._bind(durable, stop)
 
     async def _handle_cancellable(self, delivery: Delivery) -> None:
         """Run the handler; a job cancelled before or during it is acked as done."""

@@ -65,6 +65,9 @@ ERRORS = Counter("transcode_errors", "Failures: task_failed facts (retryable or 
                  "sources.", ["service", "kind"])
 
 #: Services whose tasks are ffmpeg runs.
+DISK_FREE = Gauge("tflow_disk_free_bytes", "Bytes free on the filesystem of a service's work dir (the API: its "
+                  "upload spool), read before each task and while waiting for space.", ["service"])
+DISK_WAITING = Gauge("tflow_disk_waiting", "1 while a service holds its work because its disk is full.", ["service"])
 FFMPEG_SERVICES = frozenset({"transcoder", "thumbnailer"})
 
 

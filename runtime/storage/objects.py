@@ -48,6 +48,10 @@ class Objects(Protocol):
         `ValueError` when it is larger than `max_bytes`."""
         ...
 
+    async def remove_prefix(self, prefix: str) -> int:
+        """Delete every object of the deployment's bucket under `prefix`; how many."""
+        ...
+
 
 class S3Objects:
     """`Objects` on an S3 endpoint; presigned URLs live `url_lifetime`."""
@@ -74,6 +78,9 @@ class S3Objects:
 
     async def read(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
         return await asyncio.to_thread(store.get_bytes, self.client, bucket, key, max_bytes)
+
+    async def remove_prefix(self, prefix: str) -> int:
+        return await asyncio.to_thread(store.remove_objects, self.client, self.bucket, prefix)
 
 
 class DirectoryObjects:
@@ -121,3 +128,10 @@ class DirectoryObjects:
         if len(data) > max_bytes:
             raise ValueError(f"{key} is larger than {max_bytes} bytes")
         return data
+
+    async def remove_prefix(self, prefix: str) -> int:
+        base = self.root / self.bucket
+        found = [p for p in base.rglob("*") if p.is_file() and p.relative_to(base).as_posix().startswith(prefix)]
+        for p in found:
+            p.unlink()
+        return len(found)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from minio import Minio
+from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from contracts import ObjectRef, layout
@@ -112,6 +113,30 @@ def listing(client: Minio, bucket: str, prefix: str) -> Iterator[tuple[ObjectRef
             continue
         yield (ObjectRef(bucket=bucket, key=o.object_name, etag=(o.etag or "").strip('"'), size=o.size or 0,
                          version_id=o.version_id), o.last_modified)
+
+
+class RemovalRefused(RuntimeError):
+    """The store answered a multi-object DELETE with an error for a key."""
+
+
+def remove_objects(client: Minio, bucket: str, prefix: str) -> int:
+    """Delete every object under `prefix` (one multi-object DELETE per 1,000 keys, S3
+    DeleteObjects); how many there were. Raises `S3Error` when the store refuses one."""
+    names = [o.object_name for o in client.list_objects(bucket, prefix=prefix, recursive=True) if o.object_name]
+    for start in range(0, len(names), 1000):
+        errors = list(client.remove_objects(bucket, (DeleteObject(n) for n in names[start:start + 1000])))
+        if errors:
+            raise RemovalRefused(f"the store refused to delete {errors[0].name}: {errors[0].code} {errors[0].message}")
+    return len(names)
+
+
+def remove_original(client: Minio, bucket: str, key: str) -> bool:
+    """Delete an original and its submission sidecars (`meta/<key>.*`); False if it was gone."""
+    found = stat(client, bucket, key) is not None
+    remove_objects(client, bucket, layout.meta_key(key).removesuffix(".json"))
+    if found:
+        client.remove_object(bucket, key)
+    return found
 
 
 #: Content types players and NGINX need (RFC 8216 §4 for playlists).

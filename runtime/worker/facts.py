@@ -5,9 +5,14 @@ dedupe rule (handler tests run on both)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 import msgspec
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -31,6 +36,18 @@ from runtime.observability.metrics import EVENTS_PUBLISHED, observe_fact
 
 #: The stream of every job fact (DESIGN.md).
 JOBS_STREAM = "JOBS"
+#: Seconds before the first retry of a publish or read the server did not answer,
+#: doubling up to `RETRY_MAX_SECONDS`.
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 8.0
+#: Seconds a progress fact may take before it is dropped (the next sample says more).
+PROGRESS_TIMEOUT_SECONDS = 2.0
+#: What a server that is stalled, restarting or away answers with (nats-py).
+AWAY = (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError,
+        nats.errors.ConnectionReconnectingError, nats.errors.OutboundBufferLimitError, nats.errors.StaleConnectionError,
+        TimeoutError, ConnectionError)
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Facts(Protocol):
@@ -46,23 +63,52 @@ class Facts(Protocol):
 
 
 class JetStreamFacts:
-    """`Facts` on the JOBS stream of a JetStream context, counted per `service`."""
+    """`Facts` on the JOBS stream of a JetStream context, counted per `service`.
 
-    def __init__(self, js: JetStreamContext, service: str):
-        self.js, self.service = js, service
+    `patience`: seconds a publish or read the server does not answer (a stalled,
+    restarting or unreachable NATS: `AWAY`) is retried with backoff before its error is
+    raised. The workers ride out an outage of any length (`math.inf`): every fact but
+    progress carries a `Nats-Msg-Id`, so a publish the server stored but did not confirm
+    is a duplicate when retried, never a second fact. Progress is never retried: one not
+    confirmed within `PROGRESS_TIMEOUT_SECONDS` is dropped (the next sample says more),
+    so an outage never holds up the work it reports on. The API and the CLI answer
+    their callers (0: no retry)."""
+
+    def __init__(self, js: JetStreamContext, service: str, patience: float = 0.0):
+        self.js, self.service, self.patience = js, service, patience
+
+    async def _patiently(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        deadline, delay = time.monotonic() + self.patience, RETRY_FIRST_SECONDS
+        while True:
+            try:
+                return await call()
+            except AWAY as e:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s: NATS did not answer (%s); retrying in %.1fs", what, type(e).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     async def publish(self, event: JobEvent) -> bool:
         msg_id = msg_id_for(event)
-        headers = {"Nats-Msg-Id": msg_id} if msg_id else None
-        ack = await self.js.publish(subject_for(event), encode(event), headers=headers)
+        if msg_id is None:  # progress: best effort, never retried
+            try:
+                ack = await self.js.publish(subject_for(event), encode(event), timeout=PROGRESS_TIMEOUT_SECONDS)
+            except AWAY as e:
+                log.info("progress of %s not published (%s); dropped", event.job_id, type(e).__name__)
+                return False
+        else:
+            ack = await self._patiently(f"publishing {msg_id}", lambda: self.js.publish(
+                subject_for(event), encode(event), headers={"Nats-Msg-Id": msg_id}))
         EVENTS_PUBLISHED.labels(self.service, type(event).__struct_config__.tag).inc()
         if not ack.duplicate:
             observe_fact(self.service, event)  # type: ignore[arg-type]  # every JobEvent is in the union
         return not ack.duplicate
 
     async def last(self, job_id: str, event_type: str, task: str | None = None) -> AnyJobEvent | None:
+        subject = fact_filter(job_id, event_type, task)
         try:
-            msg = await self.js.get_last_msg(JOBS_STREAM, fact_filter(job_id, event_type, task))
+            msg = await self._patiently(f"reading {subject}", lambda: self.js.get_last_msg(JOBS_STREAM, subject))
         except NotFoundError:
             return None
         return decode_job_event(msg.data) if msg.data is not None else None

@@ -4,7 +4,8 @@
 |-----------|-------------------------------------------------------------|----------------------------------|
 | `input`   | FFmpeg refusing the media itself; a frame that never decodes | permanent, the reason for a user |
 | `machine` | the store, bus, database, network or disk (ENOSPC, EIO ...); | retried (`nak` with backoff) up  |
-|           | ffmpeg killed by a signal, stalled or past its time limit   | to `max_deliver`                 |
+|           | ffmpeg killed by a signal, stalled or past its time limit   | to `max_deliver`; `disk_full`    |
+|           |                                                             | waits for space first (issue 28) |
 | `ours`    | a bug: an error on the task's own temporary files (EINVAL   | permanent, logged with the trace,|
 |           | from a segment it wrote), a TypeError, KeyError, ...        | the reason says so               |
 
@@ -26,6 +27,10 @@ import msgspec
 from media.run import FfmpegError, Stalled, TimeLimitExceeded, UnusableInput
 from runtime.jetstream.retry import Permanent
 from runtime.observability.logs import without_addresses
+from runtime.storage.space import is_full
+
+#: The code of a full disk or store, wherever it was met (issue 28).
+DISK_FULL = "disk_full"
 
 
 class Blame(StrEnum):
@@ -56,10 +61,9 @@ class Failure:
 NETWORK_MARKERS = ("connection refused", "connection reset", "connection timed out", "timed out",
                    "network is unreachable", "no route to host", "broken pipe", "server returned 5",
                    "server returned 404", "server returned 403", "i/o error", "input/output error",
-                   "no such file or directory", "end of file", "cannot allocate memory",
-                   "no space left on device")
+                   "no such file or directory", "end of file", "cannot allocate memory")
 #: errno values of the machine, not of the input or of us (errno(3)).
-MACHINE_ERRNOS = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EIO: "io_error",
+MACHINE_ERRNOS = {errno.EIO: "io_error",
                   errno.ENOMEM: "out_of_memory", errno.EMFILE: "too_many_files", errno.ENFILE: "too_many_files",
                   errno.EROFS: "read_only_disk", errno.ECONNREFUSED: "unreachable", errno.ECONNRESET: "unreachable",
                   errno.ETIMEDOUT: "unreachable", errno.EHOSTUNREACH: "unreachable",
@@ -111,6 +115,8 @@ def classify(error: BaseException) -> Failure:
             return Failure(Blame.INPUT, "permanent", sentence(str(error)))
         found = classify(error.__cause__)
         return found if found.permanent else Failure(Blame.INPUT, found.code, found.reason)
+    if is_full(error):
+        return Failure(Blame.MACHINE, DISK_FULL, "No space left on the disk; the task waits for space and is retried.")
     if isinstance(error, FfmpegError):
         said = sentence(_ffmpeg_said(error.stderr))
         if error.returncode < 0:

@@ -44,8 +44,9 @@ from runtime.jetstream.retry import Permanent
 from runtime.observability.logs import log_context
 from runtime.settings import Settings
 from runtime.storage.objects import Objects
+from runtime.storage.space import free_bytes, full_reason, wait_for_space, work_root
 from runtime.worker.facts import Facts, ingested, pending, replay, required_epoch
-from runtime.worker.failures import Blame, classify
+from runtime.worker.failures import DISK_FULL, Blame, classify
 from runtime.worker.workdirs import job_workdir
 
 log = logging.getLogger(__name__)
@@ -150,15 +151,15 @@ class TaskReporter:
         self.finished.add(task)
 
     async def failed(self, error: BaseException, permanent: bool, tasks: list[str] | None = None,
-                     retry_in: float | None = None) -> None:
+                     retry_in: float | None = None, reason: str | None = None) -> None:
         """`task_failed` for `tasks` (default: every open task) with the code and reason
         sentence of `runtime.worker.failures.classify` (the cause's for a `Permanent`
-        wrapping one), and for a retryable one the seconds until the retry. A permanent
-        failure finishes the task."""
+        wrapping one; `reason` replaces the sentence), and for a retryable one the seconds
+        until the retry. A permanent failure finishes the task."""
         found = classify(error)
         for t in tasks if tasks is not None else self.open_tasks:
             await self.facts.publish(TaskFailed(job_id=self.job_id, at=utcnow(), task=t, code=found.code,
-                                                message=found.reason,
+                                                message=reason or found.reason,
                                                 permanent=permanent, attempt=self.attempt,
                                                 retry_in_seconds=None if permanent else retry_in,
                                                 epoch=self.epoch(t)))
@@ -171,6 +172,8 @@ class JobHandler:
     subclasses implement `work_for` and `run`."""
 
     service: ClassVar[str] = "worker"
+    #: Whether its tasks write to the work dir (it then waits for `min_free_bytes` first).
+    uses_disk: ClassVar[bool] = True
 
     def __init__(self, settings: Settings, facts: Facts, objects: Objects):
         self.settings, self.facts, self.objects = settings, facts, objects
@@ -249,7 +252,31 @@ class JobHandler:
             return
         work, rep = found
         with log_context(task=",".join(rep.tasks)):
+            await self.room()
             await self._run_reported(work, rep, delivery)
+
+    @property
+    def work_root(self) -> Path:
+        """The filesystem this service's job directories live on."""
+        return work_root(self.settings.worker.work_dir)
+
+    async def room(self, after_full: bool = False) -> float:
+        """Wait until the work dir has `TFLOW_MIN_FREE_BYTES` free (a service whose tasks
+        write to it, `uses_disk`); the seconds waited. The message is held meanwhile
+        (heartbeats), so a full disk costs no delivery. `after_full`: an attempt just met
+        a full disk and its job directory is gone, so what is free now did not suffice:
+        twice that is waited for (at least `TFLOW_MIN_FREE_BYTES`) before the retry."""
+        if not self.uses_disk:
+            return 0.0
+        need = self.settings.upkeep.min_free_bytes
+        if after_full:
+            need = max(need, 2 * await asyncio.to_thread(free_bytes, self.work_root))
+        return await wait_for_space(self.service, self.work_root, need)
+
+    async def discard(self, work: Work, rep: TaskReporter) -> None:
+        """Remove what an attempt that failed stored for its unfinished tasks (a handler
+        that stores as it goes, like the transcoder's progressive HLS, overrides it), so no
+        partial output stays visible. Called before the failure is published."""
 
     async def _run_reported(self, work: Work, rep: TaskReporter, delivery: Delivery) -> None:
         await rep.started()
@@ -263,11 +290,19 @@ class JobHandler:
                 log.error("%s: internal error in %s: %s", self.service, ", ".join(rep.tasks), e, exc_info=e)
             elif not found.known:
                 log.warning("%s: unclassified error in %s (retried)", self.service, ", ".join(rep.tasks), exc_info=e)
+            reason = full_reason(e, self.work_root) if found.code == DISK_FULL else None
+            try:
+                await self.discard(work, rep)
+            except Exception as gone:  # noqa: BLE001 - the next attempt overwrites the same keys
+                log.warning("%s: could not remove the partial outputs of %s: %s", self.service, work.job_id, gone)
             if isinstance(e, Permanent) or found.permanent:
                 await rep.failed(e, permanent=True)
                 raise Permanent(found.reason) from e
             if not delivery.last:
-                await rep.failed(e, permanent=False, retry_in=delivery.retry_in)
+                await rep.failed(e, permanent=False, retry_in=delivery.retry_in, reason=reason)
+            if found.code == DISK_FULL:
+                log.warning("%s: %s", self.service, reason)
+                await self.room(after_full=True)  # the retry comes once space is back, not after the backoff alone
             raise
 
     async def on_failure(self, delivery: Delivery, error: BaseException) -> None:

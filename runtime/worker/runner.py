@@ -5,6 +5,7 @@ companions, until `stop`."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -98,7 +99,7 @@ async def serve_service(service: Service, settings: Settings, stop: asyncio.Even
     sweep_workdirs(settings.worker.work_dir)
     nc = await connect(settings, service.name)
     js = nc.jetstream()
-    facts = JetStreamFacts(js, service.name)
+    facts = JetStreamFacts(js, service.name, patience=math.inf)  # rides out any outage of the bus
     client = store.make_client(settings)
     objects = S3Objects(client, settings.s3.bucket)
     cancellations = Cancellations()

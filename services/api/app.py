@@ -17,6 +17,7 @@ from readmodel.keys import key_hash
 from runtime.jetstream.connection import NatsRefused, close, connect
 from runtime.settings import Settings
 from runtime.storage import store
+from runtime.storage.space import work_root
 from services.api import errors, examples
 from services.api.deps import Resources
 from services.api.guards import JsonBodyGuard
@@ -67,7 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
                               "The `/api/v1/...` routes are the canonical ones (PRD §4); the routes tagged "
                               "`user guide` (`/api/...`, `/api-keys/...`) are the user guide's shorter names for "
                               "the same handlers.")
-    errors.install(app)
+    errors.install(app, work_root(settings.worker.work_dir))
     for router in (library.router, validate.router, jobs.router, submit.router, admin.router, ops.router,
                    stream.router, jobs.streaming,
                    submit.guide, jobs.guide, admin.guide):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -9,7 +11,12 @@ import nats.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from minio.error import S3Error
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from runtime.storage.space import free_bytes, human, is_full
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -29,8 +36,10 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
                409: "conflict", 413: "payload_too_large", 422: "invalid_request", 429: "rate_limited"}
 
 
-def install(app: FastAPI) -> None:
-    """Route every error of `app` through the shared shape."""
+def install(app: FastAPI, spool: Path) -> None:
+    """Route every error of `app` through the shared shape. A full disk (ENOSPC on
+    `spool`, the upload spool, or the store answering storage full) is a JSON 507
+    `insufficient_storage` with the spool's free bytes and `Retry-After`."""
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -53,6 +62,19 @@ def install(app: FastAPI) -> None:
     async def _nats_down(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(error_body("events_unavailable", f"the event stream is unreachable, retry: {exc!r}"),
                             status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(S3Error)
+    async def _full(_: Request, exc: Exception) -> JSONResponse:
+        if not is_full(exc):
+            log.error("unexpected %s: %s", type(exc).__name__, exc, exc_info=exc)
+            return JSONResponse(error_body("internal_error", "the server met an unexpected error"), status_code=500)
+        where = "the object store" if isinstance(exc, S3Error) else "the upload spool"
+        free = free_bytes(spool)
+        log.warning("an upload met a full disk (%s, %s free on the spool): %s", where, human(free), exc)
+        return JSONResponse(error_body("insufficient_storage", f"The server has no space left on {where} "
+                                       f"({human(free)} free on the upload spool); retry later.",
+                                       {"free_bytes": free}), status_code=507, headers={"Retry-After": "60"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -77,8 +77,8 @@ PROGRESS = {"job_id": JOB_ID, "status": "processing", "progress": 42.5, "progres
             "tasks": [{"name": "transcode_720p", "task": "video_720p", "status": "running", "progress_percent": 61.0,
                        "eta_seconds": 1.2}]}
 HEALTH = {"status": "healthy", "services": {"database": "up", "nats": "up", "storage": "up", "projector": "up",
-                                            "workers": "6/6 active"},
-          "timestamp": "2026-12-01T09:00:00+00:00",
+                                            "workers": "6/6 active", "disk": "ok"},
+          "timestamp": "2026-12-01T09:00:00+00:00", "reasons": [],
           "projector": {"status": "ok", "stream_last_seq": 812, "checkpoint": 812, "lag": 0,
                         "checkpoint_age_seconds": 1.2, "set_aside": 0}}
 STREAMING = {"playlist_url": f"http://127.0.0.1:8000/api/v1/stream/{JOB_ID}/1764582000.Zx8…/360p/segments/"

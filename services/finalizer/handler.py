@@ -62,6 +62,7 @@ class Finalizer(JobHandler):
     """Multivariant playlist and metadata.json."""
 
     service = SERVICE
+    uses_disk = False
 
     def __init__(self, settings: Settings, facts: Facts, objects: Objects):
         super().__init__(settings, facts, objects)
@@ -85,6 +86,9 @@ class Finalizer(JobHandler):
         if isinstance(event, TaskProgress):
             if event.task.startswith(layout.hls_task("")):
                 await self._growing_master(event.job_id, event.task)
+            return
+        if isinstance(event, TaskFailed) and not event.permanent and event.task.startswith(layout.hls_task("")):
+            await self._unlist(event.job_id, event.task)
             return
         found = await self.pending_work(delivery)
         if found is None:
@@ -126,6 +130,23 @@ class Finalizer(JobHandler):
         if master.variants and master.listed != listed:
             await self.objects.put(layout.master_key(job_id), master.text().encode())
         self._remember(key)
+
+    async def _unlist(self, job_id: str, task: str) -> None:
+        """An attempt of `task` (an `hls_<r>`) failed and the transcoder removed what it
+        had stored: rewrite the growing master from what is stored now, or remove it when
+        nothing is left to list, so no stored playlist names a removed one. The retry's
+        first segment lists the rendition again."""
+        self._listed.discard(f"{job_id}/{task}")
+        if await completed(self.facts, job_id, layout.METADATA_TASK) is not None:
+            return
+        ing = await ingested(self.facts, job_id)
+        done = {t.name: await completed(self.facts, job_id, t.name) for t in ing.plan
+                if t.name != layout.METADATA_TASK}
+        master = await self._master(ing, done, growing=True)
+        if master.variants:
+            await self.objects.put(layout.master_key(job_id), master.text().encode())
+        else:
+            await self.objects.remove_prefix(layout.master_key(job_id))
 
     def _remember(self, key: str) -> None:
         """Mark `<job_id>/<task>` as listed; forget them all past `MAX_LISTED` (a forgotten

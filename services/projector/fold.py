@@ -173,8 +173,11 @@ def _apply_task(state: JobState, e: TaskStarted | TaskProgress | TaskCompleted |
             job.transcription_language, job.word_count = e.result.language, e.result.word_count
             job.whisper_model = e.result.model
     elif isinstance(e, TaskFailed):
-        task.error_code, task.error_message = e.code, e.message
         task.attempts = max(task.attempts, e.attempt)
+        if task.status == "completed" and not e.permanent:
+            _roll_up(state, e.at)
+            return state  # a retry announced by an attempt whose work had landed: no error to show
+        task.error_code, task.error_message = e.code, e.message
         optional = any(t["name"] == e.task and t.get("optional") for t in job.plan)
         if e.permanent:
             task.status, task.completed_at = "failed", e.at

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from services.transcoder import NAME
 from services.transcoder.progressive import POLL_SECONDS, RenditionSegments
 
 SERVICE = NAME
+log = logging.getLogger(__name__)
 KINDS = ("transcode", "package", "audio")
 
 
@@ -93,6 +95,17 @@ class Transcoder(JobHandler):
                 info = describe_output(mp3, key, "mp3", ingested.source.size, encode_seconds)
                 await self.objects.upload(key, mp3)
                 await rep.complete(layout.MP3_TASK, [info], Mp3Result(), encode_seconds)
+
+    async def discard(self, work: Work, rep: TaskReporter) -> None:
+        """Remove the segments and playlists the failed attempt stored for the renditions
+        whose `hls_<r>` it did not complete (the finalizer then drops them from the
+        growing master), so nothing a retry will redo stays visible."""
+        for t in work.tasks:
+            if t.kind == "package" and t.rendition and t.name in rep.open_tasks:
+                removed = await self.objects.remove_prefix(layout.segments_prefix(work.job_id, t.rendition))
+                if removed:
+                    log.info("transcoder: removed the %d HLS objects of %s's %s from the failed attempt",
+                             removed, work.job_id, t.rendition)
 
     async def _encode(self, cmd: list[str], rep: TaskReporter, limits: dict[str, float],
                       segments: list[RenditionSegments]) -> None:

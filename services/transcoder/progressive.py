@@ -10,6 +10,7 @@ reading it never sees half a file, and a segment it names is closed.
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,13 +60,15 @@ class RenditionSegments:
             text = self.playlist.read_text()
         except FileNotFoundError:
             return False
-        if text == self._published:
-            return False
+        if text == self._published or "#EXTM3U" not in text:
+            return False  # unchanged, or not a whole playlist (ffmpeg met a full disk writing it)
         parsed = m3u8.loads(text)
         added = False
         prefix = layout.segments_prefix(self.job_id, self.rendition.name)
         for seg in parsed.segments[len(self.segments):]:
             path = self.playlist.parent / seg.uri
+            if not path.is_file() or path.stat().st_size == 0:
+                raise OSError(errno.EIO, f"segment {seg.uri} named by the playlist is missing or empty", seg.uri)
             size = await objects.upload(prefix + seg.uri, path)
             frames, first_pts = await asyncio.to_thread(ts_keyframes, path, seg.uri)
             self.frames += frames

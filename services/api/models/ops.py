@@ -32,6 +32,8 @@ class Health(Model):
     services: dict[str, str]
     timestamp: datetime
     projector: dict[str, Any]
+    reasons: list[str] = Field(default_factory=list, description="Why the stack is degraded by a full disk: which "
+                               "worker or the upload spool, and how much is free (empty when nothing is full).")
 
 
 class ComponentHealth(Model):

@@ -151,23 +151,6 @@ async def cancel_job(job_id: uuid.UUID, who: Writer, pool: PoolDep, facts: Facts
     return JobCancelled(message="Job cancelled successfully", job_id=str(job_id), status="cancelled")
 
 
-def remove_objects(client: Minio, bucket: str, prefix: str) -> int:
-    """Delete every object under `prefix`; how many there were."""
-    names = [o.object_name for o in client.list_objects(bucket, prefix=prefix, recursive=True) if o.object_name]
-    for name in names:
-        client.remove_object(bucket, name)
-    return len(names)
-
-
-def remove_original(client: Minio, bucket: str, key: str) -> bool:
-    """Delete an original and its submission sidecars (`meta/<key>.*`); False if it was gone."""
-    found = store.stat(client, bucket, key) is not None
-    remove_objects(client, bucket, layout.meta_key(key).removesuffix(".json"))
-    if found:
-        client.remove_object(bucket, key)
-    return found
-
-
 #: How long after a cancel a worker may still finish an upload it had begun: the
 #: services' stop grace (3 s) plus an upload of one segment, with margin.
 LATE_UPLOAD_SECONDS = 10.0
@@ -178,7 +161,7 @@ DELETE_FOLD_SECONDS = 5.0
 async def remove_late(client: Minio, bucket: str, prefix: str, delay: float) -> None:
     """Remove what a cancelled job's workers wrote under `prefix` after its deletion."""
     await asyncio.sleep(delay)
-    late = await asyncio.to_thread(remove_objects, client, bucket, prefix)
+    late = await asyncio.to_thread(store.remove_objects, client, bucket, prefix)
     if late:
         log.info("removed %d objects written under %s after its job was deleted", late, prefix)
 
@@ -202,12 +185,12 @@ async def delete_job(job_id: uuid.UUID, who: Writer, pool: PoolDep, facts: Facts
     removed = 0
     prefix = layout.processed_prefix(str(job_id))
     if delete_files:
-        removed = await asyncio.to_thread(remove_objects, client, settings.s3.bucket, prefix)
+        removed = await asyncio.to_thread(store.remove_objects, client, settings.s3.bucket, prefix)
         if running:  # a worker may finish an upload it had begun before the cancel reached it
             r.later(remove_late(client, settings.s3.bucket, prefix, LATE_UPLOAD_SECONDS))
     original = False
     if delete_original:
-        original = await asyncio.to_thread(remove_original, client, settings.s3.bucket, row["source_key"])
+        original = await asyncio.to_thread(store.remove_original, client, settings.s3.bucket, row["source_key"])
         if original:
             await keys.count_deletion(pool, key_id=row["api_key_id"], size=row["file_size_bytes"])
     await facts.publish(Deleted(job_id=str(job_id), at=utcnow(), files_deleted=delete_files,

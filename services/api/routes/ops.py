@@ -18,7 +18,9 @@ from readmodel import projection as pstore
 from readmodel.db import ping
 from readmodel.rows import JOB_STATUSES
 from runtime.jetstream.definitions import consumer_groups, load_consumer_configs
+from runtime.storage.space import human, observe, work_root
 from runtime.worker.facts import JOBS_STREAM
+from runtime.worker.failures import DISK_FULL
 from services.api.auth import Reader
 from services.api.deps import PoolDep, Resources, ResourcesDep
 from services.api.errors import ApiError
@@ -85,6 +87,21 @@ async def check_projector(r: Resources) -> dict[str, Any]:
     return {"status": "degraded" if set_aside else "ok", **out}
 
 
+async def check_disk(r: Resources) -> dict[str, Any]:
+    """Free space: the upload spool's (`degraded` below `TFLOW_MIN_FREE_BYTES`) and the
+    tasks waiting on a `disk_full` retry (`degraded` while there are any, with their
+    reasons: which worker's disk, how much is free)."""
+    spool = work_root(r.settings.worker.work_dir)
+    free = await asyncio.to_thread(observe, "api", spool)
+    waiting = await jobs.fetch_tasks_waiting_on(r.pool, code=DISK_FULL)
+    reasons = [f"{w['worker'] or 'a worker'}: {w['error_message']}" for w in waiting]
+    need = r.settings.upkeep.min_free_bytes
+    if free < need:
+        reasons.insert(0, f"api: {human(free)} free on the upload spool, below {human(need)}")
+    return {"status": "degraded" if reasons else "ok", "spool_free_bytes": free,
+            "tasks_waiting_for_space": len(waiting), "reasons": reasons}
+
+
 class ProjectorStalled(RuntimeError):
     """Facts wait and the projector's checkpoint does not move; `details` has the figures."""
 
@@ -95,7 +112,7 @@ class ProjectorStalled(RuntimeError):
 
 CHECKS: dict[str, Callable[[Resources], Awaitable[dict[str, Any]]]] = {
     "db": check_db, "nats": check_nats, "storage": check_storage, "workers": check_workers,
-    "projector": check_projector}
+    "projector": check_projector, "disk": check_disk}
 
 
 async def run_check(name: str, r: Resources) -> dict[str, Any]:
@@ -123,7 +140,7 @@ def overall(states: list[str]) -> str:
             response_class=Response,
             responses={200: {"model": Health}, 503: {"model": Health, "description": "A component is down"}})
 async def health(r: ResourcesDep) -> Response:
-    names = ("db", "nats", "storage", "workers")
+    names = ("db", "nats", "storage", "workers", "disk")
     results = dict(zip(names, await asyncio.gather(*(run_check(n, r) for n in names)), strict=True))
     # the workers' check reports the projector too; run it alone only when that check failed early
     results["projector"] = results["workers"].get("projector") or await run_check("projector", r)
@@ -131,10 +148,12 @@ async def health(r: ResourcesDep) -> Response:
     services = {"database" if n == "db" else n: "up" if results[n]["status"] != "error" else "down"
                 for n in ("db", "nats", "storage", "projector")}
     services["workers"] = f"{sum(c['alive'] for c in consumers.values())}/{len(consumers)} active"
-    # workers without a pull request waiting degrade the stack; they do not make it unhealthy
+    services["disk"] = {"ok": "ok", "degraded": "full"}.get(results["disk"]["status"], "unknown")
+    # workers without a pull request waiting, or a full disk, degrade the stack; they do not make it unhealthy
     status = overall([results[n]["status"] for n in ("db", "nats", "storage", "projector")]
-                     + ["degraded" if results["workers"]["status"] != "ok" else "ok"])
-    doc = Health(status=status, services=services, timestamp=datetime.now(UTC), projector=results["projector"])
+                     + ["degraded" if results[n]["status"] != "ok" else "ok" for n in ("workers", "disk")])
+    doc = Health(status=status, services=services, timestamp=datetime.now(UTC), projector=results["projector"],
+                 reasons=results["disk"].get("reasons", []))
     return Response(doc.model_dump_json(), status_code=503 if status == "unhealthy" else 200,
                     media_type="application/json")
 

@@ -189,3 +189,17 @@ def test_a_replay_reopens_the_job_and_facts_of_the_replaced_run_are_ignored():
     assert s.job.status == "pending" and s.tasks["transcription"].error_code is None
     s = fold([*done, replay, late, TaskCompleted(job_id="J", at=at(12), task="transcription", epoch=2)])
     assert (s.job.status, s.tasks["transcription"].status) == ("completed", "completed")
+
+
+def test_a_retry_announced_after_the_tasks_work_landed_leaves_no_error_on_it():
+    """A NATS stall: the attempt's completion was stored but not confirmed, so the attempt
+    also announced a retry; the completed task shows no stale error (issue 28)."""
+    out = OutputInfo(key="hls/J/360p/playlist.m3u8", size_bytes=10, kind="hls_playlist")
+    s = fold(ingested() + [
+        TaskStarted(job_id="J", at=at(2), task="video_360p", attempt=1),
+        TaskCompleted(job_id="J", at=at(3), task="video_360p", outputs=[out], seconds=1.0),
+        TaskFailed(job_id="J", at=at(4), task="video_360p", code="TimeoutError", message="Nats: timeout.",
+                   permanent=False, attempt=1, retry_in_seconds=2.0)])
+    task = s.tasks["video_360p"]
+    assert task.status == "completed" and task.error_code is None and task.error_message is None
+    assert s.job.error_code is None
