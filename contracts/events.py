@@ -33,6 +33,7 @@ __all__ = [
     "TaskFailed",
     "Cancelled",
     "Deleted",
+    "OriginalRemoved",
     "Replayed",
     "TranscriptLine",
     "TranscriptText",
@@ -220,6 +221,14 @@ class Deleted(JobEvent, frozen=True, tag="deleted"):
     by: str | None = None
 
 
+class OriginalRemoved(JobEvent, frozen=True, tag="original_removed"):
+    """The job's original was removed from `raw/` by retention (`TFLOW_API_SOURCE_RETENTION_DAYS`:
+    an original the API uploaded, some days after its job finished); the job and its
+    outputs stay (PRD §6.2)."""
+
+    by: str | None = None
+
+
 class Replayed(JobEvent, frozen=True, tag="replayed"):
     """A replay of the job (`tflow replay`, a dead letter re-driven): `tasks` run again,
     as `epoch` (one more than the job's last), through the normal consumers. `epochs` is
@@ -241,7 +250,7 @@ class Replayed(JobEvent, frozen=True, tag="replayed"):
 
 
 AnyJobEvent = (Received | Ingested | Rejected | TaskStarted | TaskProgress | TaskCompleted | TaskFailed | Cancelled
-               | Replayed | Deleted | TranscriptText)
+               | Replayed | Deleted | TranscriptText | OriginalRemoved)
 
 
 _job_decoder = msgspec.json.Decoder(AnyJobEvent)

@@ -283,6 +283,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return backup_main([args.action, args.dir])
 
 
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    """`tflow cleanup [--dry-run]` (ops.cleanup)."""
+    from ops.cleanup import cmd_cleanup as cleanup
+
+    return cleanup(args)
+
+
 def cmd_migrate(_: argparse.Namespace) -> int:
     """Apply pending migrations to TFLOW_DATABASE_URL."""
     from readmodel.db import migrate
@@ -352,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
         bk = sub.add_parser(action, help=text)
         bk.add_argument("dir")
         bk.set_defaults(fn=cmd_backup, action=action)
+    c = sub.add_parser("cleanup", help="remove what retention says is due (PRD §6.2): old temp files, failed jobs, "
+                       "logs; API-uploaded originals when TFLOW_API_SOURCE_RETENTION_DAYS is set")
+    c.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
+    c.set_defaults(fn=cmd_cleanup)
     d = sub.add_parser("dlq", help="dead letters (messages given up on)")
     d_sub = d.add_subparsers(dest="action", required=True)
     dl = d_sub.add_parser("list", help="the newest dead letters")

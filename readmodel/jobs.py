@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
 import asyncpg
@@ -148,6 +149,18 @@ async def fetch_tasks_waiting_on(db: Db, *, code: str, limit: int = 20) -> list[
         "SELECT t.job_id, t.name, t.worker, t.error_message FROM tasks t JOIN jobs j ON j.id = t.job_id "
         "WHERE t.error_code = $1 AND t.status = 'pending' AND j.status IN ('pending', 'validating', 'processing') "
         "ORDER BY t.updated_at DESC LIMIT $2", code, limit))
+
+
+async def fetch_finished_before(db: Db, *, statuses: tuple[str, ...], before: datetime, limit: int,
+                                origin: str | None = None) -> list[asyncpg.Record]:
+    """Jobs in `statuses` that finished (`completed_at`, else their last change) before
+    `before`, oldest first, at most `limit`: `id`, `status`, `source_key`, `origin`. With
+    `origin`, only jobs of that origin whose original is still there (retention)."""
+    return list(await db.fetch(
+        "SELECT id, status, source_key, origin FROM jobs WHERE status = ANY($1::text[]) "
+        "AND coalesce(completed_at, updated_at) < $2 AND ($4::text IS NULL OR (origin = $4 "
+        "AND original_removed_at IS NULL)) ORDER BY coalesce(completed_at, updated_at) LIMIT $3",
+        list(statuses), before, limit, origin))
 
 
 async def fetch_task_progress(db: Db, *, job_ids: list[uuid.UUID]) -> list[asyncpg.Record]:

@@ -68,6 +68,7 @@ class JobRow(msgspec.Struct, kw_only=True):
     completed_at: datetime | None = None
     last_seq: int = 0
     epoch: int = 1
+    original_removed_at: datetime | None = None
 
 
 class TaskRow(msgspec.Struct, kw_only=True):

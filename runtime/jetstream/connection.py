@@ -9,9 +9,9 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
@@ -33,6 +33,7 @@ from runtime.jetstream.definitions import load_consumer_configs, load_stream_con
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 #: The NATS user that may create streams and consumers (`tflow bootstrap`, the CLI, tests).
@@ -126,6 +127,41 @@ async def connect(settings: Settings, name: str, nc: NATS | None = None, wait: b
                           "authorization violation (check TFLOW_NATS_USER / TFLOW_NATS_PASSWORD)")
     connecting.result()
     return client
+
+
+#: Backoff of a bind (apply the consumer, bind a pull subscription) that the server did
+#: not answer: the first retry after this many seconds, doubling up to `BIND_RETRY_MAX_SECONDS`.
+BIND_RETRY_SECONDS = 0.5
+BIND_RETRY_MAX_SECONDS = 10.0
+
+
+async def patiently(what: str, call: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T | None:
+    """`await call()` until it answers, retried with backoff (`BIND_RETRY_SECONDS`
+    doubling up to `BIND_RETRY_MAX_SECONDS`) while the server is away, stalled or
+    restarting, however long that lasts; None once `stop` is set. Each failure is one
+    warning log line (no trace): an outage of the bus is the machine's, not a crash."""
+    delay, failures = BIND_RETRY_SECONDS, 0
+    while not stop.is_set():
+        try:
+            return await call()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - timeouts, no responders, connection closed, ...
+            failures += 1
+            log.warning("%s failed (%s: %s); retry %d in %.1fs", what, type(e).__name__, e, failures, delay)
+            await first(asyncio.sleep(delay), stop.wait())
+            delay = min(delay * 2, BIND_RETRY_MAX_SECONDS)
+    return None
+
+
+async def first(*aws: Awaitable[object]) -> None:
+    """Return when the first of `aws` ends (the others are cancelled)."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
 
 
 async def bounded(aw: Awaitable[object], timeout: float) -> bool:

@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
@@ -21,7 +20,7 @@ from nats.js.api import ConsumerConfig
 
 from contracts.advisories import DLQ_STREAM
 from runtime.jetstream.bands import IdlePoll, NoWaitPuller, read_heads, take_order
-from runtime.jetstream.connection import apply_consumer, bounded, rejoined
+from runtime.jetstream.connection import apply_consumer, bounded, first, patiently, rejoined
 from runtime.jetstream.definitions import Group, consumer_group
 from runtime.jetstream.delivery import Delivery
 from runtime.jetstream.retry import RETRY_DELAYS_SECONDS, Permanent, retry_delay
@@ -30,7 +29,6 @@ from runtime.observability.metrics import HANDLE_SECONDS, LOAD, MESSAGES
 from runtime.worker.facts import Facts
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 #: After the doorbell rang and no band had the message yet: how often, and how long
@@ -47,31 +45,6 @@ IDLE_RECHECK_SECONDS = 10.0
 AWAY_RETRY_SECONDS = 1.0
 #: Seconds after a nak's delay at which its worker looks for the redelivery.
 RING_AFTER_NAK_SLACK = 0.05
-#: Backoff of a bind (apply the consumer, bind a pull subscription) that the server did
-#: not answer: the first retry after this many seconds, doubling up to `BIND_RETRY_MAX_SECONDS`.
-BIND_RETRY_SECONDS = 0.5
-BIND_RETRY_MAX_SECONDS = 10.0
-
-
-async def patiently(what: str, call: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T | None:
-    """`await call()` until it answers, retried with backoff (`BIND_RETRY_SECONDS`
-    doubling up to `BIND_RETRY_MAX_SECONDS`) while the server is away, stalled or
-    restarting, however long that lasts; None once `stop` is set. Each failure is one
-    warning log line (no trace): an outage of the bus is the machine's, not a crash."""
-    delay, failures = BIND_RETRY_SECONDS, 0
-    while not stop.is_set():
-        try:
-            return await call()
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # noqa: BLE001 - timeouts, no responders, connection closed, ...
-            failures += 1
-            log.warning("%s failed (%s: %s); retry %d in %.1fs", what, type(e).__name__, e, failures, delay)
-            await _first(asyncio.sleep(delay), stop.wait())
-            delay = min(delay * 2, BIND_RETRY_MAX_SECONDS)
-    return None
-
-
 class Cancellations:
     """Jobs cancelled while this process works on them: a live subscription to
     `jobs.*.cancelled` cancels the handler task of that job (ffmpeg is killed, temp
@@ -240,7 +213,7 @@ class ConsumerLoop:
                             break
                 except Exception as e:  # noqa: BLE001 - connection lost, consumer deleted, ...
                     log.warning("%s: taking failed (%s); retrying", self.durable, e)
-                    await _first(asyncio.sleep(AWAY_RETRY_SECONDS), stop.wait())  # no spinning on a stalled server
+                    await first(asyncio.sleep(AWAY_RETRY_SECONDS), stop.wait())  # no spinning on a stalled server
                     with contextlib.suppress(Exception):
                         await bounded(self._apply_all(group), self.fetch_timeout)
                 if msg is not None:
@@ -252,15 +225,15 @@ class ConsumerLoop:
                     # the core subscription can hear a fact before the stream has stored it
                     # (the stream is another subscriber): look again shortly
                     late += 1
-                    await _first(asyncio.sleep(DOORBELL_RETRY_SECONDS), stop.wait())
+                    await first(asyncio.sleep(DOORBELL_RETRY_SECONDS), stop.wait())
                     bell.set()
                     continue
                 late = 0
                 waiting = idle.start()
-                await _first(bell.wait(), stop.wait(), asyncio.shield(waiting))
+                await first(bell.wait(), stop.wait(), asyncio.shield(waiting))
                 if waiting.done() and not waiting.cancelled() and not isinstance(
                         waiting.exception(), TimeoutError | type(None)):
-                    await _first(asyncio.sleep(AWAY_RETRY_SECONDS), stop.wait())  # the server is away: no spinning
+                    await first(asyncio.sleep(AWAY_RETRY_SECONDS), stop.wait())  # the server is away: no spinning
         finally:
             for sub in subs:
                 with contextlib.suppress(Exception):
@@ -310,7 +283,7 @@ class ConsumerLoop:
             except Exception as e:  # noqa: BLE001 - connection lost, consumer deleted, ...
                 slots.release()
                 log.warning("%s: fetch failed (%s); re-binding", durable, e)
-                await _first(asyncio.sleep(AWAY_RETRY_SECONDS), stop.wait())
+                await first(asyncio.sleep(AWAY_RETRY_SECONDS), stop.wait())
                 bound = await self._rebind(sub, durable, stop)
                 if bound is None:
                     break
@@ -411,12 +384,3 @@ class ConsumerLoop:
         MESSAGES.labels(self.service, outcome).inc()
         return outcome
 
-
-async def _first(*aws: Awaitable[object]) -> None:
-    """Return when the first of `aws` ends (the others are cancelled)."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()

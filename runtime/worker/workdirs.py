@@ -1,4 +1,5 @@
-"""Per-job temp directories of the workers, and the sweep of those dead workers left."""
+"""Per-job temp directories of the workers and the API's upload spools, the sweep of
+those dead workers left, and the age limit of both (PRD §6.2: temp files older than 24 h)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+#: Name prefix of the API's upload spool directories in the work dir.
+UPLOAD_SPOOL_PREFIX = "tflow-upload-"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -39,6 +44,33 @@ def sweep_workdirs(parent: Path | None, job_id: str = "*") -> list[Path]:
     if removed:
         log.info("removed %d stale job directories: %s", len(removed), ", ".join(p.name for p in removed))
     return removed
+
+
+def old_temp(parent: Path | None, max_age_seconds: float, now: float | None = None) -> list[Path]:
+    """The job directories and upload spools (`tflow-*`) under `parent` (None: the system
+    temp) last modified more than `max_age_seconds` before `now` (epoch seconds, default
+    the clock), except a job directory whose process still runs (its work is in use)."""
+    root = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    now = time.time() if now is None else now
+    found = []
+    for path in sorted(root.glob("tflow-*")):
+        try:
+            age = now - path.lstat().st_mtime
+        except OSError:
+            continue
+        pid = next((int(p) for p in path.name.split("-")[2:3] if p.isdigit()), None)
+        if age > max_age_seconds and not (pid is not None and pid != os.getpid() and _pid_alive(pid)):
+            found.append(path)
+    return found
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file or directory tree (never follows a symbolic link; never raises)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 @contextlib.contextmanager

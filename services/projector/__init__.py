@@ -13,4 +13,6 @@ def _serve() -> Serve:
     return serve
 
 
-SERVICE = Service(name=NAME, ordered_reader=True, monitor=True, serve=_serve)
+#: It also runs the retention (`services.projector.cleanup`): its `deleted` and `original_removed` facts.
+SERVICE = Service(name=NAME, ordered_reader=True, monitor=True, serve=_serve,
+                  publishes=("jobs.*.deleted", "jobs.*.original_removed"))

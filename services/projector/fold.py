@@ -31,6 +31,7 @@ from contracts import (
     Cancelled,
     Deleted,
     Ingested,
+    OriginalRemoved,
     Received,
     Rejected,
     Replayed,
@@ -228,6 +229,10 @@ def apply(state: JobState | None, event: AnyJobEvent, seq: int) -> JobState | No
         for t in state.tasks.values():
             if t.status in ("pending", "processing"):
                 t.status, t.updated_at, t.eta_seconds = "cancelled", event.at, None
+    elif isinstance(event, OriginalRemoved):
+        if state is None:
+            return None
+        state.job.original_removed_at = event.at
     elif isinstance(event, TranscriptText):
         if state is None:  # its lines are stored beside the state (`readmodel.search`)
             return None
@@ -262,6 +267,8 @@ def timeline_entry(event: AnyJobEvent) -> tuple[str, str | None, str] | None:
         return tag, event.task, f"{event.code}: {event.message[:300]} ({retry})"
     if isinstance(event, TranscriptText):
         return tag, event.task, f"part {event.part + 1}/{event.parts}: {len(event.lines)} lines ({event.language})"
+    if isinstance(event, OriginalRemoved):
+        return tag, None, f"original removed by {event.by or 'retention'}"
     if isinstance(event, Cancelled | Deleted):
         return tag, None, (getattr(event, "reason", "") or "") + (f" by {event.by}" if event.by else "")
     if isinstance(event, Replayed):

@@ -10,7 +10,10 @@ from readmodel.jobs import count_jobs
 from runtime.jetstream.connection import close, connect
 from runtime.observability.logs import setup_logging
 from runtime.settings import Settings, get_settings
+from runtime.storage import store
+from runtime.worker.facts import JetStreamFacts
 from runtime.worker.service import require
+from services.projector.cleanup import keep_clean
 from services.projector.gauges import keep_fresh
 from services.projector.service import SERVICE, project, rebuild
 
@@ -21,10 +24,13 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     js = nc.jetstream()
     pool = await create_pool(require(settings.database.url, "TFLOW_DATABASE_URL"))
     gauges = asyncio.create_task(keep_fresh(js, pool, stop, settings.worker.task_stall_seconds))
+    facts = JetStreamFacts(js, SERVICE, patience=60.0)
+    cleaning = asyncio.create_task(keep_clean(settings, pool, store.make_client(settings), facts, stop))
     try:
         await project(js, pool, stop)
     finally:
         gauges.cancel()
+        cleaning.cancel()
         await pool.close()
         await close(nc)
 

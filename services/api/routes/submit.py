@@ -40,6 +40,7 @@ from readmodel import jobs, keys, submissions
 from runtime.jetstream.connection import announce_object
 from runtime.settings import Settings
 from runtime.storage import store
+from runtime.worker.workdirs import UPLOAD_SPOOL_PREFIX
 from services.api.auth import Principal, Writer
 from services.api.deps import JetStreamDep, PoolDep, SettingsDep, StoreDep
 from services.api.errors import ApiError
@@ -241,7 +242,7 @@ async def upload(request: Request, who: Writer, settings: SettingsDep, client: S
             raise metadata_error(e) from e
         priority = _priority(_form_text(form, "priority", 8))
         submission = build_submission(settings, who, meta, priority, _form_text(form, "webhook_url", 2048))
-        with tempfile.TemporaryDirectory(dir=settings.worker.work_dir) as d:
+        with tempfile.TemporaryDirectory(prefix=UPLOAD_SPOOL_PREFIX, dir=settings.worker.work_dir) as d:
             video = Path(d) / "upload"
             size = await asyncio.to_thread(_spool, file, video, settings.intake.max_size_bytes)
             await judged(str(video), size, settings)  # a refused file answers now: no job, nothing stored

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from intake.validation import Rejection, judge_source
 from runtime.settings import Settings
 from runtime.storage import store
+from runtime.worker.workdirs import UPLOAD_SPOOL_PREFIX
 from services.api.auth import Writer
 from services.api.deps import SettingsDep, StoreDep
 from services.api.errors import ApiError
@@ -71,7 +72,7 @@ async def validate_upload(request: Request, who: Writer, settings: SettingsDep) 
         if not isinstance(file, StarletteUpload):
             raise ApiError(422, "invalid_request", "the form needs a `file` part holding the video")
         name = upload_name(file.filename)
-        with tempfile.TemporaryDirectory(dir=settings.worker.work_dir) as d:
+        with tempfile.TemporaryDirectory(prefix=UPLOAD_SPOOL_PREFIX, dir=settings.worker.work_dir) as d:
             video = Path(d) / "upload"
             size = await asyncio.to_thread(_spool, file, video, settings.intake.max_size_bytes)
             return await _judge(str(video), size, name, settings)

@@ -13,10 +13,12 @@ import time
 
 import av
 import pytest
+from minio.error import S3Error
 
 from media.run import FfmpegError, Stalled, TimeLimitExceeded, UnusableInput, ffmpeg_binary, run_ffmpeg, run_quiet
 from runtime.jetstream.retry import RETRY_DELAYS_SECONDS, Permanent, retry_delay
 from runtime.settings import Settings
+from runtime.storage.space import full_reason, human
 from runtime.worker.failures import classify, sentence
 from runtime.worker.workdirs import job_workdir, sweep_workdirs
 
@@ -36,7 +38,12 @@ def test_the_schedule_rides_out_minutes_and_is_capped():
     (FfmpegError(1, "http://127.0.0.1:9/raw/x.mp4: Connection refused"), "machine", "ffmpeg_io"),
     (FfmpegError(8, "Server returned 503 Service Unavailable"), "machine", "ffmpeg_io"),
     (FfmpegError(1, "raw/x.mp4: No such file or directory"), "machine", "ffmpeg_io"),
-    (FfmpegError(1, "[out#0/mp4 @ 0x55] Error writing trailer: No space left on device"), "machine", "ffmpeg_io"),
+    # issue 28: a full disk is the machine's, by its own code, wherever it is met
+    (FfmpegError(1, "[out#0/mp4 @ 0x55] Error writing trailer: No space left on device"), "machine", "disk_full"),
+    (S3Error(None, "XMinioStorageFull", "Storage backend has reached its minimum free drive threshold.",  # type: ignore[arg-type]
+             "/videos/x", "r", "h"), "machine", "disk_full"),
+    (OSError(errno.EDQUOT, "Disk quota exceeded"), "machine", "disk_full"),
+    (RuntimeError("upload failed"), "machine", "RuntimeError"),
     (FfmpegError(-9, "Invalid data found"), "machine", "ffmpeg_killed"),  # out of memory or the watchdog
     (ConnectionRefusedError(111, "refused"), "machine", "unreachable"),
     (OSError(errno.ENOSPC, "No space left on device", "/data/work/x/360p/segment_001.ts"), "machine", "disk_full"),
@@ -120,3 +127,11 @@ def test_the_directories_of_dead_workers_are_swept(tmp_path):
     assert not mine.exists()
     assert sweep_workdirs(tmp_path) == [other]  # a worker starting up sweeps every dead one
     assert alive.exists()
+
+
+def test_a_full_disks_reason_names_the_free_space_and_never_a_path(tmp_path):
+    reason = full_reason(OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "segment_001.ts")), tmp_path)
+    assert reason.startswith("No space left on the work dir (") and " free of " in reason and str(tmp_path) not in reason
+    store = full_reason(S3Error(None, "XMinioStorageFull", "full", "/v", "r", "h"), tmp_path)  # type: ignore[arg-type]
+    assert store.startswith("The object store is out of space")
+    assert human(0) == "0 B" and human(12_345_678) == "12.3 MB" and human(2e12) == "2.0 TB"

@@ -60,3 +60,28 @@ def test_a_name_the_store_cannot_take_is_refused_with_its_length():
     problem = key_problem("meta/raw/" + "n" * 251 + ".flv.json")
     assert problem is not None and problem.startswith("name_too_long: 260 bytes")
     assert key_problem("raw/" + "é" * 128) is not None  # bytes of UTF-8, not characters
+
+
+def test_the_daily_cleanup_runs_at_its_local_time_next():
+    from datetime import datetime, timedelta
+
+    from services.projector.cleanup import next_run
+    now = datetime.now().astimezone().replace(hour=1, minute=30, second=0, microsecond=0)
+    assert next_run(now, "02:00") == now.replace(hour=2, minute=0)
+    assert next_run(now.replace(hour=2, minute=0), "02:00") == now.replace(hour=2, minute=0) + timedelta(days=1)
+    assert next_run(now.replace(hour=23), "02:00") == now.replace(hour=2, minute=0) + timedelta(days=1)
+
+
+def test_old_temp_takes_old_job_dirs_and_spools_but_never_a_live_workers(tmp_path):
+    import os
+    import time
+
+    from runtime.worker.workdirs import old_temp
+    dead, live = tmp_path / "tflow-transcoder-999999-J-a", tmp_path / f"tflow-transcoder-{os.getppid()}-J-b"
+    spool, young, other = tmp_path / "tflow-upload-x", tmp_path / "tflow-upload-y", tmp_path / "unrelated"
+    for p in (dead, live, spool, young, other):
+        p.mkdir()
+    two_days = time.time() - 2 * 86400
+    for p in (dead, live, spool, other):
+        os.utime(p, (two_days, two_days))
+    assert old_temp(tmp_path, 24 * 3600) == [dead, spool]
