@@ -34,11 +34,21 @@ def work_root(work_dir: Path | None) -> Path:
     return work_dir if work_dir is not None else Path(tempfile.gettempdir())
 
 
+def existing(path: Path) -> Path:
+    """`path`, or its nearest ancestor that exists (a work dir not made yet lives on its
+    parent's filesystem)."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def free_bytes(path: Path) -> int:
     """Bytes an unprivileged writer may still use on `path`'s filesystem (statvfs
-    `f_bavail`); 0 when `path` cannot be read."""
+    `f_bavail`; a `path` not made yet: its nearest existing ancestor's); 0 when it cannot
+    be read."""
     try:
-        return shutil.disk_usage(path).free
+        return shutil.disk_usage(existing(path)).free
     except OSError:
         return 0
 
@@ -73,7 +83,7 @@ def full_reason(error: BaseException, path: Path, what: str = "the work dir") ->
     if isinstance(error, S3Error) or isinstance(error.__cause__, S3Error):
         return "The object store is out of space (it answered storage full); the task waits and is retried."
     try:
-        usage = shutil.disk_usage(path)
+        usage = shutil.disk_usage(existing(path))
         figures = f" ({human(usage.free)} free of {human(usage.total)})"
     except OSError:
         figures = ""
