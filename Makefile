@@ -117,16 +117,16 @@ kubeconform: $(STAMP)
 k8s: $(STAMP)
 	$(PY) deploy/k8s/manifests.py
 
-# nginx, prometheus (+ promtool), node_exporter and chromium from Debian when missing and
+# nginx, prometheus (+ promtool), node_exporter, alertmanager (+ amtool) and chromium from Debian when missing and
 # apt-get can run (root); otherwise the tests that need them skip and say so.
 prodtools:
-	@missing=""; for t in nginx prometheus promtool prometheus-node-exporter chromium; do \
+	@missing=""; for t in nginx prometheus promtool prometheus-node-exporter prometheus-alertmanager amtool chromium; do \
 	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing from Debian:$$missing"; \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      nginx prometheus prometheus-node-exporter chromium >/dev/null; } \
+	      nginx prometheus prometheus-node-exporter prometheus-alertmanager chromium >/dev/null; } \
 	      || echo "apt-get failed: the production-topology tests will be skipped"; \
 	  else echo "missing$$missing and apt-get cannot run: the production-topology tests will be skipped"; fi; \
 	fi

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -41,6 +41,11 @@ REDELIVERED = Gauge("transcode_consumer_redelivered", "Messages delivered more t
                     ["stream", "consumer"])
 PROJECTOR_LAG = Gauge("tflow_projector_lag_facts", "JOBS facts not yet folded into the read model.")
 STREAM_MESSAGES = Gauge("tflow_stream_messages", "Messages in a JetStream stream.", ["stream"])
+DEPENDENCY_UP = Gauge("tflow_dependency_up", "1 while a server answers the projector within DEPENDENCY_TIMEOUT "
+                      "seconds (nats, postgres, storage), else 0: the NatsDown / PostgresDown alerts.", ["dependency"])
+#: Seconds between two looks at the servers, and how long each may take to answer.
+DEPENDENCY_SECONDS = 5.0
+DEPENDENCY_TIMEOUT = 3.0
 STALLED = Gauge("transcode_tasks_stalled", "Tasks processing whose last fact is older than task_stall_seconds.")
 
 
@@ -97,5 +102,29 @@ async def keep_fresh(js: JetStreamContext, pool: asyncpg.Pool, stop: asyncio.Eve
             log.debug("gauges not refreshed: %s", e)
         try:
             await asyncio.wait_for(stop.wait(), GAUGE_SECONDS)
+        except TimeoutError:
+            pass
+
+
+async def watch_dependencies(checks: dict[str, Callable[[], Awaitable[object]]], stop: asyncio.Event) -> None:
+    """Every `DEPENDENCY_SECONDS` until `stop`, run each of `checks` (a server's cheapest
+    round trip) with `DEPENDENCY_TIMEOUT`: `tflow_dependency_up{dependency}` is 1 when it
+    answered, 0 when it raised or did not answer (stalled, restarting, gone)."""
+    up: dict[str, bool] = {}
+    while not stop.is_set():
+        async def one(name: str, check: Callable[[], Awaitable[object]]) -> None:
+            try:
+                await asyncio.wait_for(check(), DEPENDENCY_TIMEOUT)
+                if up.get(name) is False:
+                    log.info("%s answers the projector again", name)
+                up[name] = True
+            except Exception as e:  # noqa: BLE001 - any failure is "down"
+                if up.get(name, True):
+                    log.warning("%s does not answer the projector: %s", name, type(e).__name__)
+                up[name] = False
+            DEPENDENCY_UP.labels(name).set(int(up[name]))
+        await asyncio.gather(*(one(n, c) for n, c in checks.items()))
+        try:
+            await asyncio.wait_for(stop.wait(), DEPENDENCY_SECONDS)
         except TimeoutError:
             pass

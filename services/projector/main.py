@@ -14,7 +14,7 @@ from runtime.storage import store
 from runtime.worker.facts import JetStreamFacts
 from runtime.worker.service import require
 from services.projector.cleanup import keep_clean
-from services.projector.gauges import keep_fresh
+from services.projector.gauges import DEPENDENCY_TIMEOUT, keep_fresh, watch_dependencies
 from services.projector.service import SERVICE, project, rebuild
 
 
@@ -25,12 +25,16 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     pool = await create_pool(require(settings.database.url, "TFLOW_DATABASE_URL"))
     gauges = asyncio.create_task(keep_fresh(js, pool, stop, settings.worker.task_stall_seconds))
     facts = JetStreamFacts(js, SERVICE, patience=60.0)
-    cleaning = asyncio.create_task(keep_clean(settings, pool, store.make_client(settings), facts, stop))
+    client = store.make_client(settings)
+    cleaning = asyncio.create_task(keep_clean(settings, pool, client, facts, stop))
+    watching = asyncio.create_task(watch_dependencies({
+        "nats": lambda: nc.flush(timeout=int(DEPENDENCY_TIMEOUT)), "postgres": lambda: pool.fetchval("SELECT 1"),
+        "storage": lambda: asyncio.to_thread(client.bucket_exists, settings.s3.bucket)}, stop))
     try:
         await project(js, pool, stop)
     finally:
-        gauges.cancel()
-        cleaning.cancel()
+        for task in (gauges, cleaning, watching):
+            task.cancel()
         await pool.close()
         await close(nc)
 

@@ -25,17 +25,54 @@ from ops.stack import free_port, loopback_settings, running_stack, wait_for_port
 from runtime.settings import Settings
 from runtime.storage import store
 from tests.integration.conftest import TEST_ENV
-from tests.support.deploy import DEPLOY, native_prometheus_config, render_template
+from tests.support.deploy import DEPLOY, native_prometheus_config, quick_rules, render_template
 
 LOOPBACK = "127.0.0.1"
+
+
+class AlertInbox:
+    """A webhook receiver on loopback: every Alertmanager notification (webhook JSON v4)
+    it was sent, with the monotonic time it arrived."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[tuple[float, dict]] = []
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                inbox.received.append((time.monotonic(), json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def alerts(self, name: str, status: str, since: float = 0.0, **labels: str) -> list[float]:
+        """When alerts `name` with `status` (firing, resolved) and `labels` arrived after `since`."""
+        return [at for at, doc in self.received if at >= since for a in doc["alerts"]
+                if a["labels"].get("alertname") == name and a["status"] == status
+                and all(a["labels"].get(k) == v for k, v in labels.items())]
+
+    def close(self) -> None:
+        self.server.shutdown()
 
 
 def need(program: str) -> str:
     """The path of a Debian program the topology needs; skips with the reason when absent."""
     path = shutil.which(program)
     if path is None:
-        pytest.skip(f"{program} is not installed (make test installs nginx, prometheus, prometheus-node-exporter "
-                    "and chromium from Debian when apt-get can run): production-topology test skipped")
+        pytest.skip(f"{program} is not installed (make test installs nginx, prometheus, prometheus-node-exporter, "
+                    "prometheus-alertmanager and chromium from Debian when apt-get can run): "
+                    "production-topology test skipped")
     return path
 
 
@@ -67,6 +104,8 @@ class Production:
     root: Path
     sup: Supervisor
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    servers: object = None
+    alerts: AlertInbox | None = None
 
     def api(self) -> httpx.Client:
         """An HTTP client for the API *through NGINX*, with the admin key."""
@@ -77,7 +116,9 @@ class Production:
 def production(root: Path, env: dict[str, str] | None = None, tokens: bool = True) -> Iterator[Production]:
     """Start the whole topology under `root`; stop it on exit."""
     nginx, prometheus, node_exporter = need("nginx"), need("prometheus"), need("prometheus-node-exporter")
-    nginx_port, prom_port, node_port = free_port(), free_port(), free_port()
+    alertmanager = need("prometheus-alertmanager")
+    nginx_port, prom_port, node_port, am_port = free_port(), free_port(), free_port(), free_port()
+    inbox = AlertInbox()
     nginx_url = f"http://{LOOPBACK}:{nginx_port}"
     procs: dict[str, subprocess.Popen] = {}
     try:
@@ -108,21 +149,34 @@ def production(root: Path, env: dict[str, str] | None = None, tokens: bool = Tru
                                                              "--collector.meminfo", "--collector.diskstats",
                                                              "--collector.filesystem", "--collector.netdev",
                                                              "--collector.mdadm"], root / "logs")
+            am_dir = root / "alertmanager"
+            am_dir.mkdir(exist_ok=True)
+            (am_dir / "alertmanager.yml").write_text(render_template(
+                (DEPLOY / "alertmanager" / "alertmanager.yml.template").read_text(),
+                {"TFLOW_ALERT_WEBHOOK_URL": inbox.url, "TFLOW_ALERT_GROUP_WAIT": "1s",
+                 "TFLOW_ALERT_GROUP_INTERVAL": "1s"}))
+            procs["alertmanager"] = spawn("alertmanager", [
+                alertmanager, f"--config.file={am_dir / 'alertmanager.yml'}", f"--storage.path={am_dir / 'data'}",
+                f"--web.listen-address={LOOPBACK}:{am_port}", "--cluster.listen-address="], root / "logs")
             prom_dir = root / "prometheus"
             prom_dir.mkdir(exist_ok=True)
             (prom_dir / "prometheus.yml").write_text(native_prometheus_config(
-                resolved.data_dir / PROMETHEUS_TARGETS, minio, f"{LOOPBACK}:{node_port}", interval="2s"))
+                resolved.data_dir / PROMETHEUS_TARGETS, minio, f"{LOOPBACK}:{node_port}", interval="2s",
+                alertmanager=f"{LOOPBACK}:{am_port}", rules_dir=quick_rules(prom_dir)))
             procs["prometheus"] = spawn("prometheus", [
                 prometheus, f"--config.file={prom_dir / 'prometheus.yml'}", f"--storage.tsdb.path={prom_dir / 'data'}",
                 f"--web.listen-address={LOOPBACK}:{prom_port}"], root / "logs")
-            for name, port in (("nginx", nginx_port), ("node_exporter", node_port), ("prometheus", prom_port)):
+            for name, port in (("nginx", nginx_port), ("node_exporter", node_port), ("prometheus", prom_port),
+                               ("alertmanager", am_port)):
                 wait_for_port(port, 30, procs[name])
             yield Production(settings=resolved, client=client, nginx_url=nginx_url,
                              prometheus_url=f"http://{LOOPBACK}:{prom_port}",
-                             admin_key=resolved.admin_key_value() or "", root=root, sup=sup, procs=procs)
+                             admin_key=resolved.admin_key_value() or "", root=root, sup=sup, procs=procs,
+                             servers=servers, alerts=inbox)
     finally:
         for name, proc in procs.items():
             stop_process(proc, name, timeout=5)
+        inbox.close()
 
 
 def wait_job(prod: Production, job_id: str, timeout: float = 240) -> dict:

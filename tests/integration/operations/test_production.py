@@ -297,3 +297,39 @@ def test_backup_wipe_restore_brings_back_the_same_playable_jobs(prod: Production
         assert httpx.get(f"{prod.nginx_url}/api/v1/jobs", headers={"X-API-Key": key["api_key"]}).status_code == 200
     _hls_plays(prod, job["job_id"])
     assert store.stat(prod.client, prod.settings.s3.bucket, layout.master_key(job["job_id"])) is not None
+
+
+def test_alerts_reach_the_webhook_when_a_worker_or_nats_stops_and_when_they_are_back(prod: Production):
+    """Issue 28: Alertmanager delivers every alert, and its resolution, to the receiver.
+    A worker stopped (SIGSTOP: it answers no scrape) fires WorkerDown; NATS stopped fires
+    NatsDown. The rules' `for` is cut to 2 s here (`quick_rules`); the latency measured is
+    the rest: scrapes (2 s), rule evaluation, Alertmanager's group wait (1 s), delivery."""
+    import os
+    import signal
+
+    assert prod.alerts is not None and prod.servers is not None
+    figures = {}
+    for name, proc, alert, labels in (
+            ("thumbnailer", prod.sup.procs["thumbnailer"], "WorkerDown", {"service": "thumbnailer"}),
+            ("nats", prod.servers.procs["nats"], "NatsDown", {"dependency": "nats"})):  # type: ignore[attr-defined]
+        stopped = time.monotonic()
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            deadline = stopped + 90
+            while not prod.alerts.alerts(alert, "firing", stopped, **labels):
+                assert time.monotonic() < deadline, f"{alert} did not reach the receiver: {prod.alerts.received[-3:]}"
+                time.sleep(0.2)
+            fired = prod.alerts.alerts(alert, "firing", stopped, **labels)[0] - stopped
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        resumed = time.monotonic()
+        while not prod.alerts.alerts(alert, "resolved", resumed, **labels):
+            assert time.monotonic() < resumed + 120, f"{alert} was not resolved"
+            time.sleep(0.2)
+        figures[name] = {"alert": alert, "fired_after_s": round(fired, 2),
+                         "resolved_after_s": round(prod.alerts.alerts(alert, "resolved", resumed, **labels)[0]
+                                                   - resumed, 2)}
+    print("\nalert latency:", json.dumps(figures))
+    results = REPO_ROOT / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"alerts-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(figures, indent=2) + "\n")

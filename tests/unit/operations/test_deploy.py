@@ -19,7 +19,7 @@ from runtime.guard import PlaceholderSecrets, refuse_placeholders, weak_secrets
 from runtime.settings import Settings, environment_variables
 from services import SERVICES
 from tests.media import REPO_ROOT
-from tests.support.deploy import DEPLOY
+from tests.support.deploy import DEPLOY, render_template
 
 COMPOSE = REPO_ROOT / "compose.yaml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
@@ -139,6 +139,27 @@ def test_prometheus_config_and_rules_pass_promtool():
                  ["test", "rules", str(rules / "alerts.test.yml")]):
         proc = subprocess.run([promtool, *args], capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_promtool_tests_cover_every_alert_and_alertmanager_takes_its_config(tmp_path):
+    import yaml
+
+    rules = DEPLOY / "prometheus" / "rules"
+    alerts = {r["alert"] for g in yaml.safe_load((rules / "alerts.yml").read_text())["groups"] for r in g["rules"]}
+    tested = {t["alertname"] for g in yaml.safe_load((rules / "alerts.test.yml").read_text())["tests"]
+              for t in g["alert_rule_test"]}
+    assert alerts >= {"NatsDown", "PostgresDown", "MinIODown", "ApiDown", "WorkerDown", "DiskFull", "DeadLetters",
+                      "TaskStalled"}
+    assert alerts - tested == set(), "alerts without a promtool test"
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.skip("amtool not installed (make test installs Debian's prometheus-alertmanager when apt-get can run)")
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(render_template((DEPLOY / "alertmanager" / "alertmanager.yml.template").read_text(), {
+        "TFLOW_ALERT_WEBHOOK_URL": "https://hooks.example.org/alerts", "TFLOW_ALERT_GROUP_WAIT": "30s",
+        "TFLOW_ALERT_GROUP_INTERVAL": "5m"}))
+    proc = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_committed_dashboards_are_the_builders_output():
