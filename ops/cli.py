@@ -247,6 +247,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     does it itself."""
     from ops.production import configure_minio
     from ops.stack import bootstrap
+    from ops.tls import DEFAULT_HOSTNAMES, ensure_pair
     from runtime.guard import refuse_placeholders
     from runtime.storage import store
 
@@ -255,8 +256,10 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     asyncio.run(bootstrap(settings))
     if args.minio:
         configure_minio(store.make_client(settings), settings.s3.bucket)
+    cert, _, generated = ensure_pair(settings.data_dir, args.tls_host or DEFAULT_HOSTNAMES)
     print(f"bootstrapped: bucket {settings.s3.bucket}, streams, consumers, migrations"
-          + (", MinIO event rule and read policy" if args.minio else ""))
+          + (", MinIO event rule and read policy" if args.minio else "")
+          + (f"; generated a self-signed TLS pair in {cert.parent}" if generated else f"; TLS pair kept: {cert}"))
     return 0
 
 
@@ -326,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
                    ).set_defaults(fn=cmd_definitions)
     b = sub.add_parser("bootstrap", help="create bucket, streams, consumers, tables (idempotent)")
     b.add_argument("--minio", action="store_true", help="also MinIO's raw/ event rule and processed/ read policy")
+    b.add_argument("--tls-host", action="append", help="a host name or address of NGINX's self-signed certificate, "
+                   "generated when <data_dir>/secrets/tls holds no pair (repeatable; default localhost, 127.0.0.1)")
     b.set_defaults(fn=cmd_bootstrap)
     nc = sub.add_parser("nats-config", help="write the production nats-server config (compose's nats-config step)")
     nc.add_argument("--out", required=True, help="config file to write (0600)")

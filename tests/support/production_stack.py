@@ -22,6 +22,7 @@ from ops.processes import Program, Supervisor, stop_process
 from ops.production import configure_minio
 from ops.scrape import PROMETHEUS_TARGETS
 from ops.stack import free_port, loopback_settings, running_stack, wait_for_port
+from ops.tls import ensure_pair, spki_sha256
 from runtime.settings import Settings
 from runtime.storage import store
 from tests.integration.conftest import TEST_ENV
@@ -106,6 +107,14 @@ class Production:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     servers: object = None
     alerts: AlertInbox | None = None
+    http_url: str = ""
+    certificate: Path | None = None
+
+    @property
+    def chromium_args(self) -> list[str]:
+        """Chromium flags that trust this topology's certificate, and only it (by its key's SPKI hash)."""
+        assert self.certificate is not None
+        return [f"--ignore-certificate-errors-spki-list={spki_sha256(self.certificate.read_bytes())}"]
 
     def api(self) -> httpx.Client:
         """An HTTP client for the API *through NGINX*, with the admin key."""
@@ -117,9 +126,14 @@ def production(root: Path, env: dict[str, str] | None = None, tokens: bool = Tru
     """Start the whole topology under `root`; stop it on exit."""
     nginx, prometheus, node_exporter = need("nginx"), need("prometheus"), need("prometheus-node-exporter")
     alertmanager = need("prometheus-alertmanager")
-    nginx_port, prom_port, node_port, am_port = free_port(), free_port(), free_port(), free_port()
+    http_port, nginx_port, prom_port, node_port, am_port = free_port(), free_port(), free_port(), free_port(), \
+        free_port()
     inbox = AlertInbox()
-    nginx_url = f"http://{LOOPBACK}:{nginx_port}"
+    # HTTPS through NGINX with `tflow bootstrap`'s self-signed pair, trusted by the test's clients
+    cert, key, _ = ensure_pair(root / "edge", [LOOPBACK])
+    trusted = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = str(cert)
+    nginx_url = f"https://{LOOPBACK}:{nginx_port}"
     procs: dict[str, subprocess.Popen] = {}
     try:
         base = loopback_settings(root / "data")
@@ -135,7 +149,8 @@ def production(root: Path, env: dict[str, str] | None = None, tokens: bool = Tru
             site = conf / "transcode-flow.conf"
             site.write_text(render_template(
                 (DEPLOY / "nginx" / "templates" / "transcode-flow.conf.template").read_text(),
-                {"TFLOW_NGINX_LISTEN": f"{LOOPBACK}:{nginx_port}",
+                {"TFLOW_NGINX_LISTEN": f"{LOOPBACK}:{http_port}", "TFLOW_NGINX_TLS_LISTEN": f"{LOOPBACK}:{nginx_port}",
+                 "TFLOW_TLS_CERT": str(cert), "TFLOW_TLS_KEY": str(key), "TFLOW_HTTPS_PORT_SUFFIX": f":{nginx_port}",
                  "TFLOW_API_UPSTREAM": f"{resolved.api.host}:{resolved.api.port}",
                  "TFLOW_S3_UPSTREAM": minio, "TFLOW_BUCKET": resolved.s3.bucket,
                  "TFLOW_STREAM_SECRET": resolved.stream_secret_value() or "",
@@ -166,14 +181,20 @@ def production(root: Path, env: dict[str, str] | None = None, tokens: bool = Tru
             procs["prometheus"] = spawn("prometheus", [
                 prometheus, f"--config.file={prom_dir / 'prometheus.yml'}", f"--storage.tsdb.path={prom_dir / 'data'}",
                 f"--web.listen-address={LOOPBACK}:{prom_port}"], root / "logs")
-            for name, port in (("nginx", nginx_port), ("node_exporter", node_port), ("prometheus", prom_port),
+            for name, port in (("nginx", nginx_port), ("nginx", http_port), ("node_exporter", node_port),
+                               ("prometheus", prom_port),
                                ("alertmanager", am_port)):
                 wait_for_port(port, 30, procs[name])
             yield Production(settings=resolved, client=client, nginx_url=nginx_url,
                              prometheus_url=f"http://{LOOPBACK}:{prom_port}",
                              admin_key=resolved.admin_key_value() or "", root=root, sup=sup, procs=procs,
-                             servers=servers, alerts=inbox)
+                             servers=servers, alerts=inbox, http_url=f"http://{LOOPBACK}:{http_port}",
+                             certificate=cert)
     finally:
+        if trusted is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = trusted
         for name, proc in procs.items():
             stop_process(proc, name, timeout=5)
         inbox.close()

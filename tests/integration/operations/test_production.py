@@ -164,6 +164,32 @@ PLAY = """async ({url, hlsJs}) => {
 }"""
 
 
+def test_the_edge_is_https_only_with_http2_hsts_and_a_redirect_from_http(prod: Production, job: dict):
+    """Issue 28, PRD §8.3: plain HTTP answers only a 301 to the same path over HTTPS; HTTPS
+    negotiates HTTP/2 (ALPN) with `tflow bootstrap`'s self-signed pair and sends HSTS, on
+    the API's answers and on the outputs alike."""
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    r = httpx.get(f"{prod.http_url}/api/v1/jobs?limit=1", follow_redirects=False)
+    assert r.status_code == 301 and r.headers["location"] == f"{prod.nginx_url}/api/v1/jobs?limit=1", r.headers
+    assert httpx.get(f"{prod.http_url}/health", follow_redirects=True).json()["status"] in ("healthy", "degraded")
+    host = urlsplit(prod.nginx_url)
+    ctx = ssl.create_default_context(cafile=str(prod.certificate))
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection((host.hostname, host.port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname=host.hostname) as tls:
+        assert tls.selected_alpn_protocol() == "h2" and tls.version() in ("TLSv1.2", "TLSv1.3")
+    with prod.api() as api:
+        assert api.get("/health").headers["strict-transport-security"] == "max-age=31536000"
+    seg = httpx.get(_token(prod, job["job_id"])["playlist_url"])
+    assert seg.status_code == 200 and seg.headers["strict-transport-security"] == "max-age=31536000"
+    import certifi
+    with pytest.raises(httpx.ConnectError):  # a client trusting the public CAs only refuses the pair
+        httpx.get(f"{prod.nginx_url}/health", verify=ssl.create_default_context(cafile=certifi.where()))
+
+
 def test_master_playlist_plays_through_nginx_in_chromium(prod: Production, job: dict):
     chromium = need("chromium")
     if not HLS_JS.exists():
@@ -172,7 +198,7 @@ def test_master_playlist_plays_through_nginx_in_chromium(prod: Production, job: 
 
     tok = _token(prod, job["job_id"])
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS + prod.chromium_args)
         try:
             page = browser.new_page()
             page.set_content("<!doctype html><title>player</title><video muted playsinline width=640></video>")

@@ -194,3 +194,17 @@ def test_dockerfile_stages_are_what_compose_builds_and_run_as_non_root():
     assert "[transcriber" in transcriber and "verify(m)" in transcriber  # models checked by SHA-256 at build
     assert re.search(r"MINIO_VERSION=(\S+)", text).group(1) == \
         re.search(r"MINIO_VERSION := (\S+)", (REPO_ROOT / "Makefile").read_text()).group(1)
+
+
+def test_bootstrap_generates_a_self_signed_pair_once_and_keeps_an_operators(tmp_path):
+    from cryptography import x509
+
+    from ops.tls import ensure_pair
+    cert, key, generated = ensure_pair(tmp_path, ["transcode.example.org", "127.0.0.1"])
+    assert generated and key.stat().st_mode & 0o777 == 0o600 and cert.parent.stat().st_mode & 0o777 == 0o700
+    parsed = x509.load_pem_x509_certificate(cert.read_bytes())
+    san = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["transcode.example.org"]
+    assert [str(a) for a in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    cert.write_text("an operator's certificate\n")  # an operator's (or ACME) pair is used as it is
+    assert ensure_pair(tmp_path, ["other"]) == (cert, key, False) and cert.read_text() == "an operator's certificate\n"
