@@ -236,19 +236,27 @@ def manifests() -> list[dict[str, Any]]:
                                "spec": {"containers": [{
                                    "name": "nginx", "image": "nginx:1.28.0-alpine",
                                    "env": [{"name": "TFLOW_NGINX_LISTEN", "value": "80"},
+                                           {"name": "TFLOW_NGINX_TLS_LISTEN", "value": "443"},
+                                           {"name": "TFLOW_TLS_CERT", "value": "/etc/nginx/tls/tls.crt"},
+                                           {"name": "TFLOW_TLS_KEY", "value": "/etc/nginx/tls/tls.key"},
+                                           {"name": "TFLOW_HTTPS_PORT_SUFFIX", "value": ""},
                                            {"name": "TFLOW_API_UPSTREAM", "value": "api:8000"},
                                            {"name": "TFLOW_S3_UPSTREAM", "value": "minio:9000"},
                                            {"name": "TFLOW_BUCKET", "value": "videos"},
                                            {"name": "TFLOW_STREAM_TOKENS", "value": "true"},
                                            {"name": "NGINX_ENVSUBST_FILTER", "value": "^TFLOW_"},
                                            secret_env("TFLOW_STREAM_SECRET", "stream-secret")],
-                                   "ports": [{"name": "http", "containerPort": 80}],
+                                   "ports": [{"name": "http", "containerPort": 80},
+                                             {"name": "https", "containerPort": 443}],
                                    "volumeMounts": [{"name": "templates", "mountPath": "/etc/nginx/templates",
-                                                     "readOnly": True}],
-                                   "readinessProbe": {"httpGet": {"path": "/health", "port": 80}}}],
-                                   "volumes": [{"name": "templates",
-                                                "configMap": {"name": "nginx-templates"}}]}}}},
-        service("nginx", [("http", 80)], public=True),
+                                                     "readOnly": True},
+                                                    {"name": "tls", "mountPath": "/etc/nginx/tls", "readOnly": True}],
+                                   "readinessProbe": {"httpGet": {"path": "/health", "port": 443, "scheme": "HTTPS"}}}],
+                                   # the edge's pair: a kubernetes.io/tls Secret (cert-manager's, or the
+                                   # operator's `kubectl create secret tls edge-tls --cert --key`)
+                                   "volumes": [{"name": "templates", "configMap": {"name": "nginx-templates"}},
+                                               {"name": "tls", "secret": {"secretName": "edge-tls"}}]}}}},
+        service("nginx", [("http", 80), ("https", 443)], public=True),
     ]
     return docs
 
