@@ -52,6 +52,8 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["submit"])
 #: The user guide's `POST /api/upload`: the same handler.
 guide = APIRouter(prefix="/api", tags=["user guide"])
 REFUSALS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 403, 404, 409, 413, 415, 422)}
+#: A full spool or store answers 507 `insufficient_storage` (services.api.errors).
+REFUSALS[507] = {"model": ErrorBody, "description": "No space left on the upload spool or the store; retry later"}
 THUMB_EXT = {"mjpeg": ".jpg", "png": ".png", "webp": ".webp"}
 CHUNK = 1 << 20
 #: Bytes a multipart body may carry beyond its parts (boundaries, part headers).

@@ -37,7 +37,7 @@ from services.api.routes.submit import (
 from services.api.verdict import validation_document
 
 router = APIRouter(prefix="/api/v1/jobs/validate", tags=["submit"])
-REFUSALS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 403, 404, 413, 422)}
+REFUSALS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 403, 404, 413, 422, 507)}
 VALIDATE_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary", "description": "The video to judge"}}}}}}
