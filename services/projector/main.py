@@ -28,7 +28,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     client = store.make_client(settings)
     cleaning = asyncio.create_task(keep_clean(settings, pool, client, facts, stop))
     watching = asyncio.create_task(watch_dependencies({
-        "nats": lambda: nc.flush(timeout=int(DEPENDENCY_TIMEOUT)), "postgres": lambda: pool.fetchval("SELECT 1"),
+        # a request, not a flush: nats-py's read loop dies on the PONG of a flush that timed out
+        "nats": lambda: nc.request("$JS.API.INFO", b"", timeout=DEPENDENCY_TIMEOUT),
+        "postgres": lambda: pool.fetchval("SELECT 1"),
         "storage": lambda: asyncio.to_thread(client.bucket_exists, settings.s3.bucket)}, stop))
     try:
         await project(js, pool, stop)
