@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from importlib.resources.abc import Traversable
@@ -61,6 +63,19 @@ def server_urls(url: str) -> list[str]:
 _REJOINED: weakref.WeakKeyDictionary[NATS, list[asyncio.Event]] = weakref.WeakKeyDictionary()
 
 
+#: Per client, the subjects the server refused a publish to (permissions), with when.
+_REFUSED: weakref.WeakKeyDictionary[NATS, dict[str, float]] = weakref.WeakKeyDictionary()
+_REFUSAL = re.compile(r'permissions violation for publish to "([^"]+)"', re.IGNORECASE)
+
+
+def refused(nc: NATS, subject: str, since: float) -> bool:
+    """Whether the server refused `nc` a publish to `subject` (its role's permissions) at
+    or after `since` (monotonic seconds). nats-py reports the refusal asynchronously and
+    the publish itself only times out, so a patient publisher asks this before retrying:
+    a refusal is a configuration error, not an outage."""
+    return _REFUSED.get(nc, {}).get(subject, -1.0) >= since
+
+
 def rejoined(nc: NATS) -> asyncio.Event:
     """An event set each time `nc` reconnects (clear it after waking). A pull request
     waiting on the server is lost with the connection and nats-py waits out its expiry, so
@@ -85,6 +100,8 @@ async def connect(settings: Settings, name: str, nc: NATS | None = None, wait: b
     async def on_error(e: Exception) -> None:
         if isinstance(e, nats.errors.AuthorizationError) or "Authorization Violation" in str(e):
             refused.set()
+        if (m := _REFUSAL.search(str(e))) is not None:
+            _REFUSED.setdefault(client, {})[m.group(1)] = time.monotonic()
         log.warning("nats error: %s", e)
 
     async def on_disconnect() -> None:

@@ -31,6 +31,7 @@ from contracts import (
     msg_id_for,
     subject_for,
 )
+from runtime.jetstream.connection import refused
 from runtime.jetstream.retry import Permanent
 from runtime.observability.metrics import EVENTS_PUBLISHED, observe_fact
 
@@ -77,12 +78,16 @@ class JetStreamFacts:
     def __init__(self, js: JetStreamContext, service: str, patience: float = 0.0):
         self.js, self.service, self.patience = js, service, patience
 
-    async def _patiently(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _patiently(self, what: str, call: Callable[[], Awaitable[T]], subject: str | None = None) -> T:
         deadline, delay = time.monotonic() + self.patience, RETRY_FIRST_SECONDS
         while True:
+            sent = time.monotonic()
             try:
                 return await call()
             except AWAY as e:
+                if subject is not None and refused(self.js._nc, subject, sent):
+                    raise Permanent(f"NATS refused this service a publish to {subject}: its role does not "
+                                    "allow it") from e
                 if time.monotonic() + delay > deadline:
                     raise
                 log.warning("%s: NATS did not answer (%s); retrying in %.1fs", what, type(e).__name__, delay)
@@ -98,8 +103,9 @@ class JetStreamFacts:
                 log.info("progress of %s not published (%s); dropped", event.job_id, type(e).__name__)
                 return False
         else:
+            subject = subject_for(event)
             ack = await self._patiently(f"publishing {msg_id}", lambda: self.js.publish(
-                subject_for(event), encode(event), headers={"Nats-Msg-Id": msg_id}))
+                subject, encode(event), headers={"Nats-Msg-Id": msg_id}), subject)
         EVENTS_PUBLISHED.labels(self.service, type(event).__struct_config__.tag).inc()
         if not ack.duplicate:
             observe_fact(self.service, event)  # type: ignore[arg-type]  # every JobEvent is in the union

@@ -22,7 +22,8 @@ def test_health_needs_no_key(stack):
     alive, total = doc["services"]["workers"].removesuffix(" active").split("/")
     assert int(total) >= 6 and 0 <= int(alive) <= int(total) and doc["timestamp"]
     detailed = stack.api(key=None).get("/health/detailed").json()
-    assert set(detailed["components"]) == {"db", "nats", "storage", "workers", "projector"}
+    assert set(detailed["components"]) == {"db", "nats", "storage", "workers", "projector", "disk"}
+    assert doc["services"]["disk"] == "ok" and doc["reasons"] == []
     assert all(c["status"] != "error" and c["latency_ms"] >= 0 for c in detailed["components"].values())
     assert "127.0.0.1" not in json.dumps(detailed)  # no server address leaves through the keyless route
 
