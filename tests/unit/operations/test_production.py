@@ -41,9 +41,10 @@ def test_template_replaces_only_given_variables():
         render_template("${TFLOW_Y}", {})
     conf = (DEPLOY / "nginx" / "templates" / "transcode-flow.conf.template").read_text()
     names = {"TFLOW_NGINX_LISTEN", "TFLOW_API_UPSTREAM", "TFLOW_S3_UPSTREAM", "TFLOW_BUCKET", "TFLOW_STREAM_SECRET",
-             "TFLOW_STREAM_TOKENS"}
+             "TFLOW_STREAM_TOKENS", "TFLOW_NGINX_TLS_LISTEN", "TFLOW_TLS_CERT", "TFLOW_TLS_KEY", "TFLOW_HTTPS_PORT_SUFFIX"}
     rendered = render_template(conf, dict.fromkeys(names, "v"))
     assert "${" not in rendered and "secure_link_md5 \"$tf_expires $tf_job v\"" in rendered
+    assert "listen v ssl http2;" in rendered and "return 301 https://$hostv$request_uri;" in rendered
 
 
 def test_finished_playlists_are_cached_long():
