@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from ops.cli import _nats as cli_nats
-from ops.cli import cli_settings
+from ops.cli import cli_nats, cli_settings
 from readmodel.db import create_pool
 from runtime.jetstream.connection import close
 from runtime.storage import store

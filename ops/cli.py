@@ -172,7 +172,7 @@ def cli_settings() -> Settings:
     return with_endpoints(get_settings())
 
 
-async def _nats(settings: Settings) -> NATS:
+async def cli_nats(settings: Settings) -> NATS:
     from runtime.jetstream.connection import connect
 
     if not settings.nats.url:
@@ -193,7 +193,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                                  ("transcription_language", args.language)) if v is not None}
 
     async def main() -> int:
-        nc = await _nats(cli_settings())
+        nc = await cli_nats(cli_settings())
         try:
             fact = await request_replay(JetStreamFacts(nc.jetstream(), "cli"), args.job, args.task, options,
                                         reason=args.reason, by="cli")
@@ -216,7 +216,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     from runtime.worker.replay import ReplayRefused
 
     async def main() -> int:
-        nc = await _nats(cli_settings())
+        nc = await cli_nats(cli_settings())
         js = nc.jetstream()
         try:
             if args.action == "list":

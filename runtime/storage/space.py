@@ -57,9 +57,9 @@ def human(size: float) -> str:
     """`size` bytes as "12.3 MB" (decimal units, as df -H)."""
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if abs(size) < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            break
         size /= 1000
-    return f"{size:.1f} TB"
+    return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
 
 
 def is_full(error: BaseException) -> bool:
@@ -77,9 +77,9 @@ def is_full(error: BaseException) -> bool:
     return False
 
 
-def full_reason(error: BaseException, path: Path, what: str = "the work dir") -> str:
-    """The whole-sentence reason of a full disk: which (the store, else `what` at
-    `path`) and, for a local disk, its free and total bytes."""
+def full_reason(error: BaseException, path: Path) -> str:
+    """The whole-sentence reason of a full disk: the store's, else the work dir's at
+    `path` with its free and total bytes."""
     if isinstance(error, S3Error) or isinstance(error.__cause__, S3Error):
         return "The object store is out of space (it answered storage full); the task waits and is retried."
     try:
@@ -87,7 +87,7 @@ def full_reason(error: BaseException, path: Path, what: str = "the work dir") ->
         figures = f" ({human(usage.free)} free of {human(usage.total)})"
     except OSError:
         figures = ""
-    return f"No space left on {what}{figures}; the task waits for space and is retried."
+    return f"No space left on the work dir{figures}; the task waits for space and is retried."
 
 
 def observe(service: str, path: Path) -> int:
@@ -97,9 +97,9 @@ def observe(service: str, path: Path) -> int:
     return free
 
 
-async def wait_for_space(service: str, path: Path, min_free: int, stop: asyncio.Event | None = None) -> float:
-    """Return once `path`'s filesystem has `min_free` bytes free (or `stop` is set),
-    looking every `SPACE_POLL_SECONDS`; while waiting, `tflow_disk_waiting{service}` is 1
+async def wait_for_space(service: str, path: Path, min_free: int) -> float:
+    """Return once `path`'s filesystem has `min_free` bytes free, looking every
+    `SPACE_POLL_SECONDS`; while waiting, `tflow_disk_waiting{service}` is 1
     and one warning is logged per minute. Returns the seconds waited."""
     started, said = time.monotonic(), 0.0
     free = await asyncio.to_thread(observe, service, path)
@@ -107,7 +107,7 @@ async def wait_for_space(service: str, path: Path, min_free: int, stop: asyncio.
         return 0.0
     DISK_WAITING.labels(service).set(1)
     try:
-        while free < min_free and not (stop is not None and stop.is_set()):
+        while free < min_free:
             if time.monotonic() - said >= 60:
                 log.warning("%s: %s free on the work dir, below %s: waiting for space before more work",
                             service, human(free), human(min_free))

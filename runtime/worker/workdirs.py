@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from runtime.storage.space import work_root
+
 log = logging.getLogger(__name__)
 
 #: Name prefix of the API's upload spool directories in the work dir.
@@ -28,15 +30,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _owner_pid(path: Path) -> int | None:
+    """The pid in a job directory's name (`tflow-<service>-<pid>-...`), if any."""
+    return next((int(p) for p in path.name.split("-")[2:3] if p.isdigit()), None)
+
+
 def sweep_workdirs(parent: Path | None, job_id: str = "*") -> list[Path]:
     """Remove the job directories (`tflow-<service>-<pid>-<job>-*`) under `parent` (None:
     the system temp) whose process is gone: what a worker killed mid-task (`kill -9`, out
     of memory) left behind. `job_id` limits it to one job. Returns what was removed."""
-    root = Path(parent) if parent is not None else Path(tempfile.gettempdir())
     removed = []
-    for path in root.glob(f"tflow-*-*-{job_id}-*"):
-        parts = path.name.split("-")
-        pid = next((int(p) for p in parts[2:3] if p.isdigit()), None)
+    for path in work_root(parent).glob(f"tflow-*-*-{job_id}-*"):
+        pid = _owner_pid(path)
         if pid is None or pid == os.getpid() or _pid_alive(pid) or not path.is_dir():
             continue
         shutil.rmtree(path, ignore_errors=True)
@@ -50,15 +55,14 @@ def old_temp(parent: Path | None, max_age_seconds: float, now: float | None = No
     """The job directories and upload spools (`tflow-*`) under `parent` (None: the system
     temp) last modified more than `max_age_seconds` before `now` (epoch seconds, default
     the clock), except a job directory whose process still runs (its work is in use)."""
-    root = Path(parent) if parent is not None else Path(tempfile.gettempdir())
     now = time.time() if now is None else now
     found = []
-    for path in sorted(root.glob("tflow-*")):
+    for path in sorted(work_root(parent).glob("tflow-*")):
         try:
             age = now - path.lstat().st_mtime
         except OSError:
             continue
-        pid = next((int(p) for p in path.name.split("-")[2:3] if p.isdigit()), None)
+        pid = _owner_pid(path)
         if age > max_age_seconds and not (pid is not None and pid != os.getpid() and _pid_alive(pid)):
             found.append(path)
     return found

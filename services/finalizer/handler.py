@@ -122,8 +122,7 @@ class Finalizer(JobHandler):
         if not await self._stored_segments(job_id, rendition, stat=False):
             return  # not yet: a later progress fact looks again
         ing = await ingested(self.facts, job_id)
-        done = {t.name: await completed(self.facts, job_id, t.name) for t in ing.plan
-                if t.name != layout.METADATA_TASK}
+        done = await self._done(ing)
         master = await self._master(ing, done, growing=True)
         stored = await self.objects.read(self.settings.s3.bucket, layout.master_key(job_id), MAX_PLAYLIST_BYTES)
         listed = frozenset(p.uri for p in m3u8.loads(stored.decode()).playlists) if stored else frozenset()
@@ -140,13 +139,17 @@ class Finalizer(JobHandler):
         if await completed(self.facts, job_id, layout.METADATA_TASK) is not None:
             return
         ing = await ingested(self.facts, job_id)
-        done = {t.name: await completed(self.facts, job_id, t.name) for t in ing.plan
-                if t.name != layout.METADATA_TASK}
+        done = await self._done(ing)
         master = await self._master(ing, done, growing=True)
         if master.variants:
             await self.objects.put(layout.master_key(job_id), master.text().encode())
         else:
             await self.objects.remove_prefix(layout.master_key(job_id))
+
+    async def _done(self, ing: Ingested) -> dict[str, TaskCompleted | None]:
+        """The completion fact (or None) of every task of `ing`'s plan but `metadata`."""
+        return {t.name: await completed(self.facts, ing.job_id, t.name) for t in ing.plan
+                if t.name != layout.METADATA_TASK}
 
     def _remember(self, key: str) -> None:
         """Mark `<job_id>/<task>` as listed; forget them all past `MAX_LISTED` (a forgotten
