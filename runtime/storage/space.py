@@ -25,6 +25,9 @@ FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 FFMPEG_FULL = "no space left on device"
 #: S3 error codes of a store out of space: MinIO's (cmd/api-errors.go, answered 507).
 STORE_FULL_CODES = ("XMinioStorageFull", "InsufficientStorage", "StorageFull")
+#: Free bytes below which any failure of a task writing the work dir counts as a full
+#: disk (ffmpeg may report a failed write as EIO or a muxer error): retried, never the input's.
+NEARLY_FULL_BYTES = 16_000_000
 #: Seconds between two looks at the free space while waiting for it.
 SPACE_POLL_SECONDS = 2.0
 

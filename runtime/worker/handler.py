@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import logging
 import socket
 from collections.abc import Collection
@@ -44,7 +45,7 @@ from runtime.jetstream.retry import Permanent
 from runtime.observability.logs import log_context
 from runtime.settings import Settings
 from runtime.storage.objects import Objects
-from runtime.storage.space import free_bytes, full_reason, wait_for_space, work_root
+from runtime.storage.space import NEARLY_FULL_BYTES, free_bytes, full_reason, wait_for_space, work_root
 from runtime.worker.facts import Facts, ingested, pending, replay, required_epoch
 from runtime.worker.failures import DISK_FULL, Blame, classify
 from runtime.worker.workdirs import job_workdir
@@ -284,26 +285,41 @@ class JobHandler:
             await self.run(work, rep)
         except asyncio.CancelledError:
             raise
-        except Exception as e:
-            found = classify(e)
-            if found.blame is Blame.OURS:
-                log.error("%s: internal error in %s: %s", self.service, ", ".join(rep.tasks), e, exc_info=e)
-            elif not found.known:
-                log.warning("%s: unclassified error in %s (retried)", self.service, ", ".join(rep.tasks), exc_info=e)
-            reason = full_reason(e, self.work_root) if found.code == DISK_FULL else None
-            try:
-                await self.discard(work, rep)
-            except Exception as gone:  # noqa: BLE001 - the next attempt overwrites the same keys
-                log.warning("%s: could not remove the partial outputs of %s: %s", self.service, work.job_id, gone)
-            if isinstance(e, Permanent) or found.permanent:
-                await rep.failed(e, permanent=True)
-                raise Permanent(found.reason) from e
-            if not delivery.last:
-                await rep.failed(e, permanent=False, retry_in=delivery.retry_in, reason=reason)
-            if found.code == DISK_FULL:
-                log.warning("%s: %s", self.service, reason)
-                await self.room(after_full=True)  # the retry comes once space is back, not after the backoff alone
-            raise
+        except Exception as e:  # noqa: BLE001 - classified and re-raised by _failed
+            await self._failed(work, rep, delivery, await self._on_full_disk(e))
+
+    async def _on_full_disk(self, e: Exception) -> Exception:
+        """`e`, or an ENOSPC caused by it when the work dir is nearly full (`NEARLY_FULL_BYTES`):
+        whatever ffmpeg made of a failed write (EIO, a muxer error), it is the machine's."""
+        if classify(e).code == DISK_FULL or not self.uses_disk or isinstance(e, Permanent) \
+                or await asyncio.to_thread(free_bytes, self.work_root) >= NEARLY_FULL_BYTES:
+            return e
+        full = OSError(errno.ENOSPC, f"the work dir is full ({e})")
+        full.__cause__ = e
+        return full
+
+    async def _failed(self, work: Work, rep: TaskReporter, delivery: Delivery, e: Exception) -> None:
+        """Report the attempt's failure `e` (classified), remove its partial outputs, wait
+        for space after a full disk; re-raises `e` (a `Permanent` for a permanent one)."""
+        found = classify(e)
+        if found.blame is Blame.OURS:
+            log.error("%s: internal error in %s: %s", self.service, ", ".join(rep.tasks), e, exc_info=e)
+        elif not found.known:
+            log.warning("%s: unclassified error in %s (retried)", self.service, ", ".join(rep.tasks), exc_info=e)
+        reason = full_reason(e, self.work_root) if found.code == DISK_FULL else None
+        try:
+            await self.discard(work, rep)
+        except Exception as gone:  # noqa: BLE001 - the next attempt overwrites the same keys
+            log.warning("%s: could not remove the partial outputs of %s: %s", self.service, work.job_id, gone)
+        if isinstance(e, Permanent) or found.permanent:
+            await rep.failed(e, permanent=True)
+            raise Permanent(found.reason) from e
+        if not delivery.last:
+            await rep.failed(e, permanent=False, retry_in=delivery.retry_in, reason=reason)
+        if found.code == DISK_FULL:
+            log.warning("%s: %s", self.service, reason)
+            await self.room(after_full=True)  # the retry comes once space is back, not after the backoff alone
+        raise e
 
     async def on_failure(self, delivery: Delivery, error: BaseException) -> None:
         """The message's last delivery failed (or it can never succeed): permanent

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import time
 from pathlib import Path
@@ -28,6 +29,8 @@ from services.transcoder.progressive import POLL_SECONDS, RenditionSegments
 SERVICE = NAME
 log = logging.getLogger(__name__)
 KINDS = ("transcode", "package", "audio")
+#: Seconds a failed segment write waits for ffmpeg to exit with the reason.
+WRITE_ERROR_SECONDS = 10.0
 
 
 class Transcoder(JobHandler):
@@ -110,14 +113,24 @@ class Transcoder(JobHandler):
     async def _encode(self, cmd: list[str], rep: TaskReporter, limits: dict[str, float],
                       segments: list[RenditionSegments]) -> None:
         """Run the encode; every `POLL_SECONDS` meanwhile, store the segments closed so far
-        and their growing playlists. A failed upload stops the encode."""
+        and their growing playlists. A failed upload stops the encode. A segment that is
+        named but missing or empty (a write ffmpeg failed) waits up to `WRITE_ERROR_SECONDS`
+        for ffmpeg's own exit, whose error says why (a full disk is `disk_full`, retried)."""
         encode = asyncio.ensure_future(run_ffmpeg(cmd, rep.progress, self.settings.media.progress_interval_seconds,
                                                   **limits))
         try:
             while not encode.done():
                 await asyncio.wait({encode}, timeout=POLL_SECONDS)
-                for s in segments:
-                    await s.sync(self.objects)
+                try:
+                    for s in segments:
+                        await s.sync(self.objects)
+                except OSError as e:
+                    if e.errno != errno.EIO:
+                        raise
+                    await asyncio.wait({encode}, timeout=WRITE_ERROR_SECONDS)
+                    if encode.done():
+                        encode.result()  # ffmpeg's error, the cause; a clean exit re-raises the EIO
+                    raise
             await encode
         finally:
             if not encode.done():

@@ -139,12 +139,20 @@ async def test_a_full_work_dir_is_waited_out_leaves_nothing_partial_and_refuses_
     filler = fill(tmpfs_work, 1_000_000)
     filled = time.monotonic()
 
+    seen: list[object] = []
+
     async def waiting():
         row = await pool.fetchrow("SELECT error_code, error_message, status FROM tasks WHERE job_id = $1 "
                                   "AND name = 'video_720p'", job["id"])
+        seen[:] = [dict(row) if row is not None else None]
         return dict(row) if row is not None and row["error_code"] == "disk_full" else None
     try:
-        task = await wait_for(waiting, 60, "the encode failing with disk_full")
+        try:
+            task = await wait_for(waiting, 60, "the encode failing with disk_full")
+        except AssertionError as e:  # say what happened instead
+            said = [line[:300] for line in (stack.logs / "transcoder.log").read_text(errors="replace").splitlines()
+                    if '"WARNING"' in line or '"ERROR"' in line]
+            raise AssertionError(f"{e}; the task: {seen}; the transcoder said: {said[-6:]}") from None
         assert task["status"] == "pending" and "free of" in task["error_message"], task
         assert "/" not in task["error_message"], task["error_message"]  # no local paths in a reason
         health = stack.api().get("/health").json()

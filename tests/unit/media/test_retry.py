@@ -135,3 +135,16 @@ def test_a_full_disks_reason_names_the_free_space_and_never_a_path(tmp_path):
     store = full_reason(S3Error(None, "XMinioStorageFull", "full", "/v", "r", "h"), tmp_path)  # type: ignore[arg-type]
     assert store.startswith("The object store is out of space")
     assert human(0) == "0 B" and human(12_345_678) == "12.3 MB" and human(2e12) == "2.0 TB"
+
+
+def test_any_failure_of_a_task_writing_a_nearly_full_work_dir_is_a_full_disk(tmp_path, monkeypatch):
+    from runtime.worker import handler
+
+    worker = handler.JobHandler(Settings(_env_file=None, data_dir=tmp_path, work_dir=tmp_path), None, None)  # type: ignore[arg-type]
+    muxer = FfmpegError(1, "[tee @ 0x5] Slave muxer #0 failed: Input/output error")
+    monkeypatch.setattr(handler, "free_bytes", lambda _: handler.NEARLY_FULL_BYTES - 1)
+    full = asyncio.run(worker._on_full_disk(muxer))
+    assert classify(full).code == "disk_full" and full.__cause__ is muxer
+    assert asyncio.run(worker._on_full_disk(Permanent("bad input"))).args == ("bad input",)  # never a verdict
+    monkeypatch.setattr(handler, "free_bytes", lambda _: handler.NEARLY_FULL_BYTES)
+    assert asyncio.run(worker._on_full_disk(muxer)) is muxer
