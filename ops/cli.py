@@ -3,10 +3,12 @@
   tflow up [--only S,S]        start the embedded stack and every service, or only some (Ctrl-C stops all)
   tflow run <service>          run one service in the foreground (`services.SERVICES`)
   tflow projector rebuild      drop the read model and replay the JOBS stream into it
-  tflow migrate                apply database migrations
   tflow bootstrap [--minio]    bucket, streams, consumers, migrations on external servers
   tflow nats-config --out F    the production nats-server config
-  tflow backup DIR / restore DIR  Postgres, the JetStream streams and the bucket
+  tflow migrate [--status|--down-to V]  apply, list or roll back database migrations
+  tflow backup [DIR] [--list|--verify|--schedule] / restore [DIR]  snapshots (ops.recovery)
+  tflow status | stop | restart S  the running tflow up, from another shell (ops.control)
+  tflow smoke URL KEY            a 5 s clip through a deployment, end to end (ops.smoke)
   tflow keys create|list|revoke  API keys
   tflow replay JOB [--task T]    re-run a job, or some of its tasks, as a new epoch
   tflow dlq list|retry ID        dead letters: messages given up on, and re-driving one
@@ -24,6 +26,8 @@ import time
 import nats.errors
 from nats.aio.client import Client as NATS
 
+from ops import control, smoke
+from ops.recovery import cli as recovery_cli
 from runtime.observability.logs import setup_logging
 from runtime.settings import Settings, get_settings
 from services import SERVICES
@@ -53,11 +57,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     settings = get_settings()
     try:
-        services = only_services(args.only)
+        services = () if args.maintenance else only_services(args.only)
     except ValueError as e:
         print(f"tflow up --only: {e}", file=sys.stderr)
         return 2
-    joining = args.only is not None and all((settings.nats.url, settings.database.url, settings.s3.endpoint))
+    joining = args.maintenance or (args.only is not None
+                                   and all((settings.nats.url, settings.database.url, settings.s3.endpoint)))
     setup_logging("tflow", settings.logs.level, settings.logs.format)
     stopping = False
 
@@ -69,12 +74,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         with running_stack(settings, services, supervise=True,
-                           bootstrap_first=not joining) as (resolved, _sup, _servers):
+                           bootstrap_first=not joining) as (resolved, sup, servers):
+            record = control.Recorder(resolved.data_dir, sup, servers)
             if "api" not in services:
                 print(f"\nTranscode Flow services up ({time.monotonic() - started:.1f}s): {', '.join(services)}\n"
                       f"  NATS       {resolved.nats.url}\n  metrics    {metrics_summary(resolved)}\n"
                       "Ctrl-C stops them.\n", flush=True)
                 while not stopping:
+                    record()
                     time.sleep(0.2)
                 print("stopping...", flush=True)
                 return 0
@@ -94,6 +101,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 flush=True,
             )
             while not stopping:
+                record()
                 time.sleep(0.2)
             print("stopping...", flush=True)
     except DataDirBusy as e:
@@ -279,13 +287,6 @@ def cmd_nats_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_backup(args: argparse.Namespace) -> int:
-    """`tflow backup DIR` / `tflow restore DIR` (ops.backup)."""
-    from ops.backup import main as backup_main
-
-    return backup_main([args.action, args.dir])
-
-
 def cmd_cleanup(args: argparse.Namespace) -> int:
     """`tflow cleanup [--dry-run]` (ops.cleanup)."""
     from ops.cleanup import cmd_cleanup as cleanup
@@ -293,11 +294,23 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     return cleanup(args)
 
 
-def cmd_migrate(_: argparse.Namespace) -> int:
-    """Apply pending migrations to TFLOW_DATABASE_URL."""
-    from readmodel.db import migrate
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending migrations (`--status` lists them, `--down-to V` rolls back the newer ones)."""
+    from ops.endpoints import with_endpoints
+    from readmodel.db import migrate, migration_status, rollback_to
 
-    migrate(get_settings().database.url or "")
+    url = with_endpoints(get_settings()).database.url or ""
+    if args.status:
+        for version, applied in migration_status(url):
+            print(f"{'applied' if applied else 'pending'}  {version}")
+    elif args.down_to is not None:
+        try:
+            print("\n".join(f"rolled back {v}" for v in rollback_to(url, args.down_to)) or "nothing to roll back")
+        except ValueError as e:
+            print(f"tflow migrate: {e}", file=sys.stderr)
+            return 2
+    else:
+        migrate(url)
     return 0
 
 
@@ -317,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start the embedded stack and all services")
     up.add_argument("--only", metavar="SERVICES", help="comma-separated services to run (e.g. transcoder,transcriber): "
                     "with external servers, another host adding workers")
+    up.add_argument("--maintenance", action="store_true", help="the servers only (NATS, Postgres, MinIO), no "
+                    "service and no bootstrap: for migrations and repairs (the upgrade-and-rollback runbook)")
     up.set_defaults(fn=cmd_up)
     run = sub.add_parser("run", help="run one service")
     run.add_argument("service", choices=SERVICES)
@@ -324,7 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     proj = sub.add_parser("projector", help="projector maintenance")
     proj_sub = proj.add_subparsers(dest="action", required=True)
     proj_sub.add_parser("rebuild", help="drop the read model and replay the JOBS stream").set_defaults(fn=cmd_rebuild)
-    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    mg = sub.add_parser("migrate", help="apply database migrations; --status, --down-to VERSION")
+    mg.add_argument("--status", action="store_true", help="list the migrations, applied or pending")
+    mg.add_argument("--down-to", metavar="VERSION", help="roll back every migration newer than VERSION (0: all)")
+    mg.set_defaults(fn=cmd_migrate)
     sub.add_parser("definitions", help="rewrite contracts/nats/consumers/ from the service declarations"
                    ).set_defaults(fn=cmd_definitions)
     b = sub.add_parser("bootstrap", help="create bucket, streams, consumers, tables (idempotent)")
@@ -359,11 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--language", help="transcription language from now on (ISO 639-1, e.g. en)")
     rp.add_argument("--reason", default="replay", help="recorded in the job's history")
     rp.set_defaults(fn=cmd_replay)
-    for action, text in (("backup", "back up Postgres, the JetStream streams and the bucket into a new folder"),
-                         ("restore", "restore a backup folder into empty servers (services stopped)")):
-        bk = sub.add_parser(action, help=text)
-        bk.add_argument("dir")
-        bk.set_defaults(fn=cmd_backup, action=action)
+    recovery_cli.add_parsers(sub)
+    control.add_parsers(sub)
+    smoke.add_parser(sub)
     c = sub.add_parser("cleanup", help="remove what retention says is due (PRD §6.2): old temp files, failed jobs, "
                        "logs; API-uploaded originals when TFLOW_API_SOURCE_RETENTION_DAYS is set")
     c.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,12 +58,38 @@ def migrate(database_url: str, migrations_dir: Path = MIGRATIONS_DIR) -> None:
 
     Raises `subprocess.CalledProcessError` with dbmate's output on failure.
     """
+    log.debug("dbmate: %s", _dbmate(database_url, migrations_dir, "--wait", "up").strip())
+
+
+def _dbmate(database_url: str, migrations_dir: Path, *command: str) -> str:
     env = dict(os.environ, DATABASE_URL=dbmate_url(database_url))
-    cmd = [_dbmate_binary(), "--no-dump-schema", "--migrations-dir", str(migrations_dir), "--wait", "up"]
+    cmd = [_dbmate_binary(), "--no-dump-schema", "--migrations-dir", str(migrations_dir), *command]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if res.returncode != 0:
         raise subprocess.CalledProcessError(res.returncode, cmd, res.stdout, res.stderr)
-    log.debug("dbmate: %s", res.stdout.strip())
+    return res.stdout
+
+
+def migration_status(database_url: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[tuple[str, bool]]:
+    """Every migration's version (`YYYYmmddNNNNNN`, its file name's prefix) in order, and
+    whether it is applied (`dbmate status`). Raises `subprocess.CalledProcessError`."""
+    out = _dbmate(database_url, migrations_dir, "status")
+    return [(m.group(2), m.group(1) == "X") for m in re.finditer(r"^\[([ X])\] (\d+)_", out, re.MULTILINE)]
+
+
+def rollback_to(database_url: str, version: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[str]:
+    """Roll back, newest first, every applied migration newer than `version` ("0": all),
+    each by its `-- migrate:down` section (`dbmate rollback`); the versions rolled back.
+    Raises ValueError for a version that is no migration's, `CalledProcessError` on failure."""
+    status = migration_status(database_url, migrations_dir)
+    if version != "0" and version not in {v for v, _ in status}:
+        raise ValueError(f"no migration {version!r}; `tflow migrate --status` lists them")
+    done = []
+    for v, applied in reversed(status):
+        if applied and v > version:
+            _dbmate(database_url, migrations_dir, "rollback")
+            done.append(v)
+    return done
 
 
 async def create_pool(database_url: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:

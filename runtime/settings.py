@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.prd import SOURCE_CONTAINERS
 from media.ladder import DEFAULT_ENCODING_PROFILE, ENCODING_PROFILES
-from runtime.upkeep import UpkeepSettings
+from runtime.upkeep import BackupSettings, UpkeepSettings
 
 
 def _config(prefix: str) -> SettingsConfigDict:
@@ -283,7 +283,7 @@ CONCERNS: dict[str, type[BaseSettings]] = {
     "nats": NatsSettings, "database": DatabaseSettings, "s3": S3Settings, "api": ApiSettings,
     "metrics": MetricsSettings, "intake": IntakeSettings, "media": MediaSettings, "whisper": WhisperSettings,
     "outputs": OutputSettings, "worker": WorkerSettings, "webhooks": WebhookSettings, "logs": LogSettings,
-    "upkeep": UpkeepSettings,
+    "upkeep": UpkeepSettings, "backup": BackupSettings,
 }
 
 
@@ -314,6 +314,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     logs: LogSettings = Field(default_factory=LogSettings)
     upkeep: UpkeepSettings = Field(default_factory=UpkeepSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
 
     def updated(self, **changes: Any) -> Settings:
         """A copy with top-level fields replaced and concerns' fields merged:
@@ -383,8 +384,7 @@ def _variable(model: type[BaseSettings], name: str) -> str:
 
 
 def environment_variables() -> list[str]:
-    """Every environment variable the settings read (`TFLOW_DATA_DIR`, `TFLOW_NATS_URL`,
-    ...), in declaration order: what `.env.example` and the README document."""
+    """Every variable the settings read (`TFLOW_DATA_DIR`, ...): what `.env.example` documents."""
     names = [_variable(Settings, n) for n in Settings.model_fields if n not in CONCERNS]
     return names + [_variable(model, n) for model in CONCERNS.values() for n in model.model_fields]
 

@@ -1,10 +1,13 @@
-"""Settings of the stack's upkeep (issue 28, PRD §6.2): the free space a worker needs
-before it takes work, and what the daily cleanup removes (`tflow cleanup`,
-`services.janitor`). Environment variables `TFLOW_*` (README, Settings)."""
+"""Settings of the stack's upkeep: the free space a worker needs before it takes work,
+what the daily cleanup removes (issue 28, PRD §6.2: `tflow cleanup`, the projector's
+schedule), and the backup schedule and retention (issue 29, PRD §9.3: `tflow backup`,
+compose's `backup` service). Environment variables `TFLOW_*` (README, Settings)."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,7 +36,43 @@ class UpkeepSettings(BaseSettings):
     @field_validator("cleanup_at")
     @classmethod
     def _clock(cls, v: str) -> str:
-        m = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", v.strip())
-        if m is None:
-            raise ValueError("TFLOW_CLEANUP_AT is a local time HH:MM, e.g. 02:00")
-        return v.strip()
+        return local_clock(v, "TFLOW_CLEANUP_AT")
+
+
+class BackupSettings(BaseSettings):
+    """Where backups go, how many are kept, and when they are taken (PRD §9.3: the database
+    and the streams daily, together; the objects incrementally, more often)."""
+
+    model_config = SettingsConfigDict(env_prefix="TFLOW_BACKUP_", extra="ignore", populate_by_name=True)
+
+    dir: Path | None = Field(None, description="The backup repository (`tflow backup`, the scheduled backups); "
+                             "default `<data_dir>/backups`. Point it at another disk or a mounted remote: a "
+                             "copy on the same disk survives no disk failure.")
+    keep: int = Field(7, ge=1, description="Full snapshots (database, streams, secrets, objects) kept; older "
+                      "snapshots and the object copies only they use are removed after each backup.")
+    at: str = Field("03:00", description="Local time (HH:MM) of the daily full snapshot (PRD §9.3: Postgres and "
+                    "the streams daily, taken together so the projector's checkpoint is never ahead of the facts).")
+    objects_every_minutes: float = Field(60.0, gt=0, description="Minutes between two incremental object "
+                                         "snapshots (only new or changed objects are copied).")
+
+    @field_validator("at")
+    @classmethod
+    def _clock(cls, v: str) -> str:
+        return local_clock(v, "TFLOW_BACKUP_AT")
+
+
+def local_clock(value: str, variable: str) -> str:
+    """`value` as a local time of day `HH:MM`. Raises ValueError naming `variable` otherwise."""
+    if re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value.strip()) is None:
+        raise ValueError(f"{variable} is a local time HH:MM, e.g. 02:00")
+    return value.strip()
+
+
+def next_daily(after: datetime, clock: str) -> datetime:
+    """The first local time `clock` (HH:MM) after `after` (an aware datetime)."""
+    hour, minute = (int(x) for x in clock.split(":"))
+    local = after.astimezone()
+    candidate = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if candidate <= local:
+        candidate += timedelta(days=1)
+    return candidate

@@ -32,6 +32,7 @@ from readmodel import jobs
 from runtime.settings import Settings
 from runtime.storage import store
 from runtime.storage.space import work_root
+from runtime.upkeep import next_daily
 from runtime.worker.facts import Facts
 from runtime.worker.workdirs import old_temp, remove_path
 
@@ -115,16 +116,6 @@ def _api_stored(client: Minio, bucket: str, key: str) -> bool:
     return found is not None and found[1].get("origin") == "api"
 
 
-def next_run(after: datetime, clock: str) -> datetime:
-    """The first local time `clock` (HH:MM) after `after` (an aware datetime)."""
-    hour, minute = (int(x) for x in clock.split(":"))
-    local = after.astimezone()
-    candidate = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if candidate <= local:
-        candidate += timedelta(days=1)
-    return candidate
-
-
 async def keep_clean(settings: Settings, pool: jobs.Db, client: Minio, facts: Facts, stop: asyncio.Event) -> None:
     """Run the cleanup at start, then daily at `TFLOW_CLEANUP_AT`, until `stop`. A run
     that fails (a server away) is logged and tried at the next time."""
@@ -136,7 +127,7 @@ async def keep_clean(settings: Settings, pool: jobs.Db, client: Minio, facts: Fa
         except Exception as e:  # noqa: BLE001 - a server away: the next run does it
             log.warning("cleanup did not finish (%s: %s); next run at %s", type(e).__name__, e,
                         settings.upkeep.cleanup_at)
-        wait = (next_run(utcnow(), settings.upkeep.cleanup_at) - utcnow()).total_seconds()
+        wait = (next_daily(utcnow(), settings.upkeep.cleanup_at) - utcnow()).total_seconds()
         try:
             await asyncio.wait_for(stop.wait(), max(1.0, wait))
         except TimeoutError:

@@ -65,7 +65,7 @@ def test_a_name_the_store_cannot_take_is_refused_with_its_length():
 def test_the_daily_cleanup_runs_at_its_local_time_next():
     from datetime import datetime, timedelta
 
-    from services.projector.cleanup import next_run
+    from runtime.upkeep import next_daily as next_run
     now = datetime.now().astimezone().replace(hour=1, minute=30, second=0, microsecond=0)
     assert next_run(now, "02:00") == now.replace(hour=2, minute=0)
     assert next_run(now.replace(hour=2, minute=0), "02:00") == now.replace(hour=2, minute=0) + timedelta(days=1)

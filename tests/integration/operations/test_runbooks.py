@@ -1,0 +1,127 @@
+"""The runbooks (docs/runbooks/) as an operator runs them (issue 29): a `tflow up` on a
+`./data` of its own, started the way the runbooks start it, one real job; then every
+runbook's `sh embedded` blocks in the README's order, each by bash with `set -euo
+pipefail`. The last one, disaster recovery, loses `./data` and restores it from the
+repository the backup runbook filled: the same jobs, the same documents, HLS that plays.
+The seconds each runbook took are printed and written to `bench/results/runbooks-*.json`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import m3u8
+import pytest
+
+from ops.control import read_status
+from ops.stack import free_port
+from tests.media import media
+from tests.unit.operations.test_runbook_text import ORDER, RUNBOOKS, blocks
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[3]
+RESULTS = ROOT / "bench" / "results"
+CLIP = "h264_1080x720_aac.flv"
+
+
+def shell(work: Path, env: dict[str, str], script: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`script` by bash -euo pipefail in `work` (the operator's checkout)."""
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def without_urls(doc: object) -> object:
+    """`doc` without what each answer signs anew (URLs, their expiry)."""
+    if isinstance(doc, dict):
+        return {k: without_urls(v) for k, v in doc.items() if k not in ("url", "download_url", "expires_at")}
+    if isinstance(doc, list):
+        return [without_urls(v) for v in doc]
+    return doc
+
+
+@pytest.fixture(scope="module")
+def operator(tmp_path_factory):
+    """(work dir, environment) of a `tflow up` started as the runbooks start it, with one
+    completed job (JOB) and a backup repository outside `./data` (BACKUPS)."""
+    work = tmp_path_factory.mktemp("operator")
+    api_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TFLOW_") or k in (
+        "TFLOW_MINIO_BINARY", "TFLOW_NATS_CLI")}
+    env.update({"PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}", "TFLOW_DATA_DIR": "data",
+                "TFLOW_API_PORT": str(api_port), "TFLOW_NATS_PORT": str(free_port()),
+                "TFLOW_S3_PORT": str(free_port()), "TFLOW_API_WORKERS": "1", "TFLOW_TRANSCRIPTION": "false",
+                "TFLOW_METRICS_PORT_BASE": "0", "API": f"http://127.0.0.1:{api_port}",
+                "BACKUPS": str(work / "backups")})
+    (work / "data" / "logs").mkdir(parents=True)
+    started = shell(work, env, "nohup tflow up >> data/logs/up.log 2>&1 &\ntflow wait --timeout 120")
+    assert started.returncode == 0, started.stderr + (work / "data" / "logs" / "up.log").read_text()[-3000:]
+    shutil.copy(media(CLIP), work / "data" / "inbox" / CLIP)
+    key = (work / "data" / "admin.key").read_text().strip()
+    with httpx.Client(base_url=env["API"], headers={"X-API-Key": key}, timeout=10) as api:
+        def done():
+            jobs = api.get("/api/v1/jobs").json()["jobs"]
+            return jobs[0] if jobs and jobs[0]["status"] == "completed" else None
+        deadline = time.monotonic() + 180
+        while (job := done()) is None:
+            assert time.monotonic() < deadline, "the dropped clip did not complete within 180 s"
+            time.sleep(0.5)
+    env["JOB"] = job["job_id"]
+    yield work, env
+    for data in (work / "data", work / "data" / "worker-2"):
+        status = read_status(data) if data.exists() else None
+        if status is not None:
+            with_env = {**env, "TFLOW_DATA_DIR": str(data)}
+            if shell(work, with_env, "tflow stop --timeout 30", 60).returncode != 0:
+                os.kill(status["pid"], signal.SIGKILL)
+
+
+@pytest.mark.timeout(900)
+def test_every_runbook_runs_against_a_live_embedded_stack(operator):
+    work, env = operator
+    took: dict[str, float] = {}
+    before: dict = {}
+    for name in ORDER:
+        if name == "disaster-recovery":
+            before = documents(env)
+        started = time.monotonic()
+        for n, block in enumerate(blocks(RUNBOOKS / f"{name}.md", "embedded")):
+            env["KEY"] = (work / "data" / "admin.key").read_text().strip()
+            done = shell(work, env, block)
+            assert done.returncode == 0, (f"{name}.md, embedded block {n + 1} exited {done.returncode}:\n{block}\n"
+                                          f"--- stdout\n{done.stdout[-2000:]}\n--- stderr\n{done.stderr[-3000:]}")
+        took[name] = round(time.monotonic() - started, 2)
+    after = documents(env)
+    assert [(j["job_id"], j["status"]) for j in after["jobs"]] == [(j["job_id"], j["status"]) for j in before["jobs"]]
+    assert without_urls(after["job"]) == without_urls(before["job"])
+    plays(env)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    (RESULTS / f"runbooks-{stamp}.json").write_text(json.dumps({"seconds": took}, indent=2) + "\n")
+    print("\nrunbooks:", json.dumps(took))
+
+
+def documents(env: dict[str, str]) -> dict:
+    """The job list and JOB's document, as the admin key reads them."""
+    with httpx.Client(base_url=env["API"], headers={"X-API-Key": env["KEY"]}, timeout=10) as api:
+        return {"jobs": api.get("/api/v1/jobs", params={"limit": 100}).json()["jobs"],
+                "job": api.get(f"/api/v1/jobs/{env['JOB']}").json()}
+
+
+def plays(env: dict[str, str]) -> None:
+    """JOB's master playlist opens by a stream token; each variant's last segment loads."""
+    with httpx.Client(base_url=env["API"], headers={"X-API-Key": env["KEY"]}, timeout=10) as api:
+        token = api.get(f"/api/v1/streaming/token/{env['JOB']}/master").json()
+    master = m3u8.loads(httpx.get(token["playlist_url"]).text, uri=token["playlist_url"])
+    assert master.playlists
+    for variant in master.playlists:
+        playlist = m3u8.loads(httpx.get(variant.absolute_uri).text, uri=variant.absolute_uri)
+        segment = httpx.get(playlist.segments[-1].absolute_uri)
+        assert segment.status_code == 200 and segment.content[:1] == b"G"
