@@ -18,7 +18,7 @@ administration. No bucket policy is set, so nothing is anonymous.
 Sources: MinIO docs "MinIO Server" (`--address`, `--console-address`, MINIO_BROWSER),
 "Publish Events to NATS" (MINIO_NOTIFY_NATS_*_<ID>, ARN `arn:minio:sqs::<ID>:nats`),
 "Access Management" (policy JSON, `s3:*` actions), "Healthcheck API" (`/minio/health/live`:
-`LIVE_PATH`).
+`LIVE_PATH`; `/minio/health/cluster`: `READY_PATH`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ from runtime.storage import store
 
 #: MinIO's liveness probe (Healthcheck API): 200 once the server serves requests.
 LIVE_PATH = "/minio/health/live"
+#: Answers 200 once the object layer has write quorum: a signed request before it gets a 503
+#: with a `Retry-After` that urllib3 honours (a minute), so the embedded stack waits for this.
+READY_PATH = "/minio/health/cluster"
 #: The policy of the services' MinIO user (`service_policy`).
 SERVICE_POLICY = "tflow-services"
 #: Where `make minio` builds the server (Makefile `MINIO`).

@@ -34,10 +34,11 @@ def _ok(r: httpx.Response, step: str, *codes: int) -> httpx.Response:
 
 
 def smoke(url: str, key: str, timeout: float = 60.0, keep: bool = False, verify: bool | str = True,
-          seconds: float = 5.0) -> dict[str, float]:
+          seconds: float = 5.0) -> tuple[str, dict[str, float]]:
     """Run the steps against the API at `url` with API key `key` (jobs:write, jobs:read);
-    `verify`: TLS verification (False, or a CA bundle's path). Returns each step's seconds
-    (`total` included). Raises `SmokeFailed` naming the step, also past `timeout` s."""
+    `verify`: TLS verification (False, or a CA bundle's path). Returns the job's id and
+    each step's seconds (`total` included). Raises `SmokeFailed` naming the step, also
+    past `timeout` s."""
     started = time.monotonic()
     took: dict[str, float] = {}
 
@@ -87,17 +88,17 @@ def smoke(url: str, key: str, timeout: float = 60.0, keep: bool = False, verify:
                 "delete")
             mark("delete")
     took["total"] = round(time.monotonic() - started, 2)
-    return took
+    return job_id, took
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
     """`tflow smoke URL KEY`: the steps' seconds as JSON, exit 0; or the failed step, exit 1."""
     try:
-        took = smoke(args.url, args.key, args.timeout, args.keep, args.ca or not args.insecure)
+        job_id, took = smoke(args.url, args.key, args.timeout, args.keep, args.ca or not args.insecure)
     except (SmokeFailed, httpx.HTTPError, subprocess.CalledProcessError) as e:
         print(f"tflow smoke: FAILED {e}", file=sys.stderr)
         return 1
-    print(json.dumps({"ok": True, "seconds": took}))
+    print(json.dumps({"ok": True, "job_id": job_id, "kept": args.keep, "seconds": took}))
     return 0
 
 

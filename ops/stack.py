@@ -224,7 +224,7 @@ class EmbeddedStack:
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(drive),
                **minio.server_env(*root, nats, nats_user, nats_password), **self.minio_env}
         proc = self._spawn("minio", minio.argv(minio.binary(), LOOPBACK, port, free_port(), drive), env=env)
-        if not wait_for_http(f"http://{endpoint}{minio.LIVE_PATH}", 60, lambda: proc.poll() is None):
+        if not wait_for_http(f"http://{endpoint}{minio.READY_PATH}", 60, lambda: proc.poll() is None):
             raise RuntimeError(f"minio exited with {proc.returncode} before it was live; see {self.data_dir}/logs")
         minio.provision(endpoint, root, (access_key, secret_key), self.settings.s3.bucket)
         self.minio_endpoint = endpoint

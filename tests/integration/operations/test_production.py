@@ -18,7 +18,8 @@ import pytest
 
 from contracts import job_id_for, layout
 from intake import streamtoken
-from ops.backup import backup, restore
+from ops.recovery.backup import take
+from ops.recovery.restore import restore
 from runtime.jetstream.connection import connect
 from runtime.storage import store
 from tests.media import REPO_ROOT, speech_clip
@@ -292,19 +293,21 @@ def test_backup_wipe_restore_brings_back_the_same_playable_jobs(prod: Production
     objects = list(store.list_objects(prod.client, prod.settings.s3.bucket, ""))
     folder = tmp_path / "backup"
     started = time.monotonic()
-    manifest = backup(prod.settings, folder, prod.client)
+    manifest = take(prod.settings, folder, client=prod.client)
     backup_seconds = time.monotonic() - started
-    assert manifest["objects"] == len(objects) > 10 and manifest["object_bytes"] == sum(o.size for o in objects)
-    assert (folder / "postgres.dump").stat().st_size > 0
-    assert sorted(p.name for p in (folder / "jetstream").iterdir()) == ["DLQ", "JOBS", "MINIO"]
+    counts: dict = manifest["objects"]  # type: ignore[assignment]
+    assert counts["objects"] == counts["copied"] == len(objects) > 10 and counts["bytes"] == sum(o.size for o in objects)
+    snapshot = folder / "snapshots" / str(manifest["id"])
+    assert (snapshot / "postgres.dump").stat().st_size > 0
+    assert sorted(p.name for p in (snapshot / "jetstream").iterdir()) == ["DLQ", "JOBS", "MINIO"]
     prod.sup.stop(5)
     asyncio.run(_wipe(prod))
     started = time.monotonic()
-    restore(prod.settings, folder, prod.client)
+    restore(prod.settings, folder, client=prod.client)
     restore_seconds = time.monotonic() - started
     prod.sup.start()
-    print(f"backup {backup_seconds:.1f}s, restore {restore_seconds:.1f}s: {manifest['objects']} objects, "
-          f"{manifest['object_bytes']} bytes")
+    print(f"backup {backup_seconds:.1f}s, restore {restore_seconds:.1f}s: {counts['objects']} objects, "
+          f"{counts['bytes']} bytes")
     deadline = time.monotonic() + 60
     after: dict = {}
     with prod.api() as api:

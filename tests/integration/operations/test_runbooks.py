@@ -29,7 +29,7 @@ from tests.unit.operations.test_runbook_text import ORDER, RUNBOOKS, blocks
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
 RESULTS = ROOT / "bench" / "results"
-CLIP = "h264_1080x720_aac.flv"
+CLIP = "valid/h264_1080x720_aac.flv"
 
 
 def shell(work: Path, env: dict[str, str], script: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -41,7 +41,7 @@ def shell(work: Path, env: dict[str, str], script: str, timeout: float = 300) ->
 def without_urls(doc: object) -> object:
     """`doc` without what each answer signs anew (URLs, their expiry)."""
     if isinstance(doc, dict):
-        return {k: without_urls(v) for k, v in doc.items() if k not in ("url", "download_url", "expires_at")}
+        return {k: without_urls(v) for k, v in doc.items() if not k.endswith("url") and k != "expires_at"}
     if isinstance(doc, list):
         return [without_urls(v) for v in doc]
     return doc
@@ -61,9 +61,21 @@ def operator(tmp_path_factory):
                 "TFLOW_METRICS_PORT_BASE": "0", "API": f"http://127.0.0.1:{api_port}",
                 "BACKUPS": str(work / "backups")})
     (work / "data" / "logs").mkdir(parents=True)
+    clip = media(CLIP)
+    try:
+        yield from _started(work, env, clip)
+    finally:
+        for data in (work / "data", work / "data" / "worker-2"):
+            status = read_status(data) if data.exists() else None
+            if status is not None and shell(work, {**env, "TFLOW_DATA_DIR": str(data)}, "tflow stop --timeout 30",
+                                            60).returncode != 0:
+                os.kill(status["pid"], signal.SIGKILL)
+
+
+def _started(work: Path, env: dict[str, str], clip: Path):
     started = shell(work, env, "nohup tflow up >> data/logs/up.log 2>&1 &\ntflow wait --timeout 120")
     assert started.returncode == 0, started.stderr + (work / "data" / "logs" / "up.log").read_text()[-3000:]
-    shutil.copy(media(CLIP), work / "data" / "inbox" / CLIP)
+    shutil.copy(clip, work / "data" / "inbox" / clip.name)
     key = (work / "data" / "admin.key").read_text().strip()
     with httpx.Client(base_url=env["API"], headers={"X-API-Key": key}, timeout=10) as api:
         def done():
@@ -75,12 +87,6 @@ def operator(tmp_path_factory):
             time.sleep(0.5)
     env["JOB"] = job["job_id"]
     yield work, env
-    for data in (work / "data", work / "data" / "worker-2"):
-        status = read_status(data) if data.exists() else None
-        if status is not None:
-            with_env = {**env, "TFLOW_DATA_DIR": str(data)}
-            if shell(work, with_env, "tflow stop --timeout 30", 60).returncode != 0:
-                os.kill(status["pid"], signal.SIGKILL)
 
 
 @pytest.mark.timeout(900)
@@ -100,12 +106,21 @@ def test_every_runbook_runs_against_a_live_embedded_stack(operator):
         took[name] = round(time.monotonic() - started, 2)
     after = documents(env)
     assert [(j["job_id"], j["status"]) for j in after["jobs"]] == [(j["job_id"], j["status"]) for j in before["jobs"]]
-    assert without_urls(after["job"]) == without_urls(before["job"])
+    assert differences(without_urls(before["job"]), without_urls(after["job"])) == []
     plays(env)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     (RESULTS / f"runbooks-{stamp}.json").write_text(json.dumps({"seconds": took}, indent=2) + "\n")
     print("\nrunbooks:", json.dumps(took))
+
+
+def differences(a: object, b: object, at: str = "") -> list[str]:
+    """The paths where `a` and `b` differ, with both values."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in differences(a.get(k), b.get(k), f"{at}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for n, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, f"{at}[{n}]")]
+    return [] if a == b else [f"{at}: {a!r} != {b!r}"]
 
 
 def documents(env: dict[str, str]) -> dict:
