@@ -40,14 +40,17 @@ def next_backup(now: datetime, snaps: list[repo_.Snapshot], at: str,
                 every_minutes: float) -> tuple[datetime, tuple[str, ...]]:
     """When the next snapshot is due and its parts: now and every part without a full
     snapshot; else the first `at` after the newest full one, or the newest objects
-    snapshot plus `every_minutes`, whichever comes first (the full one on a tie)."""
+    snapshot plus `every_minutes`, whichever comes first (the full one on a tie, and
+    whenever it is overdue)."""
     fulls = [s for s in snaps if s.full]
     if not fulls:
         return now, repo_.PARTS
     full_due = next_daily(started_at(fulls[-1]), at)
     objects = [s for s in snaps if "objects" in s.parts]
     objects_due = started_at(objects[-1]) + timedelta(minutes=every_minutes)
-    return (full_due, repo_.PARTS) if full_due <= objects_due else (objects_due, ("objects",))
+    if full_due <= max(now, objects_due):  # overdue or first: the full one (it holds the objects too)
+        return full_due, repo_.PARTS
+    return objects_due, ("objects",)
 
 
 def _mark(snaps: list[repo_.Snapshot]) -> None:

@@ -101,3 +101,22 @@ def test_every_migration_rolls_back_and_forward_again(stack):
     assert all(a for _, a in migration_status(url))
     with pytest.raises(ValueError, match="no migration"):
         rollback_to(url, "20000101000000")
+
+
+async def test_the_schedule_takes_a_full_snapshot_then_objects_snapshots(stack, tmp_path):
+    import asyncio
+
+    from ops.recovery.schedule import LAST_SUCCESS, keep_backing_up
+
+    repo = tmp_path / "repo"
+    settings = stack.settings.updated(backup={"objects_every_minutes": 0.03})  # every 1.8 s
+    stop = asyncio.Event()
+    running = asyncio.create_task(keep_backing_up(settings, repo, stop))
+    deadline = time.monotonic() + 60
+    while len(repository.snapshots(repo)) < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    stop.set()
+    await asyncio.wait_for(running, 70)
+    snaps = repository.snapshots(repo)
+    assert snaps[0].full and [s.parts for s in snaps[1:3]] == [frozenset({"objects"})] * 2, [s.parts for s in snaps]
+    assert LAST_SUCCESS.labels("full")._value.get() > time.time() - 120
