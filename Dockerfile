@@ -35,11 +35,14 @@ CMD ["server", "/data/minio", "--address", ":9000", "--console-address", ":9001"
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+# every package of pyproject.toml's packages.find (a unit test keeps the two in step)
 COPY contracts contracts
 COPY media media
 COPY readmodel readmodel
+COPY runtime runtime
+COPY intake intake
+COPY ops ops
 COPY services services
-COPY tflow tflow
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE} AS base
@@ -71,7 +74,7 @@ ENV TFLOW_MODELS_DIR=/opt/tflow/models
 RUN WHEEL=$(ls /wheels/transcode_flow-*.whl) \
     && pip install --no-cache-dir "${WHEEL}[transcriber,media]" \
     && rm -rf /wheels \
-    && python -c "from pathlib import Path; from services.transcriber.models import installed_models, verify; \
+    && python -c "from pathlib import Path; from media.whisper_models import installed_models, verify; \
 models = installed_models(Path('/opt/tflow/models')); [verify(m) for m in models]; \
 print('verified', [m.name for m in models])" \
     && chown -R tflow /opt/tflow

