@@ -7,9 +7,9 @@ import importlib.util
 import json
 import os
 import re
-import tomllib
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
