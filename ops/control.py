@@ -25,6 +25,7 @@ from typing import Any
 
 from ops.secrets import private_file
 from runtime.settings import get_settings
+from runtime.worker.workdirs import pid_alive as alive
 
 STATUS = "run/tflow.json"
 
@@ -57,20 +58,6 @@ def read_status(data_dir: Path) -> dict | None:
         return None
     doc: dict = json.loads(path.read_text())
     return doc if alive(doc["pid"]) else None
-
-
-def alive(pid: int) -> bool:
-    """Whether process `pid` exists (and is not a zombie we could reap)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
-    except OSError:
-        return True
 
 
 def _wait(until: Callable[[], bool], timeout: float) -> bool:

@@ -20,14 +20,18 @@ log = logging.getLogger(__name__)
 UPLOAD_SPOOL_PREFIX = "tflow-upload-"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists and is no zombie (`/proc/<pid>/stat` state Z)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[-1][:1] != "Z"
+    except OSError:
+        return True
 
 
 def _owner_pid(path: Path) -> int | None:
@@ -42,7 +46,7 @@ def sweep_workdirs(parent: Path | None, job_id: str = "*") -> list[Path]:
     removed = []
     for path in work_root(parent).glob(f"tflow-*-*-{job_id}-*"):
         pid = _owner_pid(path)
-        if pid is None or pid == os.getpid() or _pid_alive(pid) or not path.is_dir():
+        if pid is None or pid == os.getpid() or pid_alive(pid) or not path.is_dir():
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
@@ -63,7 +67,7 @@ def old_temp(parent: Path | None, max_age_seconds: float, now: float | None = No
         except OSError:
             continue
         pid = _owner_pid(path)
-        if age > max_age_seconds and not (pid is not None and pid != os.getpid() and _pid_alive(pid)):
+        if age > max_age_seconds and not (pid is not None and pid != os.getpid() and pid_alive(pid)):
             found.append(path)
     return found
 

@@ -24,6 +24,7 @@ from runtime.jetstream.connection import connect
 from runtime.storage import store
 from tests.media import REPO_ROOT, speech_clip
 from tests.support.deploy import DEPLOY
+from tests.support.operator import without_urls
 from tests.support.production_stack import Production, need, production, wait_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -251,12 +252,6 @@ def test_every_dashboard_panel_has_series_and_rules_load(prod: Production, job: 
                                                        if t["health"] != "up"]
 
 
-def _without_urls(doc: object) -> object:
-    if isinstance(doc, dict):
-        return {k: _without_urls(v) for k, v in doc.items() if not k.endswith("url")}
-    return [_without_urls(v) for v in doc] if isinstance(doc, list) else doc
-
-
 def _hls_plays(prod: Production, job_id: str) -> None:
     tok = _token(prod, job_id)
     master = m3u8.loads(httpx.get(tok["playlist_url"]).text, uri=tok["playlist_url"])
@@ -321,8 +316,8 @@ def test_backup_wipe_restore_brings_back_the_same_playable_jobs(prod: Production
         after = api.get("/api/v1/jobs", params={"limit": 100}).json()
         assert [(j["job_id"], j["status"]) for j in after["jobs"]] == \
             [(j["job_id"], j["status"]) for j in before["jobs"]]
-        assert _without_urls(api.get(f"/api/v1/jobs/{job['job_id']}").json()["outputs"]) == \
-            _without_urls(job["outputs"])  # the same outputs (each document signs new URLs)
+        assert without_urls(api.get(f"/api/v1/jobs/{job['job_id']}").json()["outputs"]) == \
+            without_urls(job["outputs"])  # the same outputs (each document signs new URLs)
         assert httpx.get(f"{prod.nginx_url}/api/v1/jobs", headers={"X-API-Key": key["api_key"]}).status_code == 200
     _hls_plays(prod, job["job_id"])
     assert store.stat(prod.client, prod.settings.s3.bucket, layout.master_key(job["job_id"])) is not None

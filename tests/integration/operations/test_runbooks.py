@@ -11,8 +11,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +20,8 @@ import m3u8
 import pytest
 
 from ops.control import read_status
-from ops.stack import free_port
 from tests.media import media
+from tests.support.operator import operator_env, shell, without_urls
 from tests.unit.operations.test_runbook_text import ORDER, RUNBOOKS, blocks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -32,34 +30,12 @@ RESULTS = ROOT / "bench" / "results"
 CLIP = "valid/h264_1080x720_aac.flv"
 
 
-def shell(work: Path, env: dict[str, str], script: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`script` by bash -euo pipefail in `work` (the operator's checkout)."""
-    return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def without_urls(doc: object) -> object:
-    """`doc` without what each answer signs anew (URLs, their expiry)."""
-    if isinstance(doc, dict):
-        return {k: without_urls(v) for k, v in doc.items() if not k.endswith("url") and k != "expires_at"}
-    if isinstance(doc, list):
-        return [without_urls(v) for v in doc]
-    return doc
-
-
 @pytest.fixture(scope="module")
 def operator(tmp_path_factory):
     """(work dir, environment) of a `tflow up` started as the runbooks start it, with one
     completed job (JOB) and a backup repository outside `./data` (BACKUPS)."""
     work = tmp_path_factory.mktemp("operator")
-    api_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TFLOW_") or k in (
-        "TFLOW_MINIO_BINARY", "TFLOW_NATS_CLI")}
-    env.update({"PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}", "TFLOW_DATA_DIR": "data",
-                "TFLOW_API_PORT": str(api_port), "TFLOW_NATS_PORT": str(free_port()),
-                "TFLOW_S3_PORT": str(free_port()), "TFLOW_API_WORKERS": "1", "TFLOW_TRANSCRIPTION": "false",
-                "TFLOW_METRICS_PORT_BASE": "0", "API": f"http://127.0.0.1:{api_port}",
-                "BACKUPS": str(work / "backups")})
+    env = operator_env(work)
     (work / "data" / "logs").mkdir(parents=True)
     clip = media(CLIP)
     try:
