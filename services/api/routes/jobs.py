@@ -293,16 +293,18 @@ streaming = APIRouter(tags=["stream"])
                summary="A stream token (user guide; as GET /api/v1/streaming/token/{job_id}/{resolution})")
 async def streaming_token(job_id: uuid.UUID, resolution: Annotated[str, ApiPath(max_length=16)], who: Reader,
                           pool: PoolDep, settings: SettingsDep, request: Request, client: StoreDep) -> StreamingToken:
-    """While the job encodes, `master` is playable as soon as the transcoder has stored the
-    multivariant playlist (its first variant has a segment: progressive HLS)."""
+    """While the job encodes, each is playable as soon as it is stored (progressive HLS):
+    `master` once the finalizer has listed its first variant, a rendition once the
+    transcoder has stored its first segment and the growing `EVENT` playlist naming it."""
     await owned_job(pool, job_id, who)
     jid = str(job_id)
-    tasks = await jobs.fetch_tasks(pool, job_id=job_id, completed_only=True)
+    tasks = await jobs.fetch_tasks(pool, job_id=job_id, completed_only=False)
     name = "master" if resolution in ("master", "auto") else layout.hls_task(resolution)
-    key = download_key(jid, name, list(tasks))
-    if key is None and name == "master" and await asyncio.to_thread(store.stat, client, settings.s3.bucket,
-                                                                     layout.master_key(jid)) is not None:
-        key = layout.master_key(jid)
+    key = download_key(jid, name, [t for t in tasks if t["status"] == "completed"])
+    if key is None and (name == "master" or name in {t["name"] for t in tasks}):
+        growing = layout.master_key(jid) if name == "master" else layout.media_playlist_key(jid, resolution)
+        if await asyncio.to_thread(store.stat, client, settings.s3.bucket, growing) is not None:
+            key = growing
     if key is None:
         raise ApiError(404, "not_found", f"job {jid} has no {resolution!r} HLS playlist (yet)")
     url, token, expires = stream_url(settings, jid, key, str(request.base_url))

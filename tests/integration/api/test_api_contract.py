@@ -230,3 +230,28 @@ async def test_a_submission_from_the_prd_examples(stack, pool):
     assert {"total", "limit", "offset", "jobs"} <= set(listed)
     await job_by_key(pool, "raw/prd.flv")
     await discard(stack, doc["job_id"])
+
+
+def test_a_rendition_streams_by_its_own_token_while_it_is_encoded(stack, tmp_path):
+    """Issue 30's first finding: the user guide's per-rendition route answers as soon as that
+    rendition has its first segment (a growing `EVENT` playlist), not when it is finished."""
+    from tests.media import looped_clip
+
+    clip = looped_clip(tmp_path / "per-rendition.webm", 45)
+    with stack.api() as api, clip.open("rb") as f:
+        job_id = api.post("/api/v1/jobs/upload", files={"file": (clip.name, f, "video/webm")}).json()["job_id"]
+        try:
+            deadline = time.monotonic() + 90
+            while (r := api.get(f"/api/streaming/token/{job_id}/360p")).status_code == 404:
+                assert time.monotonic() < deadline, r.text
+                time.sleep(0.2)
+            assert r.status_code == 200, r.text
+            status = api.get(f"/api/v1/jobs/{job_id}").json()["status"]
+            playlist = m3u8.loads(httpx.get(r.json()["playlist_url"]).text, uri=r.json()["playlist_url"])
+            segment = httpx.get(playlist.segments[0].absolute_uri)
+            unknown = api.get(f"/api/streaming/token/{job_id}/1080p")
+        finally:
+            api.post(f"/api/v1/jobs/{job_id}/cancel")
+    assert status == "processing" and playlist.playlist_type == "event" and not playlist.is_endlist
+    assert segment.status_code == 200 and segment.content[:1] == b"G"
+    assert unknown.status_code == 404  # a rendition the job does not have

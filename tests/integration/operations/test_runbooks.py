@@ -7,6 +7,7 @@ The seconds each runbook took are printed and written to `bench/results/runbooks
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -72,7 +73,7 @@ def test_every_runbook_runs_against_a_live_embedded_stack(operator):
     before: dict = {}
     for name in ORDER:
         if name == "disaster-recovery":
-            before = documents(env)
+            before = {**documents(env), **state(work)}
         started = time.monotonic()
         for n, block in enumerate(blocks(RUNBOOKS / f"{name}.md", "embedded")):
             env["KEY"] = (work / "data" / "admin.key").read_text().strip()
@@ -80,9 +81,13 @@ def test_every_runbook_runs_against_a_live_embedded_stack(operator):
             assert done.returncode == 0, (f"{name}.md, embedded block {n + 1} exited {done.returncode}:\n{block}\n"
                                           f"--- stdout\n{done.stdout[-2000:]}\n--- stderr\n{done.stderr[-3000:]}")
         took[name] = round(time.monotonic() - started, 2)
-    after = documents(env)
+    time.sleep(3)  # the restored originals' bucket notifications: they must change nothing
+    after = {**documents(env), **state(work)}
     assert [(j["job_id"], j["status"]) for j in after["jobs"]] == [(j["job_id"], j["status"]) for j in before["jobs"]]
     assert differences(without_urls(before["job"]), without_urls(after["job"])) == []
+    assert after["keys"] == before["keys"] and before["keys"]  # the key the rotation runbook made, rotated, revoked
+    assert after["checkpoint"] == before["checkpoint"] > 0  # the projector resumes where it was
+    assert after["consumers"] == before["consumers"]  # every durable's position came back
     plays(env)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -97,6 +102,37 @@ def differences(a: object, b: object, at: str = "") -> list[str]:
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         return [d for n, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, f"{at}[{n}]")]
     return [] if a == b else [f"{at}: {a!r} != {b!r}"]
+
+
+def state(work: Path) -> dict:
+    """What only the servers hold: API keys (hashes, scopes, state), the projector's
+    checkpoint (Postgres), and each JOBS consumer's delivered and ack floor positions."""
+    from ops.endpoints import with_endpoints
+    from runtime.settings import Settings
+
+    settings = with_endpoints(Settings(_env_file=None, data_dir=work / "data"))
+
+    async def read() -> dict:
+        import asyncpg
+
+        from runtime.jetstream.connection import connect
+
+        conn = await asyncpg.connect(settings.database.url)
+        try:
+            keys = [tuple(r) for r in await conn.fetch("SELECT id, key_hash, scopes, is_active FROM api_keys "
+                                                       "ORDER BY id")]
+            checkpoint = await conn.fetchval("SELECT last_seq FROM projector_checkpoint WHERE projection = 'jobs'")
+        finally:
+            await conn.close()
+        nc = await connect(settings, "runbooks-test")
+        try:
+            js = nc.jetstream()
+            consumers = {c.name: (c.delivered.stream_seq, c.ack_floor.stream_seq)
+                         for c in await js.consumers_info("JOBS") if c.config.durable_name}  # no ephemeral one
+        finally:
+            await nc.close()
+        return {"keys": keys, "checkpoint": checkpoint, "consumers": consumers}
+    return asyncio.run(read())
 
 
 def documents(env: dict[str, str]) -> dict:
